@@ -1,0 +1,375 @@
+//! Affine autoregressive layers: MAF (Papamakarios et al. 2017) and its inverse twin IAF
+//! (Kingma et al. 2016).
+//!
+//! A MADE conditioner `net([y, c])` gives, for every feature `i`, a shift `tᵢ` and a raw scale `aᵢ`
+//! that depend only on features ranked before `i`. The map
+//!
+//! `F: zᵢ = yᵢ · s(aᵢ(y<ᵢ)) + tᵢ(y<ᵢ)`,   log|det ∂F| = Σᵢ ln s(aᵢ)
+//!
+//! takes one network pass; its inverse takes D passes (`y ← (z − t(y)) / s(a(y))`, exact after D).
+//! - [`Direction::Maf`]: `inverse` (data → base, density) is `F` (one pass), `forward` is `F⁻¹`.
+//! - [`Direction::Iaf`]: `inverse` is `F⁻¹` and `forward` (sampling) is `F` (one pass).
+//!
+//! Network outputs are feature-major: `out[2i + k]`, with `k` given by [`AffineLayout`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::layers::Bijection;
+use crate::nn::Mlp;
+use crate::{math, Real, Weight};
+
+/// How the raw network output `a` becomes a positive scale `s(a)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AffineScale {
+    /// zuko: `ln s = a / (1 + |a| / bound)` with `bound = −ln(slope)` (6.9078 for slope 1e-3),
+    /// so `s ∈ (e^−bound, e^bound)`.
+    SoftclipExp {
+        /// The bound on |ln s|.
+        bound: f64,
+    },
+    /// nflows (eps 1e-3) and FlowJAX (eps 1e-2): `s = softplus(a) + eps`.
+    SoftplusEps {
+        /// Lower bound of the scale.
+        eps: f64,
+    },
+    /// normflows: `s = σ(a + 2) + eps`.
+    Sigmoid {
+        /// Lower bound of the scale.
+        eps: f64,
+    },
+}
+
+impl AffineScale {
+    /// Returns `(s, ln s, d ln s / da)`.
+    #[inline]
+    pub fn eval<S: Real>(self, a: S) -> (S, S, S) {
+        match self {
+            AffineScale::SoftclipExp { bound } => {
+                let b = S::from_f64(bound);
+                let ls = math::softclip(a, b);
+                (ls.exp(), ls, math::softclip_grad(a, b))
+            }
+            AffineScale::SoftplusEps { eps } => {
+                let s = math::softplus(a) + S::from_f64(eps);
+                (s, s.ln(), math::sigmoid(a) / s)
+            }
+            AffineScale::Sigmoid { eps } => {
+                let two = S::from_f64(2.0);
+                let sg = math::sigmoid(a + two);
+                let s = sg + S::from_f64(eps);
+                (s, s.ln(), sg * (S::ONE - sg) / s)
+            }
+        }
+    }
+}
+
+/// Which of the two outputs per feature is the shift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AffineLayout {
+    /// `[shift, raw scale]` per feature (zuko).
+    ShiftScale,
+    /// `[raw scale, shift]` per feature (nflows).
+    ScaleShift,
+}
+
+impl AffineLayout {
+    /// Indices of (shift, raw scale) within a feature's pair.
+    #[inline(always)]
+    pub fn indices(self) -> (usize, usize) {
+        match self {
+            AffineLayout::ShiftScale => (0, 1),
+            AffineLayout::ScaleShift => (1, 0),
+        }
+    }
+}
+
+/// Which direction the one-pass map runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    /// Masked autoregressive flow: one pass for density.
+    Maf,
+    /// Inverse autoregressive flow: one pass for sampling.
+    Iaf,
+}
+
+/// An affine autoregressive layer (see the module docs).
+#[derive(Clone, Copy, Debug)]
+pub struct AffineAutoregressive<'a, W> {
+    /// The MADE conditioner (masks already applied to its weights); `D + C` inputs, `2D` outputs.
+    pub net: Mlp<'a, W>,
+    /// Number of features D.
+    pub dim: usize,
+    /// Scale parameterization.
+    pub scale: AffineScale,
+    /// Output layout.
+    pub layout: AffineLayout,
+    /// MAF or IAF.
+    pub direction: Direction,
+}
+
+impl<'a, W: Weight> AffineAutoregressive<'a, W> {
+    fn ctx_dim(&self) -> usize {
+        self.net.n_in() - self.dim
+    }
+
+    /// Scratch of the one-pass map `F`.
+    fn pass_scratch(&self) -> usize {
+        2 * self.dim + self.net.scratch_len()
+    }
+
+    /// Scratch of the VJP of `F`.
+    fn pass_vjp_scratch(&self) -> usize {
+        4 * self.dim + self.net.cache_len() + self.net.backward_scratch_len()
+    }
+
+    /// `F(y) = y · s + t`, returns Σ ln s.
+    fn pass<S: Real>(&self, y: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
+        let (out, rest) = scratch.split_at_mut(2 * self.dim);
+        self.net.forward(y, ctx, out, rest);
+        let (it, ia) = self.layout.indices();
+        let mut ldj = S::ZERO;
+        for ((zi, &yi), p) in z.iter_mut().zip(y).zip(out.chunks_exact(2)) {
+            let (s, ls, _) = self.scale.eval(p[ia]);
+            *zi = yi * s + p[it];
+            ldj += ls;
+        }
+        ldj
+    }
+
+    /// `F⁻¹(z)` by D passes; returns −Σ ln s (log|det ∂y/∂z|).
+    fn solve<S: Real>(&self, z: &[S], ctx: &[S], y: &mut [S], scratch: &mut [S]) -> S {
+        let (out, rest) = scratch.split_at_mut(2 * self.dim);
+        let (it, ia) = self.layout.indices();
+        y.fill(S::ZERO);
+        let mut ldj = S::ZERO;
+        for _ in 0..self.dim {
+            self.net.forward(y, ctx, out, rest);
+            ldj = S::ZERO;
+            for ((yi, &zi), p) in y.iter_mut().zip(z).zip(out.chunks_exact(2)) {
+                let (s, ls, _) = self.scale.eval(p[ia]);
+                *yi = (zi - p[it]) / s;
+                ldj -= ls;
+            }
+        }
+        ldj
+    }
+
+    /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx`, `g_params`.
+    #[allow(clippy::too_many_arguments)]
+    fn pass_vjp<S: Real>(
+        &self,
+        y: &[S],
+        ctx: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_y: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let d = self.dim;
+        let (out, rest) = scratch.split_at_mut(2 * d);
+        let (g_out, rest) = rest.split_at_mut(2 * d);
+        let (cache, rest) = rest.split_at_mut(self.net.cache_len());
+        self.net.forward_cached(y, ctx, out, cache);
+        let (it, ia) = self.layout.indices();
+        for i in 0..d {
+            let (s, _, dls) = self.scale.eval(out[2 * i + ia]);
+            // z = y s + t:  ∂z/∂y = s, ∂z/∂t = 1, ∂z/∂a = y s (d ln s/da);  ∂ldj/∂a = d ln s/da.
+            g_y[i] = g_z[i] * s;
+            g_out[2 * i + it] = g_z[i];
+            g_out[2 * i + ia] = (g_z[i] * y[i] * s + g_ldj) * dls;
+        }
+        self.net.backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
+    }
+}
+
+impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn context_dim(&self) -> usize {
+        self.ctx_dim()
+    }
+
+    fn n_params(&self) -> usize {
+        self.net.params.len()
+    }
+
+    fn scratch_len(&self) -> usize {
+        let c = self.ctx_dim();
+        let iaf = 5 * self.dim + c + self.pass_vjp_scratch();
+        let a = self.pass_scratch().max(self.pass_vjp_scratch());
+        if self.direction == Direction::Iaf {
+            a.max(iaf)
+        } else {
+            a
+        }
+    }
+
+    fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
+        match self.direction {
+            Direction::Maf => self.pass(x, ctx, z, scratch),
+            Direction::Iaf => self.solve(x, ctx, z, scratch),
+        }
+    }
+
+    fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
+        match self.direction {
+            Direction::Maf => self.solve(z, ctx, x, scratch),
+            Direction::Iaf => self.pass(z, ctx, x, scratch),
+        }
+    }
+
+    fn inverse_vjp(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        match self.direction {
+            Direction::Maf => self.pass_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
+            Direction::Iaf => self.iaf_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
+        }
+    }
+}
+
+impl<'a, W: Weight> AffineAutoregressive<'a, W> {
+    /// VJP of `u = F⁻¹(x)` with ℓ = −Σ ln s(a(u)), by implicit differentiation:
+    /// with `w = g_u + ∂ℓ/∂u · g_ℓ`, solve `vᵀ J_F(u) = wᵀ` (triangular; D sweeps of `pass_vjp`),
+    /// then `g_x = v` and `g_θ = ∂ℓ/∂θ · g_ℓ − vᵀ ∂F/∂θ` (likewise for the context).
+    #[allow(clippy::too_many_arguments)]
+    fn iaf_vjp<S: Real>(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_u: &[S],
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        mut g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let d = self.dim;
+        let (u, rest) = scratch.split_at_mut(d);
+        let (w, rest) = rest.split_at_mut(d);
+        let (v, rest) = rest.split_at_mut(d);
+        let (tmp, rest) = rest.split_at_mut(d);
+        let (diag, rest) = rest.split_at_mut(d);
+        let (c_tmp, rest) = rest.split_at_mut(ctx.len());
+        self.solve(x, ctx, u, rest);
+        // ∂ℓ/∂u and ∂ℓ/∂θ: ℓ = −ldj(F at u), so pass cotangents (0, −g_ℓ).
+        tmp.fill(S::ZERO);
+        self.pass_vjp(u, ctx, tmp, -g_ldj, w, g_ctx, g_params.as_deref_mut(), rest);
+        for (wi, &gi) in w.iter_mut().zip(g_u) {
+            *wi += gi;
+        }
+        // Diagonal of J_F: the scales at u.
+        {
+            let (out, rest2) = rest.split_at_mut(2 * d);
+            self.net.forward(u, ctx, out, rest2);
+            let (_, ia) = self.layout.indices();
+            for (si, p) in diag.iter_mut().zip(out.chunks_exact(2)) {
+                *si = self.scale.eval(p[ia]).0;
+            }
+        }
+        // Back substitution for vᵀJ = wᵀ: v ← (w − (vᵀJ − v∘s)) / s, exact after D sweeps.
+        v.fill(S::ZERO);
+        for _ in 0..d {
+            c_tmp.fill(S::ZERO);
+            self.pass_vjp(u, ctx, v, S::ZERO, tmp, c_tmp, None, rest);
+            for i in 0..d {
+                let off = tmp[i] - v[i] * diag[i];
+                v[i] = (w[i] - off) / diag[i];
+            }
+        }
+        g_x.copy_from_slice(v);
+        for vi in v.iter_mut() {
+            *vi = -*vi;
+        }
+        self.pass_vjp(u, ctx, v, S::ZERO, tmp, g_ctx, g_params, rest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::nn::made;
+    use crate::nn::mlp::n_params;
+    use crate::nn::Activation;
+    use crate::testing::{builder, check_bijection_except, Lcg, Report};
+
+    /// Random MADE parameters with masks applied.
+    pub(crate) fn made_params(order: &[u16], sizes: &[usize], per: usize, rng: &mut Lcg) -> (Vec<f64>, Vec<u16>) {
+        let d = order.len();
+        let hidden: Vec<u16> = sizes[1..sizes.len() - 1]
+            .iter()
+            .flat_map(|&h| (0..h).map(move |k| made::default_hidden_degree(k, d)))
+            .collect();
+        let mut allowed = Vec::new();
+        made::for_each_weight(order, sizes, &hidden, per, |_, _, _, ok| allowed.push(ok));
+        let mut params = Vec::new();
+        let mut it = allowed.iter();
+        for l in 0..sizes.len() - 1 {
+            let (i, o) = (sizes[l], sizes[l + 1]);
+            for _ in 0..i * o {
+                let w = rng.normal() * 0.5;
+                params.push(if *it.next().unwrap() { w } else { 0.0 });
+            }
+            for _ in 0..o {
+                params.push(rng.normal() * 0.3);
+            }
+        }
+        assert_eq!(params.len(), n_params(sizes));
+        (params, hidden)
+    }
+
+    #[test]
+    fn maf_and_iaf_pass_finite_difference_checks() {
+        let mut worst = Report::default();
+        let scales = [
+            AffineScale::SoftclipExp { bound: -(1e-3f64).ln() },
+            AffineScale::SoftplusEps { eps: 1e-3 },
+            AffineScale::Sigmoid { eps: 1e-3 },
+        ];
+        let mut rng = Lcg(11);
+        for (case, &scale) in scales.iter().enumerate() {
+            for direction in [Direction::Maf, Direction::Iaf] {
+                for &(d, c) in &[(1usize, 0usize), (2, 0), (3, 2), (4, 1)] {
+                    let order: Vec<u16> = (0..d as u16).rev().collect();
+                    let sizes = [d + c, 8, 7, 2 * d];
+                    let (params, _) = made_params(&order, &sizes, 2, &mut rng);
+                    let layout = if case % 2 == 0 { AffineLayout::ShiftScale } else { AffineLayout::ScaleShift };
+                    let act = [Activation::Tanh, Activation::Silu, Activation::Elu][case];
+                    let sizes: &'static [usize] = Box::leak(Box::new(sizes));
+                    let build = builder(move |p| {
+                        Box::new(AffineAutoregressive {
+                            net: Mlp { sizes, params: p, activation: act },
+                            dim: d,
+                            scale,
+                            layout,
+                            direction,
+                        })
+                    });
+                    let x = rng.normals(d);
+                    let ctx = rng.normals(c);
+                    let r = check_bijection_except(&build, &params, &x, &ctx, &|k| params[k] == 0.0);
+                    assert!(r.roundtrip < 1e-10 && r.ldj_cancel < 1e-10, "{scale:?} {direction:?} {r:?}");
+                    assert!(r.max_fd() < 1e-6, "{scale:?} {direction:?} d={d} c={c}: {r:?}");
+                    worst.merge(&r);
+                }
+            }
+        }
+        std::eprintln!("affine_ar worst: {worst:?}");
+    }
+}

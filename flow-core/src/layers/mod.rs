@@ -1,0 +1,86 @@
+//! Flow layers, one file per layer type, all behind the [`Bijection`] trait.
+//!
+//! Direction convention (the peers disagree, so it is stated once here):
+//! - [`Bijection::inverse`] maps **data → base** (the density direction) and returns
+//!   log|det ∂z/∂x|;
+//! - [`Bijection::forward`] maps **base → data** (the sampling direction) and returns
+//!   log|det ∂x/∂z|.
+//!
+//! `log p(x) = log p_base(z) + Σ_layers log|det J_inverse|`.
+//!
+//! Every layer is a small struct that borrows its parameters (`&[W]`, `W` = `f32` in model files and
+//! baked code, `f64` in training) and is generic over the scalar `S` it computes in.
+
+pub mod actnorm;
+pub mod affine_ar;
+pub mod affine_coupling;
+pub mod batchnorm;
+pub mod chain;
+pub mod elementwise;
+pub mod lu_linear;
+pub mod permutation;
+pub mod planar;
+pub mod radial;
+pub mod spline;
+pub mod spline_ar;
+pub mod spline_coupling;
+
+use crate::Real;
+
+/// One invertible layer `x ↔ z`, optionally conditioned on a context vector.
+///
+/// Buffers: every method takes a `scratch` slice of at least [`Bijection::scratch_len`] elements.
+/// Output slices have length [`Bijection::dim`]; `ctx` has length [`Bijection::context_dim`]
+/// (empty for unconditional layers).
+pub trait Bijection<S: Real> {
+    /// Number of features D.
+    fn dim(&self) -> usize;
+
+    /// Number of context inputs (0 for unconditional layers).
+    fn context_dim(&self) -> usize {
+        0
+    }
+
+    /// Number of trainable parameters (the length of `g_params` in [`Bijection::inverse_vjp`]).
+    fn n_params(&self) -> usize;
+
+    /// Scratch elements that every method of this layer needs at most.
+    fn scratch_len(&self) -> usize;
+
+    /// Data → base: writes `z`, returns log|det ∂z/∂x|.
+    fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S;
+
+    /// Base → data: writes `x`, returns log|det ∂x/∂z|.
+    fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S;
+
+    /// [`Bijection::inverse`], adding the log-determinant into `ldj`. Compositions override it
+    /// so that every path sums log-determinants in the same order (layer 0 first).
+    #[inline]
+    fn inverse_acc(&self, x: &[S], ctx: &[S], z: &mut [S], ldj: &mut S, scratch: &mut [S]) {
+        *ldj += self.inverse(x, ctx, z, scratch);
+    }
+
+    /// [`Bijection::forward`], adding the log-determinant into `ldj` (last layer first).
+    #[inline]
+    fn forward_acc(&self, z: &[S], ctx: &[S], x: &mut [S], ldj: &mut S, scratch: &mut [S]) {
+        *ldj += self.forward(z, ctx, x, scratch);
+    }
+
+    /// Vector-Jacobian product of [`Bijection::inverse`] at `x`.
+    ///
+    /// For a loss L(z, ℓ) with `g_z = ∂L/∂z` and `g_ldj = ∂L/∂ℓ` (ℓ = log|det ∂z/∂x|), writes
+    /// `g_x = dL/dx` (overwriting), adds dL/d(ctx) into `g_ctx`, and, when `g_params` is given, adds
+    /// dL/dθ into it (same layout as the layer's parameters).
+    #[allow(clippy::too_many_arguments)]
+    fn inverse_vjp(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    );
+}

@@ -1,0 +1,34 @@
+//! # flow-core
+//!
+//! The math of normalizing flows, written once, for firmware and for the host: `#![no_std]`, no
+//! allocation, generic over the scalar ([`Real`]: `f32` or `f64`) and over the stored weight type
+//! ([`Weight`]).
+//!
+//! - [`layers`]: every layer type, each with `inverse` (data → base, density), `forward`
+//!   (base → data, sampling), log|det J| and the vector-Jacobian product used for gradients.
+//! - [`base`]: base distributions.
+//! - [`flow`]: a flow = layers + base: `log_prob`, `sample`, `grad_log_prob`, parameter gradients.
+//! - [`model`]: the model description (serde) and the model file format.
+//! - [`runtime`]: validate a model file held in memory (e.g. flash) and evaluate it with fixed-size
+//!   scratch memory; bad bytes give an `Err`, never a panic.
+//!
+//! Conventions: `log p(x) = log p_base(z) + log|det ∂z/∂x|` with `z = inverse(x)`.
+#![cfg_attr(not(any(test, feature = "std", feature = "testing")), no_std)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod base;
+pub mod flow;
+pub mod layers;
+pub mod math;
+pub mod nn;
+mod real;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use base::Base;
+pub use flow::Flow;
+pub use layers::Bijection;
+pub use real::{Real, Weight};

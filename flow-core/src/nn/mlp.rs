@@ -1,0 +1,409 @@
+//! A dense multi-layer perceptron, the conditioner network of every autoregressive and coupling layer.
+//!
+//! Parameters are one flat slice, layer after layer: the weight matrix `W` (`out × in`, row-major)
+//! then the bias `b` (`out`). Hidden layers apply the activation; the last layer is linear.
+//! The first layer reads two inputs, the features `x` then the context `c`, as if concatenated
+//! (`[x, c]`, zuko's convention), without copying them.
+//!
+//! MADE masks are applied before the weights get here: model files store `W ⊙ mask` (the writers
+//! multiply, the validator checks that masked entries are zero), so this kernel is a plain MLP.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{math, Real, Weight};
+
+/// The nonlinearity between hidden layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// max(0, x).
+    Relu,
+    /// tanh(x).
+    Tanh,
+    /// x for x > 0, eˣ − 1 otherwise.
+    Elu,
+    /// x · σ(x) (also called swish).
+    Silu,
+}
+
+impl Activation {
+    /// a(x).
+    #[inline(always)]
+    pub fn apply<S: Real>(self, x: S) -> S {
+        match self {
+            Activation::Relu => {
+                if x > S::ZERO {
+                    x
+                } else {
+                    S::ZERO
+                }
+            }
+            Activation::Tanh => x.tanh(),
+            Activation::Elu => {
+                if x > S::ZERO {
+                    x
+                } else {
+                    x.exp_m1()
+                }
+            }
+            Activation::Silu => x * math::sigmoid(x),
+        }
+    }
+
+    /// a'(x), given the pre-activation `x` and the activation `y = a(x)`.
+    #[inline(always)]
+    pub fn grad<S: Real>(self, x: S, y: S) -> S {
+        match self {
+            Activation::Relu => {
+                if x > S::ZERO {
+                    S::ONE
+                } else {
+                    S::ZERO
+                }
+            }
+            Activation::Tanh => S::ONE - y * y,
+            Activation::Elu => {
+                if x > S::ZERO {
+                    S::ONE
+                } else {
+                    y + S::ONE
+                }
+            }
+            Activation::Silu => {
+                let s = math::sigmoid(x);
+                s * (S::ONE + x * (S::ONE - s))
+            }
+        }
+    }
+}
+
+/// A borrowed MLP: layer sizes `[n_in, h_1, …, h_k, n_out]` (with `n_in` = features + context) and
+/// its flat parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct Mlp<'a, W> {
+    /// `[n_in, h_1, …, n_out]`; at least two entries.
+    pub sizes: &'a [usize],
+    /// All weights and biases, layer by layer (see the module docs); `n_params(sizes)` long.
+    pub params: &'a [W],
+    /// Activation of the hidden layers.
+    pub activation: Activation,
+}
+
+/// Number of parameters of an MLP with these sizes: Σ (in · out + out).
+pub const fn n_params(sizes: &[usize]) -> usize {
+    let mut n = 0;
+    let mut i = 1;
+    while i < sizes.len() {
+        n += sizes[i - 1] * sizes[i] + sizes[i];
+        i += 1;
+    }
+    n
+}
+
+/// Σ of the hidden widths (the activations a cached pass keeps, twice: pre- and post-activation).
+pub const fn hidden_total(sizes: &[usize]) -> usize {
+    let mut n = 0;
+    let mut i = 1;
+    while i + 1 < sizes.len() {
+        n += sizes[i];
+        i += 1;
+    }
+    n
+}
+
+/// The widest hidden layer (0 without hidden layers).
+pub const fn hidden_max(sizes: &[usize]) -> usize {
+    let mut n = 0;
+    let mut i = 1;
+    while i + 1 < sizes.len() {
+        if sizes[i] > n {
+            n = sizes[i];
+        }
+        i += 1;
+    }
+    n
+}
+
+/// `out = W [x, c] + b` for one dense layer whose input is split into `x` and `c`.
+#[inline(always)]
+fn dense<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
+    let n_in = x.len() + c.len();
+    for ((o, row), bias) in out.iter_mut().zip(w.chunks_exact(n_in)).zip(b) {
+        let (wx, wc) = row.split_at(x.len());
+        let mut acc: S = bias.get();
+        for (wi, &xi) in wx.iter().zip(x) {
+            acc += wi.get::<S>() * xi;
+        }
+        for (wi, &ci) in wc.iter().zip(c) {
+            acc += wi.get::<S>() * ci;
+        }
+        *o = acc;
+    }
+}
+
+impl<'a, W: Weight> Mlp<'a, W> {
+    /// Number of inputs (features + context).
+    #[inline]
+    pub fn n_in(&self) -> usize {
+        self.sizes[0]
+    }
+
+    /// Number of outputs.
+    #[inline]
+    pub fn n_out(&self) -> usize {
+        self.sizes[self.sizes.len() - 1]
+    }
+
+    /// Scratch that [`Mlp::forward`] needs: two buffers of the widest hidden layer.
+    pub fn scratch_len(&self) -> usize {
+        2 * hidden_max(self.sizes)
+    }
+
+    /// Cache that [`Mlp::forward_cached`] fills for [`Mlp::backward`]: pre- and post-activations.
+    pub fn cache_len(&self) -> usize {
+        2 * hidden_total(self.sizes)
+    }
+
+    /// Scratch that [`Mlp::backward`] needs besides the cache.
+    pub fn backward_scratch_len(&self) -> usize {
+        2 * self.backward_width()
+    }
+
+    fn backward_width(&self) -> usize {
+        let h = hidden_max(self.sizes);
+        let o = self.n_out();
+        if h > o {
+            h
+        } else {
+            o
+        }
+    }
+
+    /// Evaluates the network on `[x, c]` into `out` (`n_out` long), using `scratch` for activations.
+    pub fn forward<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
+        let h = hidden_max(self.sizes);
+        let (buf_a, rest) = scratch.split_at_mut(h);
+        let buf_b = &mut rest[..h];
+        let n_layers = self.sizes.len() - 1;
+        let mut offset = 0;
+        for l in 0..n_layers {
+            let (n_in, n_out) = (self.sizes[l], self.sizes[l + 1]);
+            let w = &self.params[offset..offset + n_in * n_out];
+            let b = &self.params[offset + n_in * n_out..offset + n_in * n_out + n_out];
+            offset += n_in * n_out + n_out;
+            let last = l + 1 == n_layers;
+            // Ping-pong between the two buffers: layer l reads the buffer layer l-1 wrote.
+            let (src, dst): (&[S], &mut [S]) = if l % 2 == 0 {
+                (&buf_b[..], &mut buf_a[..])
+            } else {
+                (&buf_a[..], &mut buf_b[..])
+            };
+            let dst: &mut [S] = if last { &mut *out } else { &mut dst[..n_out] };
+            if l == 0 {
+                dense(w, b, x, c, dst);
+            } else {
+                dense(w, b, &src[..n_in], &[], dst);
+            }
+            if !last {
+                for v in dst.iter_mut() {
+                    *v = self.activation.apply(*v);
+                }
+            }
+        }
+    }
+
+    /// As [`Mlp::forward`], keeping every hidden pre-activation and activation in `cache`
+    /// (`cache_len()` long: for each hidden layer, its pre-activations then its activations).
+    pub fn forward_cached<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], cache: &mut [S]) {
+        let n_layers = self.sizes.len() - 1;
+        let mut offset = 0;
+        let mut cache_at = 0;
+        for l in 0..n_layers {
+            let (n_in, n_out) = (self.sizes[l], self.sizes[l + 1]);
+            let w = &self.params[offset..offset + n_in * n_out];
+            let b = &self.params[offset + n_in * n_out..offset + n_in * n_out + n_out];
+            offset += n_in * n_out + n_out;
+            if l + 1 == n_layers {
+                if l == 0 {
+                    dense(w, b, x, c, out);
+                } else {
+                    let prev = &cache[cache_at - n_in..cache_at];
+                    dense(w, b, prev, &[], out);
+                }
+            } else {
+                let (before, after) = cache.split_at_mut(cache_at);
+                let (pre, post) = after[..2 * n_out].split_at_mut(n_out);
+                if l == 0 {
+                    dense(w, b, x, c, pre);
+                } else {
+                    dense(w, b, &before[cache_at - n_in..], &[], pre);
+                }
+                for (p, &z) in post.iter_mut().zip(pre.iter()) {
+                    *p = self.activation.apply(z);
+                }
+                cache_at += 2 * n_out;
+            }
+        }
+    }
+
+    /// Back-propagates `g_out = dL/d out` through the network evaluated by [`Mlp::forward_cached`].
+    ///
+    /// Adds dL/dx into `g_x`, dL/dc into `g_c` and, when given, dL/dθ into `g_params`
+    /// (same layout as `params`). `scratch` needs [`Mlp::backward_scratch_len`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward<S: Real>(
+        &self,
+        x: &[S],
+        c: &[S],
+        cache: &[S],
+        g_out: &[S],
+        g_x: &mut [S],
+        g_c: &mut [S],
+        mut g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let h = self.backward_width();
+        let (buf_a, rest) = scratch.split_at_mut(h);
+        let buf_b = &mut rest[..h];
+        let n_layers = self.sizes.len() - 1;
+        // Walk the layers backwards. `g_cur` holds dL/d(output of layer l) (post-activation for
+        // hidden layers), and we write dL/d(input of layer l) into the other buffer.
+        let mut offset = n_params(self.sizes);
+        let mut cache_end = self.cache_len();
+        for l in (0..n_layers).rev() {
+            let (n_in, n_out) = (self.sizes[l], self.sizes[l + 1]);
+            offset -= n_in * n_out + n_out;
+            let w = &self.params[offset..offset + n_in * n_out];
+            let last = l + 1 == n_layers;
+            let use_a = (n_layers - 1 - l) % 2 == 0;
+            let (g_cur, g_next): (&mut [S], &mut [S]) = if use_a {
+                (&mut buf_b[..], &mut buf_a[..])
+            } else {
+                (&mut buf_a[..], &mut buf_b[..])
+            };
+            // dL/d(pre-activation) of this layer, in place.
+            let g_pre: &mut [S] = if last {
+                g_cur[..n_out].copy_from_slice(g_out);
+                &mut g_cur[..n_out]
+            } else {
+                let pre = &cache[cache_end - 2 * n_out..cache_end - n_out];
+                let post = &cache[cache_end - n_out..cache_end];
+                cache_end -= 2 * n_out;
+                for ((g, &z), &y) in g_cur[..n_out].iter_mut().zip(pre).zip(post) {
+                    *g *= self.activation.grad(z, y);
+                }
+                &mut g_cur[..n_out]
+            };
+            // Input of this layer (activations of the previous one, or [x, c]).
+            let input_prev: &[S] = if l == 0 {
+                &[]
+            } else {
+                &cache[cache_end - n_in..cache_end]
+            };
+            if let Some(gp) = g_params.as_deref_mut() {
+                let (gw, gb) = gp[offset..offset + n_in * n_out + n_out].split_at_mut(n_in * n_out);
+                for ((row, gbo), &g) in gw.chunks_exact_mut(n_in).zip(gb.iter_mut()).zip(g_pre.iter()) {
+                    *gbo += g;
+                    if l == 0 {
+                        let (rx, rc) = row.split_at_mut(x.len());
+                        for (r, &xi) in rx.iter_mut().zip(x) {
+                            *r += g * xi;
+                        }
+                        for (r, &ci) in rc.iter_mut().zip(c) {
+                            *r += g * ci;
+                        }
+                    } else {
+                        for (r, &xi) in row.iter_mut().zip(input_prev) {
+                            *r += g * xi;
+                        }
+                    }
+                }
+            }
+            // dL/d input = Wᵀ g_pre.
+            if l == 0 {
+                for (row, &g) in w.chunks_exact(n_in).zip(g_pre.iter()) {
+                    let (wx, wc) = row.split_at(x.len());
+                    for (gi, wi) in g_x.iter_mut().zip(wx) {
+                        *gi += wi.get::<S>() * g;
+                    }
+                    for (gi, wi) in g_c.iter_mut().zip(wc) {
+                        *gi += wi.get::<S>() * g;
+                    }
+                }
+            } else {
+                let g_in = &mut g_next[..n_in];
+                g_in.fill(S::ZERO);
+                for (row, &g) in w.chunks_exact(n_in).zip(g_pre.iter()) {
+                    for (gi, wi) in g_in.iter_mut().zip(row) {
+                        *gi += wi.get::<S>() * g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Lcg;
+
+    const ACTS: [Activation; 4] = [
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Elu,
+        Activation::Silu,
+    ];
+
+    fn eval(m: &Mlp<f64>, x: &[f64], c: &[f64]) -> [f64; 3] {
+        let mut out = [0.0; 3];
+        let mut s = [0.0; 64];
+        m.forward(x, c, &mut out, &mut s);
+        out
+    }
+
+    #[test]
+    fn cached_forward_equals_forward_and_backward_equals_finite_differences() {
+        let sizes = [4, 5, 6, 3];
+        let mut rng = Lcg(7);
+        for act in ACTS {
+            let params: std::vec::Vec<f64> = (0..n_params(&sizes)).map(|_| rng.normal() * 0.7).collect();
+            let x = [0.3, -1.2, 0.8];
+            let c = [0.5];
+            let m = Mlp { sizes: &sizes, params: &params, activation: act };
+            let out = eval(&m, &x, &c);
+            let mut cache = [0.0; 22];
+            let mut out2 = [0.0; 3];
+            m.forward_cached(&x, &c, &mut out2, &mut cache);
+            assert_eq!(out, out2);
+            // L = Σ v_i out_i.
+            let v = [0.7, -1.1, 0.4];
+            let (mut gx, mut gc) = ([0.0; 3], [0.0; 1]);
+            let mut gp = std::vec![0.0; params.len()];
+            let mut scratch = [0.0; 12];
+            m.backward(&x, &c, &cache, &v, &mut gx, &mut gc, Some(&mut gp), &mut scratch);
+            let loss = |p: &[f64], x: &[f64], c: &[f64]| {
+                let m = Mlp { sizes: &sizes, params: p, activation: act };
+                let o = eval(&m, x, c);
+                v.iter().zip(o.iter()).map(|(a, b)| a * b).sum::<f64>()
+            };
+            let h = 1e-6;
+            for i in 0..3 {
+                let (mut xp, mut xm) = (x, x);
+                xp[i] += h;
+                xm[i] -= h;
+                let fd = (loss(&params, &xp, &c) - loss(&params, &xm, &c)) / (2.0 * h);
+                assert!((fd - gx[i]).abs() < 1e-6, "{act:?} x{i}: {fd} vs {}", gx[i]);
+            }
+            let fd = (loss(&params, &x, &[c[0] + h]) - loss(&params, &x, &[c[0] - h])) / (2.0 * h);
+            assert!((fd - gc[0]).abs() < 1e-6);
+            for k in 0..params.len() {
+                let mut pp = params.clone();
+                pp[k] += h;
+                let mut pm = params.clone();
+                pm[k] -= h;
+                let fd = (loss(&pp, &x, &c) - loss(&pm, &x, &c)) / (2.0 * h);
+                assert!((fd - gp[k]).abs() < 1e-6, "{act:?} param {k}: {fd} vs {}", gp[k]);
+            }
+        }
+    }
+}

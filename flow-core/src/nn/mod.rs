@@ -1,0 +1,6 @@
+//! Conditioner networks: the dense MLP kernel and MADE degree/mask construction.
+
+pub mod made;
+pub mod mlp;
+
+pub use mlp::{Activation, Mlp};

@@ -1,0 +1,240 @@
+//! The scalar type of every kernel (`f32` or `f64`) and the type weights are stored in.
+//!
+//! Math functions go through [`libm`] by default, so the host and a Cortex-M compute the same bits
+//! (libm is the same software everywhere and rustc does not contract `a * b + c` into an FMA).
+//! With the `micromath` feature, `f32`'s `exp`, `ln` and `sqrt` use micromath's approximations instead
+//! (about 1e-3 relative error; measured in `tests/micromath.rs`); `f64` always uses libm.
+
+use core::fmt::Debug;
+use core::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A floating-point scalar: `f32` (firmware) or `f64` (reference and training).
+pub trait Real:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + PartialEq
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + Send
+    + Sync
+    + 'static
+{
+    /// 0.
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// ½ ln 2π, the per-dimension constant of the standard normal.
+    const HALF_LN_2PI: Self;
+    /// Machine epsilon.
+    const EPSILON: Self;
+    /// The largest finite value.
+    const MAX: Self;
+    /// Not a number.
+    const NAN: Self;
+    /// +∞.
+    const INFINITY: Self;
+    /// Converts from `f64` (rounds to nearest for `f32`).
+    fn from_f64(v: f64) -> Self;
+    /// Converts from `f32` (exact).
+    fn from_f32(v: f32) -> Self;
+    /// Widens to `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// eˣ.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// ln(1 + x), accurate near 0.
+    fn ln_1p(self) -> Self;
+    /// eˣ − 1, accurate near 0.
+    fn exp_m1(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// |x|.
+    fn abs(self) -> Self;
+    /// True unless NaN or ±∞.
+    fn is_finite(self) -> bool;
+    /// True for NaN.
+    fn is_nan(self) -> bool;
+    /// The larger of two values (NaN-ignoring, as `f32::max`).
+    fn max(self, other: Self) -> Self;
+    /// The smaller of two values (NaN-ignoring, as `f32::min`).
+    fn min(self, other: Self) -> Self;
+    /// x · 2ⁿ-free sign: −1, 0 or +1 (0 for ±0, NaN for NaN).
+    fn signum0(self) -> Self {
+        if self > Self::ZERO {
+            Self::ONE
+        } else if self < Self::ZERO {
+            -Self::ONE
+        } else {
+            self
+        }
+    }
+}
+
+macro_rules! impl_real {
+    ($t:ty, $bits:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const HALF_LN_2PI: Self = $half_ln_2pi;
+            const EPSILON: Self = <$t>::EPSILON;
+            const MAX: Self = <$t>::MAX;
+            const NAN: Self = <$t>::NAN;
+            const INFINITY: Self = <$t>::INFINITY;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn from_f32(v: f32) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                $ln(self)
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                $ln1p(self)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                $expm1(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                $sqrt(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                $tanh(self)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::from_bits(self.to_bits() & !(1 << ($bits - 1)))
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                self.abs() < <$t>::INFINITY
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                self != self
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                if self.is_nan() || self < other {
+                    other
+                } else {
+                    self
+                }
+            }
+            #[inline(always)]
+            fn min(self, other: Self) -> Self {
+                if self.is_nan() || self > other {
+                    other
+                } else {
+                    self
+                }
+            }
+        }
+    };
+}
+
+#[cfg(not(feature = "micromath"))]
+impl_real!(
+    f32,
+    32,
+    libm::expf,
+    libm::logf,
+    libm::log1pf,
+    libm::expm1f,
+    libm::sqrtf,
+    libm::tanhf,
+    0.918_938_5
+);
+
+#[cfg(feature = "micromath")]
+mod mm {
+    //! micromath-backed `f32` functions (approximate; see module docs).
+    use micromath::F32;
+    pub fn exp(x: f32) -> f32 {
+        F32(x).exp().0
+    }
+    pub fn ln(x: f32) -> f32 {
+        F32(x).ln().0
+    }
+    pub fn ln_1p(x: f32) -> f32 {
+        // micromath has no ln_1p; ln(1 + x) loses accuracy near 0, which its error budget already exceeds.
+        F32(1.0 + x).ln().0
+    }
+    pub fn exp_m1(x: f32) -> f32 {
+        F32(x).exp().0 - 1.0
+    }
+    pub fn sqrt(x: f32) -> f32 {
+        F32(x).sqrt().0
+    }
+}
+
+#[cfg(feature = "micromath")]
+impl_real!(
+    f32,
+    32,
+    mm::exp,
+    mm::ln,
+    mm::ln_1p,
+    mm::exp_m1,
+    mm::sqrt,
+    libm::tanhf,
+    0.918_938_5
+);
+
+impl_real!(
+    f64,
+    64,
+    libm::exp,
+    libm::log,
+    libm::log1p,
+    libm::expm1,
+    libm::sqrt,
+    libm::tanh,
+    0.918_938_533_204_672_8
+);
+
+/// A stored weight: `f32` in model files and baked code, `f64` while training.
+pub trait Weight: Copy + Debug + Send + Sync + 'static {
+    /// The weight in the kernel's scalar type.
+    fn get<S: Real>(self) -> S;
+}
+
+impl Weight for f32 {
+    #[inline(always)]
+    fn get<S: Real>(self) -> S {
+        S::from_f32(self)
+    }
+}
+
+impl Weight for f64 {
+    #[inline(always)]
+    fn get<S: Real>(self) -> S {
+        S::from_f64(self)
+    }
+}

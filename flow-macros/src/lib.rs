@@ -1,0 +1,1 @@
+//! flow-macros (in progress)
