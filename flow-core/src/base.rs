@@ -210,7 +210,11 @@ mod tests {
     use crate::testing::Lcg;
     use std::vec::Vec;
 
-    fn check<B: for<'a> Fn(&'a [f64]) -> std::boxed::Box<dyn Base<f64> + 'a>>(build: B, params: Vec<f64>, z: &[f64]) {
+    fn check<B: for<'a> Fn(&'a [f64]) -> std::boxed::Box<dyn Base<f64> + 'a>>(
+        build: B,
+        params: Vec<f64>,
+        z: &[f64],
+    ) {
         let b = build(&params);
         let mut s = [0.0; 16];
         let h = 1e-6;
@@ -236,8 +240,16 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         let z = [0.3, -1.1, 0.7];
-        check(|_| std::boxed::Box::new(StandardNormal { dim: 3 }), Vec::new(), &z);
-        check(|p| std::boxed::Box::new(DiagNormal { params: p }), std::vec![0.1, -0.2, 0.3, 1.5, 0.7, 1.1], &z);
+        check(
+            |_| std::boxed::Box::new(StandardNormal { dim: 3 }),
+            Vec::new(),
+            &z,
+        );
+        check(
+            |p| std::boxed::Box::new(DiagNormal { params: p }),
+            std::vec![0.1, -0.2, 0.3, 1.5, 0.7, 1.1],
+            &z,
+        );
         check(
             |p| std::boxed::Box::new(CholeskyNormal { dim: 3, params: p }),
             std::vec![0.1, -0.2, 0.3, 1.2, 0.4, 0.9, -0.3, 0.2, 1.4],
@@ -248,7 +260,10 @@ mod tests {
     #[test]
     fn cholesky_normal_matches_dense_formula_and_samples_have_its_covariance() {
         let params = [0.5, -1.0, 1.0, 0.8, 0.6];
-        let b = CholeskyNormal { dim: 2, params: &params[..] };
+        let b = CholeskyNormal {
+            dim: 2,
+            params: &params[..],
+        };
         // Σ = L Lᵀ = [[1, .8], [.8, .64 + .36]] = [[1, .8], [.8, 1]].
         let z = [1.2f64, 0.3];
         let r = [z[0] - 0.5, z[1] + 1.0];

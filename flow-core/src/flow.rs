@@ -27,7 +27,11 @@ pub struct Flow<S, L, B> {
 impl<S, L, B> Flow<S, L, B> {
     /// A flow from its layers and base.
     pub const fn new(layers: L, base: B) -> Self {
-        Flow { layers, base, _scalar: PhantomData }
+        Flow {
+            layers,
+            base,
+            _scalar: PhantomData,
+        }
     }
 }
 
@@ -110,7 +114,14 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
 
     /// Adds ∂ log p(x | ctx)/∂θ into `g_params` (layers, then base) and writes ∇ₓ log p into
     /// `g_x`; returns log p.
-    pub fn grad(&self, x: &[S], ctx: &[S], g_x: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]) -> S {
+    pub fn grad(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_x: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) -> S {
         let d = self.dim();
         let (z, rest) = scratch.split_at_mut(d);
         let (g_z, rest) = rest.split_at_mut(d);
@@ -122,11 +133,13 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
             Some(g) => {
                 let (g_layers, g_base) = g.split_at_mut(self.layers.n_params());
                 self.base.log_prob_vjp(z, S::ONE, g_z, Some(g_base), rest);
-                self.layers.inverse_vjp(x, ctx, g_z, S::ONE, g_x, g_ctx, Some(g_layers), rest);
+                self.layers
+                    .inverse_vjp(x, ctx, g_z, S::ONE, g_x, g_ctx, Some(g_layers), rest);
             }
             None => {
                 self.base.log_prob_vjp(z, S::ONE, g_z, None, rest);
-                self.layers.inverse_vjp(x, ctx, g_z, S::ONE, g_x, g_ctx, None, rest);
+                self.layers
+                    .inverse_vjp(x, ctx, g_z, S::ONE, g_x, g_ctx, None, rest);
             }
         }
         lp

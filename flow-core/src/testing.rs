@@ -21,7 +21,10 @@ pub struct Lcg(pub u64);
 impl Lcg {
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 
@@ -175,7 +178,16 @@ pub fn check_bijection_except(
     let mut g_x = vec![0.0; d];
     let mut g_c = vec![0.0; ctx.len()];
     let mut g_p = vec![0.0; layer.n_params()];
-    layer.inverse_vjp(x, ctx, &g_z, g_l, &mut g_x, &mut g_c, Some(&mut g_p), &mut scratch);
+    layer.inverse_vjp(
+        x,
+        ctx,
+        &g_z,
+        g_l,
+        &mut g_x,
+        &mut g_c,
+        Some(&mut g_p),
+        &mut scratch,
+    );
     for j in 0..d {
         let mut xp = x.to_vec();
         xp[j] += h;

@@ -180,7 +180,8 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
             g_out[2 * i + it] = g_z[i];
             g_out[2 * i + ia] = (g_z[i] * y[i] * s + g_ldj) * dls;
         }
-        self.net.backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
+        self.net
+            .backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
     }
 }
 
@@ -310,7 +311,12 @@ mod tests {
     use crate::testing::{builder, check_bijection_except, Lcg, Report};
 
     /// Random MADE parameters with masks applied.
-    pub(crate) fn made_params(order: &[u16], sizes: &[usize], per: usize, rng: &mut Lcg) -> (Vec<f64>, Vec<u16>) {
+    pub(crate) fn made_params(
+        order: &[u16],
+        sizes: &[usize],
+        per: usize,
+        rng: &mut Lcg,
+    ) -> (Vec<f64>, Vec<u16>) {
         let d = order.len();
         let hidden: Vec<u16> = sizes[1..sizes.len() - 1]
             .iter()
@@ -338,7 +344,9 @@ mod tests {
     fn maf_and_iaf_pass_finite_difference_checks() {
         let mut worst = Report::default();
         let scales = [
-            AffineScale::SoftclipExp { bound: -(1e-3f64).ln() },
+            AffineScale::SoftclipExp {
+                bound: -(1e-3f64).ln(),
+            },
             AffineScale::SoftplusEps { eps: 1e-3 },
             AffineScale::Sigmoid { eps: 1e-3 },
         ];
@@ -349,12 +357,20 @@ mod tests {
                     let order: Vec<u16> = (0..d as u16).rev().collect();
                     let sizes = [d + c, 8, 7, 2 * d];
                     let (params, _) = made_params(&order, &sizes, 2, &mut rng);
-                    let layout = if case % 2 == 0 { AffineLayout::ShiftScale } else { AffineLayout::ScaleShift };
+                    let layout = if case % 2 == 0 {
+                        AffineLayout::ShiftScale
+                    } else {
+                        AffineLayout::ScaleShift
+                    };
                     let act = [Activation::Tanh, Activation::Silu, Activation::Elu][case];
                     let sizes: &'static [usize] = Box::leak(Box::new(sizes));
                     let build = builder(move |p| {
                         Box::new(AffineAutoregressive {
-                            net: Mlp { sizes, params: p, activation: act },
+                            net: Mlp {
+                                sizes,
+                                params: p,
+                                activation: act,
+                            },
                             dim: d,
                             scale,
                             layout,
@@ -364,7 +380,10 @@ mod tests {
                     let x = rng.normals(d);
                     let ctx = rng.normals(c);
                     let r = check_bijection_except(&build, &params, &x, &ctx, &|k| params[k] == 0.0);
-                    assert!(r.roundtrip < 1e-10 && r.ldj_cancel < 1e-10, "{scale:?} {direction:?} {r:?}");
+                    assert!(
+                        r.roundtrip < 1e-10 && r.ldj_cancel < 1e-10,
+                        "{scale:?} {direction:?} {r:?}"
+                    );
                     assert!(r.max_fd() < 1e-6, "{scale:?} {direction:?} d={d} c={c}: {r:?}");
                     worst.merge(&r);
                 }

@@ -129,7 +129,11 @@ mod tests {
             }
             off += i * o + o;
         }
-        let m = Mlp { sizes: &sizes, params: &params, activation: Activation::Tanh };
+        let m = Mlp {
+            sizes: &sizes,
+            params: &params,
+            activation: Activation::Tanh,
+        };
         let eval = |x: &[f64]| {
             let mut out = [0.0; 8];
             let mut s = [0.0; 14];

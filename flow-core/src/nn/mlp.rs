@@ -369,7 +369,11 @@ mod tests {
             let params: std::vec::Vec<f64> = (0..n_params(&sizes)).map(|_| rng.normal() * 0.7).collect();
             let x = [0.3, -1.2, 0.8];
             let c = [0.5];
-            let m = Mlp { sizes: &sizes, params: &params, activation: act };
+            let m = Mlp {
+                sizes: &sizes,
+                params: &params,
+                activation: act,
+            };
             let out = eval(&m, &x, &c);
             let mut cache = [0.0; 22];
             let mut out2 = [0.0; 3];
@@ -382,7 +386,11 @@ mod tests {
             let mut scratch = [0.0; 12];
             m.backward(&x, &c, &cache, &v, &mut gx, &mut gc, Some(&mut gp), &mut scratch);
             let loss = |p: &[f64], x: &[f64], c: &[f64]| {
-                let m = Mlp { sizes: &sizes, params: p, activation: act };
+                let m = Mlp {
+                    sizes: &sizes,
+                    params: p,
+                    activation: act,
+                };
                 let o = eval(&m, x, c);
                 v.iter().zip(o.iter()).map(|(a, b)| a * b).sum::<f64>()
             };
