@@ -16,15 +16,17 @@
 #![cfg_attr(not(any(test, feature = "std", feature = "testing")), no_std)]
 #![warn(missing_docs)]
 
-#[cfg(feature = "alloc")]
+#[cfg(any(test, feature = "alloc"))]
 extern crate alloc;
 
 pub mod base;
 pub mod flow;
 pub mod layers;
 pub mod math;
+pub mod model;
 pub mod nn;
 mod real;
+pub mod runtime;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

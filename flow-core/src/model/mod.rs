@@ -1,0 +1,221 @@
+//! The model description (serde) and the model file format.
+//!
+//! # File format (version 1)
+//!
+//! All integers little-endian. A file is a 32-byte header followed by four sections:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | magic `b"NFLW"` |
+//! | 4 | 2 | format version (`1`) |
+//! | 6 | 2 | header length (`32`) |
+//! | 8 | 4 | total file length in bytes |
+//! | 12 | 4 | CRC-32 (IEEE) of bytes `16..total` |
+//! | 16 | 4 | length of the description (postcard) |
+//! | 20 | 4 | length of the metadata (UTF-8 JSON; may be 0) |
+//! | 24 | 4 | number of `f32` weights |
+//! | 28 | 4 | number of `u16` integers |
+//! | 32 | … | description, metadata, zero padding to a multiple of 4, weights (`f32` LE), integers (`u16` LE) |
+//!
+//! The description ([`ModelDesc`]) says which layers there are and where each one's parameters sit
+//! in the weight and integer sections ([`Span`]). Weights are stored as `f32` (the deployment
+//! precision); f64 evaluation widens them exactly. Integers hold orders, hidden degrees, coupling
+//! masks and permutations. MADE weights are stored already multiplied by their masks.
+//!
+//! The metadata is free-form JSON for host tools (column names, training record, golden vectors);
+//! evaluators never read it.
+//!
+//! The sections are aligned: weights at a multiple of 4, so a file held in 4-byte aligned memory
+//! (see [`crate::runtime::Aligned`]) is evaluated in place without copying.
+//!
+//! # What breaks the format
+//! Any change to the header layout, or to the order or shape of the serde types in this module
+//! (postcard is not self-describing: adding a variant at the end of an enum is compatible for
+//! reading old files; reordering, removing or changing a field is not) needs a new format
+//! version. Readers reject versions they do not know.
+//!
+//! # JSON form
+//! The same description serializes to JSON with serde (host tools add the weights as arrays), so
+//! people and other tools can read a model; `flow-train inspect --json` prints it.
+
+#[cfg(any(test, feature = "alloc"))]
+pub mod builder;
+pub mod file;
+
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+// INTEGRATE: use crate::layers::elementwise::ElementwiseKind;
+// INTEGRATE: use crate::layers::spline::SplineOpts;
+/// INTEGRATE placeholder
+pub type ElementwiseKind = u8;
+/// INTEGRATE placeholder
+pub type SplineOpts = u8;
+use crate::nn::Activation;
+
+/// Most layers a model may have.
+pub const MAX_LAYERS: usize = 48;
+/// Most entries of an MLP's size list (input, up to 6 hidden layers, output).
+pub const MAX_NET_SIZES: usize = 8;
+/// Largest dimension (data or context) a model may have.
+pub const MAX_DIM: usize = 1024;
+
+/// A range of the weight or integer section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// First element.
+    pub offset: u32,
+    /// Number of elements.
+    pub len: u32,
+}
+
+impl Span {
+    /// `offset..offset + len` checked against a section of `n` elements.
+    pub fn range(&self, n: usize) -> Option<core::ops::Range<usize>> {
+        let start = self.offset as usize;
+        let end = start.checked_add(self.len as usize)?;
+        if end <= n {
+            Some(start..end)
+        } else {
+            None
+        }
+    }
+}
+
+/// A conditioner network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetDesc {
+    /// `[inputs, hidden…, outputs]`.
+    pub sizes: Vec<usize, MAX_NET_SIZES>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Weights and biases (see [`crate::nn::mlp`]).
+    pub params: Span,
+}
+
+/// The base distribution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum BaseDesc {
+    /// N(0, I).
+    StandardNormal,
+    /// N(μ, diag σ²): weights `[μ, σ]`.
+    DiagNormal {
+        /// `2D` weights.
+        params: Span,
+    },
+    /// N(μ, L Lᵀ): weights `[μ, packed L]`.
+    CholeskyNormal {
+        /// `D + D(D+1)/2` weights.
+        params: Span,
+    },
+}
+
+/// One layer of a model; spans point into the weight (`params`) or integer sections.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LayerDesc {
+    /// Elementwise bijection (e.g. the standardization fitted on the training data).
+    Elementwise {
+        /// Which map.
+        kind: ElementwiseKind,
+        /// Its parameters (may be empty).
+        params: Span,
+    },
+    /// MAF / IAF with an affine transformer.
+    AffineAutoregressive {
+        /// MADE conditioner (masked weights stored as zero).
+        net: NetDesc,
+        /// Rank of each feature in the autoregressive order (integers, `D`).
+        order: Span,
+        /// Degrees of the hidden units (integers, Σ hidden).
+        hidden_degrees: Span,
+        /// Scale parameterization.
+        scale: AffineScale,
+        /// Output layout.
+        layout: AffineLayout,
+        /// MAF or IAF.
+        direction: Direction,
+    },
+    /// Autoregressive rational-quadratic spline.
+    SplineAutoregressive {
+        /// MADE conditioner.
+        net: NetDesc,
+        /// Rank of each feature (integers, `D`).
+        order: Span,
+        /// Degrees of the hidden units.
+        hidden_degrees: Span,
+        /// Spline options.
+        spline: SplineOpts,
+        /// MAF or IAF.
+        direction: Direction,
+    },
+    /// Affine coupling (RealNVP; NICE when `additive`).
+    AffineCoupling {
+        /// Conditioner on the identity features (and context).
+        net: NetDesc,
+        /// 1 = identity (conditioning) feature, 0 = transformed (integers, `D`).
+        mask: Span,
+        /// Scale parameterization.
+        scale: AffineScale,
+        /// Output layout.
+        layout: AffineLayout,
+        /// Shift only (NICE).
+        additive: bool,
+    },
+    /// Rational-quadratic spline coupling.
+    SplineCoupling {
+        /// Conditioner on the identity features (and context).
+        net: NetDesc,
+        /// 1 = identity feature, 0 = transformed (integers, `D`).
+        mask: Span,
+        /// Spline options.
+        spline: SplineOpts,
+    },
+    /// Planar flow: weights `[u, w, b]`.
+    Planar {
+        /// `2D + 1` weights.
+        params: Span,
+    },
+    /// Radial flow: weights `[z0, α̃, β̃]`.
+    Radial {
+        /// `D + 2` weights.
+        params: Span,
+    },
+    /// ActNorm: weights `[log_scale, shift]`.
+    ActNorm {
+        /// `2D` weights.
+        params: Span,
+    },
+    /// Batch norm in evaluation form.
+    BatchNorm {
+        /// `4D` weights.
+        params: Span,
+        /// Variance epsilon.
+        eps: f64,
+    },
+    /// Invertible LU linear map.
+    LuLinear {
+        /// Weights (see [`crate::layers::lu_linear`]).
+        params: Span,
+        /// Lower bound of the diagonal of U.
+        eps: f64,
+    },
+    /// Fixed permutation: `out[i] = in[perm[i]]` in the density direction (integers, `D`).
+    Permutation {
+        /// The permutation.
+        perm: Span,
+    },
+}
+
+/// A whole model: dimensions, layers in the density direction (data → base), base.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelDesc {
+    /// Data dimension D.
+    pub dim: u32,
+    /// Context dimension C (0 = unconditional).
+    pub context_dim: u32,
+    /// Layers, applied in order from data to base.
+    pub layers: Vec<LayerDesc, MAX_LAYERS>,
+    /// Base distribution.
+    pub base: BaseDesc,
+}

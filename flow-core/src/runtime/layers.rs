@@ -1,0 +1,367 @@
+//! Layer views over a description and a weight vector, and their composition.
+
+use crate::base::{Base, CholeskyNormal, DiagNormal, StandardNormal};
+use crate::layers::affine_ar::AffineAutoregressive;
+use crate::layers::Bijection;
+use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span};
+use crate::nn::Mlp;
+use crate::{Real, Weight};
+
+/// `section[span]`, or empty when out of range (never after validation).
+#[inline]
+pub(crate) fn slice<T>(section: &[T], span: Span) -> &[T] {
+    span.range(section.len())
+        .and_then(|r| section.get(r))
+        .unwrap_or(&[])
+}
+
+#[inline]
+fn mlp<'a, W>(net: &'a NetDesc, weights: &'a [W]) -> Mlp<'a, W> {
+    Mlp {
+        sizes: &net.sizes,
+        params: slice(weights, net.params),
+        activation: net.activation,
+    }
+}
+
+/// One layer of a runtime model, dispatched by `match`.
+#[derive(Clone, Copy, Debug)]
+pub enum AnyLayer<'a, W> {
+    /// See [`AffineAutoregressive`].
+    AffineAutoregressive(AffineAutoregressive<'a, W>),
+}
+
+/// Dispatches a method call to the concrete layer.
+macro_rules! dispatch {
+    ($self:expr, $l:ident => $call:expr) => {
+        match $self {
+            AnyLayer::AffineAutoregressive($l) => $call,
+        }
+    };
+}
+
+impl<'a, W: Weight> AnyLayer<'a, W> {
+    /// The view of layer `desc` over `weights` and `ints`.
+    pub fn new(desc: &'a LayerDesc, dim: usize, weights: &'a [W], ints: &'a [u16]) -> Self {
+        let _ = ints;
+        match desc {
+            LayerDesc::AffineAutoregressive {
+                net,
+                scale,
+                layout,
+                direction,
+                ..
+            } => AnyLayer::AffineAutoregressive(AffineAutoregressive {
+                net: mlp(net, weights),
+                dim,
+                scale: *scale,
+                layout: *layout,
+                direction: *direction,
+            }),
+            _ => unreachable!("INTEGRATE"),
+        }
+    }
+}
+
+impl<'a, S: Real, W: Weight> Bijection<S> for AnyLayer<'a, W> {
+    #[inline]
+    fn dim(&self) -> usize {
+        dispatch!(self, l => Bijection::<S>::dim(l))
+    }
+    #[inline]
+    fn context_dim(&self) -> usize {
+        dispatch!(self, l => Bijection::<S>::context_dim(l))
+    }
+    #[inline]
+    fn n_params(&self) -> usize {
+        dispatch!(self, l => Bijection::<S>::n_params(l))
+    }
+    #[inline]
+    fn scratch_len(&self) -> usize {
+        dispatch!(self, l => Bijection::<S>::scratch_len(l))
+    }
+    #[inline]
+    fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
+        dispatch!(self, l => l.inverse(x, ctx, z, scratch))
+    }
+    #[inline]
+    fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
+        dispatch!(self, l => l.forward(z, ctx, x, scratch))
+    }
+    #[inline]
+    fn inverse_acc(&self, x: &[S], ctx: &[S], z: &mut [S], ldj: &mut S, scratch: &mut [S]) {
+        dispatch!(self, l => l.inverse_acc(x, ctx, z, ldj, scratch))
+    }
+    #[inline]
+    fn forward_acc(&self, z: &[S], ctx: &[S], x: &mut [S], ldj: &mut S, scratch: &mut [S]) {
+        dispatch!(self, l => l.forward_acc(z, ctx, x, ldj, scratch))
+    }
+    fn inverse_vjp(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        dispatch!(self, l => l.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch))
+    }
+}
+
+/// The layers of a model in order, over a weight vector (f32 from a file, f64 while training).
+///
+/// Its parameters are the whole weight vector up to the base's span (the writer puts the base's
+/// parameters last), so `g_params` of [`Bijection::inverse_vjp`] has the weight vector's layout.
+#[derive(Clone, Copy, Debug)]
+pub struct Layers<'a, W> {
+    /// The description.
+    pub desc: &'a ModelDesc,
+    /// All weights.
+    pub weights: &'a [W],
+    /// The integer section.
+    pub ints: &'a [u16],
+}
+
+impl<'a, W: Weight> Layers<'a, W> {
+    /// View of layer `i`.
+    #[inline]
+    pub fn layer(&self, i: usize) -> AnyLayer<'a, W> {
+        AnyLayer::new(
+            &self.desc.layers[i],
+            self.desc.dim as usize,
+            self.weights,
+            self.ints,
+        )
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.desc.layers.len()
+    }
+
+    /// True without layers.
+    pub fn is_empty(&self) -> bool {
+        self.desc.layers.is_empty()
+    }
+}
+
+/// The weight span of a layer (empty for parameter-free layers).
+pub(crate) fn layer_span(l: &LayerDesc) -> Span {
+    match l {
+        LayerDesc::Elementwise { params, .. }
+        | LayerDesc::Planar { params }
+        | LayerDesc::Radial { params }
+        | LayerDesc::ActNorm { params }
+        | LayerDesc::BatchNorm { params, .. }
+        | LayerDesc::LuLinear { params, .. } => *params,
+        LayerDesc::AffineAutoregressive { net, .. }
+        | LayerDesc::SplineAutoregressive { net, .. }
+        | LayerDesc::AffineCoupling { net, .. }
+        | LayerDesc::SplineCoupling { net, .. } => net.params,
+        LayerDesc::Permutation { .. } => Span::default(),
+    }
+}
+
+/// The weight span of the base (empty for the standard normal).
+pub(crate) fn base_span(b: &BaseDesc) -> Span {
+    match b {
+        BaseDesc::StandardNormal => Span::default(),
+        BaseDesc::DiagNormal { params } | BaseDesc::CholeskyNormal { params } => *params,
+    }
+}
+
+impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
+    fn dim(&self) -> usize {
+        self.desc.dim as usize
+    }
+
+    fn context_dim(&self) -> usize {
+        self.desc.context_dim as usize
+    }
+
+    fn n_params(&self) -> usize {
+        match self.desc.base {
+            BaseDesc::StandardNormal => self.weights.len(),
+            _ => base_span(&self.desc.base).offset as usize,
+        }
+    }
+
+    fn scratch_len(&self) -> usize {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        let mut layer_max = 0;
+        for i in 0..n {
+            layer_max = layer_max.max(Bijection::<S>::scratch_len(&self.layer(i)));
+        }
+        // Evaluation: two ping-pong buffers; gradients: all intermediates and two cotangents.
+        (2 * d).max(n.saturating_sub(1) * d + 2 * d) + layer_max
+    }
+
+    fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
+        let mut ldj = S::ZERO;
+        self.inverse_acc(x, ctx, z, &mut ldj, scratch);
+        ldj
+    }
+
+    fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
+        let mut ldj = S::ZERO;
+        self.forward_acc(z, ctx, x, &mut ldj, scratch);
+        ldj
+    }
+
+    fn inverse_acc(&self, x: &[S], ctx: &[S], z: &mut [S], ldj: &mut S, scratch: &mut [S]) {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        if n == 0 {
+            z.copy_from_slice(x);
+            return;
+        }
+        let (a, rest) = scratch.split_at_mut(d);
+        let (b, rest) = rest.split_at_mut(d);
+        let last = n - 1;
+        for i in 0..n {
+            let l = self.layer(i);
+            // Layer 0 reads x; odd layers read a, even layers b; the last one writes z.
+            match (i == 0, i % 2 == 1, i == last) {
+                (true, _, true) => l.inverse_acc(x, ctx, z, ldj, rest),
+                (true, _, false) => l.inverse_acc(x, ctx, a, ldj, rest),
+                (false, true, true) => l.inverse_acc(a, ctx, z, ldj, rest),
+                (false, true, false) => l.inverse_acc(a, ctx, b, ldj, rest),
+                (false, false, true) => l.inverse_acc(b, ctx, z, ldj, rest),
+                (false, false, false) => l.inverse_acc(b, ctx, a, ldj, rest),
+            }
+        }
+    }
+
+    fn forward_acc(&self, z: &[S], ctx: &[S], x: &mut [S], ldj: &mut S, scratch: &mut [S]) {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        if n == 0 {
+            x.copy_from_slice(z);
+            return;
+        }
+        let (a, rest) = scratch.split_at_mut(d);
+        let (b, rest) = rest.split_at_mut(d);
+        // Step k runs layer n-1-k: step 0 reads z; odd steps read a, even steps b; the last writes x.
+        let last = n - 1;
+        for k in 0..n {
+            let l = self.layer(n - 1 - k);
+            match (k == 0, k % 2 == 1, k == last) {
+                (true, _, true) => l.forward_acc(z, ctx, x, ldj, rest),
+                (true, _, false) => l.forward_acc(z, ctx, a, ldj, rest),
+                (false, true, true) => l.forward_acc(a, ctx, x, ldj, rest),
+                (false, true, false) => l.forward_acc(a, ctx, b, ldj, rest),
+                (false, false, true) => l.forward_acc(b, ctx, x, ldj, rest),
+                (false, false, false) => l.forward_acc(b, ctx, a, ldj, rest),
+            }
+        }
+    }
+
+    fn inverse_vjp(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        mut g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        if n == 0 {
+            g_x.copy_from_slice(g_z);
+            return;
+        }
+        // Intermediates: mids[k] = input of layer k + 1.
+        let (mids, rest) = scratch.split_at_mut((n - 1) * d);
+        let (ga, rest) = rest.split_at_mut(d);
+        let (gb, rest) = rest.split_at_mut(d);
+        for i in 0..n - 1 {
+            let (done, todo) = mids.split_at_mut(i * d);
+            let input: &[S] = if i == 0 { x } else { &done[(i - 1) * d..] };
+            self.layer(i).inverse(input, ctx, &mut todo[..d], rest);
+        }
+        ga.copy_from_slice(g_z);
+        for i in (0..n).rev() {
+            let l = self.layer(i);
+            let input: &[S] = if i == 0 { x } else { &mids[(i - 1) * d..i * d] };
+            let gp = match g_params.as_deref_mut() {
+                Some(g) => {
+                    let span = layer_span(&self.desc.layers[i]);
+                    span.range(g.len()).and_then(|r| g.get_mut(r))
+                }
+                None => None,
+            };
+            // ga holds dL/d(output of layer i); write dL/d(input) into gb, then swap roles.
+            if i == 0 {
+                l.inverse_vjp(input, ctx, ga, g_ldj, g_x, g_ctx, gp, rest);
+            } else {
+                l.inverse_vjp(input, ctx, ga, g_ldj, gb, g_ctx, gp, rest);
+                ga.copy_from_slice(gb);
+            }
+        }
+    }
+}
+
+/// The base distribution of a runtime model.
+#[derive(Clone, Copy, Debug)]
+pub struct BaseView<'a, W> {
+    /// The description.
+    pub desc: &'a ModelDesc,
+    /// All weights.
+    pub weights: &'a [W],
+}
+
+/// Dispatches a base call.
+macro_rules! base_dispatch {
+    ($self:expr, $b:ident => $call:expr) => {{
+        let d = $self.desc.dim as usize;
+        match &$self.desc.base {
+            BaseDesc::StandardNormal => {
+                let $b = StandardNormal { dim: d };
+                $call
+            }
+            BaseDesc::DiagNormal { params } => {
+                let $b = DiagNormal {
+                    params: slice($self.weights, *params),
+                };
+                $call
+            }
+            BaseDesc::CholeskyNormal { params } => {
+                let $b = CholeskyNormal {
+                    dim: d,
+                    params: slice($self.weights, *params),
+                };
+                $call
+            }
+        }
+    }};
+}
+
+impl<'a, S: Real, W: Weight> Base<S> for BaseView<'a, W> {
+    fn dim(&self) -> usize {
+        self.desc.dim as usize
+    }
+    fn n_params(&self) -> usize {
+        base_span(&self.desc.base).len as usize
+    }
+    fn scratch_len(&self) -> usize {
+        base_dispatch!(self, b => Base::<S>::scratch_len(&b))
+    }
+    #[inline]
+    fn log_prob(&self, z: &[S], scratch: &mut [S]) -> S {
+        base_dispatch!(self, b => b.log_prob(z, scratch))
+    }
+    #[inline]
+    fn from_noise(&self, eps: &[S], z: &mut [S]) {
+        base_dispatch!(self, b => b.from_noise(eps, z))
+    }
+    fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]) {
+        base_dispatch!(self, b => b.log_prob_vjp(z, g, g_z, g_params, scratch))
+    }
+}

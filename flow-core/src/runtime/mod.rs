@@ -1,0 +1,230 @@
+//! The runtime evaluator: validate a model file held in memory, then evaluate it with fixed-size
+//! scratch memory and no allocation.
+//!
+//! ```ignore
+//! static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("moons.flow"));
+//! let mut ev = Evaluator::<f32, 4096>::new(&MODEL.0)?;   // validates everything once
+//! let lp = ev.log_prob(&[0.5, -0.2], &[])?;                // only input lengths can fail now
+//! ```
+//!
+//! [`Evaluator::new`] runs the shared validator ([`validate`]): header, checksum, description,
+//! dimensions that chain, finite weights, autoregressive masks, spline options in range, valid
+//! permutations, and the scratch need against the capacity `N`. Every problem is a typed
+//! [`Error`]; nothing panics. Evaluation then runs the same kernels as baked code, in the same
+//! order, so results agree bit for bit.
+
+mod layers;
+mod validate;
+
+pub use layers::{AnyLayer, BaseView, Layers};
+pub use validate::{validate, Invalid};
+
+use crate::flow::Flow;
+use crate::model::file::{self, FormatError};
+use crate::model::ModelDesc;
+use crate::Real;
+
+/// Bytes with 8-byte alignment, for `include_bytes!` or buffers that hold a model file:
+/// `static M: &Aligned<[u8]> = &Aligned(*include_bytes!("m.flow"));`.
+#[repr(C, align(8))]
+#[derive(Debug)]
+pub struct Aligned<T: ?Sized>(pub T);
+
+/// Everything that can go wrong in the runtime evaluator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The bytes are not a readable model file.
+    Format(FormatError),
+    /// The file reads, but describes an invalid model.
+    Invalid(Invalid),
+    /// The model needs more scratch than the evaluator's capacity.
+    ScratchTooSmall {
+        /// Elements needed.
+        needed: usize,
+        /// The capacity `N`.
+        capacity: usize,
+    },
+    /// An input slice has the wrong length.
+    WrongLength {
+        /// Expected length.
+        expected: usize,
+        /// Given length.
+        got: usize,
+    },
+}
+
+impl From<FormatError> for Error {
+    fn from(e: FormatError) -> Self {
+        Error::Format(e)
+    }
+}
+
+impl From<Invalid> for Error {
+    fn from(e: Invalid) -> Self {
+        Error::Invalid(e)
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Format(e) => write!(f, "{e}"),
+            Error::Invalid(e) => write!(f, "{e}"),
+            Error::ScratchTooSmall { needed, capacity } => {
+                write!(f, "model needs {needed} scratch elements, capacity is {capacity}")
+            }
+            Error::WrongLength { expected, got } => write!(f, "expected {expected} values, got {got}"),
+        }
+    }
+}
+
+/// A validated model borrowed from its file's bytes.
+#[derive(Clone, Debug)]
+pub struct Model<'a> {
+    /// The description.
+    pub desc: ModelDesc,
+    /// The weights.
+    pub weights: &'a [f32],
+    /// The integer section.
+    pub ints: &'a [u16],
+    /// The metadata JSON.
+    pub meta: &'a str,
+}
+
+impl<'a> Model<'a> {
+    /// Checks and decodes a model file in place. The bytes must be 4-byte aligned in memory
+    /// (use [`Aligned`]); the target must be little-endian.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        let sec = file::split(bytes)?;
+        let desc = file::decode_desc(sec.desc)?;
+        if cfg!(target_endian = "big") {
+            return Err(FormatError::UnsupportedEndian.into());
+        }
+        let weights: &[f32] = bytemuck::try_cast_slice(sec.weights).map_err(|_| FormatError::Misaligned)?;
+        let ints: &[u16] = bytemuck::try_cast_slice(sec.ints).map_err(|_| FormatError::Misaligned)?;
+        validate(&desc, weights, ints)?;
+        Ok(Model {
+            desc,
+            weights,
+            ints,
+            meta: sec.meta,
+        })
+    }
+
+    /// The flow view (layers + base) over this model's weights.
+    pub fn flow<S: Real>(&self) -> Flow<S, Layers<'_, f32>, BaseView<'_, f32>> {
+        flow_of(&self.desc, self.weights, self.ints)
+    }
+}
+
+/// A flow over any description and weight vector (e.g. f64 weights while training). The
+/// description must have passed [`validate`] for these weights.
+pub fn flow_of<'a, S: Real, W: crate::Weight>(
+    desc: &'a ModelDesc,
+    weights: &'a [W],
+    ints: &'a [u16],
+) -> Flow<S, Layers<'a, W>, BaseView<'a, W>> {
+    Flow::new(Layers { desc, weights, ints }, BaseView { desc, weights })
+}
+
+/// A validated model with `N` elements of scratch of type `S`.
+pub struct Evaluator<'a, S: Real, const N: usize> {
+    model: Model<'a>,
+    scratch: [S; N],
+}
+
+impl<'a, S: Real, const N: usize> Evaluator<'a, S, N> {
+    /// Validates `bytes` (see [`Model::from_bytes`]) and checks the scratch need against `N`.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, Error> {
+        let model = Model::from_bytes(bytes)?;
+        let needed = model.flow::<S>().scratch_len();
+        if needed > N {
+            return Err(Error::ScratchTooSmall { needed, capacity: N });
+        }
+        Ok(Evaluator {
+            model,
+            scratch: [S::ZERO; N],
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model<'a> {
+        &self.model
+    }
+
+    /// Data dimension D.
+    pub fn dim(&self) -> usize {
+        self.model.desc.dim as usize
+    }
+
+    /// Context dimension C.
+    pub fn context_dim(&self) -> usize {
+        self.model.desc.context_dim as usize
+    }
+
+    fn check(&self, x: &[S], ctx: &[S]) -> Result<(), Error> {
+        if x.len() != self.dim() {
+            return Err(Error::WrongLength {
+                expected: self.dim(),
+                got: x.len(),
+            });
+        }
+        if ctx.len() != self.context_dim() {
+            return Err(Error::WrongLength {
+                expected: self.context_dim(),
+                got: ctx.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// log p(x | ctx).
+    pub fn log_prob(&mut self, x: &[S], ctx: &[S]) -> Result<S, Error> {
+        self.check(x, ctx)?;
+        Ok(self.model.flow::<S>().log_prob(x, ctx, &mut self.scratch))
+    }
+
+    /// Data → base: writes `z`, returns log|det ∂z/∂x|.
+    pub fn inverse(&mut self, x: &[S], ctx: &[S], z: &mut [S]) -> Result<S, Error> {
+        self.check(x, ctx)?;
+        self.check(z, ctx)?;
+        Ok(self.model.flow::<S>().inverse(x, ctx, z, &mut self.scratch))
+    }
+
+    /// Base → data: writes `x`, returns log|det ∂x/∂z|.
+    pub fn forward(&mut self, z: &[S], ctx: &[S], x: &mut [S]) -> Result<S, Error> {
+        self.check(z, ctx)?;
+        self.check(x, ctx)?;
+        Ok(self.model.flow::<S>().forward(z, ctx, x, &mut self.scratch))
+    }
+
+    /// A sample from standard-normal noise `eps`.
+    pub fn sample(&mut self, eps: &[S], ctx: &[S], x: &mut [S]) -> Result<(), Error> {
+        self.check(eps, ctx)?;
+        self.check(x, ctx)?;
+        self.model.flow::<S>().sample(eps, ctx, x, &mut self.scratch);
+        Ok(())
+    }
+
+    /// A sample with noise from `rng`.
+    pub fn sample_with<R: rand_core::RngCore + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        ctx: &[S],
+        x: &mut [S],
+    ) -> Result<(), Error> {
+        self.check(x, ctx)?;
+        self.model.flow::<S>().sample_with(rng, ctx, x, &mut self.scratch);
+        Ok(())
+    }
+
+    /// ∇ₓ log p(x | ctx) into `g`; returns log p.
+    pub fn grad_log_prob(&mut self, x: &[S], ctx: &[S], g: &mut [S]) -> Result<S, Error> {
+        self.check(x, ctx)?;
+        self.check(g, ctx)?;
+        Ok(self.model.flow::<S>().grad_log_prob(x, ctx, g, &mut self.scratch))
+    }
+}
+
+#[cfg(test)]
+mod tests;

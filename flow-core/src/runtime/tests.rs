@@ -1,0 +1,319 @@
+//! Runtime evaluator tests: agreement with the typed composition, whole-model gradients, and
+//! rejection of hostile bytes.
+
+extern crate std;
+use std::vec;
+use std::vec::Vec;
+
+use super::*;
+use crate::base::DiagNormal;
+use crate::layers::affine_ar::{AffineAutoregressive, AffineLayout, AffineScale, Direction};
+use crate::layers::chain::Chain;
+use crate::model::builder::ModelParts;
+use crate::model::{LayerDesc, NetDesc};
+use crate::nn::{made, mlp, Activation};
+use crate::testing::Lcg;
+
+/// A random MAF/IAF with masks applied and a diagonal base.
+pub(crate) fn random_maf(d: usize, c: usize, n_layers: usize, hidden: &[usize], rng: &mut Lcg) -> ModelParts {
+    let mut m = ModelParts::new(d, c);
+    for k in 0..n_layers {
+        let order: Vec<u16> = if k % 2 == 0 {
+            (0..d as u16).collect()
+        } else {
+            (0..d as u16).rev().collect()
+        };
+        let mut sizes = heapless::Vec::<usize, 8>::new();
+        sizes.push(d + c).unwrap();
+        for &h in hidden {
+            sizes.push(h).unwrap();
+        }
+        sizes.push(2 * d).unwrap();
+        let degrees: Vec<u16> = hidden
+            .iter()
+            .flat_map(|&h| (0..h).map(move |j| made::default_hidden_degree(j, d)))
+            .collect();
+        let mut allowed = Vec::new();
+        made::for_each_weight(&order, &sizes, &degrees, 2, |_, _, _, ok| allowed.push(ok));
+        let mut w = Vec::new();
+        let mut it = allowed.iter();
+        for l in 0..sizes.len() - 1 {
+            for _ in 0..sizes[l] * sizes[l + 1] {
+                let v = rng.normal() * 0.4;
+                w.push(if *it.next().unwrap() { v } else { 0.0 });
+            }
+            for _ in 0..sizes[l + 1] {
+                w.push(rng.normal() * 0.2);
+            }
+        }
+        assert_eq!(w.len(), mlp::n_params(&sizes));
+        let params = m.push_weights(&w);
+        let order = m.push_ints(&order);
+        let hidden_degrees = m.push_ints(&degrees);
+        m.push_layer(LayerDesc::AffineAutoregressive {
+            net: NetDesc {
+                sizes,
+                activation: Activation::Tanh,
+                params,
+            },
+            order,
+            hidden_degrees,
+            scale: AffineScale::SoftclipExp {
+                bound: -(1e-3f64).ln(),
+            },
+            layout: AffineLayout::ShiftScale,
+            direction: if k == 1 { Direction::Iaf } else { Direction::Maf },
+        });
+    }
+    let mu: Vec<f64> = (0..d).map(|_| rng.normal() * 0.1).collect();
+    let sigma: Vec<f64> = (0..d).map(|_| 1.0 + rng.uniform() * 0.5).collect();
+    m.set_diag_base(&mu, &sigma);
+    m
+}
+
+/// Copies bytes into 8-byte aligned storage.
+pub(crate) fn aligned(bytes: &[u8]) -> Vec<u64> {
+    let mut v = vec![0u64; bytes.len().div_ceil(8)];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut v)[..bytes.len()].copy_from_slice(bytes);
+    v
+}
+
+fn as_bytes(v: &[u64], len: usize) -> &[u8] {
+    &bytemuck::cast_slice::<u64, u8>(v)[..len]
+}
+
+#[test]
+fn runtime_equals_typed_chain_bit_for_bit() {
+    let mut rng = Lcg(1);
+    let parts = random_maf(3, 1, 2, &[16, 16], &mut rng);
+    let bytes = parts.to_bytes("{}");
+    let store = aligned(&bytes);
+    let mut ev = Evaluator::<f32, 4096>::new(as_bytes(&store, bytes.len())).unwrap();
+    let w = parts.weights_f32();
+    let model = ev.model().clone();
+    let view = |i: usize| match &model.desc.layers[i] {
+        LayerDesc::AffineAutoregressive {
+            net,
+            scale,
+            layout,
+            direction,
+            ..
+        } => AffineAutoregressive {
+            net: mlp::Mlp {
+                sizes: &net.sizes,
+                params: layers::slice(&w, net.params),
+                activation: net.activation,
+            },
+            dim: 3,
+            scale: *scale,
+            layout: *layout,
+            direction: *direction,
+        },
+        _ => unreachable!(),
+    };
+    let base = match model.desc.base {
+        crate::model::BaseDesc::DiagNormal { params } => DiagNormal {
+            params: layers::slice(&w, params),
+        },
+        _ => unreachable!(),
+    };
+    let typed = Flow::<f32, _, _>::new(Chain(view(0), view(1)), base);
+    let mut scratch = vec![0.0f32; typed.scratch_len()];
+    for _ in 0..500 {
+        let x: Vec<f32> = (0..3).map(|_| (rng.normal() * 2.0) as f32).collect();
+        let c = [(rng.normal()) as f32];
+        let a = ev.log_prob(&x, &c).unwrap();
+        let b = typed.log_prob(&x, &c, &mut scratch);
+        assert_eq!(a.to_bits(), b.to_bits());
+        let (mut ga, mut gb) = ([0.0f32; 3], [0.0f32; 3]);
+        ev.grad_log_prob(&x, &c, &mut ga).unwrap();
+        typed.grad_log_prob(&x, &c, &mut gb, &mut scratch);
+        assert_eq!(ga.map(f32::to_bits), gb.map(f32::to_bits));
+        let (mut sa, mut sb) = ([0.0f32; 3], [0.0f32; 3]);
+        ev.sample(&x, &c, &mut sa).unwrap();
+        typed.sample(&x, &c, &mut sb, &mut scratch);
+        assert_eq!(sa.map(f32::to_bits), sb.map(f32::to_bits));
+    }
+}
+
+#[test]
+fn whole_model_parameter_gradient_matches_finite_differences() {
+    let mut rng = Lcg(2);
+    let parts = random_maf(3, 2, 3, &[8, 8], &mut rng);
+    let x = [0.3, -0.8, 1.1];
+    let c = [0.2, -0.5];
+    let lp = |w: &[f64]| {
+        let f = flow_of::<f64, f64>(&parts.desc, w, &parts.ints);
+        let mut s = vec![0.0; f.scratch_len()];
+        f.log_prob(&x, &c, &mut s)
+    };
+    let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
+    let mut s = vec![0.0; f.scratch_len()];
+    let mut g = vec![0.0; parts.weights.len()];
+    let mut gx = [0.0; 3];
+    let l0 = f.grad(&x, &c, &mut gx, Some(&mut g), &mut s);
+    assert_eq!(l0, lp(&parts.weights));
+    let h = 1e-6;
+    let mut worst: f64 = 0.0;
+    for k in 0..parts.weights.len() {
+        if parts.weights[k] == 0.0 {
+            continue; // under a MADE mask
+        }
+        let (mut wp, mut wm) = (parts.weights.clone(), parts.weights.clone());
+        wp[k] += h;
+        wm[k] -= h;
+        let fd = (lp(&wp) - lp(&wm)) / (2.0 * h);
+        worst = worst.max((fd - g[k]).abs() / (1.0 + fd.abs()));
+    }
+    std::eprintln!("whole-model parameter gradient worst error: {worst:e}");
+    assert!(worst < 1e-6, "{worst}");
+    for j in 0..3 {
+        let (mut xp, mut xm) = (x, x);
+        xp[j] += h;
+        xm[j] -= h;
+        let f = |x: &[f64]| {
+            flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints).log_prob(x, &c, &mut s.clone())
+        };
+        let fd = (f(&xp) - f(&xm)) / (2.0 * h);
+        assert!((fd - gx[j]).abs() < 1e-6);
+    }
+}
+
+fn reject(bytes: &[u8]) -> Error {
+    let store = aligned(bytes);
+    match Evaluator::<f32, 4096>::new(as_bytes(&store, bytes.len())) {
+        Ok(_) => panic!("accepted invalid bytes"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn truncations_and_bit_flips_are_rejected() {
+    let mut rng = Lcg(3);
+    let bytes = random_maf(2, 0, 2, &[8], &mut rng).to_bytes("{\"a\":1}");
+    for n in 0..bytes.len() {
+        let e = reject(&bytes[..n]);
+        assert!(
+            matches!(e, Error::Format(FormatError::Truncated | FormatError::BadMagic)),
+            "{n}: {e:?}"
+        );
+    }
+    for i in 0..bytes.len() * 8 {
+        let mut b = bytes.clone();
+        b[i / 8] ^= 1 << (i % 8);
+        let e = reject(&b);
+        let want_checksum = i / 8 >= 16; // the header fields before the CRC have their own errors
+        if want_checksum {
+            assert_eq!(e, Error::Format(FormatError::ChecksumMismatch), "bit {i}");
+        }
+    }
+}
+
+/// Re-seal a modified file (fix the CRC) so the structural checks are reached.
+fn reseal(b: &mut [u8]) {
+    let crc = file::crc32(&b[16..]);
+    b[12..16].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn inconsistent_models_are_rejected_with_the_right_error() {
+    let mut rng = Lcg(4);
+    let parts = random_maf(3, 0, 2, &[8], &mut rng);
+    // A nonzero weight under the mask.
+    let mut p = parts.clone();
+    let k = p.weights.iter().position(|&w| w == 0.0).unwrap();
+    p.weights[k] = 0.5;
+    assert_eq!(
+        reject(&p.to_bytes("")),
+        Error::Invalid(Invalid::NotAutoregressive { layer: 0 })
+    );
+    // A NaN weight.
+    let mut p = parts.clone();
+    p.weights[5] = f64::NAN;
+    assert_eq!(
+        reject(&p.to_bytes("")),
+        Error::Invalid(Invalid::NonFiniteWeight { index: 5 })
+    );
+    // An order that is not a permutation.
+    let mut p = parts.clone();
+    p.ints[0] = p.ints[1];
+    assert_eq!(
+        reject(&p.to_bytes("")),
+        Error::Invalid(Invalid::NotAPermutation { layer: 0 })
+    );
+    // Sizes that do not chain.
+    let mut p = parts.clone();
+    if let LayerDesc::AffineAutoregressive { net, .. } = &mut p.desc.layers[1] {
+        net.sizes[0] = 4;
+    }
+    assert_eq!(
+        reject(&p.to_bytes("")),
+        Error::Invalid(Invalid::NetShape { layer: 1 })
+    );
+    // A span past the end.
+    let mut p = parts.clone();
+    if let LayerDesc::AffineAutoregressive { net, .. } = &mut p.desc.layers[0] {
+        net.params.offset = 1 << 30;
+    }
+    assert!(matches!(
+        reject(&p.to_bytes("")),
+        Error::Invalid(Invalid::BadSpan { layer: 0 })
+    ));
+    // Negative base scale.
+    let mut p = parts.clone();
+    let n = p.weights.len();
+    p.weights[n - 1] = -1.0;
+    assert_eq!(reject(&p.to_bytes("")), Error::Invalid(Invalid::BadBase));
+    // Bad version, magic; a lying length field.
+    let good = parts.to_bytes("");
+    let mut b = good.clone();
+    b[4] = 9;
+    assert_eq!(reject(&b), Error::Format(FormatError::UnsupportedVersion(9)));
+    let mut b = good.clone();
+    b[0] = b'X';
+    assert_eq!(reject(&b), Error::Format(FormatError::BadMagic));
+    let mut b = good.clone();
+    b[24] = b[24].wrapping_add(1);
+    reseal(&mut b);
+    assert_eq!(reject(&b), Error::Format(FormatError::BadLayout));
+    // Scratch capacity too small.
+    let store = aligned(&good);
+    assert!(matches!(
+        Evaluator::<f32, 16>::new(as_bytes(&store, good.len())),
+        Err(Error::ScratchTooSmall { .. })
+    ));
+    // Misaligned bytes.
+    let mut shifted = vec![0u8];
+    shifted.extend_from_slice(&good);
+    let store = aligned(&shifted);
+    assert!(matches!(
+        Evaluator::<f32, 4096>::new(&as_bytes(&store, shifted.len())[1..]),
+        Err(Error::Format(FormatError::Misaligned))
+    ));
+}
+
+#[test]
+fn seeded_mutations_of_the_description_never_panic() {
+    let mut rng = Lcg(5);
+    let good = random_maf(2, 1, 2, &[6], &mut rng).to_bytes("");
+    let desc_len = u32::from_le_bytes([good[16], good[17], good[18], good[19]]) as usize;
+    let mut accepted = 0;
+    for _ in 0..20_000 {
+        let mut b = good.clone();
+        let flips = 1 + (rng.uniform() * 4.0) as usize;
+        for _ in 0..flips {
+            let at = 32 + (rng.uniform() * desc_len as f64) as usize;
+            b[at] = (rng.uniform() * 256.0) as u8;
+        }
+        reseal(&mut b);
+        let store = aligned(&b);
+        if let Ok(mut ev) = Evaluator::<f32, 8192>::new(as_bytes(&store, b.len())) {
+            accepted += 1;
+            let mut x = [0.0f32; 2];
+            let c = [0.1f32];
+            let _ = ev.log_prob(&[0.5, -0.5], &c);
+            let _ = ev.sample(&[0.5, -0.5], &c, &mut x);
+        }
+    }
+    std::eprintln!("mutations accepted as valid models: {accepted} of 20000");
+}

@@ -1,0 +1,224 @@
+//! The one validator shared by the runtime evaluator, the macro's checker and the host tools.
+//!
+//! After [`validate`] succeeds, every layer view built from the description indexes only inside
+//! its spans, every network's sizes chain, and every kernel's preconditions hold, so evaluation
+//! cannot panic (given scratch of the flow's `scratch_len`).
+
+use crate::layers::affine_ar::AffineScale;
+use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span, MAX_DIM};
+use crate::nn::{made, mlp};
+use crate::runtime::layers::{base_span, layer_span, slice};
+use crate::Weight;
+
+/// Largest width of a network layer.
+pub const MAX_WIDTH: usize = 1 << 14;
+
+/// Why a description is invalid. `layer` is the layer's index (data side first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    /// D is 0 or above [`MAX_DIM`], or C above it.
+    BadDimension,
+    /// A span points outside its section, or has the wrong length.
+    BadSpan {
+        /// Layer index.
+        layer: usize,
+    },
+    /// A weight is NaN or infinite.
+    NonFiniteWeight {
+        /// Index in the weight section.
+        index: usize,
+    },
+    /// A network's sizes do not chain with the layer's dimensions, or are out of range.
+    NetShape {
+        /// Layer index.
+        layer: usize,
+    },
+    /// An order or permutation is not a permutation of `0..D`.
+    NotAPermutation {
+        /// Layer index.
+        layer: usize,
+    },
+    /// A MADE has a nonzero weight under its mask, or hidden degrees out of range.
+    NotAutoregressive {
+        /// Layer index.
+        layer: usize,
+    },
+    /// A coupling mask is not 0/1 or leaves nothing to transform.
+    BadMask {
+        /// Layer index.
+        layer: usize,
+    },
+    /// An option (scale epsilon, spline bins or bound, …) is out of range.
+    BadOption {
+        /// Layer index.
+        layer: usize,
+    },
+    /// The base's parameters must be the last weights, and match D.
+    BadBase,
+}
+
+impl core::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Invalid::BadDimension => write!(f, "dimension out of range (1..={MAX_DIM})"),
+            Invalid::BadSpan { layer } => write!(f, "layer {layer}: parameters out of range or wrong length"),
+            Invalid::NonFiniteWeight { index } => write!(f, "weight {index} is NaN or infinite"),
+            Invalid::NetShape { layer } => write!(f, "layer {layer}: network sizes do not chain"),
+            Invalid::NotAPermutation { layer } => write!(f, "layer {layer}: order is not a permutation"),
+            Invalid::NotAutoregressive { layer } => {
+                write!(
+                    f,
+                    "layer {layer}: masked weights are not zero (not autoregressive)"
+                )
+            }
+            Invalid::BadMask { layer } => write!(f, "layer {layer}: coupling mask is not a 0/1 split"),
+            Invalid::BadOption { layer } => write!(f, "layer {layer}: option out of range"),
+            Invalid::BadBase => write!(f, "base distribution parameters are inconsistent"),
+        }
+    }
+}
+
+/// `true` when `p` holds each of `0..p.len()` once. No allocation: O(n²), n ≤ [`MAX_DIM`].
+pub fn is_permutation(p: &[u16]) -> bool {
+    p.iter()
+        .enumerate()
+        .all(|(i, &v)| (v as usize) < p.len() && !p[..i].contains(&v))
+}
+
+fn finite(v: f64) -> bool {
+    v.is_finite()
+}
+
+fn span_len(span: Span, section: usize, len: usize, layer: usize) -> Result<(), Invalid> {
+    match span.range(section) {
+        Some(r) if r.len() == len => Ok(()),
+        _ => Err(Invalid::BadSpan { layer }),
+    }
+}
+
+/// Checks a network: sizes in range, `n_in` and `n_out` as expected, parameter span exact.
+fn check_net<W>(
+    net: &NetDesc,
+    n_in: usize,
+    n_out: usize,
+    weights: &[W],
+    layer: usize,
+) -> Result<(), Invalid> {
+    let s = &net.sizes;
+    if s.len() < 2 || s[0] != n_in || s[s.len() - 1] != n_out || s.iter().any(|&w| w == 0 || w > MAX_WIDTH) {
+        return Err(Invalid::NetShape { layer });
+    }
+    span_len(net.params, weights.len(), mlp::n_params(s), layer)
+}
+
+/// Checks a MADE: order is a permutation, hidden degrees in range, masked weights zero.
+fn check_made<W: Weight>(
+    net: &NetDesc,
+    order: Span,
+    hidden: Span,
+    per_feature: usize,
+    d: usize,
+    weights: &[W],
+    ints: &[u16],
+    layer: usize,
+) -> Result<(), Invalid> {
+    span_len(order, ints.len(), d, layer)?;
+    span_len(hidden, ints.len(), mlp::hidden_total(&net.sizes), layer)?;
+    let order = slice(ints, order);
+    let hidden = slice(ints, hidden);
+    if !is_permutation(order) {
+        return Err(Invalid::NotAPermutation { layer });
+    }
+    if hidden.iter().any(|&m| m as usize > d) {
+        return Err(Invalid::NotAutoregressive { layer });
+    }
+    let params = slice(weights, net.params);
+    let s = &net.sizes;
+    let mut offset = 0;
+    for l in 0..s.len() - 1 {
+        let (n_in, n_out) = (s[l], s[l + 1]);
+        for row in 0..n_out {
+            for col in 0..n_in {
+                let w: f64 = params[offset + row * n_in + col].get();
+                if w != 0.0 && !made::allows(order, s, hidden, per_feature, l, row, col) {
+                    return Err(Invalid::NotAutoregressive { layer });
+                }
+            }
+        }
+        offset += n_in * n_out + n_out;
+    }
+    Ok(())
+}
+
+fn check_scale(scale: AffineScale, layer: usize) -> Result<(), Invalid> {
+    let ok = match scale {
+        AffineScale::SoftclipExp { bound } => finite(bound) && bound > 0.0 && bound < 80.0,
+        AffineScale::SoftplusEps { eps } | AffineScale::Sigmoid { eps } => finite(eps) && eps > 0.0,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::BadOption { layer })
+    }
+}
+
+/// Validates a description against its weight and integer sections.
+pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Result<(), Invalid> {
+    let d = desc.dim as usize;
+    let c = desc.context_dim as usize;
+    if d == 0 || d > MAX_DIM || c > MAX_DIM {
+        return Err(Invalid::BadDimension);
+    }
+    if let Some(index) = weights.iter().position(|w| !finite(w.get::<f64>())) {
+        return Err(Invalid::NonFiniteWeight { index });
+    }
+    // Base: parameters last, right length.
+    let base = base_span(&desc.base);
+    let base_len = match desc.base {
+        BaseDesc::StandardNormal => 0,
+        BaseDesc::DiagNormal { .. } => 2 * d,
+        BaseDesc::CholeskyNormal { .. } => d + d * (d + 1) / 2,
+    };
+    if base_len > 0 {
+        match base.range(weights.len()) {
+            Some(r) if r.len() == base_len && r.end == weights.len() => {}
+            _ => return Err(Invalid::BadBase),
+        }
+        let p = slice(weights, base);
+        let positive = |v: &W| v.get::<f64>() > 0.0;
+        let ok = match desc.base {
+            BaseDesc::DiagNormal { .. } => p[d..].iter().all(positive),
+            _ => (0..d).all(|i| positive(&p[d + crate::base::packed(i, i)])),
+        };
+        if !ok {
+            return Err(Invalid::BadBase);
+        }
+    }
+    let limit = if base_len > 0 {
+        base.offset as usize
+    } else {
+        weights.len()
+    };
+    for (i, layer) in desc.layers.iter().enumerate() {
+        // Every layer's weights lie before the base's.
+        match layer_span(layer).range(limit) {
+            Some(_) => {}
+            None => return Err(Invalid::BadSpan { layer: i }),
+        }
+        match layer {
+            LayerDesc::AffineAutoregressive {
+                net,
+                order,
+                hidden_degrees,
+                scale,
+                ..
+            } => {
+                check_net(net, d + c, 2 * d, weights, i)?;
+                check_made(net, *order, *hidden_degrees, 2, d, weights, ints, i)?;
+                check_scale(*scale, i)?;
+            }
+            _ => return Err(Invalid::BadOption { layer: i }),
+        }
+    }
+    Ok(())
+}
