@@ -33,4 +33,5 @@ pub mod testing;
 pub use base::Base;
 pub use flow::Flow;
 pub use layers::Bijection;
+pub use heapless;
 pub use real::{Real, Weight};

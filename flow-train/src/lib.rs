@@ -1,1 +1,14 @@
-//! flow-train (in progress)
+//! # flow-train
+//!
+//! Fit normalizing flows by maximum likelihood on the host, and the tools around model files:
+//! evaluate, sample, inspect, plot, import from zuko / nflows / FlowJAX, verify.
+//!
+//! The library entry point is [`fit`]: `flow_train::fit(&data, &config) -> Result<FitOutcome, _>`;
+//! the `flow-train` binary is a thin command line over this crate.
+
+pub mod arch;
+mod arch_extra;
+pub mod train;
+
+pub use arch::{ArchConfig, FlowKind};
+pub use train::{fit, fit_with, Dataset, FitConfig, FitOutcome};

@@ -1,0 +1,208 @@
+//! Architectures: the layer stacks `flow-train fit --flow …` builds, with their initial weights.
+//!
+//! Defaults (chosen to fit the 2-D benchmarks well, and to match zuko's where zuko has one):
+//! - `maf` / `iaf`: affine autoregressive layers, orders alternating natural / reversed (zuko),
+//!   scale `exp(softclip(a, ln 1e3))` (zuko's slope 1e-3), hidden 64×64 ReLU.
+//! - `nsf`: autoregressive rational-quadratic splines, 8 bins on [−5, 5], zuko's parameterization.
+//! - `realnvp` / `nsf-coupling`: coupling layers with alternating halves as masks.
+//! - `planar` / `radial`: `transforms` single layers (no network).
+//!
+//! Networks use PyTorch's default initialization (weights and biases uniform in ±1/√fan_in);
+//! the last layer of every conditioner is scaled by 1e-2 so each layer starts close to the identity.
+//! Masked MADE weights are zero and stay zero (their gradients are masked).
+
+use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::model::builder::ModelParts;
+use flow_core::model::{LayerDesc, NetDesc, Span};
+use flow_core::nn::{made, mlp, Activation};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The flow families the CLI can fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlowKind {
+    /// Masked autoregressive flow (affine).
+    Maf,
+    /// Inverse autoregressive flow (affine).
+    Iaf,
+    /// RealNVP affine coupling.
+    Realnvp,
+    /// Neural spline flow, autoregressive.
+    Nsf,
+    /// Neural spline flow, coupling.
+    NsfCoupling,
+    /// Planar flows.
+    Planar,
+    /// Radial flows.
+    Radial,
+}
+
+impl FlowKind {
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlowKind::Maf => "maf",
+            FlowKind::Iaf => "iaf",
+            FlowKind::Realnvp => "realnvp",
+            FlowKind::Nsf => "nsf",
+            FlowKind::NsfCoupling => "nsf-coupling",
+            FlowKind::Planar => "planar",
+            FlowKind::Radial => "radial",
+        }
+    }
+}
+
+/// Shape of the flow to build.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchConfig {
+    /// Family.
+    pub flow: FlowKind,
+    /// Number of transforms.
+    pub transforms: usize,
+    /// Hidden widths of every conditioner.
+    pub hidden: Vec<usize>,
+    /// Spline bins.
+    pub bins: usize,
+    /// Spline bound B.
+    pub bound: f64,
+    /// Hidden activation.
+    pub activation: Activation,
+}
+
+impl Default for ArchConfig {
+    fn default() -> Self {
+        ArchConfig {
+            flow: FlowKind::Maf,
+            transforms: 5,
+            hidden: vec![64, 64],
+            bins: 8,
+            bound: 5.0,
+            activation: Activation::Relu,
+        }
+    }
+}
+
+/// A model to train: its parts (f64 weights) and which weights training may change.
+#[derive(Clone, Debug)]
+pub struct Trainable {
+    /// Description and weights.
+    pub parts: ModelParts,
+    /// `true` for weights the optimizer updates (false: MADE-masked, standardization, base).
+    pub trainable: Vec<bool>,
+}
+
+impl Trainable {
+    fn new(d: usize, c: usize) -> Self {
+        Trainable { parts: ModelParts::new(d, c), trainable: Vec::new() }
+    }
+
+    fn push(&mut self, w: &[f64], trainable: &[bool]) -> Span {
+        self.trainable.extend_from_slice(trainable);
+        self.parts.push_weights(w)
+    }
+}
+
+/// PyTorch-style initialization of an MLP with `sizes`; returns weights and which are trainable
+/// (`allowed(layer, row, col)` says whether a weight survives the mask).
+fn init_net(
+    sizes: &[usize],
+    rng: &mut ChaCha8Rng,
+    allowed: &dyn Fn(usize, usize, usize) -> bool,
+) -> (Vec<f64>, Vec<bool>) {
+    let mut w = Vec::with_capacity(mlp::n_params(sizes));
+    let mut t = Vec::with_capacity(w.capacity());
+    let n_layers = sizes.len() - 1;
+    for l in 0..n_layers {
+        let (n_in, n_out) = (sizes[l], sizes[l + 1]);
+        let bound = 1.0 / (n_in as f64).sqrt();
+        let scale = if l + 1 == n_layers { 1e-2 } else { 1.0 };
+        for row in 0..n_out {
+            for col in 0..n_in {
+                let ok = allowed(l, row, col);
+                let v = rng.gen_range(-bound..bound) * scale;
+                w.push(if ok { v } else { 0.0 });
+                t.push(ok);
+            }
+        }
+        for _ in 0..n_out {
+            w.push(rng.gen_range(-bound..bound) * scale);
+            t.push(true);
+        }
+    }
+    (w, t)
+}
+
+fn sizes_vec(sizes: &[usize]) -> flow_core::heapless::Vec<usize, { flow_core::model::MAX_NET_SIZES }> {
+    let mut v = flow_core::heapless::Vec::new();
+    for &s in sizes {
+        let _ = v.push(s);
+    }
+    v
+}
+
+/// Appends an autoregressive conditioner (MADE) and returns its description, order and degrees.
+fn push_made(
+    t: &mut Trainable,
+    order: &[u16],
+    c: usize,
+    hidden: &[usize],
+    per_feature: usize,
+    activation: Activation,
+    rng: &mut ChaCha8Rng,
+) -> (NetDesc, Span, Span) {
+    let d = order.len();
+    let mut sizes = vec![d + c];
+    sizes.extend_from_slice(hidden);
+    sizes.push(per_feature * d);
+    let degrees: Vec<u16> =
+        hidden.iter().flat_map(|&h| (0..h).map(move |k| made::default_hidden_degree(k, d))).collect();
+    let (w, tr) = init_net(&sizes, rng, &|l, row, col| {
+        made::allows(order, &sizes, &degrees, per_feature, l, row, col)
+    });
+    let params = t.push(&w, &tr);
+    let order_span = t.parts.push_ints(order);
+    let deg_span = t.parts.push_ints(&degrees);
+    (NetDesc { sizes: sizes_vec(&sizes), activation, params }, order_span, deg_span)
+}
+
+/// zuko's affine scale: `ln s = softclip(a, −ln 1e-3)`.
+pub fn zuko_scale() -> AffineScale {
+    AffineScale::SoftclipExp { bound: -(1e-3f64).ln() }
+}
+
+/// Builds an untrained model of dimension `d` with `c` context inputs. `standardize` holds the
+/// training data's per-column (mean, std); it becomes a fixed leading affine layer.
+pub fn build(
+    cfg: &ArchConfig,
+    d: usize,
+    c: usize,
+    standardize: Option<(&[f64], &[f64])>,
+    rng: &mut ChaCha8Rng,
+) -> Result<Trainable, String> {
+    let mut t = Trainable::new(d, c);
+    if let Some((mean, std)) = standardize {
+        crate::arch_extra::push_standardization(&mut t.parts, &mut t.trainable, mean, std);
+    }
+    for k in 0..cfg.transforms {
+        let order: Vec<u16> =
+            if k % 2 == 0 { (0..d as u16).collect() } else { (0..d as u16).rev().collect() };
+        match cfg.flow {
+            FlowKind::Maf | FlowKind::Iaf => {
+                let (net, order, hidden_degrees) =
+                    push_made(&mut t, &order, c, &cfg.hidden, 2, cfg.activation, rng);
+                t.parts.push_layer(LayerDesc::AffineAutoregressive {
+                    net,
+                    order,
+                    hidden_degrees,
+                    scale: zuko_scale(),
+                    layout: AffineLayout::ShiftScale,
+                    direction: if cfg.flow == FlowKind::Maf { Direction::Maf } else { Direction::Iaf },
+                });
+            }
+            other => crate::arch_extra::push_layer(&mut t, other, cfg, k, &order, c, rng)?,
+        }
+    }
+    Ok(t)
+}
