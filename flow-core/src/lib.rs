@@ -33,5 +33,6 @@ pub mod testing;
 pub use base::Base;
 pub use flow::Flow;
 pub use layers::Bijection;
+pub use bytemuck;
 pub use heapless;
 pub use real::{Real, Weight};

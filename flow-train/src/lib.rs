@@ -7,6 +7,8 @@
 //! the `flow-train` binary is a thin command line over this crate.
 
 pub mod arch;
+pub mod golden;
+pub mod io;
 mod arch_extra;
 pub mod train;
 

@@ -107,6 +107,8 @@ pub struct FitConfig {
     pub clip_norm: f64,
     /// Fit a standardization on the training split and store it as the first layer.
     pub standardize: bool,
+    /// Arithmetic of the gradient kernels.
+    pub precision: Precision,
 }
 
 impl Default for FitConfig {
@@ -123,6 +125,7 @@ impl Default for FitConfig {
             schedule: Schedule::Cosine,
             clip_norm: 10.0,
             standardize: true,
+            precision: Precision::F32,
         }
     }
 }
@@ -214,23 +217,55 @@ pub fn mean_std(data: &Dataset, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
     (mean, var.iter().map(|s| (s / n).sqrt()).collect())
 }
 
+/// Arithmetic used for the per-sample gradients (Adam's state and the master weights are f64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// f32 kernels (about twice the SIMD width); per-chunk sums in f32, batch sum in f64.
+    F32,
+    /// f64 kernels throughout.
+    F64,
+}
+
 /// Sum of −log p over `rows` and its gradient w.r.t. all weights, data-parallel in `chunks`
 /// contiguous pieces added in order (deterministic for a given chunk count).
-fn nll_and_grad(model: &Trainable, data: &Dataset, rows: &[usize], chunks: usize) -> (f64, Vec<f64>) {
+fn nll_and_grad(
+    model: &Trainable,
+    data: &Dataset,
+    rows: &[usize],
+    chunks: usize,
+    precision: Precision,
+) -> (f64, Vec<f64>) {
+    match precision {
+        Precision::F64 => nll_and_grad_in::<f64>(model, data, rows, chunks),
+        Precision::F32 => nll_and_grad_in::<f32>(model, data, rows, chunks),
+    }
+}
+
+fn nll_and_grad_in<S: flow_core::Real + flow_core::Weight>(
+    model: &Trainable,
+    data: &Dataset,
+    rows: &[usize],
+    chunks: usize,
+) -> (f64, Vec<f64>) {
     let parts = &model.parts;
-    let n_w = parts.weights.len();
+    let weights: Vec<S> = parts.weights.iter().map(|&w| S::from_f64(w)).collect();
+    let n_w = weights.len();
     let chunk_len = rows.len().div_ceil(chunks.max(1)).max(1);
-    let partial: Vec<(f64, Vec<f64>)> = rows
+    let partial: Vec<(f64, Vec<S>)> = rows
         .par_chunks(chunk_len)
         .map(|chunk| {
-            let flow = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
-            let mut scratch = vec![0.0; flow.scratch_len()];
-            let mut g = vec![0.0; n_w];
-            let mut gx = vec![0.0; data.dim()];
+            let flow = flow_of::<S, S>(&parts.desc, &weights, &parts.ints);
+            let mut scratch = vec![S::ZERO; flow.scratch_len()];
+            let mut g = vec![S::ZERO; n_w];
+            let mut gx = vec![S::ZERO; data.dim()];
+            let (mut x, mut c) = (vec![S::ZERO; data.dim()], vec![S::ZERO; data.context_dim()]);
             let mut nll = 0.0;
             for &i in chunk {
-                let (x, c) = data.row(i);
-                nll -= flow.grad(x, c, &mut gx, Some(&mut g), &mut scratch);
+                let (xr, cr) = data.row(i);
+                x.iter_mut().zip(xr).for_each(|(a, &b)| *a = S::from_f64(b));
+                c.iter_mut().zip(cr).for_each(|(a, &b)| *a = S::from_f64(b));
+                nll -= flow.grad(&x, &c, &mut gx, Some(&mut g), &mut scratch).to_f64();
             }
             (nll, g)
         })
@@ -240,7 +275,7 @@ fn nll_and_grad(model: &Trainable, data: &Dataset, rows: &[usize], chunks: usize
     for (nll, g) in partial {
         total += nll;
         for (a, b) in grad.iter_mut().zip(&g) {
-            *a -= b; // gradient of the NLL
+            *a -= b.to_f64(); // gradient of the NLL
         }
     }
     (total, grad)
@@ -363,7 +398,7 @@ fn fit_inner(
                 stop_reason = StopReason::Interrupted;
                 break 'epochs;
             }
-            let (nll, mut g) = nll_and_grad(&model, data, batch, threads);
+            let (nll, mut g) = nll_and_grad(&model, data, batch, threads, cfg.precision);
             if !nll.is_finite() || g.iter().any(|v| !v.is_finite()) {
                 stop_reason = StopReason::NonFiniteLoss;
                 break 'epochs;

@@ -123,18 +123,40 @@ pub const fn hidden_max(sizes: &[usize]) -> usize {
     n
 }
 
+/// Number of independent partial sums in [`dot_lanes`].
+pub const LANES: usize = 8;
+
+/// `Σ wᵢ xᵢ` in a fixed order that compilers can vectorize without reassociating floats:
+/// `LANES` partial sums over blocks of `LANES` (lane `j` takes elements `j, j + LANES, …`), the
+/// tail added to lanes `0, 1, …`, then the lanes added pairwise (`(0+4)+(2+6)` … a fixed tree).
+/// Every path (baked, runtime, training) uses this kernel, so they agree bit for bit.
+#[inline(always)]
+pub fn dot_lanes<S: Real, W: Weight>(w: &[W], x: &[S]) -> S {
+    let mut acc = [S::ZERO; LANES];
+    let wc = w.chunks_exact(LANES);
+    let xc = x.chunks_exact(LANES);
+    let (wr, xr) = (wc.remainder(), xc.remainder());
+    for (wb, xb) in wc.zip(xc) {
+        for j in 0..LANES {
+            acc[j] += wb[j].get::<S>() * xb[j];
+        }
+    }
+    for (j, (wi, &xi)) in wr.iter().zip(xr).enumerate() {
+        acc[j] += wi.get::<S>() * xi;
+    }
+    let a = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    (a[0] + a[2]) + (a[1] + a[3])
+}
+
 /// `out = W [x, c] + b` for one dense layer whose input is split into `x` and `c`.
 #[inline(always)]
 fn dense<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
     let n_in = x.len() + c.len();
     for ((o, row), bias) in out.iter_mut().zip(w.chunks_exact(n_in)).zip(b) {
         let (wx, wc) = row.split_at(x.len());
-        let mut acc: S = bias.get();
-        for (wi, &xi) in wx.iter().zip(x) {
-            acc += wi.get::<S>() * xi;
-        }
-        for (wi, &ci) in wc.iter().zip(c) {
-            acc += wi.get::<S>() * ci;
+        let mut acc: S = bias.get::<S>() + dot_lanes(wx, x);
+        if !c.is_empty() {
+            acc += dot_lanes(wc, c);
         }
         *o = acc;
     }

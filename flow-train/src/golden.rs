@@ -1,0 +1,151 @@
+//! Golden vectors: reference answers that travel inside every model file, and their check.
+//!
+//! When `fit` or `import` writes a model, it evaluates probe points in f64 with the weights as
+//! stored (f32, widened exactly) through the reference path (`flow_core::runtime::flow_of`), and
+//! keeps the results in the metadata. `flow-train verify` and the code `flow-macros` generates
+//! re-evaluate them.
+//!
+//! Tolerances (documented, checked by `verify`):
+//! - f64 evaluation: `|a − b| ≤ 1e-9 · (1 + |b|)`. The reference is the same f64 arithmetic, so
+//!   any difference means the weights or the code changed.
+//! - f32 evaluation: `|a − b| ≤ 2e-3 · (1 + |b|)` for log p, log|det| and sample coordinates.
+//!   f32 carries ~6e-8 relative precision; each layer's network sums up to a few hundred products
+//!   (error growing ~√n·ε), libm's `expf`/`logf` are within 1 ULP, and K layers compose, so errors
+//!   of 1e-5–1e-4 are normal on typical points; the far tails and spline bounds amplify them
+//!   through large scales. Measured worst cases are in the README.
+
+use flow_core::model::builder::ModelParts;
+use flow_core::runtime::flow_of;
+use serde::{Deserialize, Serialize};
+
+/// f64 tolerance, relative to `1 + |reference|`.
+pub const TOL_F64: f64 = 1e-9;
+/// f32 tolerance, relative to `1 + |reference|`.
+pub const TOL_F32: f64 = 2e-3;
+
+/// Probe points and the reference path's answers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Golden {
+    /// Probe points (D each).
+    pub points: Vec<Vec<f64>>,
+    /// Context of each point (C each; empty when unconditional).
+    pub context: Vec<Vec<f64>>,
+    /// log p of each point.
+    pub log_prob: Vec<f64>,
+    /// `inverse(point)`: the base point.
+    pub base: Vec<Vec<f64>>,
+    /// `inverse(point)`: log|det|.
+    pub ldj: Vec<f64>,
+    /// Standard-normal noise vectors.
+    pub noise: Vec<Vec<f64>>,
+    /// Context of each noise vector.
+    pub noise_context: Vec<Vec<f64>>,
+    /// `sample(noise)`.
+    pub sample: Vec<Vec<f64>>,
+    /// For imported models: the source library's own float64 log p of `points`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_log_prob: Option<Vec<f64>>,
+    /// For imported models: the source library's samples of `noise`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sample: Option<Vec<Vec<f64>>>,
+}
+
+/// The weights as stored in a file (rounded to f32, widened back).
+pub fn stored_weights(parts: &ModelParts) -> Vec<f64> {
+    parts.weights.iter().map(|&w| w as f32 as f64).collect()
+}
+
+/// Evaluates probe points and noise vectors with the reference path (f64, stored weights).
+pub fn compute(
+    parts: &ModelParts,
+    points: Vec<Vec<f64>>,
+    context: Vec<Vec<f64>>,
+    noise: Vec<Vec<f64>>,
+    noise_context: Vec<Vec<f64>>,
+) -> Golden {
+    let w = stored_weights(parts);
+    let flow = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
+    let mut scratch = vec![0.0; flow.scratch_len()];
+    let d = parts.desc.dim as usize;
+    let mut g = Golden { points, context, noise, noise_context, ..Default::default() };
+    for (x, c) in g.points.iter().zip(&g.context) {
+        g.log_prob.push(flow.log_prob(x, c, &mut scratch));
+        let mut z = vec![0.0; d];
+        g.ldj.push(flow.inverse(x, c, &mut z, &mut scratch));
+        g.base.push(z);
+    }
+    for (e, c) in g.noise.iter().zip(&g.noise_context) {
+        let mut x = vec![0.0; d];
+        flow.sample(e, c, &mut x, &mut scratch);
+        g.sample.push(x);
+    }
+    g
+}
+
+/// Largest errors of an evaluation against the golden values, each relative to `1 + |ref|`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Errors {
+    /// log p.
+    pub log_prob: f64,
+    /// Base point coordinates.
+    pub base: f64,
+    /// log|det| of the inverse.
+    pub ldj: f64,
+    /// Sample coordinates.
+    pub sample: f64,
+}
+
+impl Errors {
+    /// The largest of the four.
+    pub fn max(&self) -> f64 {
+        self.log_prob.max(self.base).max(self.ldj).max(self.sample)
+    }
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    if a == b {
+        0.0 // also equal infinities
+    } else {
+        let e = (a - b).abs() / (1.0 + b.abs());
+        if e.is_nan() {
+            f64::INFINITY
+        } else {
+            e
+        }
+    }
+}
+
+/// Evaluates the golden points with a runtime evaluator in scalar `S` and returns the errors.
+pub fn check<S: flow_core::Real>(bytes: &[u8], g: &Golden) -> Result<Errors, flow_core::runtime::Error> {
+    let store = aligned(bytes);
+    let mut ev = flow_core::runtime::Evaluator::<S, 16384>::new(&flow_core::bytemuck::cast_slice(&store)[..bytes.len()])?;
+    let d = ev.dim();
+    let to_s = |v: &[f64]| v.iter().map(|&x| S::from_f64(x)).collect::<Vec<S>>();
+    let mut e = Errors::default();
+    for (i, (x, c)) in g.points.iter().zip(&g.context).enumerate() {
+        let (xs, cs) = (to_s(x), to_s(c));
+        let lp = ev.log_prob(&xs, &cs)?.to_f64();
+        e.log_prob = e.log_prob.max(rel(lp, g.log_prob[i]));
+        let mut z = vec![S::ZERO; d];
+        let ldj = ev.inverse(&xs, &cs, &mut z)?.to_f64();
+        e.ldj = e.ldj.max(rel(ldj, g.ldj[i]));
+        for (a, b) in z.iter().zip(&g.base[i]) {
+            e.base = e.base.max(rel(a.to_f64(), *b));
+        }
+    }
+    for (i, (n, c)) in g.noise.iter().zip(&g.noise_context).enumerate() {
+        let mut x = vec![S::ZERO; d];
+        ev.sample(&to_s(n), &to_s(c), &mut x)?;
+        for (a, b) in x.iter().zip(&g.sample[i]) {
+            e.sample = e.sample.max(rel(a.to_f64(), *b));
+        }
+    }
+    Ok(e)
+}
+
+/// Copies bytes into 8-byte aligned storage (the in-place reader needs 4-byte alignment).
+pub fn aligned(bytes: &[u8]) -> Vec<u64> {
+    let mut store = vec![0u64; bytes.len().div_ceil(8)];
+    flow_core::bytemuck::cast_slice_mut::<u64, u8>(&mut store)[..bytes.len()].copy_from_slice(bytes);
+    store
+}
