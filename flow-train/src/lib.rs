@@ -7,6 +7,10 @@
 //! the `flow-train` binary is a thin command line over this crate.
 
 pub mod arch;
+pub mod csv;
+pub mod datasets;
+pub mod cli;
+pub mod describe;
 pub mod golden;
 pub mod io;
 mod arch_extra;

@@ -325,15 +325,16 @@ impl Adam {
 
 /// Fits a flow to `data` (see [`fit_with`]).
 pub fn fit(data: &Dataset, cfg: &FitConfig) -> Result<FitOutcome, FitError> {
-    fit_with(data, cfg, &mut |_| {}, &AtomicBool::new(false))
+    fit_with(data, cfg, &mut |_, _, _| {}, &AtomicBool::new(false))
 }
 
-/// Fits a flow, calling `on_epoch` after every epoch; stops early (keeping the best weights)
+/// Fits a flow, calling `on_epoch(info, model, best_weights)` after every epoch (e.g. to show
+/// progress or write a checkpoint of the best weights); stops early (keeping the best weights)
 /// when `stop` becomes true.
 pub fn fit_with(
     data: &Dataset,
     cfg: &FitConfig,
-    on_epoch: &mut (dyn FnMut(&EpochInfo) + Send),
+    on_epoch: &mut (dyn FnMut(&EpochInfo, &Trainable, &[f64]) + Send),
     stop: &AtomicBool,
 ) -> Result<FitOutcome, FitError> {
     let start = Instant::now();
@@ -359,7 +360,7 @@ fn fit_inner(
     data: &Dataset,
     cfg: &FitConfig,
     threads: usize,
-    on_epoch: &mut (dyn FnMut(&EpochInfo) + Send),
+    on_epoch: &mut (dyn FnMut(&EpochInfo, &Trainable, &[f64]) + Send),
     stop: &AtomicBool,
     start: Instant,
 ) -> Result<FitOutcome, FitError> {
@@ -438,7 +439,7 @@ fn fit_inner(
             lr,
         };
         history.push(info);
-        on_epoch(&info);
+        on_epoch(&info, &model, &best.1);
         if !val_nll.is_finite() {
             stop_reason = StopReason::NonFiniteLoss;
             break;

@@ -1,0 +1,376 @@
+//! The commands behind the `flow-train` binary, as library functions (so tests can call them).
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use flow_core::model::builder::ModelParts;
+use flow_core::runtime::flow_of;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::golden::{self, Golden};
+use crate::io::{self, Meta, TrainingRecord, META_FORMAT};
+use crate::train::{self, Dataset, FitConfig};
+
+/// A command's outcome: an exit code, or a message for stderr.
+pub type CliResult = Result<ExitCode, String>;
+
+/// Reads a CSV as (header, rows), with the line/column errors of [`crate::csv`].
+pub fn load_csv(path: &Path, drop_invalid: bool) -> Result<(Vec<String>, Vec<Vec<f64>>), String> {
+    let opts = crate::csv::ReadOptions { drop_invalid, columns: None };
+    let (table, report) = crate::csv::read_csv(path, &opts).map_err(|e| e.to_string())?;
+    if drop_invalid && report.dropped > 0 {
+        println!("dropped_rows={}", report.dropped);
+    }
+    Ok((table.columns, table.rows))
+}
+
+/// Selects named columns from rows; errors name the missing column and list what exists.
+fn select(header: &[String], rows: &[Vec<f64>], names: &[String], path: &Path) -> Result<Vec<f64>, String> {
+    let idx: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            header.iter().position(|h| h == n).ok_or_else(|| {
+                format!("{}: no column '{n}' (columns: {})", path.display(), header.join(","))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(rows.iter().flat_map(|r| idx.iter().map(move |&i| r[i])).collect())
+}
+
+/// `flow-train data`.
+pub fn data(name: &str, n: usize, seed: u64, output: &Path) -> CliResult {
+    let rows = crate::datasets::generate(name, n, seed).map_err(|e| e.to_string())?;
+    let cols = vec!["x0".to_string(), "x1".to_string()];
+    crate::csv::write_csv(output, &cols, rows.iter().map(|r| r.to_vec()))
+        .map_err(|e| format!("{}: {e}", output.display()))?;
+    println!("wrote {n} rows of {name} to {}", output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `flow-train fit`.
+pub struct FitArgs<'a> {
+    /// Training CSV.
+    pub data: &'a Path,
+    /// Output model.
+    pub output: &'a Path,
+    /// Training configuration.
+    pub cfg: FitConfig,
+    /// Modelled columns (default: all but the context).
+    pub columns: Option<Vec<String>>,
+    /// Context columns.
+    pub context: Option<Vec<String>>,
+    /// Drop invalid rows instead of failing.
+    pub drop_invalid: bool,
+    /// Checkpoint interval in epochs (0 = off).
+    pub checkpoint_every: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Set by Ctrl-C.
+    pub stop: &'a AtomicBool,
+}
+
+/// Stops training gracefully on Ctrl-C (the best model so far is written).
+pub fn install_ctrlc(stop: Arc<AtomicBool>) {
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130); // a second Ctrl-C aborts
+        }
+        eprintln!("\ninterrupted: finishing the batch and writing the best model so far");
+    });
+}
+
+/// Loads a dataset for fitting from a CSV.
+pub fn load_dataset(
+    path: &Path,
+    columns: Option<Vec<String>>,
+    context: Option<Vec<String>>,
+    drop_invalid: bool,
+) -> Result<Dataset, String> {
+    let (header, rows) = load_csv(path, drop_invalid)?;
+    let context = context.unwrap_or_default();
+    let columns = columns.unwrap_or_else(|| header.iter().filter(|h| !context.contains(h)).cloned().collect());
+    if columns.is_empty() {
+        return Err(format!("{}: no columns to model", path.display()));
+    }
+    Ok(Dataset {
+        x: select(&header, &rows, &columns, path)?,
+        ctx: select(&header, &rows, &context, path)?,
+        columns,
+        context_columns: context,
+    })
+}
+
+/// Golden probe points for a model fitted on `data`: typical rows, far tails in each coordinate,
+/// and (for spline models) the spline bound in standardized units, ±1e-4.
+pub fn golden_for(parts: &ModelParts, data: &Dataset, cfg: &FitConfig) -> Golden {
+    let (d, c) = (data.dim(), data.context_dim());
+    let n = data.len();
+    let rows: Vec<usize> = (0..24.min(n)).map(|k| k * n / 24.min(n).max(1)).collect();
+    let (mean, std) = train::mean_std(data, &(0..n).collect::<Vec<_>>());
+    let mut points = Vec::new();
+    let mut context = Vec::new();
+    for &i in &rows {
+        points.push(data.row(i).0.to_vec());
+        context.push(data.row(i).1.to_vec());
+    }
+    let ctx0 = if n > 0 { data.row(0).1.to_vec() } else { vec![0.0; c] };
+    let mut offsets = vec![8.0, -8.0];
+    if matches!(cfg.arch.flow, crate::FlowKind::Nsf | crate::FlowKind::NsfCoupling) {
+        let b = cfg.arch.bound;
+        offsets.extend_from_slice(&[b, -b, b + 1e-4, b - 1e-4, -b + 1e-4, -b - 1e-4]);
+    }
+    for j in 0..d {
+        for &o in &offsets {
+            let mut p = mean.clone();
+            p[j] = mean[j] + o * std[j];
+            points.push(p);
+            context.push(ctx0.clone());
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x601d);
+    let noise: Vec<Vec<f64>> =
+        (0..8).map(|_| (0..d).map(|_| flow_core::flow::standard_normal(&mut rng)).collect()).collect();
+    let noise_context: Vec<Vec<f64>> = (0..8).map(|k| if n > 0 { data.row(k % n).1.to_vec() } else { vec![] }).collect();
+    golden::compute(parts, points, context, noise, noise_context)
+}
+
+/// `flow-train fit`.
+pub fn fit(a: &FitArgs) -> CliResult {
+    let data = load_dataset(a.data, a.columns.clone(), a.context.clone(), a.drop_invalid)?;
+    let bar = if a.progress {
+        let b = indicatif::ProgressBar::new(a.cfg.epochs as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} epochs  {msg}  [{elapsed}<{eta}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let meta_base = Meta {
+        format: META_FORMAT.into(),
+        columns: data.columns.clone(),
+        context_columns: data.context_columns.clone(),
+        flow: a.cfg.arch.flow.name().into(),
+        ..Default::default()
+    };
+    let checkpoint_every = a.checkpoint_every;
+    let output = a.output.to_path_buf();
+    let mut checkpoint_error: Option<String> = None;
+    let mut on_epoch = |info: &train::EpochInfo, model: &crate::arch::Trainable, best: &[f64]| {
+        if let Some(b) = &bar {
+            b.set_position(info.epoch as u64);
+            b.set_message(format!("train {:.4}  val {:.4}  best {:.4}", info.train_nll, info.val_nll, info.best_val_nll));
+        }
+        if checkpoint_every > 0 && info.epoch % checkpoint_every == 0 {
+            let mut parts = model.parts.clone();
+            parts.weights = best.to_vec();
+            if let Err(e) = io::write_model(&output, &parts, &meta_base) {
+                checkpoint_error = Some(e.to_string());
+            }
+        }
+    };
+    let out = train::fit_with(&data, &a.cfg, &mut on_epoch, a.stop).map_err(|e| e.to_string())?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if let Some(e) = checkpoint_error {
+        return Err(format!("checkpoint failed: {e}"));
+    }
+    match out.stop {
+        train::StopReason::NonFiniteLoss => {
+            eprintln!("warning: the loss became NaN or infinite; stopped and kept the best weights so far")
+        }
+        train::StopReason::Interrupted => eprintln!("interrupted: wrote the best model so far"),
+        _ => {}
+    }
+    let parts = out.model.parts.clone();
+    let meta = Meta {
+        training: Some(TrainingRecord {
+            config: a.cfg.clone(),
+            best_val_nll: out.best_val_nll,
+            epochs: out.epochs,
+            seconds: out.seconds,
+            stop: out.stop,
+            n_train: out.n_train,
+            n_val: out.n_val,
+            history: out.history.clone(),
+        }),
+        golden: Some(golden_for(&parts, &data, &a.cfg)),
+        ..meta_base
+    };
+    io::write_model(a.output, &parts, &meta).map_err(|e| e.to_string())?;
+    println!("best_val_nll={} epochs={} seconds={:.3}", out.best_val_nll, out.epochs, out.seconds);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// log p of every row of `data` with the model at `model` (f64 arithmetic, stored f32 weights:
+/// the runtime evaluator's `Evaluator<f64, _>` path).
+pub fn log_probs(parts: &ModelParts, data: &Dataset) -> Vec<f64> {
+    let w: Vec<f32> = parts.weights_f32();
+    (0..data.len())
+        .into_par_iter()
+        .map_init(
+            || {
+                let f = flow_of::<f64, f32>(&parts.desc, &w, &parts.ints);
+                vec![0.0; f.scratch_len()]
+            },
+            |scratch, i| {
+                let f = flow_of::<f64, f32>(&parts.desc, &w, &parts.ints);
+                let (x, c) = data.row(i);
+                f.log_prob(x, c, scratch)
+            },
+        )
+        .collect()
+}
+
+/// `flow-train eval`.
+pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool) -> CliResult {
+    let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
+    let columns = if meta.columns.is_empty() {
+        (0..parts.desc.dim).map(|i| format!("x{i}")).collect()
+    } else {
+        meta.columns.clone()
+    };
+    let (header, rows) = load_csv(data, drop_invalid)?;
+    let ds = Dataset {
+        x: select(&header, &rows, &columns, data)?,
+        ctx: select(&header, &rows, &meta.context_columns, data)?,
+        columns,
+        context_columns: meta.context_columns.clone(),
+    };
+    let lps = log_probs(&parts, &ds);
+    if let Some(out) = output {
+        let mut cols = header.clone();
+        cols.push("log_prob".into());
+        crate::csv::write_csv(out, &cols, rows.iter().zip(&lps).map(|(r, &lp)| {
+            let mut r = r.clone();
+            r.push(lp);
+            r
+        }))
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    let mean = lps.iter().sum::<f64>() / lps.len().max(1) as f64;
+    println!("mean_log_prob={mean} n={}", lps.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flow-train sample`.
+pub fn sample(model: &Path, n: usize, seed: u64, output: &Path, context_file: Option<&Path>) -> CliResult {
+    let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
+    let d = parts.desc.dim as usize;
+    let c = parts.desc.context_dim as usize;
+    let columns: Vec<String> =
+        if meta.columns.len() == d { meta.columns.clone() } else { (0..d).map(|i| format!("x{i}")).collect() };
+    let ctx_rows: Vec<Vec<f64>> = match (c, context_file) {
+        (0, None) => vec![vec![]],
+        (0, Some(_)) => return Err("this model is unconditional: --context-file does not apply".into()),
+        (_, None) => return Err(format!("this model is conditional on {c} values: give --context-file")),
+        (_, Some(p)) => {
+            let (header, rows) = load_csv(p, false)?;
+            let sel = select(&header, &rows, &meta.context_columns, p)?;
+            sel.chunks(c).map(|r| r.to_vec()).collect()
+        }
+    };
+    let w = parts.weights_f32();
+    let flow = flow_of::<f64, f32>(&parts.desc, &w, &parts.ints);
+    let mut scratch = vec![0.0; flow.scratch_len()];
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out_rows = Vec::with_capacity(n * ctx_rows.len());
+    for ctx in &ctx_rows {
+        for _ in 0..n {
+            let mut x = vec![0.0; d];
+            flow.sample_with(&mut rng, ctx, &mut x, &mut scratch);
+            let mut r = ctx.clone();
+            r.extend_from_slice(&x);
+            out_rows.push(r);
+        }
+    }
+    let mut cols: Vec<String> = if c > 0 { meta.context_columns.clone() } else { vec![] };
+    cols.extend(columns);
+    crate::csv::write_csv(output, &cols, out_rows.into_iter()).map_err(|e| format!("{}: {e}", output.display()))?;
+    println!("wrote {} samples to {}", n * ctx_rows.len(), output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flow-train inspect`.
+pub fn inspect(model: &Path, json: bool) -> CliResult {
+    let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
+    let n_weights = parts.weights.len();
+    let weight_bytes = 4 * n_weights + 2 * parts.ints.len();
+    if json {
+        let v = serde_json::json!({
+            "dim": parts.desc.dim,
+            "context_dim": parts.desc.context_dim,
+            "layers": parts.desc.layers,
+            "base": parts.desc.base,
+            "params": n_weights,
+            "weight_bytes": weight_bytes,
+            "meta": {
+                "columns": meta.columns,
+                "context_columns": meta.context_columns,
+                "flow": meta.flow,
+                "training": meta.training.as_ref().map(|t| serde_json::json!({
+                    "best_val_nll": t.best_val_nll, "epochs": t.epochs, "seconds": t.seconds,
+                    "stop": t.stop, "config": t.config, "n_train": t.n_train, "n_val": t.n_val })),
+                "source": meta.source,
+                "golden_points": meta.golden.as_ref().map(|g| g.points.len()),
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("model {}", model.display());
+    println!("  dimension {}  context {}", parts.desc.dim, parts.desc.context_dim);
+    println!("  columns {}", meta.columns.join(","));
+    if !meta.context_columns.is_empty() {
+        println!("  context columns {}", meta.context_columns.join(","));
+    }
+    for (i, l) in parts.desc.layers.iter().enumerate() {
+        println!("  layer {i}: {}", crate::describe::layer(l));
+    }
+    println!("  base: {:?}", parts.desc.base);
+    println!("  parameters {n_weights}  weight bytes {weight_bytes}");
+    if let Some(t) = &meta.training {
+        println!(
+            "  trained: {} epochs, best_val_nll {:.5}, {:.1} s, stop {:?}, {} train / {} val rows",
+            t.epochs, t.best_val_nll, t.seconds, t.stop, t.n_train, t.n_val
+        );
+    }
+    if let Some(s) = &meta.source {
+        println!("  source: {s}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flow-train verify`: exit 0 when the golden vectors agree within the documented tolerances,
+/// 1 otherwise.
+pub fn verify(model: &Path, json: bool) -> CliResult {
+    let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
+    let (_, meta) = io::read_model(model).map_err(|e| e.to_string())?;
+    let g = meta.golden.ok_or_else(|| format!("{}: the model carries no golden vectors", model.display()))?;
+    let e64 = golden::check::<f64>(&bytes, &g).map_err(|e| e.to_string())?;
+    let e32 = golden::check::<f32>(&bytes, &g).map_err(|e| e.to_string())?;
+    let ok = e64.max() <= golden::TOL_F64 && e32.max() <= golden::TOL_F32;
+    if json {
+        let v = serde_json::json!({
+            "ok": ok, "points": g.points.len(), "samples": g.noise.len(),
+            "f64": e64, "f32": e32, "tol_f64": golden::TOL_F64, "tol_f32": golden::TOL_F32,
+        });
+        println!("{v}");
+    } else {
+        println!("golden points {}  samples {}", g.points.len(), g.noise.len());
+        for (name, e, tol) in [("f64", e64, golden::TOL_F64), ("f32", e32, golden::TOL_F32)] {
+            println!(
+                "{name}: log_prob {:.3e}  base {:.3e}  log_det {:.3e}  sample {:.3e}  (tolerance {tol:.0e})",
+                e.log_prob, e.base, e.ldj, e.sample
+            );
+        }
+        println!("verify={}", if ok { "ok" } else { "FAILED" });
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
