@@ -12,6 +12,7 @@ pub mod datasets;
 pub mod cli;
 pub mod describe;
 pub mod golden;
+pub mod import;
 pub mod io;
 mod arch_extra;
 pub mod train;

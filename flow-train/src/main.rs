@@ -138,6 +138,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import a flow trained with zuko, nflows or FlowJAX (flow-fixture/1 JSON).
+    Import {
+        /// The exported JSON.
+        file: PathBuf,
+        /// Output model file.
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
     /// Re-evaluate the golden vectors stored in a model (f32 and f64) and report the errors.
     Verify {
         /// Model file.
@@ -216,6 +224,16 @@ fn main() -> ExitCode {
         }
         Command::Inspect { model, json } => cli::inspect(&model, json),
         Command::Verify { model, json } => cli::verify(&model, json),
+        Command::Import { file, output } => flow_train::import::import_file(&file, &output).map(|(parts, meta)| {
+            println!(
+                "imported {} ({} layers, {} parameters) to {}",
+                meta.flow,
+                parts.desc.layers.len(),
+                parts.weights.len(),
+                output.display()
+            );
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,

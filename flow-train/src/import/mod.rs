@@ -1,0 +1,209 @@
+//! Import flows trained with zuko, nflows and FlowJAX from the `flow-fixture/1` JSON format
+//! (written by `python/flow_export.py`, or the fixtures in the peers' test data).
+//!
+//! Each library's conventions are reproduced exactly (see the per-library modules). Nothing is
+//! guessed: an unknown constructor, option or parameter name is an error that names it, and every
+//! parameter in the file must be used.
+
+mod zuko;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use flow_core::model::builder::ModelParts;
+use serde::Deserialize;
+
+use crate::golden::{self, Golden};
+use crate::io::{Meta, META_FORMAT};
+
+/// One tensor of the source model.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Tensor {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// `float32`, `int64` or `bool`.
+    pub dtype: String,
+    /// Flat row-major data (numbers or booleans).
+    pub data: Vec<serde_json::Value>,
+}
+
+impl Tensor {
+    /// The data as f64 (booleans as 0/1).
+    pub fn values(&self) -> Vec<f64> {
+        self.data
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::Bool(b) => f64::from(u8::from(*b)),
+                v => v.as_f64().unwrap_or(f64::NAN),
+            })
+            .collect()
+    }
+}
+
+/// The flow's constructor and its arguments.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Constructor {
+    /// e.g. `zuko.flows.MAF`.
+    pub constructor: String,
+    /// Its keyword arguments.
+    #[serde(default)]
+    pub kwargs: serde_json::Map<String, serde_json::Value>,
+    /// FlowJAX: the base distribution.
+    #[serde(default)]
+    pub base_dist: Option<String>,
+}
+
+/// Base noise → sample pairs.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SamplePairs {
+    /// Standard-normal base noise.
+    pub base: Vec<Vec<f64>>,
+    /// Context per pair (or null).
+    pub context: Option<Vec<Vec<f64>>>,
+    /// The library's sample.
+    pub x: Vec<Vec<f64>>,
+}
+
+/// A `flow-fixture/1` file.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Fixture {
+    /// `flow-fixture/1`.
+    pub format: String,
+    /// `zuko`, `nflows` or `flowjax`.
+    pub library: String,
+    /// e.g. `1.6.0`.
+    pub library_version: String,
+    /// e.g. `torch 2.15.0`.
+    #[serde(default)]
+    pub framework: String,
+    /// Constructor.
+    pub flow: Constructor,
+    /// Free text from the exporter.
+    #[serde(default)]
+    pub notes: String,
+    /// Every tensor by name.
+    pub params: BTreeMap<String, Tensor>,
+    /// Probe points.
+    pub points: Vec<Vec<f64>>,
+    /// Context per point, or null.
+    pub context: Option<Vec<Vec<f64>>>,
+    /// The library's float64 log p of each point.
+    pub log_prob: Vec<f64>,
+    /// The library's own float32 log p (null when it ran in float64).
+    pub log_prob_f32: Option<Vec<f64>>,
+    /// Base → sample pairs.
+    pub sample: SamplePairs,
+}
+
+/// Tracks which parameters an importer used, so leftovers are reported.
+pub(crate) struct Params<'a> {
+    all: &'a BTreeMap<String, Tensor>,
+    used: BTreeSet<String>,
+}
+
+impl<'a> Params<'a> {
+    fn new(all: &'a BTreeMap<String, Tensor>) -> Self {
+        Params { all, used: BTreeSet::new() }
+    }
+
+    /// The tensor `name` with the expected shape.
+    pub(crate) fn get(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f64>, String> {
+        let t = self.all.get(name).ok_or_else(|| format!("missing parameter '{name}'"))?;
+        if t.shape != shape {
+            return Err(format!("parameter '{name}' has shape {:?}, expected {shape:?}", t.shape));
+        }
+        self.used.insert(name.to_string());
+        Ok(t.values())
+    }
+
+    /// The shape of `name`, if present.
+    pub(crate) fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.all.get(name).map(|t| &t.shape[..])
+    }
+
+    fn leftovers(&self) -> Vec<&str> {
+        self.all.keys().filter(|k| !self.used.contains(*k)).map(|k| k.as_str()).collect()
+    }
+}
+
+/// Reads a kwarg as usize.
+pub(crate) fn kw_usize(c: &Constructor, key: &str) -> Result<Option<usize>, String> {
+    match c.kwargs.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(|v| Some(v as usize)).ok_or_else(|| format!("option '{key}' is not an integer: {v}")),
+    }
+}
+
+/// Rejects kwargs outside `known`.
+pub(crate) fn check_kwargs(c: &Constructor, known: &[&str]) -> Result<(), String> {
+    let unknown: Vec<&String> = c.kwargs.keys().filter(|k| !known.contains(&k.as_str())).collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: unsupported option(s) {} (supported: {})",
+            c.constructor,
+            unknown.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", "),
+            known.join(", ")
+        ))
+    }
+}
+
+/// Converts a fixture into model parts (f64 weights as the library stores them).
+pub fn to_parts(fx: &Fixture) -> Result<ModelParts, String> {
+    if fx.format != "flow-fixture/1" {
+        return Err(format!("unknown format '{}' (expected flow-fixture/1)", fx.format));
+    }
+    let mut p = Params::new(&fx.params);
+    let parts = match fx.library.as_str() {
+        "zuko" => zuko::import(fx, &mut p)?,
+        other => return Err(format!("unsupported library '{other}' (supported: zuko)")),
+    };
+    let left = p.leftovers();
+    if !left.is_empty() {
+        return Err(format!("unknown parameter name(s): {}", left.join(", ")));
+    }
+    flow_core::runtime::validate(&parts.desc, &parts.weights, &parts.ints)
+        .map_err(|e| format!("imported model is invalid: {e}"))?;
+    Ok(parts)
+}
+
+/// Golden vectors of an imported model: the fixture's probe points and noise, our f64 answers,
+/// and the library's own answers kept alongside.
+pub fn golden_for(fx: &Fixture, parts: &ModelParts) -> Golden {
+    let c = parts.desc.context_dim as usize;
+    let ctx = fx.context.clone().unwrap_or_else(|| vec![vec![0.0; c]; fx.points.len()]);
+    let nctx = fx.sample.context.clone().unwrap_or_else(|| vec![vec![0.0; c]; fx.sample.base.len()]);
+    let mut g = golden::compute(parts, fx.points.clone(), ctx, fx.sample.base.clone(), nctx);
+    g.source_log_prob = Some(fx.log_prob.clone());
+    g.source_sample = Some(fx.sample.x.clone());
+    g
+}
+
+/// Reads a fixture file.
+pub fn read_fixture(path: &Path) -> Result<Fixture, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: not a flow-fixture/1 file: {e}", path.display()))
+}
+
+/// `flow-train import`: fixture → model file (with golden vectors and the source description).
+pub fn import_file(path: &Path, output: &Path) -> Result<(ModelParts, Meta), String> {
+    let fx = read_fixture(path)?;
+    let parts = to_parts(&fx).map_err(|e| format!("{}: {e}", path.display()))?;
+    let d = parts.desc.dim as usize;
+    let c = parts.desc.context_dim as usize;
+    let meta = Meta {
+        format: META_FORMAT.into(),
+        columns: (0..d).map(|i| format!("x{i}")).collect(),
+        context_columns: (0..c).map(|i| format!("c{i}")).collect(),
+        flow: format!("{} {}", fx.library, fx.flow.constructor),
+        training: None,
+        source: Some(serde_json::json!({
+            "library": fx.library, "library_version": fx.library_version, "framework": fx.framework,
+            "constructor": fx.flow.constructor, "kwargs": fx.flow.kwargs,
+        })),
+        golden: Some(golden_for(&fx, &parts)),
+    };
+    crate::io::write_model(output, &parts, &meta).map_err(|e| e.to_string())?;
+    Ok((parts, meta))
+}
