@@ -1,0 +1,1 @@
+//! End-to-end tests (`tests/`) and runnable examples (`examples/`) for the flow crates.
