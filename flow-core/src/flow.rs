@@ -62,7 +62,11 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
     /// Scratch elements any method of this flow needs.
     pub fn scratch_len(&self) -> usize {
         let d = self.dim();
-        3 * d + self.context_dim() + self.layers.scratch_len().max(self.base.scratch_len())
+        // Evaluation: z plus the layers' or the base's scratch. Gradients: the base's scratch, the
+        // context cotangent, z and g_z, and the layers' scratch.
+        let eval = d + self.layers.scratch_len().max(self.base.scratch_len());
+        let grad = self.base.scratch_len() + self.context_dim() + 2 * d + self.layers.scratch_len();
+        eval.max(grad)
     }
 
     /// Data → base: writes `z`, returns log|det ∂z/∂x|.
@@ -114,34 +118,24 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
 
     /// Adds ∂ log p(x | ctx)/∂θ into `g_params` (layers, then base) and writes ∇ₓ log p into
     /// `g_x`; returns log p.
-    pub fn grad(
-        &self,
-        x: &[S],
-        ctx: &[S],
-        g_x: &mut [S],
-        g_params: Option<&mut [S]>,
-        scratch: &mut [S],
-    ) -> S {
-        let d = self.dim();
-        let (z, rest) = scratch.split_at_mut(d);
-        let (g_z, rest) = rest.split_at_mut(d);
+    pub fn grad(&self, x: &[S], ctx: &[S], g_x: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]) -> S {
+        let (base_scratch, rest) = scratch.split_at_mut(self.base.scratch_len());
         let (g_ctx, rest) = rest.split_at_mut(ctx.len());
-        let ldj = self.inverse(x, ctx, z, rest);
-        let lp = self.base.log_prob(z, rest) + ldj;
         g_ctx.fill(S::ZERO);
-        match g_params {
+        let mut base_lp = S::ZERO;
+        let base = &self.base;
+        let (g_layers, mut g_base) = match g_params {
             Some(g) => {
-                let (g_layers, g_base) = g.split_at_mut(self.layers.n_params());
-                self.base.log_prob_vjp(z, S::ONE, g_z, Some(g_base), rest);
-                self.layers
-                    .inverse_vjp(x, ctx, g_z, S::ONE, g_x, g_ctx, Some(g_layers), rest);
+                let (a, b) = g.split_at_mut(self.layers.n_params());
+                (Some(a), Some(b))
             }
-            None => {
-                self.base.log_prob_vjp(z, S::ONE, g_z, None, rest);
-                self.layers
-                    .inverse_vjp(x, ctx, g_z, S::ONE, g_x, g_ctx, None, rest);
-            }
-        }
-        lp
+            None => (None, None),
+        };
+        let mut head = |z: &[S], g_z: &mut [S]| {
+            base_lp = base.log_prob(z, base_scratch);
+            base.log_prob_vjp(z, S::ONE, g_z, g_base.as_deref_mut(), base_scratch);
+        };
+        let ldj = self.layers.inverse_vjp_head(x, ctx, &mut head, S::ONE, g_x, g_ctx, g_layers, rest);
+        base_lp + ldj
     }
 }

@@ -66,6 +66,31 @@ pub trait Bijection<S: Real> {
         *ldj += self.forward(z, ctx, x, scratch);
     }
 
+    /// [`Bijection::inverse`] then [`Bijection::inverse_vjp`] with `g_z` chosen from the output:
+    /// `head(z, g_z)` sees `z` and writes `∂L/∂z`. Returns log|det ∂z/∂x|. Compositions override
+    /// it to keep their intermediate values instead of recomputing them (training's hot path).
+    /// Needs `2·dim` scratch beyond [`Bijection::scratch_len`].
+    #[allow(clippy::too_many_arguments)]
+    fn inverse_vjp_head(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        head: &mut dyn FnMut(&[S], &mut [S]),
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) -> S {
+        let d = self.dim();
+        let (z, rest) = scratch.split_at_mut(d);
+        let (g_z, rest) = rest.split_at_mut(d);
+        let ldj = self.inverse(x, ctx, z, rest);
+        head(z, g_z);
+        self.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, rest);
+        ldj
+    }
+
     /// Vector-Jacobian product of [`Bijection::inverse`] at `x`.
     ///
     /// For a loss L(z, ℓ) with `g_z = ∂L/∂z` and `g_ldj = ∂L/∂ℓ` (ℓ = log|det ∂z/∂x|), writes

@@ -196,8 +196,8 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         for i in 0..n {
             layer_max = layer_max.max(Bijection::<S>::scratch_len(&self.layer(i)));
         }
-        // Evaluation: two ping-pong buffers; gradients: all intermediates and two cotangents.
-        (2 * d).max(n.saturating_sub(1) * d + 2 * d) + layer_max
+        // Evaluation: two ping-pong buffers; gradients: every layer's output and two cotangents.
+        n.max(1) * d + 2 * d + layer_max
     }
 
     fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
@@ -268,28 +268,46 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         g_ldj: S,
         g_x: &mut [S],
         g_ctx: &mut [S],
-        mut g_params: Option<&mut [S]>,
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
+        self.inverse_vjp_head(x, ctx, &mut |_, g| g.copy_from_slice(g_z), g_ldj, g_x, g_ctx, g_params, scratch);
+    }
+
+    /// One forward pass keeping every layer's output, then the backward pass.
+    fn inverse_vjp_head(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        head: &mut dyn FnMut(&[S], &mut [S]),
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        mut g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) -> S {
         let d = self.desc.dim as usize;
         let n = self.len();
-        if n == 0 {
-            g_x.copy_from_slice(g_z);
-            return;
-        }
-        // Intermediates: mids[k] = input of layer k + 1.
-        let (mids, rest) = scratch.split_at_mut((n - 1) * d);
+        // outs[k] = output of layer k; the last one is z.
+        let (outs, rest) = scratch.split_at_mut(n.max(1) * d);
         let (ga, rest) = rest.split_at_mut(d);
         let (gb, rest) = rest.split_at_mut(d);
-        for i in 0..n - 1 {
-            let (done, todo) = mids.split_at_mut(i * d);
-            let input: &[S] = if i == 0 { x } else { &done[(i - 1) * d..] };
-            self.layer(i).inverse(input, ctx, &mut todo[..d], rest);
+        if n == 0 {
+            outs[..d].copy_from_slice(x);
+            head(&outs[..d], ga);
+            g_x.copy_from_slice(ga);
+            return S::ZERO;
         }
-        ga.copy_from_slice(g_z);
+        let mut ldj = S::ZERO;
+        for i in 0..n {
+            let (done, todo) = outs.split_at_mut(i * d);
+            let input: &[S] = if i == 0 { x } else { &done[(i - 1) * d..] };
+            self.layer(i).inverse_acc(input, ctx, &mut todo[..d], &mut ldj, rest);
+        }
+        head(&outs[(n - 1) * d..], ga);
         for i in (0..n).rev() {
             let l = self.layer(i);
-            let input: &[S] = if i == 0 { x } else { &mids[(i - 1) * d..i * d] };
+            let input: &[S] = if i == 0 { x } else { &outs[(i - 1) * d..i * d] };
             let gp = match g_params.as_deref_mut() {
                 Some(g) => {
                     let span = layer_span(&self.desc.layers[i]);
@@ -305,6 +323,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
                 ga.copy_from_slice(gb);
             }
         }
+        ldj
     }
 }
 
