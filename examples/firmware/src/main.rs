@@ -1,0 +1,74 @@
+//! A normalizing flow evaluated on a Cortex-M4F (run under `qemu-system-arm -M mps2-an386`).
+//!
+//! Prints every result as the hex bits of its f32 so the host test can compare bit for bit, then
+//! exits through semihosting with status 0. A panic exits with status 1 (panic-semihosting).
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use flow_core::runtime::{Aligned, Evaluator};
+use panic_semihosting as _;
+
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../model.flow"));
+
+/// Fixed inputs (data space) and base noise; the host test uses the same values.
+const POINTS: [[f32; 2]; 4] = [[0.0, 0.5], [1.0, -0.25], [-1.5, 2.0], [7.5, -12.0]];
+const NOISE: [[f32; 2]; 2] = [[0.3, -1.1], [-2.0, 0.7]];
+
+/// xorshift64*: a tiny deterministic generator for `sample_with`.
+struct XorShift(u64);
+impl rand_core::RngCore for XorShift {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    let mut ev = match Evaluator::<f32, 2048>::new(&MODEL.0) {
+        Ok(ev) => ev,
+        Err(_) => {
+            hprintln!("error invalid model");
+            debug::exit(debug::EXIT_FAILURE);
+            loop {}
+        }
+    };
+    for (i, x) in POINTS.iter().enumerate() {
+        let lp = ev.log_prob(x, &[]).unwrap_or(f32::NAN);
+        hprintln!("log_prob {} {:08x}", i, lp.to_bits());
+        let mut z = [0.0f32; 2];
+        let ldj = ev.inverse(x, &[], &mut z).unwrap_or(f32::NAN);
+        hprintln!("inverse {} {:08x} {:08x} {:08x}", i, z[0].to_bits(), z[1].to_bits(), ldj.to_bits());
+        let mut g = [0.0f32; 2];
+        let _ = ev.grad_log_prob(x, &[], &mut g);
+        hprintln!("grad_log_prob {} {:08x} {:08x}", i, g[0].to_bits(), g[1].to_bits());
+    }
+    for (i, e) in NOISE.iter().enumerate() {
+        let mut x = [0.0f32; 2];
+        let _ = ev.sample(e, &[], &mut x);
+        hprintln!("sample {} {:08x} {:08x}", i, x[0].to_bits(), x[1].to_bits());
+    }
+    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    for i in 0..2 {
+        let mut x = [0.0f32; 2];
+        let _ = ev.sample_with(&mut rng, &[], &mut x);
+        hprintln!("sample_with {} {:08x} {:08x}", i, x[0].to_bits(), x[1].to_bits());
+    }
+    hprintln!("done");
+    debug::exit(debug::EXIT_SUCCESS);
+    loop {}
+}
