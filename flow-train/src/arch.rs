@@ -164,7 +164,7 @@ fn push_made(
     let params = t.push(&w, &tr);
     let order_span = t.parts.push_ints(order);
     let deg_span = t.parts.push_ints(&degrees);
-    (NetDesc { sizes: sizes_vec(&sizes), activation, params }, order_span, deg_span)
+    (NetDesc { sizes: sizes_vec(&sizes), activation, residual: false, params }, order_span, deg_span)
 }
 
 /// zuko's affine scale: `ln s = softclip(a, −ln 1e-3)`.

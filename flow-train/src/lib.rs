@@ -14,6 +14,7 @@ pub mod describe;
 pub mod golden;
 pub mod import;
 pub mod io;
+pub mod plot;
 mod arch_extra;
 pub mod train;
 

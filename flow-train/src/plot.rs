@@ -65,7 +65,8 @@ pub const MODEL_COLOUR: [u8; 3] = [255, 127, 14];
 /// Data points behind the samples of conditional models.
 pub const DATA_GREY: [u8; 3] = [180, 180, 180];
 /// Samples per context row (conditional models).
-pub const CONTEXT_COLOURS: [[u8; 3]; MAX_CONTEXTS] = [[255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189]];
+pub const CONTEXT_COLOURS: [[u8; 3]; MAX_CONTEXTS] =
+    [[255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189]];
 /// Frames and tick marks.
 pub const FRAME: [u8; 3] = [60, 60, 60];
 /// Tick labels and titles.
@@ -85,8 +86,10 @@ pub fn plot(model: &Path, data: Option<&Path>, output: &Path) -> Result<(), Stri
         Some(p) => Some(load_table(p, &names, &ctx_names)?),
         None => None,
     };
-    let canvas = render(&m, &meta, table.as_ref(), &names);
-    let png = canvas.encode_png().map_err(|e| format!("{}: cannot encode PNG: {e}", output.display()))?;
+    let canvas = render(&m, &meta, table.as_ref(), &names, &ctx_names);
+    let png = canvas
+        .encode_png()
+        .map_err(|e| format!("{}: cannot encode PNG: {e}", output.display()))?;
     io::write_atomic(output, &png).map_err(|e| e.to_string())
 }
 
@@ -167,24 +170,35 @@ struct Table {
 
 fn load_table(path: &Path, names: &[String], ctx_names: &[String]) -> Result<Table, String> {
     let shown = path.display().to_string();
-    let (header, rows) = crate::cli::load_csv(path, false)
-        .map_err(|e| if e.contains(&shown) { e } else { format!("{shown}: {e}") })?;
+    let (header, rows) = crate::cli::load_csv(path, false).map_err(|e| {
+        if e.contains(&shown) {
+            e
+        } else {
+            format!("{shown}: {e}")
+        }
+    })?;
     let index = |wanted: &[String], what: &str| -> Result<Vec<usize>, String> {
         wanted
             .iter()
             .map(|n| {
-                header.iter().position(|h| h == n).ok_or_else(|| {
-                    format!("{shown}: no {what}column '{n}' (columns: {})", header.join(","))
-                })
+                header
+                    .iter()
+                    .position(|h| h == n)
+                    .ok_or_else(|| format!("{shown}: no {what}column '{n}' (columns: {})", header.join(",")))
             })
             .collect()
     };
     let xi = index(names, "")?;
     let ci = index(ctx_names, "context ")?;
-    let mut t = Table { x: Vec::new(), ctx: Vec::new() };
+    let mut t = Table {
+        x: Vec::new(),
+        ctx: Vec::new(),
+    };
     for (r, row) in rows.iter().enumerate() {
         let get = |i: usize| {
-            row.get(i).copied().ok_or_else(|| format!("{shown}: data row {}: missing column '{}'", r + 1, header[i]))
+            row.get(i)
+                .copied()
+                .ok_or_else(|| format!("{shown}: data row {}: missing column '{}'", r + 1, header[i]))
         };
         let x: Vec<f64> = xi.iter().map(|&i| get(i)).collect::<Result<_, _>>()?;
         let c: Vec<f64> = ci.iter().map(|&i| get(i)).collect::<Result<_, _>>()?;
@@ -203,7 +217,11 @@ fn load_table(path: &Path, names: &[String], ctx_names: &[String]) -> Result<Tab
 fn pick_contexts(ctx: &[f64], c: usize) -> Vec<Vec<f64>> {
     let mut rows: Vec<Vec<f64>> = ctx.chunks(c).map(|r| r.to_vec()).collect();
     rows.sort_by(|a, b| {
-        a.iter().zip(b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
     });
     rows.dedup();
     let m = rows.len();
@@ -233,7 +251,9 @@ fn strided(pts: &[f64], d: usize, max: usize) -> Vec<f64> {
     if n <= max {
         return pts.to_vec();
     }
-    (0..max).flat_map(|k| pts[k * n / max * d..(k * n / max + 1) * d].iter().copied()).collect()
+    (0..max)
+        .flat_map(|k| pts[k * n / max * d..(k * n / max + 1) * d].iter().copied())
+        .collect()
 }
 
 /// Per-dimension plotting ranges: the data's bounding box, or the samples' 0.5–99.5 % quantiles
@@ -242,11 +262,19 @@ fn bounds(data: Option<&Table>, samples: &[&Series], d: usize) -> Vec<(f64, f64)
     (0..d)
         .map(|j| {
             let (lo, hi) = match data {
-                Some(t) => t.x.iter().skip(j).step_by(d).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                    (a.min(v), b.max(v))
-                }),
+                Some(t) => {
+                    t.x.iter()
+                        .skip(j)
+                        .step_by(d)
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                            (a.min(v), b.max(v))
+                        })
+                }
                 None => {
-                    let mut v: Vec<f64> = samples.iter().flat_map(|s| s.pts.iter().skip(j).step_by(d).copied()).collect();
+                    let mut v: Vec<f64> = samples
+                        .iter()
+                        .flat_map(|s| s.pts.iter().skip(j).step_by(d).copied())
+                        .collect();
                     v.sort_by(f64::total_cmp);
                     if v.is_empty() {
                         (-3.0, 3.0)
@@ -256,7 +284,11 @@ fn bounds(data: Option<&Table>, samples: &[&Series], d: usize) -> Vec<(f64, f64)
                     }
                 }
             };
-            let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5 - 0.05 * lo.abs(), lo + 0.5 + 0.05 * lo.abs()) };
+            let (lo, hi) = if hi > lo {
+                (lo, hi)
+            } else {
+                (lo - 0.5 - 0.05 * lo.abs(), lo + 0.5 + 0.05 * lo.abs())
+            };
             let pad = 0.1 * (hi - lo);
             (lo - pad, hi + pad)
         })
@@ -267,7 +299,7 @@ fn bounds(data: Option<&Table>, samples: &[&Series], d: usize) -> Vec<(f64, f64)
 // The figure
 // ---------------------------------------------------------------------------------------------
 
-fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String]) -> Canvas {
+fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String], ctx_names: &[String]) -> Canvas {
     let d = m.d;
     let history: &[EpochInfo] = meta.training.as_ref().map(|t| &t.history[..]).unwrap_or(&[]);
     let has_curve = !history.is_empty();
@@ -276,12 +308,26 @@ fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String]) -> Can
     let mut series = Vec::new();
     let mut data_series = None;
     if let Some(t) = data {
-        let (colour, label) = if m.c == 0 { (DATA_COLOUR, "DATA") } else { (DATA_GREY, "DATA") };
-        data_series = Some(Series { pts: strided(&t.x, d, MAX_DOTS), colour, label: label.into(), filled: true });
+        let (colour, label) = if m.c == 0 {
+            (DATA_COLOUR, "DATA")
+        } else {
+            (DATA_GREY, "DATA")
+        };
+        data_series = Some(Series {
+            pts: strided(&t.x, d, MAX_DOTS),
+            colour,
+            label: label.into(),
+            filled: true,
+        });
     }
     if m.c == 0 {
         let pts = m.samples(N_SAMPLES, &[], 1);
-        series.push(Series { pts, colour: MODEL_COLOUR, label: "MODEL".into(), filled: false });
+        series.push(Series {
+            pts,
+            colour: MODEL_COLOUR,
+            label: "MODEL".into(),
+            filled: false,
+        });
     } else {
         let contexts = match data {
             Some(t) => pick_contexts(&t.ctx, m.c),
@@ -289,8 +335,22 @@ fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String]) -> Can
         };
         for (k, ctx) in contexts.iter().enumerate() {
             let pts = m.samples(N_SAMPLES_PER_CONTEXT, ctx, 1 + k as u64);
-            let label = ctx.iter().take(3).map(|&v| fmt_sig(v)).collect::<Vec<_>>().join(",");
-            series.push(Series { pts, colour: CONTEXT_COLOURS[k], label, filled: false });
+            let mut label = ctx_names
+                .iter()
+                .zip(ctx)
+                .take(2)
+                .map(|(n, &v)| format!("{n}={}", fmt_sig(v)))
+                .collect::<Vec<_>>()
+                .join(",");
+            if m.c > 2 {
+                label.push_str(",...");
+            }
+            series.push(Series {
+                pts,
+                colour: CONTEXT_COLOURS[k],
+                label,
+                filled: false,
+            });
         }
     }
     let sample_refs: Vec<&Series> = series.iter().collect();
@@ -304,7 +364,12 @@ fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String]) -> Can
         let mut cv = Canvas::new(n_panels * PANEL, PANEL);
         let mut k = 0;
         let mut next = || {
-            let r = Rect { x: (k * PANEL) as i64, y: 0, w: PANEL as i64, h: PANEL as i64 };
+            let r = Rect {
+                x: (k * PANEL) as i64,
+                y: 0,
+                w: PANEL as i64,
+                h: PANEL as i64,
+            };
             k += 1;
             r
         };
@@ -320,7 +385,9 @@ fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String]) -> Can
             scatter_panel(&mut cv, next(), title, &all, (b[0], b[1]), names);
         } else {
             let line = (m.c == 0).then(|| {
-                let xs: Vec<f64> = (0..GRID).map(|i| b[0].0 + (i as f64 + 0.5) / GRID as f64 * (b[0].1 - b[0].0)).collect();
+                let xs: Vec<f64> = (0..GRID)
+                    .map(|i| b[0].0 + (i as f64 + 0.5) / GRID as f64 * (b[0].1 - b[0].0))
+                    .collect();
                 let ps = m.densities(&xs, &[]);
                 xs.into_iter().zip(ps).collect::<Vec<_>>()
             });
@@ -344,34 +411,84 @@ fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String]) -> Can
     cv.legend(8 + text_width(title) + 16, 9, &items);
     for i in 0..k {
         for j in 0..k {
-            let cell = Rect { x: (j * CELL) as i64, y: (LEGEND_HEIGHT + i * CELL) as i64, w: CELL as i64, h: CELL as i64 };
-            let plot = Rect { x: cell.x + 46, y: cell.y + 18, w: CELL as i64 - 54, h: CELL as i64 - 54 };
+            let cell = Rect {
+                x: (j * CELL) as i64,
+                y: (LEGEND_HEIGHT + i * CELL) as i64,
+                w: CELL as i64,
+                h: CELL as i64,
+            };
+            let plot = Rect {
+                x: cell.x + 46,
+                y: cell.y + 18,
+                w: CELL as i64 - 54,
+                h: CELL as i64 - 54,
+            };
             let x_name = (i + 1 == k).then_some(names[j].as_str());
             let y_name = (j == 0).then_some(names[i].as_str());
             if i == j {
                 let hist = Hist::new(&all, j, d, b[j], 40);
-                let ax = Axes { r: plot, x: b[j], y: (0.0, hist.max * 1.1) };
+                let ax = Axes {
+                    r: plot,
+                    x: b[j],
+                    y: (0.0, hist.max * 1.1),
+                };
                 cv.fill(plot, BACKGROUND);
                 grid_lines(&mut cv, &ax, false, false);
                 hist.draw(&mut cv, &ax, &all);
-                decorate(&mut cv, &ax, Deco { x_name, y_name, y_labels: false, integer_x: false });
+                decorate(
+                    &mut cv,
+                    &ax,
+                    Deco {
+                        x_name,
+                        y_name,
+                        y_labels: false,
+                        integer_x: false,
+                    },
+                );
             } else {
-                let ax = Axes { r: plot, x: b[j], y: b[i] };
+                let ax = Axes {
+                    r: plot,
+                    x: b[j],
+                    y: b[i],
+                };
                 cv.fill(plot, BACKGROUND);
                 grid_lines(&mut cv, &ax, false, true);
                 scatter(&mut cv, &ax, &all, (j, i), d, 1);
-                decorate(&mut cv, &ax, Deco { x_name, y_name, y_labels: true, integer_x: false });
+                decorate(
+                    &mut cv,
+                    &ax,
+                    Deco {
+                        x_name,
+                        y_name,
+                        y_labels: true,
+                        integer_x: false,
+                    },
+                );
             }
         }
     }
     if has_curve {
-        curve_panel(&mut cv, Rect { x: grid_w as i64, y: 0, w: PANEL as i64, h: PANEL as i64 }, history);
+        curve_panel(
+            &mut cv,
+            Rect {
+                x: grid_w as i64,
+                y: 0,
+                w: PANEL as i64,
+                h: PANEL as i64,
+            },
+            history,
+        );
     }
     cv
 }
 
 fn plot_area(panel: Rect) -> Rect {
-    Rect { x: panel.x + MARGIN_LEFT as i64, y: panel.y + MARGIN_TOP as i64, w: PLOT as i64, h: PLOT as i64 }
+    Rect {
+        x: panel.x + MARGIN_LEFT as i64,
+        y: panel.y + MARGIN_TOP as i64,
+        w: PLOT as i64,
+        h: PLOT as i64,
+    }
 }
 
 fn title(cv: &mut Canvas, panel: Rect, title: &str, items: &[([u8; 3], &str)]) {
@@ -382,14 +499,27 @@ fn title(cv: &mut Canvas, panel: Rect, title: &str, items: &[([u8; 3], &str)]) {
     }
 }
 
-fn heatmap_panel(cv: &mut Canvas, panel: Rect, m: &Model, b: ((f64, f64), (f64, f64)), dots: &[f64], names: &[String]) {
+fn heatmap_panel(
+    cv: &mut Canvas,
+    panel: Rect,
+    m: &Model,
+    b: ((f64, f64), (f64, f64)),
+    dots: &[f64],
+    names: &[String],
+) {
     let ((x0, x1), (y0, y1)) = b;
     let g = GRID;
     let node = |i: usize, lo: f64, hi: f64| lo + (i as f64 + 0.5) / g as f64 * (hi - lo);
-    let pts: Vec<f64> = (0..g * g).flat_map(|k| [node(k % g, x0, x1), node(k / g, y0, y1)]).collect();
+    let pts: Vec<f64> = (0..g * g)
+        .flat_map(|k| [node(k % g, x0, x1), node(k / g, y0, y1)])
+        .collect();
     let dens = m.densities(&pts, &[]);
     let max = dens.iter().copied().fold(0.0, f64::max);
-    let ax = Axes { r: plot_area(panel), x: b.0, y: b.1 };
+    let ax = Axes {
+        r: plot_area(panel),
+        x: b.0,
+        y: b.1,
+    };
     let r = ax.r;
     for py in 0..r.h {
         // Continuous grid index of this pixel row (nodes at cell centres, y up).
@@ -407,8 +537,25 @@ fn heatmap_panel(cv: &mut Canvas, panel: Rect, m: &Model, b: ((f64, f64), (f64, 
         }
     }
     title(cv, panel, "DENSITY", &[]);
-    colour_bar(cv, Rect { x: r.x + r.w + 4, y: r.y, w: 6, h: r.h });
-    decorate(cv, &ax, Deco { x_name: Some(&names[0]), y_name: Some(&names[1]), y_labels: true, integer_x: false });
+    colour_bar(
+        cv,
+        Rect {
+            x: r.x + r.w + 4,
+            y: r.y,
+            w: 6,
+            h: r.h,
+        },
+    );
+    decorate(
+        cv,
+        &ax,
+        Deco {
+            x_name: Some(&names[0]),
+            y_name: Some(&names[1]),
+            y_labels: true,
+            integer_x: false,
+        },
+    );
 }
 
 fn colour_bar(cv: &mut Canvas, r: Rect) {
@@ -432,14 +579,34 @@ fn bilinear(grid: &[f64], g: usize, u: f64, v: f64) -> f64 {
     a * (1.0 - fv) + b * fv
 }
 
-fn scatter_panel(cv: &mut Canvas, panel: Rect, name: &str, all: &[&Series], b: ((f64, f64), (f64, f64)), names: &[String]) {
-    let ax = Axes { r: plot_area(panel), x: b.0, y: b.1 };
+fn scatter_panel(
+    cv: &mut Canvas,
+    panel: Rect,
+    name: &str,
+    all: &[&Series],
+    b: ((f64, f64), (f64, f64)),
+    names: &[String],
+) {
+    let ax = Axes {
+        r: plot_area(panel),
+        x: b.0,
+        y: b.1,
+    };
     cv.fill(ax.r, BACKGROUND);
     grid_lines(cv, &ax, false, true);
     scatter(cv, &ax, all, (0, 1), 2, 2);
     let items: Vec<([u8; 3], &str)> = all.iter().map(|s| (s.colour, s.label.as_str())).collect();
     title(cv, panel, name, &items);
-    decorate(cv, &ax, Deco { x_name: Some(&names[0]), y_name: Some(&names[1]), y_labels: true, integer_x: false });
+    decorate(
+        cv,
+        &ax,
+        Deco {
+            x_name: Some(&names[0]),
+            y_name: Some(&names[1]),
+            y_labels: true,
+            integer_x: false,
+        },
+    );
 }
 
 /// Draws the series' points interleaved (so that no series hides another), as `size`² squares.
@@ -521,28 +688,61 @@ impl Hist {
     }
 }
 
-fn histogram_panel(cv: &mut Canvas, panel: Rect, all: &[&Series], range: (f64, f64), name: &str, line: Option<&[(f64, f64)]>) {
+fn histogram_panel(
+    cv: &mut Canvas,
+    panel: Rect,
+    all: &[&Series],
+    range: (f64, f64),
+    name: &str,
+    line: Option<&[(f64, f64)]>,
+) {
     let hist = Hist::new(all, 0, 1, range, 60);
-    let top = line.map_or(0.0, |l| l.iter().map(|p| p.1).fold(0.0, f64::max)).max(hist.max) * 1.1;
-    let ax = Axes { r: plot_area(panel), x: range, y: (0.0, top) };
+    let top = line
+        .map_or(0.0, |l| l.iter().map(|p| p.1).fold(0.0, f64::max))
+        .max(hist.max)
+        * 1.1;
+    let ax = Axes {
+        r: plot_area(panel),
+        x: range,
+        y: (0.0, top),
+    };
     cv.fill(ax.r, BACKGROUND);
     grid_lines(cv, &ax, false, true);
     hist.draw(cv, &ax, all);
     let mut items: Vec<([u8; 3], &str)> = all.iter().map(|s| (s.colour, s.label.as_str())).collect();
     if let Some(l) = line {
         for w in l.windows(2) {
-            cv.thick_line((ax.px(w[0].0), ax.py(w[0].1)), (ax.px(w[1].0), ax.py(w[1].1)), FRAME, ax.r);
+            cv.thick_line(
+                (ax.px(w[0].0), ax.py(w[0].1)),
+                (ax.px(w[1].0), ax.py(w[1].1)),
+                FRAME,
+                ax.r,
+            );
         }
         items.push((FRAME, "DENSITY"));
     }
     title(cv, panel, "HISTOGRAM", &items);
-    decorate(cv, &ax, Deco { x_name: Some(name), y_name: None, y_labels: true, integer_x: false });
+    decorate(
+        cv,
+        &ax,
+        Deco {
+            x_name: Some(name),
+            y_name: None,
+            y_labels: true,
+            integer_x: false,
+        },
+    );
 }
 
 fn curve_panel(cv: &mut Canvas, panel: Rect, history: &[EpochInfo]) {
     let n = history.len();
-    let vals = history.iter().flat_map(|h| [h.train_nll, h.val_nll]).filter(|v| v.is_finite());
-    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let vals = history
+        .iter()
+        .flat_map(|h| [h.train_nll, h.val_nll])
+        .filter(|v| v.is_finite());
+    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
     let (lo, hi) = if lo > hi {
         (0.0, 1.0)
     } else if hi > lo {
@@ -550,8 +750,17 @@ fn curve_panel(cv: &mut Canvas, panel: Rect, history: &[EpochInfo]) {
     } else {
         (lo - 0.5, hi + 0.5)
     };
-    let xr = if n > 1 { (1.0, n as f64) } else { (0.5, 1.5) };
-    let ax = Axes { r: plot_area(panel), x: xr, y: (lo, hi) };
+    let pad = 0.02 * n.saturating_sub(1) as f64;
+    let xr = if n > 1 {
+        (1.0 - pad, n as f64 + pad)
+    } else {
+        (0.5, 1.5)
+    };
+    let ax = Axes {
+        r: plot_area(panel),
+        x: xr,
+        y: (lo, hi),
+    };
     cv.fill(ax.r, BACKGROUND);
     grid_lines(cv, &ax, true, true);
     let best = history
@@ -565,7 +774,9 @@ fn curve_panel(cv: &mut Canvas, panel: Rect, history: &[EpochInfo]) {
             cv.set_clipped(x, y, [150, 150, 150], ax.r);
         }
     }
-    for (get, colour) in [(|h: &EpochInfo| h.train_nll, DATA_COLOUR), (|h: &EpochInfo| h.val_nll, MODEL_COLOUR)] {
+    let lines: [(fn(&EpochInfo) -> f64, [u8; 3]); 2] =
+        [(|h| h.train_nll, DATA_COLOUR), (|h| h.val_nll, MODEL_COLOUR)];
+    for (get, colour) in lines {
         let pts: Vec<Option<(f64, f64)>> = history
             .iter()
             .map(|h| {
@@ -589,8 +800,22 @@ fn curve_panel(cv: &mut Canvas, panel: Rect, history: &[EpochInfo]) {
             }
         }
     }
-    title(cv, panel, "NLL", &[(DATA_COLOUR, "TRAIN"), (MODEL_COLOUR, "VALIDATION")]);
-    decorate(cv, &ax, Deco { x_name: Some("EPOCH"), y_name: None, y_labels: true, integer_x: true });
+    title(
+        cv,
+        panel,
+        "NLL",
+        &[(DATA_COLOUR, "TRAIN"), (MODEL_COLOUR, "VALIDATION")],
+    );
+    decorate(
+        cv,
+        &ax,
+        Deco {
+            x_name: Some("EPOCH"),
+            y_name: None,
+            y_labels: true,
+            integer_x: true,
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,7 +873,11 @@ fn nice_ticks(lo: f64, hi: f64, target: usize, integer: bool) -> (Vec<f64>, f64)
     }
     let raw = (hi - lo) / target as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    let mut step = [1.0, 2.0, 5.0, 10.0].iter().map(|f| f * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let mut step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|f| f * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
     if integer {
         step = step.max(1.0).round();
     }
@@ -706,7 +935,15 @@ fn grid_lines(cv: &mut Canvas, ax: &Axes, integer_x: bool, horizontal: bool) {
 /// Frame, tick marks, tick labels and axis names around a plot area.
 fn decorate(cv: &mut Canvas, ax: &Axes, deco: Deco) {
     let r = ax.r;
-    cv.frame(Rect { x: r.x - 1, y: r.y - 1, w: r.w + 2, h: r.h + 2 }, FRAME);
+    cv.frame(
+        Rect {
+            x: r.x - 1,
+            y: r.y - 1,
+            w: r.w + 2,
+            h: r.h + 2,
+        },
+        FRAME,
+    );
     let bottom = r.y + r.h;
     let (ticks, step) = nice_ticks(ax.x.0, ax.x.1, 5, deco.integer_x);
     for x in ticks {
@@ -745,24 +982,40 @@ fn decorate(cv: &mut Canvas, ax: &Axes, deco: Deco) {
 // Colours
 // ---------------------------------------------------------------------------------------------
 
-/// matplotlib's viridis at 17 evenly spaced points.
-const VIRIDIS: [[u8; 3]; 17] = [
+/// matplotlib's viridis (CC0) sampled at 33 evenly spaced points of its 256-entry table.
+const VIRIDIS: [[u8; 3]; 33] = [
     [68, 1, 84],
-    [72, 21, 104],
-    [72, 38, 119],
+    [71, 13, 96],
+    [72, 24, 106],
+    [72, 35, 116],
+    [71, 45, 123],
     [69, 55, 129],
-    [63, 71, 136],
-    [57, 85, 140],
-    [50, 100, 142],
-    [45, 113, 142],
-    [39, 126, 142],
-    [34, 139, 141],
+    [66, 64, 134],
+    [62, 73, 137],
+    [59, 82, 139],
+    [55, 91, 141],
+    [51, 99, 141],
+    [47, 107, 142],
+    [44, 114, 142],
+    [41, 122, 142],
+    [38, 130, 142],
+    [35, 137, 142],
+    [33, 145, 140],
     [31, 151, 139],
-    [32, 164, 134],
-    [41, 175, 127],
-    [62, 188, 116],
+    [31, 159, 136],
+    [33, 166, 133],
+    [39, 173, 129],
+    [49, 181, 123],
+    [61, 188, 116],
+    [76, 194, 108],
     [92, 200, 99],
-    [134, 213, 73],
+    [110, 206, 88],
+    [129, 211, 77],
+    [149, 216, 64],
+    [170, 220, 50],
+    [192, 223, 37],
+    [213, 226, 26],
+    [234, 229, 26],
     [253, 231, 37],
 ];
 
@@ -793,7 +1046,11 @@ struct Canvas {
 
 impl Canvas {
     fn new(w: usize, h: usize) -> Self {
-        Canvas { w, h, rgb: BACKGROUND.repeat(w * h) }
+        Canvas {
+            w,
+            h,
+            rgb: BACKGROUND.repeat(w * h),
+        }
     }
 
     fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
@@ -890,7 +1147,15 @@ impl Canvas {
     /// Colour swatches each followed by its label, left to right from (x, y).
     fn legend(&mut self, mut x: i64, y: i64, items: &[([u8; 3], &str)]) {
         for (c, label) in items {
-            self.fill(Rect { x, y: y - 1, w: 9, h: 9 }, *c);
+            self.fill(
+                Rect {
+                    x,
+                    y: y - 1,
+                    w: 9,
+                    h: 9,
+                },
+                *c,
+            );
             let label = label.to_uppercase();
             self.text(x + 13, y, &label, TEXT);
             x += 13 + text_width(&label) + 14;
@@ -981,7 +1246,10 @@ mod tests {
         assert_eq!(viridis(f64::NAN), [68, 1, 84]);
         let lum = |c: [u8; 3]| 0.2126 * c[0] as f64 + 0.7152 * c[1] as f64 + 0.0722 * c[2] as f64;
         for k in 0..100 {
-            assert!(lum(viridis((k + 1) as f64 / 100.0)) >= lum(viridis(k as f64 / 100.0)) - 0.5, "{k}");
+            assert!(
+                lum(viridis((k + 1) as f64 / 100.0)) >= lum(viridis(k as f64 / 100.0)) - 0.5,
+                "{k}"
+            );
         }
     }
 

@@ -370,6 +370,7 @@ mod tests {
                                 sizes,
                                 params: p,
                                 activation: act,
+                                residual: false,
                             },
                             dim: d,
                             scale,

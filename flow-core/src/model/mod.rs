@@ -90,6 +90,8 @@ pub struct NetDesc {
     pub sizes: Vec<usize, MAX_NET_SIZES>,
     /// Hidden activation.
     pub activation: Activation,
+    /// Residual blocks (see [`crate::nn::mlp`]).
+    pub residual: bool,
     /// Weights and biases (see [`crate::nn::mlp`]).
     pub params: Span,
 }

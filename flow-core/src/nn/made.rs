@@ -133,6 +133,7 @@ mod tests {
             sizes: &sizes,
             params: &params,
             activation: Activation::Tanh,
+            residual: false,
         };
         let eval = |x: &[f64]| {
             let mut out = [0.0; 8];

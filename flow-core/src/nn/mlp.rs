@@ -5,6 +5,11 @@
 //! The first layer reads two inputs, the features `x` then the context `c`, as if concatenated
 //! (`[x, c]`, zuko's convention), without copying them.
 //!
+//! With `residual`, the layers are: an input layer (no activation after it), blocks of two
+//! equal-width layers `h ← h + L₂(a(L₁(a(h))))`, and the output layer applied to `h` directly
+//! (nflows' `ResidualNet` and residual MADE). Sizes are then `[n_in, H, H, …, H, n_out]` with an
+//! even number of `H × H` layers.
+//!
 //! MADE masks are applied before the weights get here: model files store `W ⊙ mask` (the writers
 //! multiply, the validator checks that masked entries are zero), so this kernel is a plain MLP.
 
@@ -86,6 +91,8 @@ pub struct Mlp<'a, W> {
     pub params: &'a [W],
     /// Activation of the hidden layers.
     pub activation: Activation,
+    /// Residual blocks (nflows' `ResidualNet` / residual MADE): see [`Mlp::forward`].
+    pub residual: bool,
 }
 
 /// Number of parameters of an MLP with these sizes: Σ (in · out + out).
@@ -177,7 +184,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
 
     /// Scratch that [`Mlp::forward`] needs: two buffers of the widest hidden layer.
     pub fn scratch_len(&self) -> usize {
-        2 * hidden_max(self.sizes)
+        3 * hidden_max(self.sizes)
     }
 
     /// Cache that [`Mlp::forward_cached`] fills for [`Mlp::backward`]: pre- and post-activations.
@@ -187,7 +194,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
 
     /// Scratch that [`Mlp::backward`] needs besides the cache.
     pub fn backward_scratch_len(&self) -> usize {
-        2 * self.backward_width()
+        3 * self.backward_width()
     }
 
     fn backward_width(&self) -> usize {
@@ -202,6 +209,9 @@ impl<'a, W: Weight> Mlp<'a, W> {
 
     /// Evaluates the network on `[x, c]` into `out` (`n_out` long), using `scratch` for activations.
     pub fn forward<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
+        if self.residual {
+            return self.forward_residual(x, c, out, scratch, None);
+        }
         let h = hidden_max(self.sizes);
         let (buf_a, rest) = scratch.split_at_mut(h);
         let buf_b = &mut rest[..h];
@@ -236,6 +246,9 @@ impl<'a, W: Weight> Mlp<'a, W> {
     /// As [`Mlp::forward`], keeping every hidden pre-activation and activation in `cache`
     /// (`cache_len()` long: for each hidden layer, its pre-activations then its activations).
     pub fn forward_cached<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], cache: &mut [S]) {
+        if self.residual {
+            return self.forward_residual(x, c, out, &mut [], Some(cache));
+        }
         let n_layers = self.sizes.len() - 1;
         let mut offset = 0;
         let mut cache_at = 0;
@@ -283,6 +296,9 @@ impl<'a, W: Weight> Mlp<'a, W> {
         mut g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
+        if self.residual {
+            return self.backward_residual(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+        }
         let h = self.backward_width();
         let (buf_a, rest) = scratch.split_at_mut(h);
         let buf_b = &mut rest[..h];
@@ -364,6 +380,187 @@ impl<'a, W: Weight> Mlp<'a, W> {
     }
 }
 
+/// `(weights, bias)` of layer `l`.
+#[inline(always)]
+fn layer_params<'p, W>(sizes: &[usize], params: &'p [W], l: usize) -> (&'p [W], &'p [W], usize) {
+    let mut offset = 0;
+    for k in 0..l {
+        offset += sizes[k] * sizes[k + 1] + sizes[k + 1];
+    }
+    let (n_in, n_out) = (sizes[l], sizes[l + 1]);
+    (&params[offset..offset + n_in * n_out], &params[offset + n_in * n_out..offset + n_in * n_out + n_out], offset)
+}
+
+/// Adds `g ⊗ input` to the weight gradient and `g` to the bias gradient of one layer.
+#[inline(always)]
+fn accumulate<S: Real>(gp: &mut [S], offset: usize, n_in: usize, g: &[S], input_x: &[S], input_c: &[S]) {
+    let n_out = g.len();
+    let (gw, gb) = gp[offset..offset + n_in * n_out + n_out].split_at_mut(n_in * n_out);
+    for ((row, gbo), &gv) in gw.chunks_exact_mut(n_in).zip(gb.iter_mut()).zip(g) {
+        *gbo += gv;
+        let (rx, rc) = row.split_at_mut(input_x.len());
+        for (r, &xi) in rx.iter_mut().zip(input_x) {
+            *r += gv * xi;
+        }
+        for (r, &ci) in rc.iter_mut().zip(input_c) {
+            *r += gv * ci;
+        }
+    }
+}
+
+/// `g_in = Wᵀ g` (overwrite) for the first `g_in.len()` input columns.
+#[inline(always)]
+fn transpose_mul<S: Real, W: Weight>(w: &[W], n_in: usize, g: &[S], g_in: &mut [S]) {
+    g_in.fill(S::ZERO);
+    for (row, &gv) in w.chunks_exact(n_in).zip(g) {
+        for (gi, wi) in g_in.iter_mut().zip(row) {
+            *gi += wi.get::<S>() * gv;
+        }
+    }
+}
+
+impl<'a, W: Weight> Mlp<'a, W> {
+    fn blocks(&self) -> usize {
+        (self.sizes.len() - 3) / 2
+    }
+
+    /// Residual forward. Cache layout: `h₀`, then per block `a₁, t, a₂, h_out` (width H each).
+    /// Without a cache, `scratch` holds `h, a, t`.
+    fn forward_residual<S: Real>(
+        &self,
+        x: &[S],
+        c: &[S],
+        out: &mut [S],
+        scratch: &mut [S],
+        cache: Option<&mut [S]>,
+    ) {
+        let h = self.sizes[1];
+        let n_layers = self.sizes.len() - 1;
+        let act = self.activation;
+        let (w0, b0, _) = layer_params(self.sizes, self.params, 0);
+        let (wl, bl, _) = layer_params(self.sizes, self.params, n_layers - 1);
+        match cache {
+            Some(cache) => {
+                dense(w0, b0, x, c, &mut cache[..h]);
+                let mut cur = 0;
+                for blk in 0..self.blocks() {
+                    let base = h + 4 * h * blk;
+                    let (before, after) = cache.split_at_mut(base);
+                    let h_in = &before[cur..cur + h];
+                    let (a1, r) = after.split_at_mut(h);
+                    let (t, r) = r.split_at_mut(h);
+                    let (a2, r) = r.split_at_mut(h);
+                    let hout = &mut r[..h];
+                    for (a, &v) in a1.iter_mut().zip(h_in) {
+                        *a = act.apply(v);
+                    }
+                    let (w, b, _) = layer_params(self.sizes, self.params, 2 * blk + 1);
+                    dense(w, b, a1, &[], t);
+                    for (a, &v) in a2.iter_mut().zip(t.iter()) {
+                        *a = act.apply(v);
+                    }
+                    let (w, b, _) = layer_params(self.sizes, self.params, 2 * blk + 2);
+                    dense(w, b, a2, &[], hout);
+                    for (o, &v) in hout.iter_mut().zip(h_in) {
+                        *o += v;
+                    }
+                    cur = base + 3 * h;
+                }
+                dense(wl, bl, &cache[cur..cur + h], &[], out);
+            }
+            None => {
+                let (hb, r) = scratch.split_at_mut(h);
+                let (a, r) = r.split_at_mut(h);
+                let t = &mut r[..h];
+                dense(w0, b0, x, c, hb);
+                for blk in 0..self.blocks() {
+                    for (av, &v) in a.iter_mut().zip(hb.iter()) {
+                        *av = act.apply(v);
+                    }
+                    let (w, b, _) = layer_params(self.sizes, self.params, 2 * blk + 1);
+                    dense(w, b, a, &[], t);
+                    for (av, &v) in a.iter_mut().zip(t.iter()) {
+                        *av = act.apply(v);
+                    }
+                    let (w, b, _) = layer_params(self.sizes, self.params, 2 * blk + 2);
+                    dense(w, b, a, &[], t);
+                    for (hv, &u) in hb.iter_mut().zip(t.iter()) {
+                        *hv += u;
+                    }
+                }
+                dense(wl, bl, hb, &[], out);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_residual<S: Real>(
+        &self,
+        x: &[S],
+        c: &[S],
+        cache: &[S],
+        g_out: &[S],
+        g_x: &mut [S],
+        g_c: &mut [S],
+        mut g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let h = self.sizes[1];
+        let n_layers = self.sizes.len() - 1;
+        let blocks = self.blocks();
+        let (g_h, rest) = scratch.split_at_mut(h);
+        let (g_a, rest) = rest.split_at_mut(h);
+        let g_t = &mut rest[..h];
+        // h entering the output layer: the last block's h_out, or h₀.
+        let h_last = if blocks == 0 { &cache[..h] } else { &cache[h + 4 * h * (blocks - 1) + 3 * h..][..h] };
+        let (w, _, off) = layer_params(self.sizes, self.params, n_layers - 1);
+        if let Some(gp) = g_params.as_deref_mut() {
+            accumulate(gp, off, h, g_out, h_last, &[]);
+        }
+        transpose_mul(w, h, g_out, g_h);
+        for blk in (0..blocks).rev() {
+            let base = h + 4 * h * blk;
+            let a1 = &cache[base..base + h];
+            let t = &cache[base + h..base + 2 * h];
+            let a2 = &cache[base + 2 * h..base + 3 * h];
+            let h_in = if blk == 0 { &cache[..h] } else { &cache[base - h..base] };
+            // u = L₂(a₂): g_u = g_h.
+            let (w2, _, off2) = layer_params(self.sizes, self.params, 2 * blk + 2);
+            if let Some(gp) = g_params.as_deref_mut() {
+                accumulate(gp, off2, h, g_h, a2, &[]);
+            }
+            transpose_mul(w2, h, g_h, g_a);
+            for ((g, &tv), &av) in g_a.iter_mut().zip(t).zip(a2) {
+                *g *= self.activation.grad(tv, av);
+            }
+            // t = L₁(a₁).
+            let (w1, _, off1) = layer_params(self.sizes, self.params, 2 * blk + 1);
+            if let Some(gp) = g_params.as_deref_mut() {
+                accumulate(gp, off1, h, g_a, a1, &[]);
+            }
+            transpose_mul(w1, h, g_a, g_t);
+            // h_out = h_in + u: g_h_in = g_h + g_a₁ · a'(h_in).
+            for ((g, &gt), (&hv, &av)) in g_h.iter_mut().zip(g_t.iter()).zip(h_in.iter().zip(a1)) {
+                *g += gt * self.activation.grad(hv, av);
+            }
+        }
+        let (w0, _, off0) = layer_params(self.sizes, self.params, 0);
+        if let Some(gp) = g_params.as_deref_mut() {
+            accumulate(gp, off0, self.sizes[0], g_h, x, c);
+        }
+        let n_in = self.sizes[0];
+        for (row, &gv) in w0.chunks_exact(n_in).zip(g_h.iter()) {
+            let (wx, wc) = row.split_at(x.len());
+            for (gi, wi) in g_x.iter_mut().zip(wx) {
+                *gi += wi.get::<S>() * gv;
+            }
+            for (gi, wi) in g_c.iter_mut().zip(wc) {
+                *gi += wi.get::<S>() * gv;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,19 +582,26 @@ mod tests {
 
     #[test]
     fn cached_forward_equals_forward_and_backward_equals_finite_differences() {
-        let sizes = [4, 5, 6, 3];
+        for residual in [false, true] {
+            check_mlp(residual);
+        }
+    }
+
+    fn check_mlp(residual: bool) {
+        let sizes: &[usize] = if residual { &[4, 5, 5, 5, 5, 5, 3] } else { &[4, 5, 6, 3] };
         let mut rng = Lcg(7);
         for act in ACTS {
-            let params: std::vec::Vec<f64> = (0..n_params(&sizes)).map(|_| rng.normal() * 0.7).collect();
+            let params: std::vec::Vec<f64> = (0..n_params(sizes)).map(|_| rng.normal() * 0.7).collect();
             let x = [0.3, -1.2, 0.8];
             let c = [0.5];
             let m = Mlp {
-                sizes: &sizes,
+                sizes,
                 params: &params,
                 activation: act,
+                residual,
             };
             let out = eval(&m, &x, &c);
-            let mut cache = [0.0; 22];
+            let mut cache = std::vec![0.0; m.cache_len()];
             let mut out2 = [0.0; 3];
             m.forward_cached(&x, &c, &mut out2, &mut cache);
             assert_eq!(out, out2);
@@ -405,13 +609,14 @@ mod tests {
             let v = [0.7, -1.1, 0.4];
             let (mut gx, mut gc) = ([0.0; 3], [0.0; 1]);
             let mut gp = std::vec![0.0; params.len()];
-            let mut scratch = [0.0; 12];
+            let mut scratch = std::vec![0.0; m.backward_scratch_len()];
             m.backward(&x, &c, &cache, &v, &mut gx, &mut gc, Some(&mut gp), &mut scratch);
             let loss = |p: &[f64], x: &[f64], c: &[f64]| {
                 let m = Mlp {
-                    sizes: &sizes,
+                    sizes,
                     params: p,
                     activation: act,
+                    residual,
                 };
                 let o = eval(&m, x, c);
                 v.iter().zip(o.iter()).map(|(a, b)| a * b).sum::<f64>()

@@ -21,6 +21,7 @@ fn mlp<'a, W>(net: &'a NetDesc, weights: &'a [W]) -> Mlp<'a, W> {
         sizes: &net.sizes,
         params: slice(weights, net.params),
         activation: net.activation,
+        residual: net.residual,
     }
 }
 

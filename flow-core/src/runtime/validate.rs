@@ -108,6 +108,10 @@ fn check_net<W>(
     if s.len() < 2 || s[0] != n_in || s[s.len() - 1] != n_out || s.iter().any(|&w| w == 0 || w > MAX_WIDTH) {
         return Err(Invalid::NetShape { layer });
     }
+    // Residual nets: [n_in, H, (H, H) × blocks, n_out].
+    if net.residual && (s.len() < 3 || (s.len() - 3) % 2 != 0 || s[1..s.len() - 1].iter().any(|&w| w != s[1])) {
+        return Err(Invalid::NetShape { layer });
+    }
     span_len(net.params, weights.len(), mlp::n_params(s), layer)
 }
 
@@ -130,6 +134,11 @@ fn check_made<W: Weight>(
         return Err(Invalid::NotAPermutation { layer });
     }
     if hidden.iter().any(|&m| m as usize > d) {
+        return Err(Invalid::NotAutoregressive { layer });
+    }
+    // Skip connections add unit k of one hidden layer to unit k of another: equal degrees.
+    let width = net.sizes[1];
+    if net.residual && hidden.chunks(width).any(|c| c != &hidden[..width]) {
         return Err(Invalid::NotAutoregressive { layer });
     }
     let params = slice(weights, net.params);

@@ -85,7 +85,7 @@ pub(crate) fn masked_mlp(
     for v in sizes {
         s.push(v).map_err(|_| format!("{prefix}: too many layers in the network"))?;
     }
-    Ok((NetDesc { sizes: s, activation: Activation::Relu, params }, deg_span))
+    Ok((NetDesc { sizes: s, activation: Activation::Relu, residual: false, params }, deg_span))
 }
 
 /// Reads a layer's `order` buffer as feature ranks.
