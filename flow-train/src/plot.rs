@@ -734,6 +734,9 @@ fn histogram_panel(
     );
 }
 
+/// Reads one value of an epoch's record.
+type Getter = fn(&EpochInfo) -> f64;
+
 fn curve_panel(cv: &mut Canvas, panel: Rect, history: &[EpochInfo]) {
     let n = history.len();
     let vals = history
@@ -774,8 +777,7 @@ fn curve_panel(cv: &mut Canvas, panel: Rect, history: &[EpochInfo]) {
             cv.set_clipped(x, y, [150, 150, 150], ax.r);
         }
     }
-    let lines: [(fn(&EpochInfo) -> f64, [u8; 3]); 2] =
-        [(|h| h.train_nll, DATA_COLOUR), (|h| h.val_nll, MODEL_COLOUR)];
+    let lines: [(Getter, [u8; 3]); 2] = [(|h| h.train_nll, DATA_COLOUR), (|h| h.val_nll, MODEL_COLOUR)];
     for (get, colour) in lines {
         let pts: Vec<Option<(f64, f64)>> = history
             .iter()
@@ -868,7 +870,7 @@ struct Deco<'a> {
 
 /// 1-2-5 ticks inside `[lo, hi]`, about `target` of them.
 fn nice_ticks(lo: f64, hi: f64, target: usize, integer: bool) -> (Vec<f64>, f64) {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi <= lo || !lo.is_finite() || !hi.is_finite() {
         return (Vec::new(), 1.0);
     }
     let raw = (hi - lo) / target as f64;

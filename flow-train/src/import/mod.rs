@@ -5,6 +5,7 @@
 //! guessed: an unknown constructor, option or parameter name is an error that names it, and every
 //! parameter in the file must be used.
 
+mod nflows;
 mod zuko;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -157,7 +158,8 @@ pub fn to_parts(fx: &Fixture) -> Result<ModelParts, String> {
     let mut p = Params::new(&fx.params);
     let parts = match fx.library.as_str() {
         "zuko" => zuko::import(fx, &mut p)?,
-        other => return Err(format!("unsupported library '{other}' (supported: zuko)")),
+        "nflows" => nflows::import(fx, &mut p)?,
+        other => return Err(format!("unsupported library '{other}' (supported: zuko, nflows)")),
     };
     let left = p.leftovers();
     if !left.is_empty() {
