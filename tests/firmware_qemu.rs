@@ -33,13 +33,17 @@ impl rand_core::RngCore for XorShift {
 }
 
 fn hex(v: &[f32]) -> String {
-    v.iter().map(|x| format!("{:08x}", x.to_bits())).collect::<Vec<_>>().join(" ")
+    v.iter()
+        .map(|x| format!("{:08x}", x.to_bits()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The lines the firmware must print, computed on the host.
 fn expected(model: &[u8]) -> Vec<String> {
     let store = flow_train::golden::aligned(model);
-    let mut ev = Evaluator::<f32, 4096>::new(&flow_core::bytemuck::cast_slice(&store)[..model.len()]).unwrap();
+    let mut ev =
+        Evaluator::<f32, 4096>::new(&flow_core::bytemuck::cast_slice(&store)[..model.len()]).unwrap();
     let mut lines = Vec::new();
     for (i, x) in POINTS.iter().enumerate() {
         lines.push(format!("log_prob {i} {}", hex(&[ev.log_prob(x, &[]).unwrap()])));
@@ -66,7 +70,11 @@ fn expected(model: &[u8]) -> Vec<String> {
 }
 
 fn have(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd).arg(arg).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new(cmd)
+        .arg(arg)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 #[test]
@@ -78,7 +86,10 @@ fn firmware_under_qemu_prints_the_host_values_bit_for_bit() {
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("thumbv7em-none-eabihf"))
         .unwrap_or(false);
     if !(have("qemu-system-arm", "--version") && target_ok) {
-        assert!(!required, "qemu-system-arm or the thumbv7em-none-eabihf target is missing");
+        assert!(
+            !required,
+            "qemu-system-arm or the thumbv7em-none-eabihf target is missing"
+        );
         eprintln!("skipped: qemu-system-arm or thumbv7em-none-eabihf not installed");
         return;
     }
@@ -90,8 +101,16 @@ fn firmware_under_qemu_prints_the_host_values_bit_for_bit() {
         .output()
         .expect("cargo runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "firmware failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-    let got: Vec<String> = stdout.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    assert!(
+        out.status.success(),
+        "firmware failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = stdout
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     let model = std::fs::read(dir.join("model.flow")).unwrap();
     assert_eq!(got, expected(&model));
 }

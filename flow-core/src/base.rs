@@ -1,7 +1,7 @@
 //! Base distributions p_base(z): standard normal, diagonal normal, and full-covariance normal
 //! through a Cholesky factor (`Σ = L Lᵀ`).
 //!
-//! Sampling starts from standard-normal noise ε and maps it with [`Base::from_noise`]
+//! Sampling starts from standard-normal noise ε and maps it with [`Base::noise_to_base`]
 //! (`z = μ + σ ε`, or `z = μ + L ε`).
 
 use crate::{Real, Weight};
@@ -19,7 +19,7 @@ pub trait Base<S: Real> {
     /// log p_base(z).
     fn log_prob(&self, z: &[S], scratch: &mut [S]) -> S;
     /// Maps standard-normal noise ε to a base point z.
-    fn from_noise(&self, eps: &[S], z: &mut [S]);
+    fn noise_to_base(&self, eps: &[S], z: &mut [S]);
     /// Writes `g_z = g · ∂ log p/∂z`, and adds `g · ∂ log p/∂θ` into `g_params` when given.
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]);
 }
@@ -47,7 +47,7 @@ impl<S: Real> Base<S> for StandardNormal {
         }
         -(S::from_f64(0.5) * sq) - S::from_f64(self.dim as f64) * S::HALF_LN_2PI
     }
-    fn from_noise(&self, eps: &[S], z: &mut [S]) {
+    fn noise_to_base(&self, eps: &[S], z: &mut [S]) {
         z.copy_from_slice(eps);
     }
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], _: Option<&mut [S]>, _: &mut [S]) {
@@ -82,7 +82,7 @@ impl<'a, S: Real, W: Weight> Base<S> for DiagNormal<'a, W> {
         }
         acc
     }
-    fn from_noise(&self, eps: &[S], z: &mut [S]) {
+    fn noise_to_base(&self, eps: &[S], z: &mut [S]) {
         let (mu, sigma) = self.params.split_at(self.params.len() / 2);
         for (((zi, &e), m), s) in z.iter_mut().zip(eps).zip(mu).zip(sigma) {
             *zi = m.get::<S>() + s.get::<S>() * e;
@@ -163,7 +163,7 @@ impl<'a, S: Real, W: Weight> Base<S> for CholeskyNormal<'a, W> {
         }
         -(S::from_f64(0.5) * sq) - logdiag - S::from_f64(self.dim as f64) * S::HALF_LN_2PI
     }
-    fn from_noise(&self, eps: &[S], z: &mut [S]) {
+    fn noise_to_base(&self, eps: &[S], z: &mut [S]) {
         for i in 0..self.dim {
             let mut acc: S = self.params[i].get();
             for (j, &e) in eps.iter().enumerate().take(i + 1) {
@@ -277,7 +277,7 @@ mod tests {
         for _ in 0..n {
             let e = [rng.normal(), rng.normal()];
             let mut z = [0.0; 2];
-            b.from_noise(&e, &mut z);
+            b.noise_to_base(&e, &mut z);
             c01 += (z[0] - 0.5) * (z[1] + 1.0);
         }
         assert!((c01 / n as f64 - 0.8).abs() < 0.01);

@@ -93,11 +93,11 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         self.base.log_prob(z, rest) + ldj
     }
 
-    /// A sample from standard-normal base noise `eps`: `x = forward(base.from_noise(eps))`.
+    /// A sample from standard-normal base noise `eps`: `x = forward(base.noise_to_base(eps))`.
     #[inline]
     pub fn sample(&self, eps: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) {
         let (z, rest) = scratch.split_at_mut(self.dim());
-        self.base.from_noise(eps, z);
+        self.base.noise_to_base(eps, z);
         self.forward(z, ctx, x, rest);
     }
 
@@ -118,7 +118,14 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
 
     /// Adds ∂ log p(x | ctx)/∂θ into `g_params` (layers, then base) and writes ∇ₓ log p into
     /// `g_x`; returns log p.
-    pub fn grad(&self, x: &[S], ctx: &[S], g_x: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]) -> S {
+    pub fn grad(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_x: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) -> S {
         let (base_scratch, rest) = scratch.split_at_mut(self.base.scratch_len());
         let (g_ctx, rest) = rest.split_at_mut(ctx.len());
         g_ctx.fill(S::ZERO);
@@ -135,7 +142,9 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
             base_lp = base.log_prob(z, base_scratch);
             base.log_prob_vjp(z, S::ONE, g_z, g_base.as_deref_mut(), base_scratch);
         };
-        let ldj = self.layers.inverse_vjp_head(x, ctx, &mut head, S::ONE, g_x, g_ctx, g_layers, rest);
+        let ldj = self
+            .layers
+            .inverse_vjp_head(x, ctx, &mut head, S::ONE, g_x, g_ctx, g_layers, rest);
         base_lp + ldj
     }
 }

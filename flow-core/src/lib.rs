@@ -15,6 +15,8 @@
 //! Conventions: `log p(x) = log p_base(z) + log|det ∂z/∂x|` with `z = inverse(x)`.
 #![cfg_attr(not(any(test, feature = "std", feature = "testing")), no_std)]
 #![warn(missing_docs)]
+// Index loops over triangular and strided matrices mirror the formulas in the docs.
+#![allow(clippy::needless_range_loop)]
 
 #[cfg(any(test, feature = "alloc"))]
 extern crate alloc;
@@ -31,8 +33,8 @@ pub mod runtime;
 pub mod testing;
 
 pub use base::Base;
-pub use flow::Flow;
-pub use layers::Bijection;
 pub use bytemuck;
+pub use flow::Flow;
 pub use heapless;
+pub use layers::Bijection;
 pub use real::{Real, Weight};

@@ -7,7 +7,12 @@
 
 use flow_core::Real;
 
-fn worst(f32f: impl Fn(f32) -> f32, f64f: impl Fn(f64) -> f64, xs: impl Iterator<Item = f64>, abs: bool) -> f64 {
+fn worst(
+    f32f: impl Fn(f32) -> f32,
+    f64f: impl Fn(f64) -> f64,
+    xs: impl Iterator<Item = f64>,
+    abs: bool,
+) -> f64 {
     xs.map(|x| {
         let a = f32f(x as f32) as f64;
         let b = f64f(x);
@@ -24,7 +29,12 @@ fn worst(f32f: impl Fn(f32) -> f32, f64f: impl Fn(f64) -> f64, xs: impl Iterator
 fn micromath_error_is_within_its_documented_bounds() {
     let grid = |lo: f64, hi: f64| (0..=20_000).map(move |i| lo + (hi - lo) * i as f64 / 20_000.0);
     let exp = worst(Real::exp, f64::exp, grid(-20.0, 20.0), false);
-    let ln = worst(Real::ln, f64::ln, (0..=20_000).map(|i| 10f64.powf(-6.0 + 12.0 * i as f64 / 20_000.0)), true);
+    let ln = worst(
+        Real::ln,
+        f64::ln,
+        (0..=20_000).map(|i| 10f64.powf(-6.0 + 12.0 * i as f64 / 20_000.0)),
+        true,
+    );
     let sqrt = worst(Real::sqrt, f64::sqrt, grid(1e-6, 1e6), false);
     eprintln!("micromath worst errors: exp {exp:.2e}, ln {ln:.2e}, sqrt {sqrt:.2e}");
     assert!(exp < 3e-3, "exp {exp}");

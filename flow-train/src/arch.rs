@@ -95,7 +95,10 @@ pub struct Trainable {
 
 impl Trainable {
     fn new(d: usize, c: usize) -> Self {
-        Trainable { parts: ModelParts::new(d, c), trainable: Vec::new() }
+        Trainable {
+            parts: ModelParts::new(d, c),
+            trainable: Vec::new(),
+        }
     }
 
     fn push(&mut self, w: &[f64], trainable: &[bool]) -> Span {
@@ -156,20 +159,33 @@ fn push_made(
     let mut sizes = vec![d + c];
     sizes.extend_from_slice(hidden);
     sizes.push(per_feature * d);
-    let degrees: Vec<u16> =
-        hidden.iter().flat_map(|&h| (0..h).map(move |k| made::default_hidden_degree(k, d))).collect();
+    let degrees: Vec<u16> = hidden
+        .iter()
+        .flat_map(|&h| (0..h).map(move |k| made::default_hidden_degree(k, d)))
+        .collect();
     let (w, tr) = init_net(&sizes, rng, &|l, row, col| {
         made::allows(order, &sizes, &degrees, per_feature, l, row, col)
     });
     let params = t.push(&w, &tr);
     let order_span = t.parts.push_ints(order);
     let deg_span = t.parts.push_ints(&degrees);
-    (NetDesc { sizes: sizes_vec(&sizes), activation, residual: false, params }, order_span, deg_span)
+    (
+        NetDesc {
+            sizes: sizes_vec(&sizes),
+            activation,
+            residual: false,
+            params,
+        },
+        order_span,
+        deg_span,
+    )
 }
 
 /// zuko's affine scale: `ln s = softclip(a, −ln 1e-3)`.
 pub fn zuko_scale() -> AffineScale {
-    AffineScale::SoftclipExp { bound: -(1e-3f64).ln() }
+    AffineScale::SoftclipExp {
+        bound: -(1e-3f64).ln(),
+    }
 }
 
 /// Builds an untrained model of dimension `d` with `c` context inputs. `standardize` holds the
@@ -186,8 +202,11 @@ pub fn build(
         crate::arch_extra::push_standardization(&mut t.parts, &mut t.trainable, mean, std);
     }
     for k in 0..cfg.transforms {
-        let order: Vec<u16> =
-            if k % 2 == 0 { (0..d as u16).collect() } else { (0..d as u16).rev().collect() };
+        let order: Vec<u16> = if k % 2 == 0 {
+            (0..d as u16).collect()
+        } else {
+            (0..d as u16).rev().collect()
+        };
         match cfg.flow {
             FlowKind::Maf | FlowKind::Iaf => {
                 let (net, order, hidden_degrees) =
@@ -198,7 +217,11 @@ pub fn build(
                     hidden_degrees,
                     scale: zuko_scale(),
                     layout: AffineLayout::ShiftScale,
-                    direction: if cfg.flow == FlowKind::Maf { Direction::Maf } else { Direction::Iaf },
+                    direction: if cfg.flow == FlowKind::Maf {
+                        Direction::Maf
+                    } else {
+                        Direction::Iaf
+                    },
                 });
             }
             other => crate::arch_extra::push_layer(&mut t, other, cfg, k, &order, c, rng)?,

@@ -20,7 +20,10 @@ pub type CliResult = Result<ExitCode, String>;
 
 /// Reads a CSV as (header, rows), with the line/column errors of [`crate::csv`].
 pub fn load_csv(path: &Path, drop_invalid: bool) -> Result<(Vec<String>, Vec<Vec<f64>>), String> {
-    let opts = crate::csv::ReadOptions { drop_invalid, columns: None };
+    let opts = crate::csv::ReadOptions {
+        drop_invalid,
+        columns: None,
+    };
     let (table, report) = crate::csv::read_csv(path, &opts).map_err(|e| e.to_string())?;
     if drop_invalid && report.dropped > 0 {
         println!("dropped_rows={}", report.dropped);
@@ -34,7 +37,11 @@ fn select(header: &[String], rows: &[Vec<f64>], names: &[String], path: &Path) -
         .iter()
         .map(|n| {
             header.iter().position(|h| h == n).ok_or_else(|| {
-                format!("{}: no column '{n}' (columns: {})", path.display(), header.join(","))
+                format!(
+                    "{}: no column '{n}' (columns: {})",
+                    path.display(),
+                    header.join(",")
+                )
             })
         })
         .collect::<Result<_, _>>()?;
@@ -92,7 +99,8 @@ pub fn load_dataset(
 ) -> Result<Dataset, String> {
     let (header, rows) = load_csv(path, drop_invalid)?;
     let context = context.unwrap_or_default();
-    let columns = columns.unwrap_or_else(|| header.iter().filter(|h| !context.contains(h)).cloned().collect());
+    let columns =
+        columns.unwrap_or_else(|| header.iter().filter(|h| !context.contains(h)).cloned().collect());
     if columns.is_empty() {
         return Err(format!("{}: no columns to model", path.display()));
     }
@@ -117,7 +125,11 @@ pub fn golden_for(parts: &ModelParts, data: &Dataset, cfg: &FitConfig) -> Golden
         points.push(data.row(i).0.to_vec());
         context.push(data.row(i).1.to_vec());
     }
-    let ctx0 = if n > 0 { data.row(0).1.to_vec() } else { vec![0.0; c] };
+    let ctx0 = if n > 0 {
+        data.row(0).1.to_vec()
+    } else {
+        vec![0.0; c]
+    };
     let mut offsets = vec![8.0, -8.0];
     if matches!(cfg.arch.flow, crate::FlowKind::Nsf | crate::FlowKind::NsfCoupling) {
         let b = cfg.arch.bound;
@@ -132,9 +144,16 @@ pub fn golden_for(parts: &ModelParts, data: &Dataset, cfg: &FitConfig) -> Golden
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(0x601d);
-    let noise: Vec<Vec<f64>> =
-        (0..8).map(|_| (0..d).map(|_| flow_core::flow::standard_normal(&mut rng)).collect()).collect();
-    let noise_context: Vec<Vec<f64>> = (0..8).map(|k| if n > 0 { data.row(k % n).1.to_vec() } else { vec![] }).collect();
+    let noise: Vec<Vec<f64>> = (0..8)
+        .map(|_| {
+            (0..d)
+                .map(|_| flow_core::flow::standard_normal(&mut rng))
+                .collect()
+        })
+        .collect();
+    let noise_context: Vec<Vec<f64>> = (0..8)
+        .map(|k| if n > 0 { data.row(k % n).1.to_vec() } else { vec![] })
+        .collect();
     golden::compute(parts, points, context, noise, noise_context)
 }
 
@@ -164,9 +183,12 @@ pub fn fit(a: &FitArgs) -> CliResult {
     let mut on_epoch = |info: &train::EpochInfo, model: &crate::arch::Trainable, best: &[f64]| {
         if let Some(b) = &bar {
             b.set_position(info.epoch as u64);
-            b.set_message(format!("train {:.4}  val {:.4}  best {:.4}", info.train_nll, info.val_nll, info.best_val_nll));
+            b.set_message(format!(
+                "train {:.4}  val {:.4}  best {:.4}",
+                info.train_nll, info.val_nll, info.best_val_nll
+            ));
         }
-        if checkpoint_every > 0 && info.epoch % checkpoint_every == 0 {
+        if checkpoint_every > 0 && info.epoch.is_multiple_of(checkpoint_every) {
             let mut parts = model.parts.clone();
             parts.weights = best.to_vec();
             if let Err(e) = io::write_model(&output, &parts, &meta_base) {
@@ -204,7 +226,10 @@ pub fn fit(a: &FitArgs) -> CliResult {
         ..meta_base
     };
     io::write_model(a.output, &parts, &meta).map_err(|e| e.to_string())?;
-    println!("best_val_nll={} epochs={} seconds={:.3}", out.best_val_nll, out.epochs, out.seconds);
+    println!(
+        "best_val_nll={} epochs={} seconds={:.3}",
+        out.best_val_nll, out.epochs, out.seconds
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -247,11 +272,15 @@ pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool
     if let Some(out) = output {
         let mut cols = header.clone();
         cols.push("log_prob".into());
-        crate::csv::write_csv(out, &cols, rows.iter().zip(&lps).map(|(r, &lp)| {
-            let mut r = r.clone();
-            r.push(lp);
-            r
-        }))
+        crate::csv::write_csv(
+            out,
+            &cols,
+            rows.iter().zip(&lps).map(|(r, &lp)| {
+                let mut r = r.clone();
+                r.push(lp);
+                r
+            }),
+        )
         .map_err(|e| format!("{}: {e}", out.display()))?;
     }
     let mean = lps.iter().sum::<f64>() / lps.len().max(1) as f64;
@@ -264,12 +293,19 @@ pub fn sample(model: &Path, n: usize, seed: u64, output: &Path, context_file: Op
     let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
     let d = parts.desc.dim as usize;
     let c = parts.desc.context_dim as usize;
-    let columns: Vec<String> =
-        if meta.columns.len() == d { meta.columns.clone() } else { (0..d).map(|i| format!("x{i}")).collect() };
+    let columns: Vec<String> = if meta.columns.len() == d {
+        meta.columns.clone()
+    } else {
+        (0..d).map(|i| format!("x{i}")).collect()
+    };
     let ctx_rows: Vec<Vec<f64>> = match (c, context_file) {
         (0, None) => vec![vec![]],
         (0, Some(_)) => return Err("this model is unconditional: --context-file does not apply".into()),
-        (_, None) => return Err(format!("this model is conditional on {c} values: give --context-file")),
+        (_, None) => {
+            return Err(format!(
+                "this model is conditional on {c} values: give --context-file"
+            ))
+        }
         (_, Some(p)) => {
             let (header, rows) = load_csv(p, false)?;
             let sel = select(&header, &rows, &meta.context_columns, p)?;
@@ -290,9 +326,14 @@ pub fn sample(model: &Path, n: usize, seed: u64, output: &Path, context_file: Op
             out_rows.push(r);
         }
     }
-    let mut cols: Vec<String> = if c > 0 { meta.context_columns.clone() } else { vec![] };
+    let mut cols: Vec<String> = if c > 0 {
+        meta.context_columns.clone()
+    } else {
+        vec![]
+    };
     cols.extend(columns);
-    crate::csv::write_csv(output, &cols, out_rows.into_iter()).map_err(|e| format!("{}: {e}", output.display()))?;
+    crate::csv::write_csv(output, &cols, out_rows.into_iter())
+        .map_err(|e| format!("{}: {e}", output.display()))?;
     println!("wrote {} samples to {}", n * ctx_rows.len(), output.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -325,7 +366,10 @@ pub fn inspect(model: &Path, json: bool) -> CliResult {
         return Ok(ExitCode::SUCCESS);
     }
     println!("model {}", model.display());
-    println!("  dimension {}  context {}", parts.desc.dim, parts.desc.context_dim);
+    println!(
+        "  dimension {}  context {}",
+        parts.desc.dim, parts.desc.context_dim
+    );
     println!("  columns {}", meta.columns.join(","));
     if !meta.context_columns.is_empty() {
         println!("  context columns {}", meta.context_columns.join(","));
@@ -352,7 +396,9 @@ pub fn inspect(model: &Path, json: bool) -> CliResult {
 pub fn verify(model: &Path, json: bool) -> CliResult {
     let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
     let (_, meta) = io::read_model(model).map_err(|e| e.to_string())?;
-    let g = meta.golden.ok_or_else(|| format!("{}: the model carries no golden vectors", model.display()))?;
+    let g = meta
+        .golden
+        .ok_or_else(|| format!("{}: the model carries no golden vectors", model.display()))?;
     let e64 = golden::check::<f64>(&bytes, &g).map_err(|e| e.to_string())?;
     let e32 = golden::check::<f32>(&bytes, &g).map_err(|e| e.to_string())?;
     let ok = e64.max() <= golden::TOL_F64 && e32.max() <= golden::TOL_F32;

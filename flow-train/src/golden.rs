@@ -67,7 +67,13 @@ pub fn compute(
     let flow = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
     let mut scratch = vec![0.0; flow.scratch_len()];
     let d = parts.desc.dim as usize;
-    let mut g = Golden { points, context, noise, noise_context, ..Default::default() };
+    let mut g = Golden {
+        points,
+        context,
+        noise,
+        noise_context,
+        ..Default::default()
+    };
     for (x, c) in g.points.iter().zip(&g.context) {
         g.log_prob.push(flow.log_prob(x, c, &mut scratch));
         let mut z = vec![0.0; d];
@@ -118,7 +124,9 @@ fn rel(a: f64, b: f64) -> f64 {
 /// Evaluates the golden points with a runtime evaluator in scalar `S` and returns the errors.
 pub fn check<S: flow_core::Real>(bytes: &[u8], g: &Golden) -> Result<Errors, flow_core::runtime::Error> {
     let store = aligned(bytes);
-    let mut ev = flow_core::runtime::Evaluator::<S, 16384>::new(&flow_core::bytemuck::cast_slice(&store)[..bytes.len()])?;
+    let mut ev = flow_core::runtime::Evaluator::<S, 16384>::new(
+        &flow_core::bytemuck::cast_slice(&store)[..bytes.len()],
+    )?;
     let d = ev.dim();
     let to_s = |v: &[f64]| v.iter().map(|&x| S::from_f64(x)).collect::<Vec<S>>();
     let mut e = Errors::default();

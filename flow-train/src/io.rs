@@ -83,12 +83,18 @@ pub enum ModelIoError {
 /// synced, then renamed over `path`. A crash at any point leaves either the old file or the new
 /// one, never a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelIoError> {
-    let io = |source| ModelIoError::Io { path: path.to_path_buf(), source };
+    let io = |source| ModelIoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
@@ -114,8 +120,14 @@ pub fn write_model(path: &Path, parts: &ModelParts, meta: &Meta) -> Result<(), M
 
 /// Reads and validates a model file.
 pub fn read_model(path: &Path) -> Result<(ModelParts, Meta), ModelIoError> {
-    let bytes = fs::read(path).map_err(|source| ModelIoError::Io { path: path.to_path_buf(), source })?;
-    let invalid = |reason: String| ModelIoError::Invalid { path: path.to_path_buf(), reason };
+    let bytes = fs::read(path).map_err(|source| ModelIoError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |reason: String| ModelIoError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
     let (parts, meta) = ModelParts::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
     let meta: Meta = if meta.is_empty() {
         Meta::default()

@@ -7,15 +7,15 @@
 //! the `flow-train` binary is a thin command line over this crate.
 
 pub mod arch;
+mod arch_extra;
+pub mod cli;
 pub mod csv;
 pub mod datasets;
-pub mod cli;
 pub mod describe;
 pub mod golden;
 pub mod import;
 pub mod io;
 pub mod plot;
-mod arch_extra;
 pub mod train;
 
 pub use arch::{ArchConfig, FlowKind};

@@ -16,7 +16,11 @@ use flow_train::cli;
 use flow_train::train::{Precision, Schedule};
 
 #[derive(Parser)]
-#[command(name = "flow-train", version, about = "Fit, evaluate, sample, import and verify normalizing flows")]
+#[command(
+    name = "flow-train",
+    version,
+    about = "Fit, evaluate, sample, import and verify normalizing flows"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -138,6 +142,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Plot a model: density heat map with data (2-D), samples vs data, training curve.
+    Plot {
+        /// Model file.
+        model: PathBuf,
+        /// Data to draw on top (CSV; columns matched by name).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Output PNG.
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+    },
     /// Import a flow trained with zuko, nflows or FlowJAX (flow-fixture/1 JSON).
     Import {
         /// The exported JSON.
@@ -159,7 +174,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Data { name, n, seed, output } => cli::data(&name, n, seed, &output),
+        Command::Data {
+            name,
+            n,
+            seed,
+            output,
+        } => cli::data(&name, n, seed, &output),
         Command::Fit {
             data,
             output,
@@ -216,24 +236,38 @@ fn main() -> ExitCode {
                 stop: &stop,
             })
         }
-        Command::Eval { model, data, output, drop_invalid } => {
-            cli::eval(&model, &data, output.as_deref(), drop_invalid)
-        }
-        Command::Sample { model, n, seed, output, context_file } => {
-            cli::sample(&model, n, seed, &output, context_file.as_deref())
-        }
+        Command::Eval {
+            model,
+            data,
+            output,
+            drop_invalid,
+        } => cli::eval(&model, &data, output.as_deref(), drop_invalid),
+        Command::Sample {
+            model,
+            n,
+            seed,
+            output,
+            context_file,
+        } => cli::sample(&model, n, seed, &output, context_file.as_deref()),
         Command::Inspect { model, json } => cli::inspect(&model, json),
+        Command::Plot { model, data, output } => flow_train::plot::plot(&model, data.as_deref(), &output)
+            .map(|_| {
+                println!("wrote {}", output.display());
+                ExitCode::SUCCESS
+            }),
         Command::Verify { model, json } => cli::verify(&model, json),
-        Command::Import { file, output } => flow_train::import::import_file(&file, &output).map(|(parts, meta)| {
-            println!(
-                "imported {} ({} layers, {} parameters) to {}",
-                meta.flow,
-                parts.desc.layers.len(),
-                parts.weights.len(),
-                output.display()
-            );
-            ExitCode::SUCCESS
-        }),
+        Command::Import { file, output } => {
+            flow_train::import::import_file(&file, &output).map(|(parts, meta)| {
+                println!(
+                    "imported {} ({} layers, {} parameters) to {}",
+                    meta.flow,
+                    parts.desc.layers.len(),
+                    parts.weights.len(),
+                    output.display()
+                );
+                ExitCode::SUCCESS
+            })
+        }
     };
     match result {
         Ok(code) => code,

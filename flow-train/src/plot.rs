@@ -236,6 +236,24 @@ fn pick_contexts(ctx: &[f64], c: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Legend labels of context rows: `name=value` for one short-named column, else the values (at most
+/// two, then `..`).
+fn context_labels(contexts: &[Vec<f64>], names: &[String]) -> Vec<String> {
+    contexts
+        .iter()
+        .map(|ctx| {
+            let values: Vec<String> = ctx.iter().take(2).map(|&v| fmt_sig(v)).collect();
+            let mut label = values.join(",");
+            if names.len() == 1 && names[0].chars().count() <= 8 {
+                label = format!("{}={label}", names[0]);
+            } else if ctx.len() > 2 {
+                label.push_str(",..");
+            }
+            label
+        })
+        .collect()
+}
+
 /// Points to draw in one colour.
 struct Series {
     pts: Vec<f64>,
@@ -333,18 +351,9 @@ fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String], ctx_na
             Some(t) => pick_contexts(&t.ctx, m.c),
             None => vec![vec![0.0; m.c]],
         };
-        for (k, ctx) in contexts.iter().enumerate() {
+        let labels = context_labels(&contexts, ctx_names);
+        for (k, (ctx, label)) in contexts.iter().zip(labels).enumerate() {
             let pts = m.samples(N_SAMPLES_PER_CONTEXT, ctx, 1 + k as u64);
-            let mut label = ctx_names
-                .iter()
-                .zip(ctx)
-                .take(2)
-                .map(|(n, &v)| format!("{n}={}", fmt_sig(v)))
-                .collect::<Vec<_>>()
-                .join(",");
-            if m.c > 2 {
-                label.push_str(",...");
-            }
             series.push(Series {
                 pts,
                 colour: CONTEXT_COLOURS[k],
@@ -407,8 +416,7 @@ fn render(m: &Model, meta: &Meta, data: Option<&Table>, names: &[String], ctx_na
     let mut cv = Canvas::new(width, height);
     let items: Vec<([u8; 3], &str)> = all.iter().map(|s| (s.colour, s.label.as_str())).collect();
     let title = if m.c == 0 { "PAIRS" } else { "PAIRS BY CONTEXT" };
-    cv.text(8, 9, title, TEXT);
-    cv.legend(8 + text_width(title) + 16, 9, &items);
+    heading(&mut cv, (8, grid_w as i64 - 4), (9, 3), title, &items);
     for i in 0..k {
         for j in 0..k {
             let cell = Rect {
@@ -492,10 +500,43 @@ fn plot_area(panel: Rect) -> Rect {
 }
 
 fn title(cv: &mut Canvas, panel: Rect, title: &str, items: &[([u8; 3], &str)]) {
-    let (x, y) = (panel.x + MARGIN_LEFT as i64, panel.y + 11);
-    cv.text(x, y, title, TEXT);
-    if !items.is_empty() {
-        cv.legend(x + text_width(title) + 16, y, items);
+    let xs = (panel.x + MARGIN_LEFT as i64, panel.x + panel.w - 4);
+    heading(cv, xs, (panel.y + 11, panel.y + 4), title, items);
+}
+
+/// A title followed by legend items (colour swatch, label) between `xs.0` and `xs.1`: on one row at
+/// `ys.0` when they fit, else on two rows from `ys.1` (items that still do not fit are left out).
+fn heading(cv: &mut Canvas, xs: (i64, i64), ys: (i64, i64), title: &str, items: &[([u8; 3], &str)]) {
+    const GAP: i64 = 14;
+    let labels: Vec<String> = items.iter().map(|(_, l)| l.to_uppercase()).collect();
+    let widths: Vec<i64> = labels.iter().map(|l| 13 + text_width(l)).collect();
+    let start = xs.0 + text_width(title) + 2 * GAP;
+    let one_row = start + widths.iter().map(|w| w + GAP).sum::<i64>() - GAP <= xs.1;
+    let mut y = if one_row { ys.0 } else { ys.1 };
+    cv.text(xs.0, y, title, TEXT);
+    let mut x = start;
+    let mut second = false;
+    for ((c, _), (label, w)) in items.iter().zip(labels.iter().zip(widths)) {
+        if x + w > xs.1 {
+            if second || x == xs.0 {
+                break;
+            }
+            (x, y, second) = (xs.0, y + 13, true);
+            if x + w > xs.1 {
+                break;
+            }
+        }
+        cv.fill(
+            Rect {
+                x,
+                y: y - 1,
+                w: 9,
+                h: 9,
+            },
+            *c,
+        );
+        cv.text(x + 13, y, label, TEXT);
+        x += w + GAP;
     }
 }
 
@@ -1143,24 +1184,6 @@ impl Canvas {
                     }
                 }
             }
-        }
-    }
-
-    /// Colour swatches each followed by its label, left to right from (x, y).
-    fn legend(&mut self, mut x: i64, y: i64, items: &[([u8; 3], &str)]) {
-        for (c, label) in items {
-            self.fill(
-                Rect {
-                    x,
-                    y: y - 1,
-                    w: 9,
-                    h: 9,
-                },
-                *c,
-            );
-            let label = label.to_uppercase();
-            self.text(x + 13, y, &label, TEXT);
-            x += 13 + text_width(&label) + 14;
         }
     }
 

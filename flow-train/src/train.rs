@@ -36,7 +36,12 @@ pub struct Dataset {
 impl Dataset {
     /// A dataset without context from rows.
     pub fn from_rows(columns: Vec<String>, rows: &[Vec<f64>]) -> Self {
-        Dataset { columns, context_columns: Vec::new(), x: rows.concat(), ctx: Vec::new() }
+        Dataset {
+            columns,
+            context_columns: Vec::new(),
+            x: rows.concat(),
+            ctx: Vec::new(),
+        }
     }
 
     /// Number of modelled columns D.
@@ -290,7 +295,10 @@ pub fn mean_nll(model: &Trainable, data: &Dataset, rows: &[usize], chunks: usize
         .map(|chunk| {
             let flow = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
             let mut scratch = vec![0.0; flow.scratch_len()];
-            chunk.iter().map(|&i| -flow.log_prob(data.row(i).0, data.row(i).1, &mut scratch)).sum()
+            chunk
+                .iter()
+                .map(|&i| -flow.log_prob(data.row(i).0, data.row(i).1, &mut scratch))
+                .sum()
         })
         .collect();
     sums.iter().sum::<f64>() / rows.len().max(1) as f64
@@ -342,13 +350,19 @@ pub fn fit_with(
     if n < 2 {
         return Err(FitError::TooFewRows(n));
     }
-    if cfg.batch_size == 0 || cfg.epochs == 0 || !(cfg.lr > 0.0) {
-        return Err(FitError::Config("epochs, batch size and learning rate must be positive".into()));
+    if cfg.batch_size == 0 || cfg.epochs == 0 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
+        return Err(FitError::Config(
+            "epochs, batch size and learning rate must be positive".into(),
+        ));
     }
     if !(0.0..1.0).contains(&cfg.val_fraction) {
         return Err(FitError::Config("validation fraction must be in [0, 1)".into()));
     }
-    let threads = if cfg.threads == 0 { rayon::current_num_threads() } else { cfg.threads };
+    let threads = if cfg.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        cfg.threads
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -372,17 +386,29 @@ fn fit_inner(
     let (val_rows, train_rows) = rows.split_at(n_val);
     let mut train_rows = train_rows.to_vec();
     // Without a validation split, early stopping watches the training loss.
-    let val_rows: Vec<usize> = if val_rows.is_empty() { train_rows.clone() } else { val_rows.to_vec() };
+    let val_rows: Vec<usize> = if val_rows.is_empty() {
+        train_rows.clone()
+    } else {
+        val_rows.to_vec()
+    };
 
     let (mean, std) = mean_std(data, &train_rows);
-    if let Some(i) = std.iter().position(|&s| !(s > 0.0)) {
+    if let Some(i) = std.iter().position(|&s| s.is_nan() || s <= 0.0) {
         return Err(FitError::ConstantColumn(data.columns[i].clone()));
     }
-    let standardize = if cfg.standardize { Some((&mean[..], &std[..])) } else { None };
-    let mut model =
-        arch::build(&cfg.arch, data.dim(), data.context_dim(), standardize, &mut rng).map_err(FitError::Arch)?;
+    let standardize = if cfg.standardize {
+        Some((&mean[..], &std[..]))
+    } else {
+        None
+    };
+    let mut model = arch::build(&cfg.arch, data.dim(), data.context_dim(), standardize, &mut rng)
+        .map_err(FitError::Arch)?;
     let n_w = model.parts.weights.len();
-    let mut adam = Adam { m: vec![0.0; n_w], v: vec![0.0; n_w], t: 0 };
+    let mut adam = Adam {
+        m: vec![0.0; n_w],
+        v: vec![0.0; n_w],
+        t: 0,
+    };
     let batches_per_epoch = train_rows.len().div_ceil(cfg.batch_size);
     let total_steps = (cfg.epochs * batches_per_epoch) as f64;
     let mut lr = cfg.lr;

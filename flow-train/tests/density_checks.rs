@@ -11,7 +11,12 @@ use rand_chacha::ChaCha8Rng;
 const KINDS: &[FlowKind] = &[FlowKind::Maf, FlowKind::Iaf];
 
 fn random_model(kind: FlowKind, seed: u64) -> flow_core::model::builder::ModelParts {
-    let cfg = ArchConfig { flow: kind, transforms: 3, hidden: vec![16, 16], ..Default::default() };
+    let cfg = ArchConfig {
+        flow: kind,
+        transforms: 3,
+        hidden: vec![16, 16],
+        ..Default::default()
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut t = arch::build(&cfg, 2, 0, None, &mut rng).unwrap();
     // Make every trainable weight matter: the initial last layers are scaled to near-identity.
@@ -49,8 +54,13 @@ fn every_kind_integrates_to_one_and_samples_follow_the_density() {
             flow.sample_with(&mut rng, &[], &mut x, &mut s);
             mean_lp += flow.log_prob(&x, &[], &mut s) / m as f64;
         }
-        eprintln!("{kind:?}: mass {mass:.6}, E_grid[log p] {neg_entropy:.4}, mean log p of samples {mean_lp:.4}");
+        eprintln!(
+            "{kind:?}: mass {mass:.6}, E_grid[log p] {neg_entropy:.4}, mean log p of samples {mean_lp:.4}"
+        );
         assert!((mass - 1.0).abs() < 1e-3, "{kind:?}: mass {mass}");
-        assert!((mean_lp - neg_entropy).abs() < 0.03, "{kind:?}: {mean_lp} vs {neg_entropy}");
+        assert!(
+            (mean_lp - neg_entropy).abs() < 0.03,
+            "{kind:?}: {mean_lp} vs {neg_entropy}"
+        );
     }
 }

@@ -11,14 +11,24 @@ use std::process::Command;
 use flow_core::runtime::Evaluator;
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_flow-train")).args(args).output().expect("flow-train runs");
-    assert!(out.status.success(), "flow-train {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_flow-train"))
+        .args(args)
+        .output()
+        .expect("flow-train runs");
+    assert!(
+        out.status.success(),
+        "flow-train {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn last_value(stdout: &str, key: &str) -> f64 {
     let line = stdout.lines().last().unwrap();
-    let field = line.split_whitespace().find(|f| f.starts_with(&format!("{key}="))).unwrap();
+    let field = line
+        .split_whitespace()
+        .find(|f| f.starts_with(&format!("{key}=")))
+        .unwrap();
     field[key.len() + 1..].parse().unwrap()
 }
 
@@ -27,9 +37,37 @@ fn fit_moons_then_eval_agrees_with_the_runtime_evaluator() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fit_e2e");
     std::fs::create_dir_all(&dir).unwrap();
     let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
-    run(&["data", "moons", "--n", "6000", "--seed", "1", "-o", &p("train.csv")]);
-    run(&["data", "moons", "--n", "2000", "--seed", "2", "-o", &p("test.csv")]);
-    let fit = run(&["fit", &p("train.csv"), "-o", &p("m.flow"), "--epochs", "25", "--quiet", "--seed", "3"]);
+    run(&[
+        "data",
+        "moons",
+        "--n",
+        "6000",
+        "--seed",
+        "1",
+        "-o",
+        &p("train.csv"),
+    ]);
+    run(&[
+        "data",
+        "moons",
+        "--n",
+        "2000",
+        "--seed",
+        "2",
+        "-o",
+        &p("test.csv"),
+    ]);
+    let fit = run(&[
+        "fit",
+        &p("train.csv"),
+        "-o",
+        &p("m.flow"),
+        "--epochs",
+        "25",
+        "--quiet",
+        "--seed",
+        "3",
+    ]);
     assert!(fit.lines().last().unwrap().starts_with("best_val_nll="), "{fit}");
     let eval = run(&["eval", &p("m.flow"), &p("test.csv"), "-o", &p("lp.csv")]);
     let mean = last_value(&eval, "mean_log_prob");
@@ -38,7 +76,8 @@ fn fit_moons_then_eval_agrees_with_the_runtime_evaluator() {
     // The same numbers from the runtime evaluator reading the file in place.
     let bytes = std::fs::read(p("m.flow")).unwrap();
     let store = flow_train::golden::aligned(&bytes);
-    let mut ev = Evaluator::<f64, 16384>::new(&flow_core::bytemuck::cast_slice(&store)[..bytes.len()]).unwrap();
+    let mut ev =
+        Evaluator::<f64, 16384>::new(&flow_core::bytemuck::cast_slice(&store)[..bytes.len()]).unwrap();
     let lp_csv = std::fs::read_to_string(p("lp.csv")).unwrap();
     let mut n = 0;
     for line in lp_csv.lines().skip(1) {

@@ -36,7 +36,11 @@ fn check(name: &str) -> Errs {
     let c = parts.desc.context_dim as usize;
     let mut e = Errs::default();
     for (i, x) in fx.points.iter().enumerate() {
-        let ctx: Vec<f64> = fx.context.as_ref().map(|c| c[i].clone()).unwrap_or_else(|| vec![0.0; c]);
+        let ctx: Vec<f64> = fx
+            .context
+            .as_ref()
+            .map(|c| c[i].clone())
+            .unwrap_or_else(|| vec![0.0; c]);
         let want = fx.log_prob[i];
         let lp = f64flow.log_prob(x, &ctx, &mut s64);
         e.f64_rel = e.f64_rel.max((lp - want).abs() / want.abs().max(1.0));
@@ -54,7 +58,12 @@ fn check(name: &str) -> Errs {
         }
     }
     for (k, eps) in fx.sample.base.iter().enumerate() {
-        let ctx: Vec<f64> = fx.sample.context.as_ref().map(|c| c[k].clone()).unwrap_or_else(|| vec![0.0; c]);
+        let ctx: Vec<f64> = fx
+            .sample
+            .context
+            .as_ref()
+            .map(|c| c[k].clone())
+            .unwrap_or_else(|| vec![0.0; c]);
         let mut x = vec![0.0; eps.len()];
         f64flow.sample(eps, &ctx, &mut x, &mut s64);
         for (a, b) in x.iter().zip(&fx.sample.x[k]) {
@@ -66,7 +75,11 @@ fn check(name: &str) -> Errs {
 
 #[test]
 fn every_supported_fixture_matches_its_library() {
-    assert!(fixtures_dir().exists(), "fixtures not found at {}", fixtures_dir().display());
+    assert!(
+        fixtures_dir().exists(),
+        "fixtures not found at {}",
+        fixtures_dir().display()
+    );
     for name in SUPPORTED {
         let e = check(name);
         eprintln!("{name}: {e:?}");
@@ -92,7 +105,9 @@ fn unknown_constructor_options_and_parameters_are_named_in_the_error() {
     let mut bad = fx.clone();
     let t = bad.params.values().next().unwrap().clone();
     bad.params.insert("transform.extra.weight".into(), t);
-    assert!(import::to_parts(&bad).unwrap_err().contains("transform.extra.weight"));
+    assert!(import::to_parts(&bad)
+        .unwrap_err()
+        .contains("transform.extra.weight"));
     let mut bad = fx;
     bad.library = "normflows".into();
     assert!(import::to_parts(&bad).unwrap_err().contains("normflows"));

@@ -157,7 +157,7 @@ pub fn split(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
 /// Decodes the description (no allocation).
 pub fn decode_desc(desc: &[u8]) -> Result<ModelDesc, FormatError> {
     match postcard::take_from_bytes::<ModelDesc>(desc) {
-        Ok((d, rest)) if rest.is_empty() => Ok(d),
+        Ok((d, [])) => Ok(d),
         _ => Err(FormatError::CorruptDescription),
     }
 }

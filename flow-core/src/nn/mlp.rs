@@ -312,7 +312,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
             offset -= n_in * n_out + n_out;
             let w = &self.params[offset..offset + n_in * n_out];
             let last = l + 1 == n_layers;
-            let use_a = (n_layers - 1 - l) % 2 == 0;
+            let use_a = (n_layers - 1 - l).is_multiple_of(2);
             let (g_cur, g_next): (&mut [S], &mut [S]) = if use_a {
                 (&mut buf_b[..], &mut buf_a[..])
             } else {
@@ -388,7 +388,11 @@ fn layer_params<'p, W>(sizes: &[usize], params: &'p [W], l: usize) -> (&'p [W], 
         offset += sizes[k] * sizes[k + 1] + sizes[k + 1];
     }
     let (n_in, n_out) = (sizes[l], sizes[l + 1]);
-    (&params[offset..offset + n_in * n_out], &params[offset + n_in * n_out..offset + n_in * n_out + n_out], offset)
+    (
+        &params[offset..offset + n_in * n_out],
+        &params[offset + n_in * n_out..offset + n_in * n_out + n_out],
+        offset,
+    )
 }
 
 /// Adds `g ⊗ input` to the weight gradient and `g` to the bias gradient of one layer.
@@ -512,7 +516,11 @@ impl<'a, W: Weight> Mlp<'a, W> {
         let (g_a, rest) = rest.split_at_mut(h);
         let g_t = &mut rest[..h];
         // h entering the output layer: the last block's h_out, or h₀.
-        let h_last = if blocks == 0 { &cache[..h] } else { &cache[h + 4 * h * (blocks - 1) + 3 * h..][..h] };
+        let h_last = if blocks == 0 {
+            &cache[..h]
+        } else {
+            &cache[h + 4 * h * (blocks - 1) + 3 * h..][..h]
+        };
         let (w, _, off) = layer_params(self.sizes, self.params, n_layers - 1);
         if let Some(gp) = g_params.as_deref_mut() {
             accumulate(gp, off, h, g_out, h_last, &[]);
@@ -523,7 +531,11 @@ impl<'a, W: Weight> Mlp<'a, W> {
             let a1 = &cache[base..base + h];
             let t = &cache[base + h..base + 2 * h];
             let a2 = &cache[base + 2 * h..base + 3 * h];
-            let h_in = if blk == 0 { &cache[..h] } else { &cache[base - h..base] };
+            let h_in = if blk == 0 {
+                &cache[..h]
+            } else {
+                &cache[base - h..base]
+            };
             // u = L₂(a₂): g_u = g_h.
             let (w2, _, off2) = layer_params(self.sizes, self.params, 2 * blk + 2);
             if let Some(gp) = g_params.as_deref_mut() {
@@ -545,7 +557,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
             }
         }
         let (w0, _, off0) = layer_params(self.sizes, self.params, 0);
-        if let Some(gp) = g_params.as_deref_mut() {
+        if let Some(gp) = g_params {
             accumulate(gp, off0, self.sizes[0], g_h, x, c);
         }
         let n_in = self.sizes[0];
@@ -588,7 +600,11 @@ mod tests {
     }
 
     fn check_mlp(residual: bool) {
-        let sizes: &[usize] = if residual { &[4, 5, 5, 5, 5, 5, 3] } else { &[4, 5, 6, 3] };
+        let sizes: &[usize] = if residual {
+            &[4, 5, 5, 5, 5, 5, 3]
+        } else {
+            &[4, 5, 6, 3]
+        };
         let mut rng = Lcg(7);
         for act in ACTS {
             let params: std::vec::Vec<f64> = (0..n_params(sizes)).map(|_| rng.normal() * 0.7).collect();

@@ -272,7 +272,16 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        self.inverse_vjp_head(x, ctx, &mut |_, g| g.copy_from_slice(g_z), g_ldj, g_x, g_ctx, g_params, scratch);
+        self.inverse_vjp_head(
+            x,
+            ctx,
+            &mut |_, g| g.copy_from_slice(g_z),
+            g_ldj,
+            g_x,
+            g_ctx,
+            g_params,
+            scratch,
+        );
     }
 
     /// One forward pass keeping every layer's output, then the backward pass.
@@ -303,7 +312,8 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         for i in 0..n {
             let (done, todo) = outs.split_at_mut(i * d);
             let input: &[S] = if i == 0 { x } else { &done[(i - 1) * d..] };
-            self.layer(i).inverse_acc(input, ctx, &mut todo[..d], &mut ldj, rest);
+            self.layer(i)
+                .inverse_acc(input, ctx, &mut todo[..d], &mut ldj, rest);
         }
         head(&outs[(n - 1) * d..], ga);
         for i in (0..n).rev() {
@@ -378,8 +388,8 @@ impl<'a, S: Real, W: Weight> Base<S> for BaseView<'a, W> {
         base_dispatch!(self, b => b.log_prob(z, scratch))
     }
     #[inline]
-    fn from_noise(&self, eps: &[S], z: &mut [S]) {
-        base_dispatch!(self, b => b.from_noise(eps, z))
+    fn noise_to_base(&self, eps: &[S], z: &mut [S]) {
+        base_dispatch!(self, b => b.noise_to_base(eps, z))
     }
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]) {
         base_dispatch!(self, b => b.log_prob_vjp(z, g, g_z, g_params, scratch))

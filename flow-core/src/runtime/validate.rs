@@ -109,13 +109,16 @@ fn check_net<W>(
         return Err(Invalid::NetShape { layer });
     }
     // Residual nets: [n_in, H, (H, H) × blocks, n_out].
-    if net.residual && (s.len() < 3 || (s.len() - 3) % 2 != 0 || s[1..s.len() - 1].iter().any(|&w| w != s[1])) {
+    if net.residual
+        && (s.len() < 3 || !(s.len() - 3).is_multiple_of(2) || s[1..s.len() - 1].iter().any(|&w| w != s[1]))
+    {
         return Err(Invalid::NetShape { layer });
     }
     span_len(net.params, weights.len(), mlp::n_params(s), layer)
 }
 
 /// Checks a MADE: order is a permutation, hidden degrees in range, masked weights zero.
+#[allow(clippy::too_many_arguments)]
 fn check_made<W: Weight>(
     net: &NetDesc,
     order: Span,

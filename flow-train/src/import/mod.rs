@@ -104,14 +104,23 @@ pub(crate) struct Params<'a> {
 
 impl<'a> Params<'a> {
     fn new(all: &'a BTreeMap<String, Tensor>) -> Self {
-        Params { all, used: BTreeSet::new() }
+        Params {
+            all,
+            used: BTreeSet::new(),
+        }
     }
 
     /// The tensor `name` with the expected shape.
     pub(crate) fn get(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f64>, String> {
-        let t = self.all.get(name).ok_or_else(|| format!("missing parameter '{name}'"))?;
+        let t = self
+            .all
+            .get(name)
+            .ok_or_else(|| format!("missing parameter '{name}'"))?;
         if t.shape != shape {
-            return Err(format!("parameter '{name}' has shape {:?}, expected {shape:?}", t.shape));
+            return Err(format!(
+                "parameter '{name}' has shape {:?}, expected {shape:?}",
+                t.shape
+            ));
         }
         self.used.insert(name.to_string());
         Ok(t.values())
@@ -123,7 +132,11 @@ impl<'a> Params<'a> {
     }
 
     fn leftovers(&self) -> Vec<&str> {
-        self.all.keys().filter(|k| !self.used.contains(*k)).map(|k| k.as_str()).collect()
+        self.all
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .map(|k| k.as_str())
+            .collect()
     }
 }
 
@@ -131,7 +144,10 @@ impl<'a> Params<'a> {
 pub(crate) fn kw_usize(c: &Constructor, key: &str) -> Result<Option<usize>, String> {
     match c.kwargs.get(key) {
         None => Ok(None),
-        Some(v) => v.as_u64().map(|v| Some(v as usize)).ok_or_else(|| format!("option '{key}' is not an integer: {v}")),
+        Some(v) => v
+            .as_u64()
+            .map(|v| Some(v as usize))
+            .ok_or_else(|| format!("option '{key}' is not an integer: {v}")),
     }
 }
 
@@ -144,7 +160,11 @@ pub(crate) fn check_kwargs(c: &Constructor, known: &[&str]) -> Result<(), String
         Err(format!(
             "{}: unsupported option(s) {} (supported: {})",
             c.constructor,
-            unknown.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|k| format!("'{k}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
             known.join(", ")
         ))
     }
@@ -153,7 +173,10 @@ pub(crate) fn check_kwargs(c: &Constructor, known: &[&str]) -> Result<(), String
 /// Converts a fixture into model parts (f64 weights as the library stores them).
 pub fn to_parts(fx: &Fixture) -> Result<ModelParts, String> {
     if fx.format != "flow-fixture/1" {
-        return Err(format!("unknown format '{}' (expected flow-fixture/1)", fx.format));
+        return Err(format!(
+            "unknown format '{}' (expected flow-fixture/1)",
+            fx.format
+        ));
     }
     let mut p = Params::new(&fx.params);
     let parts = match fx.library.as_str() {
@@ -174,8 +197,15 @@ pub fn to_parts(fx: &Fixture) -> Result<ModelParts, String> {
 /// and the library's own answers kept alongside.
 pub fn golden_for(fx: &Fixture, parts: &ModelParts) -> Golden {
     let c = parts.desc.context_dim as usize;
-    let ctx = fx.context.clone().unwrap_or_else(|| vec![vec![0.0; c]; fx.points.len()]);
-    let nctx = fx.sample.context.clone().unwrap_or_else(|| vec![vec![0.0; c]; fx.sample.base.len()]);
+    let ctx = fx
+        .context
+        .clone()
+        .unwrap_or_else(|| vec![vec![0.0; c]; fx.points.len()]);
+    let nctx = fx
+        .sample
+        .context
+        .clone()
+        .unwrap_or_else(|| vec![vec![0.0; c]; fx.sample.base.len()]);
     let mut g = golden::compute(parts, fx.points.clone(), ctx, fx.sample.base.clone(), nctx);
     g.source_log_prob = Some(fx.log_prob.clone());
     g.source_sample = Some(fx.sample.x.clone());

@@ -20,12 +20,23 @@ use super::{check_kwargs, kw_usize, Fixture, Params};
 
 /// A masked linear layer of an nflows MADE: `(W ⊙ mask, b)` appended to `w`; returns the
 /// layer's stored degrees.
-fn masked_linear(p: &mut Params, prefix: &str, n_out: usize, n_in: usize, w: &mut Vec<f64>) -> Result<Vec<u16>, String> {
+fn masked_linear(
+    p: &mut Params,
+    prefix: &str,
+    n_out: usize,
+    n_in: usize,
+    w: &mut Vec<f64>,
+) -> Result<Vec<u16>, String> {
     let weight = p.get(&format!("{prefix}.weight"), &[n_out, n_in])?;
     let mask = p.get(&format!("{prefix}.mask"), &[n_out, n_in])?;
     let bias = p.get(&format!("{prefix}.bias"), &[n_out])?;
     let degrees = p.get(&format!("{prefix}.degrees"), &[n_out])?;
-    w.extend(weight.iter().zip(&mask).map(|(a, m)| if *m != 0.0 { *a } else { 0.0 }));
+    w.extend(
+        weight
+            .iter()
+            .zip(&mask)
+            .map(|(a, m)| if *m != 0.0 { *a } else { 0.0 }),
+    );
     w.extend_from_slice(&bias);
     Ok(degrees.iter().map(|&d| d as u16).collect())
 }
@@ -59,9 +70,19 @@ fn residual_made(
     let order_span = parts.push_ints(&order);
     let mut s = flow_core::heapless::Vec::new();
     for v in sizes {
-        s.push(v).map_err(|_| format!("{prefix}: too many blocks ({blocks})"))?;
+        s.push(v)
+            .map_err(|_| format!("{prefix}: too many blocks ({blocks})"))?;
     }
-    Ok((NetDesc { sizes: s, activation: Activation::Relu, residual: true, params }, order_span, deg_span))
+    Ok((
+        NetDesc {
+            sizes: s,
+            activation: Activation::Relu,
+            residual: true,
+            params,
+        },
+        order_span,
+        deg_span,
+    ))
 }
 
 /// A permutation buffer as a layer.
@@ -77,14 +98,27 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     let c = &fx.flow;
     match c.constructor.as_str() {
         "nflows.flows.MaskedAutoregressiveFlow" => {
-            check_kwargs(c, &["features", "hidden_features", "num_layers", "num_blocks_per_layer"])?;
+            check_kwargs(
+                c,
+                &[
+                    "features",
+                    "hidden_features",
+                    "num_layers",
+                    "num_blocks_per_layer",
+                ],
+            )?;
             let d = kw_usize(c, "features")?.ok_or("missing option 'features'")?;
             let h = kw_usize(c, "hidden_features")?.ok_or("missing option 'hidden_features'")?;
             let layers = kw_usize(c, "num_layers")?.ok_or("missing option 'num_layers'")?;
             let blocks = kw_usize(c, "num_blocks_per_layer")?.unwrap_or(2);
             let mut parts = ModelParts::new(d, 0);
             for l in 0..layers {
-                permutation(&mut parts, p, &format!("_transform._transforms.{}._permutation", 2 * l), d)?;
+                permutation(
+                    &mut parts,
+                    p,
+                    &format!("_transform._transforms.{}._permutation", 2 * l),
+                    d,
+                )?;
                 let prefix = format!("_transform._transforms.{}.autoregressive_net", 2 * l + 1);
                 let (net, order, hidden_degrees) = residual_made(&mut parts, p, &prefix, d, h, blocks)?;
                 parts.push_layer(LayerDesc::AffineAutoregressive {

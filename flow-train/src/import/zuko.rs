@@ -20,7 +20,11 @@ use super::{check_kwargs, kw_usize, Fixture, Params};
 /// zuko's default `slope` for a version string (`x.y.z`).
 pub fn default_slope(version: &str) -> f64 {
     let v: Vec<u32> = version.split('.').map(|p| p.parse().unwrap_or(0)).collect();
-    let (major, minor, patch) = (v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0), v.get(2).copied().unwrap_or(0));
+    let (major, minor, patch) = (
+        v.first().copied().unwrap_or(0),
+        v.get(1).copied().unwrap_or(0),
+        v.get(2).copied().unwrap_or(0),
+    );
     let after_1_0_0 = (major, minor, patch) > (1, 0, 0);
     let before_1_5 = (major, minor) < (1, 5);
     if after_1_0_0 && before_1_5 {
@@ -47,9 +51,13 @@ pub(crate) fn masked_mlp(
     let mut k = 0;
     loop {
         let name = format!("{prefix}.hyper.{k}.weight");
-        let Some(shape) = p.shape(&name).map(|s| s.to_vec()) else { break };
+        let Some(shape) = p.shape(&name).map(|s| s.to_vec()) else {
+            break;
+        };
         if shape.len() != 2 || shape[1] != *sizes.last().unwrap() {
-            return Err(format!("parameter '{name}' has shape {shape:?}, which does not chain"));
+            return Err(format!(
+                "parameter '{name}' has shape {shape:?}, which does not chain"
+            ));
         }
         let (n_out, n_prev) = (shape[0], shape[1]);
         let w = p.get(&name, &shape)?;
@@ -83,9 +91,18 @@ pub(crate) fn masked_mlp(
     let deg_span = parts.push_ints(&degrees);
     let mut s = flow_core::heapless::Vec::new();
     for v in sizes {
-        s.push(v).map_err(|_| format!("{prefix}: too many layers in the network"))?;
+        s.push(v)
+            .map_err(|_| format!("{prefix}: too many layers in the network"))?;
     }
-    Ok((NetDesc { sizes: s, activation: Activation::Relu, residual: false, params }, deg_span))
+    Ok((
+        NetDesc {
+            sizes: s,
+            activation: Activation::Relu,
+            residual: false,
+            params,
+        },
+        deg_span,
+    ))
 }
 
 /// Reads a layer's `order` buffer as feature ranks.
@@ -128,7 +145,11 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 });
             }
         }
-        other => return Err(format!("unsupported zuko constructor '{other}' (supported: zuko.flows.MAF)")),
+        other => {
+            return Err(format!(
+                "unsupported zuko constructor '{other}' (supported: zuko.flows.MAF)"
+            ))
+        }
     }
     base(&mut parts, p, d)?;
     Ok(parts)
