@@ -12,6 +12,7 @@
 //! Masked MADE weights are zero and stay zero (their gradients are masked).
 
 use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::elementwise::ElementwiseKind;
 use flow_core::model::builder::ModelParts;
 use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::{made, mlp, Activation};
@@ -101,7 +102,7 @@ impl Trainable {
         }
     }
 
-    fn push(&mut self, w: &[f64], trainable: &[bool]) -> Span {
+    pub(crate) fn push(&mut self, w: &[f64], trainable: &[bool]) -> Span {
         self.trainable.extend_from_slice(trainable);
         self.parts.push_weights(w)
     }
@@ -109,7 +110,7 @@ impl Trainable {
 
 /// PyTorch-style initialization of an MLP with `sizes`; returns weights and which are trainable
 /// (`allowed(layer, row, col)` says whether a weight survives the mask).
-fn init_net(
+pub(crate) fn init_net(
     sizes: &[usize],
     rng: &mut ChaCha8Rng,
     allowed: &dyn Fn(usize, usize, usize) -> bool,
@@ -137,7 +138,9 @@ fn init_net(
     (w, t)
 }
 
-fn sizes_vec(sizes: &[usize]) -> flow_core::heapless::Vec<usize, { flow_core::model::MAX_NET_SIZES }> {
+pub(crate) fn sizes_vec(
+    sizes: &[usize],
+) -> flow_core::heapless::Vec<usize, { flow_core::model::MAX_NET_SIZES }> {
     let mut v = flow_core::heapless::Vec::new();
     for &s in sizes {
         let _ = v.push(s);
@@ -146,7 +149,7 @@ fn sizes_vec(sizes: &[usize]) -> flow_core::heapless::Vec<usize, { flow_core::mo
 }
 
 /// Appends an autoregressive conditioner (MADE) and returns its description, order and degrees.
-fn push_made(
+pub(crate) fn push_made(
     t: &mut Trainable,
     order: &[u16],
     c: usize,
@@ -199,7 +202,13 @@ pub fn build(
 ) -> Result<Trainable, String> {
     let mut t = Trainable::new(d, c);
     if let Some((mean, std)) = standardize {
-        crate::arch_extra::push_standardization(&mut t.parts, &mut t.trainable, mean, std);
+        let mut p = mean.to_vec();
+        p.extend_from_slice(std);
+        let params = t.push(&p, &vec![false; p.len()]);
+        t.parts.push_layer(LayerDesc::Elementwise {
+            kind: ElementwiseKind::Affine,
+            params,
+        });
     }
     for k in 0..cfg.transforms {
         let order: Vec<u16> = if k % 2 == 0 {
@@ -224,8 +233,82 @@ pub fn build(
                     },
                 });
             }
-            other => crate::arch_extra::push_layer(&mut t, other, cfg, k, &order, c, rng)?,
+            FlowKind::Realnvp => {
+                let mask = coupling_mask(d, k);
+                let (net, mask) = push_coupling_net(&mut t, &mask, c, &cfg.hidden, 2, cfg.activation, rng);
+                t.parts.push_layer(LayerDesc::AffineCoupling {
+                    net,
+                    mask,
+                    scale: zuko_scale(),
+                    layout: AffineLayout::ShiftScale,
+                    additive: false,
+                });
+            }
+            FlowKind::Planar => {
+                if c > 0 {
+                    return Err("planar flows take no context".into());
+                }
+                // u, w small and random, b = 0: close to the identity, not degenerate.
+                let p: Vec<f64> = (0..2 * d)
+                    .map(|_| rng.gen_range(-0.1..0.1))
+                    .chain([0.0])
+                    .collect();
+                let params = t.push(&p, &vec![true; p.len()]);
+                t.parts.push_layer(LayerDesc::Planar { params });
+            }
+            FlowKind::Radial => {
+                if c > 0 {
+                    return Err("radial flows take no context".into());
+                }
+                // Centres spread over the standardized data, weak initial contraction.
+                let mut p: Vec<f64> = (0..d).map(|_| rng.gen_range(-1.5..1.5)).collect();
+                p.extend_from_slice(&[0.0, -2.0]);
+                let params = t.push(&p, &vec![true; p.len()]);
+                t.parts.push_layer(LayerDesc::Radial { params });
+            }
+            FlowKind::Nsf | FlowKind::NsfCoupling => {
+                crate::arch_spline::push_layer(&mut t, cfg, &order, k, c, rng)?
+            }
         }
     }
     Ok(t)
+}
+
+/// Alternating halves: feature `i` is an identity (conditioning) feature of layer `k` when
+/// `i % 2 == k % 2` (zuko's RealNVP masks). With one feature, nothing conditions it.
+pub fn coupling_mask(d: usize, k: usize) -> Vec<u16> {
+    if d == 1 {
+        return vec![0];
+    }
+    (0..d).map(|i| u16::from(i % 2 == k % 2)).collect()
+}
+
+/// Appends a coupling conditioner: input = identity features + context, output `per_feature`
+/// values per transformed feature.
+pub(crate) fn push_coupling_net(
+    t: &mut Trainable,
+    mask: &[u16],
+    c: usize,
+    hidden: &[usize],
+    per_feature: usize,
+    activation: Activation,
+    rng: &mut ChaCha8Rng,
+) -> (NetDesc, Span) {
+    let n_id = mask.iter().filter(|&&m| m == 1).count();
+    let n_tr = mask.len() - n_id;
+    let mut sizes = vec![n_id + c];
+    sizes.extend_from_slice(hidden);
+    sizes.push(per_feature * n_tr);
+    let (w, tr) = init_net(&sizes, rng, &|_, _, _| true);
+    let params = t.push(&w, &tr);
+    let mask_span = t.parts.push_ints(mask);
+    (
+        NetDesc {
+            sizes: sizes_vec(&sizes),
+            activation,
+            residual: false,
+            params,
+        },
+        mask_span,
+    )
 }

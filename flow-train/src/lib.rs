@@ -7,7 +7,7 @@
 //! the `flow-train` binary is a thin command line over this crate.
 
 pub mod arch;
-mod arch_extra;
+mod arch_spline;
 pub mod cli;
 pub mod csv;
 pub mod datasets;

@@ -8,7 +8,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Kinds checked (all of `FlowKind` once every layer kind is available).
-const KINDS: &[FlowKind] = &[FlowKind::Maf, FlowKind::Iaf];
+const KINDS: &[FlowKind] = &[
+    FlowKind::Maf,
+    FlowKind::Iaf,
+    FlowKind::Realnvp,
+    FlowKind::Planar,
+    FlowKind::Radial,
+];
 
 fn random_model(kind: FlowKind, seed: u64) -> flow_core::model::builder::ModelParts {
     let cfg = ArchConfig {
@@ -22,7 +28,7 @@ fn random_model(kind: FlowKind, seed: u64) -> flow_core::model::builder::ModelPa
     // Make every trainable weight matter: the initial last layers are scaled to near-identity.
     for (w, &tr) in t.parts.weights.iter_mut().zip(&t.trainable) {
         if tr {
-            *w += rng.gen_range(-0.3..0.3);
+            *w += rng.gen_range(-0.2..0.2);
         }
     }
     t.parts
@@ -34,7 +40,7 @@ fn every_kind_integrates_to_one_and_samples_follow_the_density() {
         let parts = random_model(kind, 7);
         let flow = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
         let mut s = vec![0.0; flow.scratch_len()];
-        let (lo, hi, n) = (-10.0, 10.0, 500);
+        let (lo, hi, n) = (-14.0, 14.0, 700);
         let h = (hi - lo) / n as f64;
         let (mut mass, mut neg_entropy) = (0.0, 0.0);
         for i in 0..n {

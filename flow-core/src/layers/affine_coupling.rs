@@ -1,1 +1,394 @@
-//! TODO: affine_coupling
+//! Affine coupling layers: RealNVP (Dinh et al. 2017) and its additive special case NICE
+//! (Dinh et al. 2015).
+//!
+//! A binary mask splits the features into identity (conditioning) features `x_I` and transformed
+//! features `x_T`. A conditioner `net([x_I, c])` (identity features in index order, then the
+//! context) gives, for the k-th transformed feature (in index order), a shift `t_k` and a raw scale
+//! `a_k`; in the density direction (data → base, nflows' `forward`)
+//!
+//! `z_I = x_I`,   `z_{T,k} = x_{T,k} · s(a_k) + t_k`,   log|det ∂z/∂x| = Σ_k ln s(a_k),
+//!
+//! and in the sampling direction `x_{T,k} = (z_{T,k} − t_k) / s(a_k)` (the same network pass,
+//! since `z_I = x_I`). Both directions take one network pass.
+//!
+//! - RealNVP (`additive = false`): `2 · n_T` network outputs, feature-major (`out[2k + j]`, `j`
+//!   from [`AffineLayout`]); `s(a)` from [`AffineScale`] (nflows' coupling uses
+//!   `AffineScale::Sigmoid { eps: 1e-3 }`).
+//! - NICE (`additive = true`): `n_T` outputs, `out[k] = t_k`, `s ≡ 1`, log-det 0; `scale` and
+//!   `layout` are ignored.
+//!
+//! Importing nflows: its `AffineCouplingTransform` marks *transformed* features with `mask > 0`
+//! (here `true`/non-zero marks *identity* features) and its network output is block-major,
+//! `[shift (n_T), raw scale (n_T)]`; the importer must interleave the rows of the last layer into
+//! the feature-major order above.
+//!
+//! Parameters: the conditioner's ([`Mlp`], sizes `[n_I + C, …, per · n_T]`, `per` = 2 or 1).
+//! The network needs at least one input (`n_I + C ≥ 1`; [`Mlp`] cannot have zero-width layers,
+//! which the model validator rejects).
+
+use crate::layers::affine_ar::{AffineLayout, AffineScale};
+use crate::layers::Bijection;
+use crate::nn::Mlp;
+use crate::{Real, Weight};
+
+/// One entry of a coupling mask: `bool` (`true` = identity), or `u16` as stored in model files
+/// (non-zero = identity).
+pub trait MaskBit: Copy + core::fmt::Debug {
+    /// `true` for an identity (conditioning) feature.
+    fn is_identity(self) -> bool;
+}
+
+impl MaskBit for bool {
+    #[inline(always)]
+    fn is_identity(self) -> bool {
+        self
+    }
+}
+
+impl MaskBit for u16 {
+    #[inline(always)]
+    fn is_identity(self) -> bool {
+        self != 0
+    }
+}
+
+/// An affine (or additive) coupling layer (see the module docs).
+#[derive(Clone, Copy, Debug)]
+pub struct AffineCoupling<'a, W, M = bool> {
+    /// The conditioner: `n_I + C` inputs (identity features in index order, then the context),
+    /// `2 n_T` outputs (`n_T` when `additive`).
+    pub net: Mlp<'a, W>,
+    /// One entry per feature (D = `mask.len()`): identity (`true`) or transformed (`false`).
+    pub mask: &'a [M],
+    /// Scale parameterization (RealNVP only).
+    pub scale: AffineScale,
+    /// Output layout (RealNVP only).
+    pub layout: AffineLayout,
+    /// NICE: shift only.
+    pub additive: bool,
+}
+
+impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
+    /// Number of identity features `n_I`.
+    pub fn n_identity(&self) -> usize {
+        self.mask.iter().filter(|m| m.is_identity()).count()
+    }
+
+    /// Network outputs per transformed feature: 1 (NICE) or 2 (RealNVP).
+    #[inline]
+    fn per(&self) -> usize {
+        if self.additive {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// `(t_k, s_k, ln s_k, d ln s_k / da_k)` from the network output.
+    #[inline]
+    fn affine<S: Real>(&self, out: &[S], k: usize) -> (S, S, S, S) {
+        if self.additive {
+            (out[k], S::ONE, S::ZERO, S::ZERO)
+        } else {
+            let (it, ia) = self.layout.indices();
+            let (s, ls, dls) = self.scale.eval(out[2 * k + ia]);
+            (out[2 * k + it], s, ls, dls)
+        }
+    }
+
+    /// Copies the identity features of `v` (index order) into `dst`.
+    #[inline]
+    fn gather<S: Real>(&self, v: &[S], dst: &mut [S]) {
+        let mut j = 0;
+        for (&vi, m) in v.iter().zip(self.mask) {
+            if m.is_identity() {
+                dst[j] = vi;
+                j += 1;
+            }
+        }
+    }
+
+    /// Shared by both directions: identity features pass through, transformed ones go through
+    /// `y ↦ y · s + t` (`density`) or `y ↦ (y − t) / s`; returns ±Σ ln s.
+    fn apply<S: Real>(&self, src: &[S], ctx: &[S], dst: &mut [S], scratch: &mut [S], density: bool) -> S {
+        let n_id = self.n_identity();
+        let n_out = self.net.n_out();
+        let (xid, rest) = scratch.split_at_mut(n_id);
+        let (out, rest) = rest.split_at_mut(n_out);
+        self.gather(src, xid);
+        self.net.forward(xid, ctx, out, rest);
+        let mut ldj = S::ZERO;
+        let mut k = 0;
+        for ((di, &si), m) in dst.iter_mut().zip(src).zip(self.mask) {
+            if m.is_identity() {
+                *di = si;
+            } else {
+                let (t, s, ls, _) = self.affine(out, k);
+                k += 1;
+                if density {
+                    *di = si * s + t;
+                    ldj += ls;
+                } else {
+                    *di = (si - t) / s;
+                    ldj -= ls;
+                }
+            }
+        }
+        ldj
+    }
+}
+
+impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, M> {
+    fn dim(&self) -> usize {
+        self.mask.len()
+    }
+
+    fn context_dim(&self) -> usize {
+        self.net.n_in() - self.n_identity()
+    }
+
+    fn n_params(&self) -> usize {
+        self.net.params.len()
+    }
+
+    fn scratch_len(&self) -> usize {
+        let n_id = self.n_identity();
+        let n_out = self.net.n_out();
+        let pass = n_id + n_out + self.net.scratch_len();
+        let vjp = 2 * n_id + 2 * n_out + self.net.cache_len() + self.net.backward_scratch_len();
+        pass.max(vjp)
+    }
+
+    /// `z_I = x_I`, `z_T = x_T · s + t`; returns Σ ln s.
+    fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
+        self.apply(x, ctx, z, scratch, true)
+    }
+
+    /// `x_I = z_I`, `x_T = (z_T − t) / s`; returns −Σ ln s.
+    fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
+        self.apply(z, ctx, x, scratch, false)
+    }
+
+    /// `g_{x_T} = g_{z_T} s`; the network cotangents are `∂L/∂t_k = g_{z_T,k}` and
+    /// `∂L/∂a_k = (g_{z_T,k} x_{T,k} s_k + g_ℓ) d ln s/da`, back-propagated into
+    /// `g_{x_I}` (added to `g_{z_I}`), the context and the network parameters.
+    fn inverse_vjp(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let n_id = self.n_identity();
+        let n_out = self.net.n_out();
+        let (xid, rest) = scratch.split_at_mut(n_id);
+        let (g_xid, rest) = rest.split_at_mut(n_id);
+        let (out, rest) = rest.split_at_mut(n_out);
+        let (g_out, rest) = rest.split_at_mut(n_out);
+        let (cache, rest) = rest.split_at_mut(self.net.cache_len());
+        self.gather(x, xid);
+        self.net.forward_cached(xid, ctx, out, cache);
+        let (it, ia) = self.layout.indices();
+        let per = self.per();
+        let mut k = 0;
+        for (i, m) in self.mask.iter().enumerate() {
+            if m.is_identity() {
+                continue;
+            }
+            let (_, s, _, dls) = self.affine(out, k);
+            g_x[i] = g_z[i] * s;
+            if per == 1 {
+                g_out[k] = g_z[i];
+            } else {
+                g_out[2 * k + it] = g_z[i];
+                g_out[2 * k + ia] = (g_z[i] * x[i] * s + g_ldj) * dls;
+            }
+            k += 1;
+        }
+        g_xid.fill(S::ZERO);
+        self.net
+            .backward(xid, ctx, cache, g_out, g_xid, g_ctx, g_params, rest);
+        let mut j = 0;
+        for (i, m) in self.mask.iter().enumerate() {
+            if m.is_identity() {
+                g_x[i] = g_z[i] + g_xid[j];
+                j += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::nn::mlp::n_params;
+    use crate::nn::Activation;
+    use crate::testing::{builder, check_bijection, Lcg, Report};
+
+    /// Masks for dimension `d`: alternating, first half identity, all transformed, and a random one.
+    fn masks(d: usize, rng: &mut Lcg) -> Vec<Vec<bool>> {
+        std::vec![
+            std::vec![false; d],
+            (0..d).map(|i| i % 2 == 0).collect(),
+            (0..d).map(|i| i < d / 2).collect(),
+            (0..d).map(|_| rng.uniform() < 0.5).collect(),
+        ]
+    }
+
+    fn leak<T>(v: Vec<T>) -> &'static [T] {
+        Box::leak(v.into_boxed_slice())
+    }
+
+    #[test]
+    fn affine_coupling_passes_finite_difference_checks() {
+        let scales = [
+            AffineScale::SoftclipExp {
+                bound: -(1e-3f64).ln(),
+            },
+            AffineScale::SoftplusEps { eps: 1e-3 },
+            AffineScale::Sigmoid { eps: 1e-3 },
+        ];
+        let mut worst = Report::default();
+        let mut worst_nice = Report::default();
+        for seed in 0..3u64 {
+            let mut rng = Lcg(600 + seed);
+            for d in [1usize, 2, 3, 5] {
+                for mask in masks(d, &mut rng) {
+                    let mask = leak(mask);
+                    let n_id = mask.iter().filter(|&&m| m).count();
+                    let n_tr = d - n_id;
+                    if n_tr == 0 {
+                        continue; // all identity: nothing to test
+                    }
+                    for (case, additive) in [(0usize, false), (1, false), (2, false), (0, true)] {
+                        // A conditioner needs at least one input.
+                        let c = if n_id == 0 {
+                            2
+                        } else {
+                            [0usize, 2][(seed as usize + case) % 2]
+                        };
+                        let per = if additive { 1 } else { 2 };
+                        let sizes = leak(std::vec![n_id + c, 6, 5, per * n_tr]);
+                        let params: Vec<f64> = (0..n_params(sizes)).map(|_| rng.normal() * 0.5).collect();
+                        let scale = scales[case];
+                        let layout = if case % 2 == 0 {
+                            AffineLayout::ShiftScale
+                        } else {
+                            AffineLayout::ScaleShift
+                        };
+                        let act = [Activation::Tanh, Activation::Silu, Activation::Elu][case];
+                        let build = builder(move |p| {
+                            Box::new(AffineCoupling {
+                                net: Mlp {
+                                    sizes,
+                                    params: p,
+                                    activation: act,
+                                    residual: false,
+                                },
+                                mask,
+                                scale,
+                                layout,
+                                additive,
+                            })
+                        });
+                        let x = rng.normals(d);
+                        let ctx = rng.normals(c);
+                        let r = check_bijection(&build, &params, &x, &ctx);
+                        assert!(
+                            r.roundtrip < 1e-10 && r.ldj_cancel < 1e-10,
+                            "{scale:?} additive={additive} {mask:?}: {r:?}"
+                        );
+                        assert!(
+                            r.max_fd() < 1e-6,
+                            "{scale:?} additive={additive} {mask:?} c={c}: {r:?}"
+                        );
+                        if additive {
+                            worst_nice.merge(&r);
+                        } else {
+                            worst.merge(&r);
+                        }
+                    }
+                }
+            }
+        }
+        std::eprintln!("affine_coupling worst (RealNVP): {worst:?}");
+        std::eprintln!("affine_coupling worst (NICE): {worst_nice:?}");
+    }
+
+    #[test]
+    fn affine_coupling_u16_mask_matches_bool_mask_and_hand_computation() {
+        let mut rng = Lcg(77);
+        let sizes = [2usize, 4, 4];
+        let params: Vec<f64> = (0..n_params(&sizes)).map(|_| rng.normal()).collect();
+        let net = Mlp {
+            sizes: &sizes,
+            params: &params[..],
+            activation: Activation::Tanh,
+            residual: false,
+        };
+        let mb = [true, false, true, false];
+        let mu = [1u16, 0, 1, 0];
+        let scale = AffineScale::SoftplusEps { eps: 1e-3 };
+        let layout = AffineLayout::ScaleShift;
+        let lb = AffineCoupling {
+            net,
+            mask: &mb[..],
+            scale,
+            layout,
+            additive: false,
+        };
+        let lu = AffineCoupling {
+            net,
+            mask: &mu[..],
+            scale,
+            layout,
+            additive: false,
+        };
+        let x = [0.3, -1.0, 2.0, 0.5];
+        let mut s = std::vec![0.0; Bijection::<f64>::scratch_len(&lb)];
+        let (mut z1, mut z2) = ([0.0; 4], [0.0; 4]);
+        let l1 = lb.inverse(&x, &[], &mut z1, &mut s);
+        let l2 = lu.inverse(&x, &[], &mut z2, &mut s);
+        assert_eq!((z1, l1), (z2, l2));
+        // By hand: out = net([x0, x2]); feature 1 uses out[0..2], feature 3 out[2..4], each
+        // [raw scale, shift] (ScaleShift).
+        let mut out = [0.0; 4];
+        let mut ns = [0.0; 8];
+        net.forward(&[x[0], x[2]], &[], &mut out, &mut ns);
+        let sp = |a: f64| crate::math::softplus(a) + 1e-3;
+        assert_eq!((z1[0], z1[2]), (x[0], x[2]));
+        assert!((z1[1] - (x[1] * sp(out[0]) + out[1])).abs() < 1e-14);
+        assert!((z1[3] - (x[3] * sp(out[2]) + out[3])).abs() < 1e-14);
+        assert!((l1 - (sp(out[0]).ln() + sp(out[2]).ln())).abs() < 1e-14);
+        // NICE: one shift per transformed feature, log-det 0.
+        let sizes2 = [2usize, 4, 2];
+        let p2: Vec<f64> = (0..n_params(&sizes2)).map(|_| rng.normal()).collect();
+        let net2 = Mlp {
+            sizes: &sizes2,
+            params: &p2[..],
+            activation: Activation::Tanh,
+            residual: false,
+        };
+        let nice = AffineCoupling {
+            net: net2,
+            mask: &mu[..],
+            scale,
+            layout,
+            additive: true,
+        };
+        let mut out2 = [0.0; 2];
+        net2.forward(&[x[0], x[2]], &[], &mut out2, &mut ns);
+        let mut s2 = std::vec![0.0; Bijection::<f64>::scratch_len(&nice)];
+        let ldj = nice.inverse(&x, &[], &mut z1, &mut s2);
+        assert_eq!(ldj, 0.0);
+        assert!((z1[1] - (x[1] + out2[0])).abs() < 1e-14 && (z1[3] - (x[3] + out2[1])).abs() < 1e-14);
+    }
+}

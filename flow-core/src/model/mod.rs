@@ -46,10 +46,8 @@ use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::layers::affine_ar::{AffineLayout, AffineScale, Direction};
-// INTEGRATE: use crate::layers::elementwise::ElementwiseKind;
+use crate::layers::elementwise::ElementwiseKind;
 // INTEGRATE: use crate::layers::spline::SplineOpts;
-/// INTEGRATE placeholder
-pub type ElementwiseKind = u8;
 /// INTEGRATE placeholder
 pub type SplineOpts = u8;
 use crate::nn::Activation;

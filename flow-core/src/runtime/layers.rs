@@ -1,7 +1,15 @@
 //! Layer views over a description and a weight vector, and their composition.
 
 use crate::base::{Base, CholeskyNormal, DiagNormal, StandardNormal};
+use crate::layers::actnorm::ActNorm;
 use crate::layers::affine_ar::AffineAutoregressive;
+use crate::layers::affine_coupling::AffineCoupling;
+use crate::layers::batchnorm::BatchNorm;
+use crate::layers::elementwise::Elementwise;
+use crate::layers::lu_linear::LuLinear;
+use crate::layers::permutation::Permutation;
+use crate::layers::planar::Planar;
+use crate::layers::radial::Radial;
 use crate::layers::Bijection;
 use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span};
 use crate::nn::Mlp;
@@ -28,15 +36,39 @@ fn mlp<'a, W>(net: &'a NetDesc, weights: &'a [W]) -> Mlp<'a, W> {
 /// One layer of a runtime model, dispatched by `match`.
 #[derive(Clone, Copy, Debug)]
 pub enum AnyLayer<'a, W> {
+    /// See [`Elementwise`].
+    Elementwise(Elementwise<'a, W>),
     /// See [`AffineAutoregressive`].
     AffineAutoregressive(AffineAutoregressive<'a, W>),
+    /// See [`AffineCoupling`] (mask stored as integers).
+    AffineCoupling(AffineCoupling<'a, W, u16>),
+    /// See [`Planar`].
+    Planar(Planar<'a, W>),
+    /// See [`Radial`].
+    Radial(Radial<'a, W>),
+    /// See [`ActNorm`].
+    ActNorm(ActNorm<'a, W>),
+    /// See [`BatchNorm`].
+    BatchNorm(BatchNorm<'a, W>),
+    /// See [`LuLinear`].
+    LuLinear(LuLinear<'a, W>),
+    /// See [`Permutation`].
+    Permutation(Permutation<'a>),
 }
 
 /// Dispatches a method call to the concrete layer.
 macro_rules! dispatch {
     ($self:expr, $l:ident => $call:expr) => {
         match $self {
+            AnyLayer::Elementwise($l) => $call,
             AnyLayer::AffineAutoregressive($l) => $call,
+            AnyLayer::AffineCoupling($l) => $call,
+            AnyLayer::Planar($l) => $call,
+            AnyLayer::Radial($l) => $call,
+            AnyLayer::ActNorm($l) => $call,
+            AnyLayer::BatchNorm($l) => $call,
+            AnyLayer::LuLinear($l) => $call,
+            AnyLayer::Permutation($l) => $call,
         }
     };
 }
@@ -44,8 +76,41 @@ macro_rules! dispatch {
 impl<'a, W: Weight> AnyLayer<'a, W> {
     /// The view of layer `desc` over `weights` and `ints`.
     pub fn new(desc: &'a LayerDesc, dim: usize, weights: &'a [W], ints: &'a [u16]) -> Self {
-        let _ = ints;
+        let w = |span: &Span| slice(weights, *span);
         match desc {
+            LayerDesc::Elementwise { kind, params } => AnyLayer::Elementwise(Elementwise {
+                kind: *kind,
+                dim,
+                params: w(params),
+            }),
+            LayerDesc::AffineCoupling {
+                net,
+                mask,
+                scale,
+                layout,
+                additive,
+            } => AnyLayer::AffineCoupling(AffineCoupling {
+                net: mlp(net, weights),
+                mask: slice(ints, *mask),
+                scale: *scale,
+                layout: *layout,
+                additive: *additive,
+            }),
+            LayerDesc::Planar { params } => AnyLayer::Planar(Planar { params: w(params) }),
+            LayerDesc::Radial { params } => AnyLayer::Radial(Radial { params: w(params) }),
+            LayerDesc::ActNorm { params } => AnyLayer::ActNorm(ActNorm { params: w(params) }),
+            LayerDesc::BatchNorm { params, eps } => AnyLayer::BatchNorm(BatchNorm {
+                params: w(params),
+                eps: *eps,
+            }),
+            LayerDesc::LuLinear { params, eps } => AnyLayer::LuLinear(LuLinear {
+                dim,
+                params: w(params),
+                eps: *eps,
+            }),
+            LayerDesc::Permutation { perm } => AnyLayer::Permutation(Permutation {
+                perm: slice(ints, *perm),
+            }),
             LayerDesc::AffineAutoregressive {
                 net,
                 scale,
@@ -59,7 +124,7 @@ impl<'a, W: Weight> AnyLayer<'a, W> {
                 layout: *layout,
                 direction: *direction,
             }),
-            _ => unreachable!("INTEGRATE"),
+            _ => unreachable!("INTEGRATE spline"),
         }
     }
 }

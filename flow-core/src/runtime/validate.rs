@@ -5,6 +5,9 @@
 //! cannot panic (given scratch of the flow's `scratch_len`).
 
 use crate::layers::affine_ar::AffineScale;
+use crate::layers::elementwise::ElementwiseKind;
+use crate::layers::lu_linear;
+use crate::layers::permutation::is_permutation;
 use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span, MAX_DIM};
 use crate::nn::{made, mlp};
 use crate::runtime::layers::{base_span, layer_span, slice};
@@ -78,11 +81,19 @@ impl core::fmt::Display for Invalid {
     }
 }
 
-/// `true` when `p` holds each of `0..p.len()` once. No allocation: O(n²), n ≤ [`MAX_DIM`].
-pub fn is_permutation(p: &[u16]) -> bool {
-    p.iter()
-        .enumerate()
-        .all(|(i, &v)| (v as usize) < p.len() && !p[..i].contains(&v))
+/// A coupling mask: `D` values, each 0 (transformed) or 1 (identity), at least one transformed.
+/// Returns (identity count, transformed count).
+fn check_mask(mask: Span, ints: &[u16], d: usize, layer: usize) -> Result<(usize, usize), Invalid> {
+    span_len(mask, ints.len(), d, layer)?;
+    let m = slice(ints, mask);
+    if m.iter().any(|&v| v > 1) {
+        return Err(Invalid::BadMask { layer });
+    }
+    let n_id = m.iter().filter(|&&v| v == 1).count();
+    if n_id == d {
+        return Err(Invalid::BadMask { layer });
+    }
+    Ok((n_id, d - n_id))
 }
 
 fn finite(v: f64) -> bool {
@@ -228,6 +239,46 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
                 check_net(net, d + c, 2 * d, weights, i)?;
                 check_made(net, *order, *hidden_degrees, 2, d, weights, ints, i)?;
                 check_scale(*scale, i)?;
+            }
+            LayerDesc::AffineCoupling {
+                net,
+                mask,
+                scale,
+                additive,
+                ..
+            } => {
+                let (n_id, n_tr) = check_mask(*mask, ints, d, i)?;
+                check_net(net, n_id + c, if *additive { n_tr } else { 2 * n_tr }, weights, i)?;
+                check_scale(*scale, i)?;
+            }
+            LayerDesc::Elementwise { kind, params } => {
+                span_len(*params, weights.len(), kind.n_params(d), i)?;
+                let p = slice(weights, *params);
+                if *kind == ElementwiseKind::Affine && p[d..].iter().any(|s| s.get::<f64>() <= 0.0) {
+                    return Err(Invalid::BadOption { layer: i });
+                }
+            }
+            LayerDesc::Planar { params } => span_len(*params, weights.len(), 2 * d + 1, i)?,
+            LayerDesc::Radial { params } => span_len(*params, weights.len(), d + 2, i)?,
+            LayerDesc::ActNorm { params } => span_len(*params, weights.len(), 2 * d, i)?,
+            LayerDesc::BatchNorm { params, eps } => {
+                span_len(*params, weights.len(), 4 * d, i)?;
+                let var = &slice(weights, *params)[3 * d..];
+                if !(finite(*eps) && *eps > 0.0) || var.iter().any(|v| v.get::<f64>() < 0.0) {
+                    return Err(Invalid::BadOption { layer: i });
+                }
+            }
+            LayerDesc::LuLinear { params, eps } => {
+                span_len(*params, weights.len(), lu_linear::n_params(d), i)?;
+                if !(finite(*eps) && *eps > 0.0) {
+                    return Err(Invalid::BadOption { layer: i });
+                }
+            }
+            LayerDesc::Permutation { perm } => {
+                span_len(*perm, ints.len(), d, i)?;
+                if !is_permutation(slice(ints, *perm)) {
+                    return Err(Invalid::NotAPermutation { layer: i });
+                }
             }
             _ => return Err(Invalid::BadOption { layer: i }),
         }
