@@ -1,15 +1,51 @@
-//! Spline architectures (`nsf`, `nsf-coupling`).
+//! Spline architectures (`nsf`: autoregressive, `nsf-coupling`): zuko's rational-quadratic
+//! parameterization (softclipped logits, slope 1e-3, unit derivatives at ±B, identity tails).
+//! A conditioner output of zero is the identity spline, so the 1e-2 scaled last layer starts
+//! each layer near the identity.
+
+use flow_core::layers::affine_ar::Direction;
+use flow_core::layers::spline::SplineOpts;
+use flow_core::model::LayerDesc;
 use rand_chacha::ChaCha8Rng;
 
-use crate::arch::{ArchConfig, Trainable};
+use crate::arch::{coupling_mask, push_coupling_net, push_made, ArchConfig, FlowKind, Trainable};
 
+/// Appends layer `k` of an `nsf` or `nsf-coupling` flow.
 pub(crate) fn push_layer(
-    _: &mut Trainable,
+    t: &mut Trainable,
     cfg: &ArchConfig,
-    _: &[u16],
-    _: usize,
-    _: usize,
-    _: &mut ChaCha8Rng,
+    order: &[u16],
+    k: usize,
+    c: usize,
+    rng: &mut ChaCha8Rng,
 ) -> Result<(), String> {
-    Err(format!("{} is not available yet", cfg.flow.name()))
+    if cfg.bins == 0 || cfg.bound.is_nan() || cfg.bound <= 0.0 {
+        return Err(format!(
+            "invalid spline: {} bins on [-{b}, {b}]",
+            cfg.bins,
+            b = cfg.bound
+        ));
+    }
+    let spline = SplineOpts::zuko(cfg.bins, cfg.bound, 1e-3);
+    let p = spline.params_per_feature();
+    match cfg.flow {
+        FlowKind::Nsf => {
+            let (net, order, hidden_degrees) = push_made(t, order, c, &cfg.hidden, p, cfg.activation, rng);
+            t.parts.push_layer(LayerDesc::SplineAutoregressive {
+                net,
+                order,
+                hidden_degrees,
+                spline,
+                direction: Direction::Maf,
+            });
+        }
+        _ => {
+            let d = order.len();
+            let mask = coupling_mask(d, k);
+            let (net, mask) = push_coupling_net(t, &mask, c, &cfg.hidden, p, cfg.activation, rng);
+            t.parts
+                .push_layer(LayerDesc::SplineCoupling { net, mask, spline });
+        }
+    }
+    Ok(())
 }

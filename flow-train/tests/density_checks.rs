@@ -12,6 +12,8 @@ const KINDS: &[FlowKind] = &[
     FlowKind::Maf,
     FlowKind::Iaf,
     FlowKind::Realnvp,
+    FlowKind::Nsf,
+    FlowKind::NsfCoupling,
     FlowKind::Planar,
     FlowKind::Radial,
 ];

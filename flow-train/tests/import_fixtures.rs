@@ -13,7 +13,7 @@ fn fixtures_dir() -> PathBuf {
 }
 
 /// Fixtures whose layer kinds the importer supports so far.
-const SUPPORTED: &[&str] = &["zuko_maf_moons"];
+const SUPPORTED: &[&str] = &["zuko_maf_moons", "nflows_maf_banana4"];
 
 #[derive(Debug, Default)]
 struct Errs {

@@ -47,9 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layers::affine_ar::{AffineLayout, AffineScale, Direction};
 use crate::layers::elementwise::ElementwiseKind;
-// INTEGRATE: use crate::layers::spline::SplineOpts;
-/// INTEGRATE placeholder
-pub type SplineOpts = u8;
+use crate::layers::spline::SplineOpts;
 use crate::nn::Activation;
 
 /// Most layers a model may have.

@@ -10,6 +10,8 @@ use crate::layers::lu_linear::LuLinear;
 use crate::layers::permutation::Permutation;
 use crate::layers::planar::Planar;
 use crate::layers::radial::Radial;
+use crate::layers::spline_ar::SplineAutoregressive;
+use crate::layers::spline_coupling::SplineCoupling;
 use crate::layers::Bijection;
 use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span};
 use crate::nn::Mlp;
@@ -54,6 +56,10 @@ pub enum AnyLayer<'a, W> {
     LuLinear(LuLinear<'a, W>),
     /// See [`Permutation`].
     Permutation(Permutation<'a>),
+    /// See [`SplineAutoregressive`].
+    SplineAutoregressive(SplineAutoregressive<'a, W>),
+    /// See [`SplineCoupling`] (mask stored as integers).
+    SplineCoupling(SplineCoupling<'a, W, u16>),
 }
 
 /// Dispatches a method call to the concrete layer.
@@ -69,6 +75,8 @@ macro_rules! dispatch {
             AnyLayer::BatchNorm($l) => $call,
             AnyLayer::LuLinear($l) => $call,
             AnyLayer::Permutation($l) => $call,
+            AnyLayer::SplineAutoregressive($l) => $call,
+            AnyLayer::SplineCoupling($l) => $call,
         }
     };
 }
@@ -124,7 +132,22 @@ impl<'a, W: Weight> AnyLayer<'a, W> {
                 layout: *layout,
                 direction: *direction,
             }),
-            _ => unreachable!("INTEGRATE spline"),
+            LayerDesc::SplineAutoregressive {
+                net,
+                spline,
+                direction,
+                ..
+            } => AnyLayer::SplineAutoregressive(SplineAutoregressive {
+                net: mlp(net, weights),
+                dim,
+                spline: *spline,
+                direction: *direction,
+            }),
+            LayerDesc::SplineCoupling { net, mask, spline } => AnyLayer::SplineCoupling(SplineCoupling {
+                net: mlp(net, weights),
+                mask: slice(ints, *mask),
+                spline: *spline,
+            }),
         }
     }
 }

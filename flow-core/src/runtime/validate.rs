@@ -280,7 +280,27 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
                     return Err(Invalid::NotAPermutation { layer: i });
                 }
             }
-            _ => return Err(Invalid::BadOption { layer: i }),
+            LayerDesc::SplineAutoregressive {
+                net,
+                order,
+                hidden_degrees,
+                spline,
+                ..
+            } => {
+                if !spline.is_valid() {
+                    return Err(Invalid::BadOption { layer: i });
+                }
+                let p = spline.params_per_feature();
+                check_net(net, d + c, p * d, weights, i)?;
+                check_made(net, *order, *hidden_degrees, p, d, weights, ints, i)?;
+            }
+            LayerDesc::SplineCoupling { net, mask, spline } => {
+                if !spline.is_valid() {
+                    return Err(Invalid::BadOption { layer: i });
+                }
+                let (n_id, n_tr) = check_mask(*mask, ints, d, i)?;
+                check_net(net, n_id + c, spline.params_per_feature() * n_tr, weights, i)?;
+            }
         }
     }
     Ok(())

@@ -5,6 +5,7 @@
 //! guessed: an unknown constructor, option or parameter name is an error that names it, and every
 //! parameter in the file must be used.
 
+mod flowjax;
 mod nflows;
 mod zuko;
 
@@ -182,7 +183,12 @@ pub fn to_parts(fx: &Fixture) -> Result<ModelParts, String> {
     let parts = match fx.library.as_str() {
         "zuko" => zuko::import(fx, &mut p)?,
         "nflows" => nflows::import(fx, &mut p)?,
-        other => return Err(format!("unsupported library '{other}' (supported: zuko, nflows)")),
+        "flowjax" => flowjax::import(fx, &mut p)?,
+        other => {
+            return Err(format!(
+                "unsupported library '{other}' (supported: zuko, nflows, flowjax)"
+            ))
+        }
     };
     let left = p.leftovers();
     if !left.is_empty() {
