@@ -11,6 +11,7 @@
 //! - base `DiagNormal(loc, scale)` from the buffers `base.loc`, `base.scale`.
 
 use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::spline::SplineOpts;
 use flow_core::model::builder::ModelParts;
 use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
@@ -105,6 +106,39 @@ pub(crate) fn masked_mlp(
     ))
 }
 
+/// A zuko `MLP` (`hyper.0`, `hyper.2`, … with ReLU between, no masks).
+fn plain_mlp(parts: &mut ModelParts, p: &mut Params, prefix: &str, n_in: usize) -> Result<NetDesc, String> {
+    let mut sizes = vec![n_in];
+    let mut weights = Vec::new();
+    let mut k = 0;
+    while let Some(shape) = p.shape(&format!("{prefix}.hyper.{k}.weight")).map(|s| s.to_vec()) {
+        if shape.len() != 2 || shape[1] != *sizes.last().unwrap_or(&0) {
+            return Err(format!(
+                "parameter '{prefix}.hyper.{k}.weight' has shape {shape:?}, which does not chain"
+            ));
+        }
+        weights.extend(p.get(&format!("{prefix}.hyper.{k}.weight"), &shape)?);
+        weights.extend(p.get(&format!("{prefix}.hyper.{k}.bias"), &[shape[0]])?);
+        sizes.push(shape[0]);
+        k += 2;
+    }
+    if sizes.len() < 2 {
+        return Err(format!("missing parameter '{prefix}.hyper.0.weight'"));
+    }
+    let params = parts.push_weights(&weights);
+    let mut s = flow_core::heapless::Vec::new();
+    for v in sizes {
+        s.push(v)
+            .map_err(|_| format!("{prefix}: too many layers in the network"))?;
+    }
+    Ok(NetDesc {
+        sizes: s,
+        activation: Activation::Relu,
+        residual: false,
+        params,
+    })
+}
+
 /// Reads a layer's `order` buffer as feature ranks.
 fn order(p: &mut Params, prefix: &str, d: usize) -> Result<Vec<u16>, String> {
     let o = p.get(&format!("{prefix}.order"), &[d])?;
@@ -145,9 +179,50 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 });
             }
         }
+        "zuko.flows.NSF" => {
+            check_kwargs(c, &["features", "context", "transforms", "bins", "hidden_features", "slope"])?;
+            let bins = kw_usize(c, "bins")?.unwrap_or(8);
+            let slope = match c.kwargs.get("slope") {
+                Some(v) => v.as_f64().ok_or_else(|| format!("option 'slope' is not a number: {v}"))?,
+                None => default_slope(&fx.library_version),
+            };
+            let spline = SplineOpts::zuko(bins, 5.0, slope);
+            for i in 0..transforms {
+                let prefix = format!("transform.transforms.{i}");
+                let ord = order(p, &prefix, d)?;
+                let (net, hidden_degrees) = masked_mlp(&mut parts, p, &prefix, &ord, d + ctx)?;
+                let order = parts.push_ints(&ord);
+                parts.push_layer(LayerDesc::SplineAutoregressive {
+                    net,
+                    order,
+                    hidden_degrees,
+                    spline,
+                    direction: Direction::Maf,
+                });
+            }
+        }
+        "zuko.flows.RealNVP" => {
+            check_kwargs(c, &["features", "context", "transforms", "hidden_features"])?;
+            let slope = default_slope(&fx.library_version);
+            for i in 0..transforms {
+                let prefix = format!("transform.transforms.{i}");
+                let mask: Vec<u16> =
+                    p.get(&format!("{prefix}.mask"), &[d])?.iter().map(|&m| u16::from(m != 0.0)).collect();
+                let n_id = mask.iter().filter(|&&m| m == 1).count();
+                let net = plain_mlp(&mut parts, p, &prefix, n_id + ctx)?;
+                let mask = parts.push_ints(&mask);
+                parts.push_layer(LayerDesc::AffineCoupling {
+                    net,
+                    mask,
+                    scale: AffineScale::SoftclipExp { bound: -slope.ln() },
+                    layout: AffineLayout::ShiftScale,
+                    additive: false,
+                });
+            }
+        }
         other => {
             return Err(format!(
-                "unsupported zuko constructor '{other}' (supported: zuko.flows.MAF)"
+                "unsupported zuko constructor '{other}' (supported: zuko.flows.MAF, zuko.flows.NSF, zuko.flows.RealNVP)"
             ))
         }
     }
