@@ -70,6 +70,10 @@ pub struct ArchConfig {
     pub bound: f64,
     /// Hidden activation.
     pub activation: Activation,
+    /// Fixed elementwise maps applied to the data first (before the standardization), e.g.
+    /// `Log` for positive data or `Logit` for data in (0, 1).
+    #[serde(default)]
+    pub pre: Vec<ElementwiseKind>,
 }
 
 impl Default for ArchConfig {
@@ -81,6 +85,7 @@ impl Default for ArchConfig {
             bins: 8,
             bound: 5.0,
             activation: Activation::Relu,
+            pre: Vec::new(),
         }
     }
 }
@@ -192,7 +197,8 @@ pub fn zuko_scale() -> AffineScale {
 }
 
 /// Builds an untrained model of dimension `d` with `c` context inputs. `standardize` holds the
-/// training data's per-column (mean, std); it becomes a fixed leading affine layer.
+/// per-column (mean, std) of the training data after the `pre` maps; it becomes a fixed affine
+/// layer after them.
 pub fn build(
     cfg: &ArchConfig,
     d: usize,
@@ -201,6 +207,17 @@ pub fn build(
     rng: &mut ChaCha8Rng,
 ) -> Result<Trainable, String> {
     let mut t = Trainable::new(d, c);
+    for &kind in &cfg.pre {
+        if kind.n_params(d) != 0 {
+            return Err(format!(
+                "{kind:?} needs parameters; only parameter-free maps can come first"
+            ));
+        }
+        t.parts.push_layer(LayerDesc::Elementwise {
+            kind,
+            params: Span::default(),
+        });
+    }
     if let Some((mean, std)) = standardize {
         let mut p = mean.to_vec();
         p.extend_from_slice(std);

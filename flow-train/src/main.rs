@@ -94,6 +94,10 @@ enum Command {
         /// Arithmetic of the gradient kernels.
         #[arg(long, value_enum, default_value = "f32")]
         precision: Precision,
+        /// Fixed maps applied to the data before the flow: log (positive data), logit (0..1),
+        /// atanh (-1..1), inv-softplus (positive), comma-separated, in order.
+        #[arg(long, value_delimiter = ',')]
+        pre: Option<Vec<String>>,
         /// Drop rows with NaN, infinite or missing values (prints how many).
         #[arg(long)]
         drop_invalid: bool,
@@ -198,6 +202,7 @@ fn main() -> ExitCode {
             threads,
             schedule,
             precision,
+            pre,
             drop_invalid,
             checkpoint_every,
             quiet,
@@ -221,6 +226,19 @@ fn main() -> ExitCode {
             cfg.threads = threads;
             cfg.schedule = schedule;
             cfg.precision = precision;
+            for name in pre.unwrap_or_default() {
+                use flow_core::layers::elementwise::ElementwiseKind as K;
+                cfg.arch.pre.push(match name.as_str() {
+                    "log" => K::Log,
+                    "logit" => K::Logit,
+                    "atanh" => K::Atanh,
+                    "inv-softplus" => K::InvSoftplus,
+                    other => {
+                        eprintln!("error: unknown --pre map '{other}' (log, logit, atanh, inv-softplus)");
+                        return ExitCode::from(2);
+                    }
+                });
+            }
             let show = !quiet && std::io::stderr().is_terminal();
             let stop = Arc::new(AtomicBool::new(false));
             cli::install_ctrlc(stop.clone());

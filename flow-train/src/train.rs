@@ -232,6 +232,38 @@ pub enum Precision {
     F64,
 }
 
+/// The data after the fixed elementwise maps `pre` (to fit the standardization that follows them).
+fn pre_transformed(
+    data: &Dataset,
+    pre: &[flow_core::layers::elementwise::ElementwiseKind],
+) -> Result<Dataset, FitError> {
+    let d = data.dim();
+    let mut parts = flow_core::model::builder::ModelParts::new(d, 0);
+    for &kind in pre {
+        parts.push_layer(flow_core::model::LayerDesc::Elementwise {
+            kind,
+            params: Default::default(),
+        });
+    }
+    let flow = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
+    let mut scratch = vec![0.0; flow.scratch_len()];
+    let mut out = data.clone();
+    for (i, row) in out.x.chunks_mut(d).enumerate() {
+        let x = data.row(i).0;
+        flow.inverse(x, &[], row, &mut scratch);
+        if let Some(j) = row.iter().position(|v| !v.is_finite()) {
+            return Err(FitError::Config(format!(
+                "row {} column '{}': value {} is outside the domain of {:?}",
+                i + 1,
+                data.columns[j],
+                x[j],
+                pre
+            )));
+        }
+    }
+    Ok(out)
+}
+
 /// Sum of −log p over `rows` and its gradient w.r.t. all weights, data-parallel in `chunks`
 /// contiguous pieces added in order (deterministic for a given chunk count).
 fn nll_and_grad(
@@ -392,7 +424,11 @@ fn fit_inner(
         val_rows.to_vec()
     };
 
-    let (mean, std) = mean_std(data, &train_rows);
+    let (mean, std) = if cfg.arch.pre.is_empty() {
+        mean_std(data, &train_rows)
+    } else {
+        mean_std(&pre_transformed(data, &cfg.arch.pre)?, &train_rows)
+    };
     if let Some(i) = std.iter().position(|&s| s.is_nan() || s <= 0.0) {
         return Err(FitError::ConstantColumn(data.columns[i].clone()));
     }

@@ -14,6 +14,8 @@
 //! | [`InvSoftplus`](ElementwiseKind::InvSoftplus) | `x + ln(1 − e⁻ˣ)` | (0, ∞) | `−ln(1 − e⁻ˣ)` |
 //! | [`Tanh`](ElementwiseKind::Tanh) | `tanh x` | ℝ | `2(ln 2 − abs(x) − softplus(−2 abs(x)))` |
 //! | [`Atanh`](ElementwiseKind::Atanh) | `½ (ln(1 + x) − ln(1 − x))` | (−1, 1) | `−ln(1 − x) − ln(1 + x)` |
+//! | [`Log`](ElementwiseKind::Log) | `ln x` | (0, ∞) | `−ln x` |
+//! | [`Exp`](ElementwiseKind::Exp) | `eˣ` | ℝ | `x` |
 //!
 //! Typical uses: `Affine` stores the standardization fitted on the training data inside the model
 //! (`m` = mean, `s` = standard deviation, log-det `−Σ ln s`); `Logit`, `InvSoftplus` and `Atanh`
@@ -56,6 +58,10 @@ pub enum ElementwiseKind {
     Tanh,
     /// `z = atanh(x)`: (−1, 1) → ℝ (the inverse of `Tanh`).
     Atanh,
+    /// `z = ln x`: (0, ∞) → ℝ (positive data such as lognormal fields).
+    Log,
+    /// `z = eˣ`: ℝ → (0, ∞) (the inverse of `Log`).
+    Exp,
 }
 
 impl ElementwiseKind {
@@ -78,6 +84,8 @@ impl ElementwiseKind {
             ElementwiseKind::InvSoftplus => ElementwiseKind::Softplus,
             ElementwiseKind::Tanh => ElementwiseKind::Atanh,
             ElementwiseKind::Atanh => ElementwiseKind::Tanh,
+            ElementwiseKind::Log => ElementwiseKind::Exp,
+            ElementwiseKind::Exp => ElementwiseKind::Log,
         })
     }
 }
@@ -128,6 +136,14 @@ fn apply<S: Real>(kind: ElementwiseKind, x: S) -> (S, S) {
             let (lp, lm) = (x.ln_1p(), (-x).ln_1p());
             (S::from_f64(0.5) * (lp - lm), -lp - lm)
         }
+        ElementwiseKind::Log => {
+            if !in_domain(x, S::ZERO, S::INFINITY) {
+                return nan;
+            }
+            let l = x.ln();
+            (l, -l)
+        }
+        ElementwiseKind::Exp => (x.exp(), x),
     }
 }
 
@@ -159,6 +175,8 @@ fn grad<S: Real>(kind: ElementwiseKind, x: S) -> (S, S) {
             let q = (one - x) * (one + x);
             (one / q, two * x / q)
         }
+        ElementwiseKind::Log => (one / x, -(one / x)),
+        ElementwiseKind::Exp => (x.exp(), one),
     }
 }
 
@@ -280,7 +298,7 @@ mod tests {
     use super::*;
     use crate::testing::{builder, check_bijection, Lcg, Report};
 
-    const KINDS: [ElementwiseKind; 7] = [
+    const KINDS: [ElementwiseKind; 9] = [
         ElementwiseKind::Affine,
         ElementwiseKind::Sigmoid,
         ElementwiseKind::Logit,
@@ -288,6 +306,8 @@ mod tests {
         ElementwiseKind::InvSoftplus,
         ElementwiseKind::Tanh,
         ElementwiseKind::Atanh,
+        ElementwiseKind::Log,
+        ElementwiseKind::Exp,
     ];
 
     /// A random point inside the data domain of `kind`.
@@ -295,7 +315,7 @@ mod tests {
         let n = rng.normal() * 1.5;
         match kind {
             ElementwiseKind::Logit => 1.0 / (1.0 + (-n).exp()),
-            ElementwiseKind::InvSoftplus => n.exp(),
+            ElementwiseKind::InvSoftplus | ElementwiseKind::Log => n.exp(),
             ElementwiseKind::Atanh => n.tanh(),
             _ => n * 2.0,
         }
@@ -411,6 +431,7 @@ mod tests {
             (ElementwiseKind::InvSoftplus, -1.0),
             (ElementwiseKind::Atanh, 1.01),
             (ElementwiseKind::Atanh, -2.0),
+            (ElementwiseKind::Log, -1.0),
         ] {
             let ldj = eval(kind, x, &mut z);
             assert!(z[0].is_nan() && ldj.is_nan(), "{kind:?} {x}: {} {ldj}", z[0]);
