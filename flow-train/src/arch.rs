@@ -206,6 +206,15 @@ pub fn build(
     standardize: Option<(&[f64], &[f64])>,
     rng: &mut ChaCha8Rng,
 ) -> Result<Trainable, String> {
+    if d == 0 {
+        return Err("no columns to model".into());
+    }
+    if d == 1 && c == 0 && matches!(cfg.flow, FlowKind::Realnvp | FlowKind::NsfCoupling) {
+        return Err(format!(
+            "{} needs at least 2 columns (or context columns) to condition on; use maf or nsf for 1 column",
+            cfg.flow.name()
+        ));
+    }
     let mut t = Trainable::new(d, c);
     for &kind in &cfg.pre {
         if kind.n_params(d) != 0 {

@@ -27,20 +27,28 @@ pub const TOL_F32: f64 = 2e-3;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Golden {
     /// Probe points (D each).
+    #[serde(with = "crate::jsonf64::vec2")]
     pub points: Vec<Vec<f64>>,
     /// Context of each point (C each; empty when unconditional).
+    #[serde(with = "crate::jsonf64::vec2")]
     pub context: Vec<Vec<f64>>,
     /// log p of each point.
+    #[serde(with = "crate::jsonf64::vec")]
     pub log_prob: Vec<f64>,
     /// `inverse(point)`: the base point.
+    #[serde(with = "crate::jsonf64::vec2")]
     pub base: Vec<Vec<f64>>,
     /// `inverse(point)`: log|det|.
+    #[serde(with = "crate::jsonf64::vec")]
     pub ldj: Vec<f64>,
     /// Standard-normal noise vectors.
+    #[serde(with = "crate::jsonf64::vec2")]
     pub noise: Vec<Vec<f64>>,
     /// Context of each noise vector.
+    #[serde(with = "crate::jsonf64::vec2")]
     pub noise_context: Vec<Vec<f64>>,
     /// `sample(noise)`.
+    #[serde(with = "crate::jsonf64::vec2")]
     pub sample: Vec<Vec<f64>>,
     /// For imported models: the source library's own float64 log p of `points`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

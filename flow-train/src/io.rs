@@ -43,6 +43,7 @@ pub struct TrainingRecord {
     /// The configuration.
     pub config: FitConfig,
     /// Best validation NLL.
+    #[serde(with = "crate::jsonf64::one")]
     pub best_val_nll: f64,
     /// Epochs run.
     pub epochs: usize,

@@ -15,6 +15,7 @@ pub mod describe;
 pub mod golden;
 pub mod import;
 pub mod io;
+pub mod jsonf64;
 pub mod plot;
 pub mod train;
 

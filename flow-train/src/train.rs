@@ -141,12 +141,16 @@ pub struct EpochInfo {
     /// 1-based epoch.
     pub epoch: usize,
     /// Mean training NLL over the epoch's batches.
+    #[serde(with = "crate::jsonf64::one")]
     pub train_nll: f64,
     /// Mean validation NLL after the epoch.
+    #[serde(with = "crate::jsonf64::one")]
     pub val_nll: f64,
     /// Best validation NLL so far.
+    #[serde(with = "crate::jsonf64::one")]
     pub best_val_nll: f64,
     /// Learning rate at the end of the epoch.
+    #[serde(with = "crate::jsonf64::one")]
     pub lr: f64,
 }
 
@@ -448,7 +452,17 @@ fn fit_inner(
     let batches_per_epoch = train_rows.len().div_ceil(cfg.batch_size);
     let total_steps = (cfg.epochs * batches_per_epoch) as f64;
     let mut lr = cfg.lr;
-    let mut best = (f64::INFINITY, model.parts.weights.clone());
+    // The untrained model is the first candidate, so a loss that diverges at once still leaves
+    // finite, valid weights.
+    let initial_val = mean_nll(&model, data, &val_rows, threads);
+    let mut best = (
+        if initial_val.is_nan() {
+            f64::INFINITY
+        } else {
+            initial_val
+        },
+        model.parts.weights.clone(),
+    );
     let mut since_best = 0;
     let mut history = Vec::new();
     let mut stop_reason = StopReason::Epochs;
