@@ -43,7 +43,7 @@ fn ctrl_c_writes_the_best_model_so_far() {
     let d = dir("ctrl_c");
     let data = moons(&d, 20_000);
     let model = d.join("m.flow").to_string_lossy().into_owned();
-    let mut child = bin()
+    let child = bin()
         .args([
             "fit",
             &data,
