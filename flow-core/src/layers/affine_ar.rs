@@ -27,7 +27,7 @@ pub enum AffineScale {
         /// The bound on |ln s|.
         bound: f64,
     },
-    /// nflows (eps 1e-3) and FlowJAX (eps 1e-2): `s = softplus(a) + eps`.
+    /// nflows (eps 1e-3): `s = softplus(a) + eps`.
     SoftplusEps {
         /// Lower bound of the scale.
         eps: f64,
@@ -35,6 +35,22 @@ pub enum AffineScale {
     /// normflows: `s = σ(a + 2) + eps`.
     Sigmoid {
         /// Lower bound of the scale.
+        eps: f64,
+    },
+    /// FlowJAX 19 `Affine` transformers: `s = softplus(a + offset) + eps` with JAX's softplus
+    /// (`max(v, 0) + ln(1 + e^{−|v|})`, no threshold). FlowJAX's ravelled-parameter constructor
+    /// adds the transformer's initial raw value to the network output, so the offset is
+    /// `inv_softplus(s₀ − eps)` (paramax: `ln(−expm1(−x)) + x`) for the initial scale `s₀ = 1`:
+    /// `Affine()` has `offset = ln(e − 1)`, `eps = 0`; FlowJAX's default transformer
+    /// (`_affine_with_min_scale`) has `offset = inv_softplus(0.99)`, `eps = 1e-2`.
+    ///
+    /// With `eps = 0`, `ln s` is taken as `v = a + offset` for `v < −30` (where
+    /// `ln softplus(v) = v − e^v/2 + …`, an error below 1e-13), so the log-determinant stays finite
+    /// where `softplus(v)` underflows.
+    SoftplusOffset {
+        /// Added to the raw output before the softplus.
+        offset: f64,
+        /// Lower bound of the scale (≥ 0).
         eps: f64,
     },
 }
@@ -58,6 +74,16 @@ impl AffineScale {
                 let sg = math::sigmoid(a + two);
                 let s = sg + S::from_f64(eps);
                 (s, s.ln(), sg * (S::ONE - sg) / s)
+            }
+            AffineScale::SoftplusOffset { offset, eps } => {
+                let v = a + S::from_f64(offset);
+                let s = v.max(S::ZERO) + (-v.abs()).exp().ln_1p() + S::from_f64(eps);
+                if eps == 0.0 && v < S::from_f64(-30.0) {
+                    // d ln s / da = σ(v) / softplus(v) = 1 − e^v/2 + …
+                    (s, v, S::ONE)
+                } else {
+                    (s, s.ln(), math::sigmoid(v) / s)
+                }
             }
         }
     }
@@ -349,6 +375,14 @@ mod tests {
             },
             AffineScale::SoftplusEps { eps: 1e-3 },
             AffineScale::Sigmoid { eps: 1e-3 },
+            AffineScale::SoftplusOffset {
+                offset: flowjax_inv_softplus(1.0),
+                eps: 0.0,
+            },
+            AffineScale::SoftplusOffset {
+                offset: flowjax_inv_softplus(0.99),
+                eps: 1e-2,
+            },
         ];
         let mut rng = Lcg(11);
         for (case, &scale) in scales.iter().enumerate() {
@@ -362,7 +396,7 @@ mod tests {
                     } else {
                         AffineLayout::ScaleShift
                     };
-                    let act = [Activation::Tanh, Activation::Silu, Activation::Elu][case];
+                    let act = [Activation::Tanh, Activation::Silu, Activation::Elu][case % 3];
                     let sizes: &'static [usize] = Box::leak(Box::new(sizes));
                     let build = builder(move |p| {
                         Box::new(AffineAutoregressive {
@@ -391,5 +425,49 @@ mod tests {
             }
         }
         std::eprintln!("affine_ar worst: {worst:?}");
+    }
+
+    /// paramax's `inv_softplus`: `ln(−expm1(−x)) + x`.
+    fn flowjax_inv_softplus(x: f64) -> f64 {
+        (-(-x).exp_m1()).ln() + x
+    }
+
+    #[test]
+    fn softplus_offset_scale_follows_flowjax_and_its_derivative() {
+        // FlowJAX's initial transformer: raw output 0 gives scale 1 (both parameterizations).
+        for (s0, eps) in [(1.0, 0.0), (0.99, 1e-2)] {
+            let scale = AffineScale::SoftplusOffset {
+                offset: flowjax_inv_softplus(s0),
+                eps,
+            };
+            let (s, ls, _) = scale.eval(0.0f64);
+            assert!((s - 1.0).abs() < 1e-15 && ls.abs() < 1e-15, "{s} {ls}");
+        }
+        let offset = flowjax_inv_softplus(1.0);
+        for eps in [0.0, 1e-2] {
+            let scale = AffineScale::SoftplusOffset { offset, eps };
+            for a in [
+                -800.0, -60.0, -31.0, -29.0, -5.0, -0.3, 0.0, 0.7, 4.0, 25.0, 40.0, 800.0,
+            ] {
+                let (s, ls, dls) = scale.eval(a);
+                // Reference: JAX's softplus(v) = logaddexp(v, 0).
+                let v = a + offset;
+                let sp = v.max(0.0) + (-v.abs()).exp().ln_1p();
+                assert_eq!(s, sp + eps);
+                assert!(ls.is_finite() && dls.is_finite(), "{a}: {ls} {dls}");
+                if s > 0.0 {
+                    assert!(
+                        (ls - s.ln()).abs() <= 1e-13 * ls.abs().max(1.0),
+                        "{a}: {ls} vs {}",
+                        s.ln()
+                    );
+                }
+                let h = 1e-5;
+                let fd = (scale.eval(a + h).1 - scale.eval(a - h).1) / (2.0 * h);
+                assert!((fd - dls).abs() < 1e-8, "eps {eps} a {a}: fd {fd} vs {dls}");
+                let (s32, ls32, dls32) = scale.eval(a as f32);
+                assert!(s32 >= 0.0 && ls32.is_finite() && dls32.is_finite(), "f32 {a}");
+            }
+        }
     }
 }

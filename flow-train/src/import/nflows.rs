@@ -2,21 +2,33 @@
 //! `PiecewiseRationalQuadraticCouplingTransform`).
 //!
 //! Conventions reproduced (nflows 0.14 source: `transforms/autoregressive.py`, `transforms/made.py`,
-//! `transforms/permutations.py`, `nn/nets/resnet.py`, `transforms/splines/rational_quadratic.py`):
+//! `transforms/permutations.py`, `transforms/coupling.py`, `nn/nets/resnet.py`,
+//! `transforms/splines/rational_quadratic.py`, `distributions/normal.py`):
 //! - the transform maps data → base; layers in index order, **permutation first** in every layer;
 //!   `Permutation.forward` is `out[:, i] = x[:, perm[i]]`;
 //! - residual MADE: `h = initial(x)`; blocks `h + L₁(relu(L₀(relu(h))))`; `final(h)` with no
 //!   activation before it; masks and degrees stored, weights used as `W ⊙ mask`;
 //! - affine: outputs `view(-1, D, 2)`: `[unconstrained scale, shift]`, `s = softplus(u) + 1e-3`,
 //!   `z = s·x + shift`;
+//! - coupling (`CouplingTransform.forward`, data → base): `mask > 0` marks the *transformed*
+//!   features; the buffers `identity_features` / `transform_features` (`masked_select`, so in index
+//!   order) are read, and our mask is their complement (1 = identity); the conditioner sees the
+//!   identity features in index order;
+//! - `ResidualNet` (no context, no batch norm): `h = initial(a)`; blocks
+//!   `h + L₁(relu(L₀(relu(h))))` (dropout is inactive in evaluation); `final(h)` with no activation
+//!   before it: exactly our residual MLP;
+//! - RQ coupling: net output `reshape(B, n_transformed, 3K − 1)` (feature-major, `out[t·P + p]`,
+//!   as our kernel expects); widths and heights divided by `√hidden_features` because
+//!   `ResidualNet` has that attribute (our `logit_scale = 1/√H`); `tails="linear"` only;
 //! - base `StandardNormal` (no parameters).
 
 use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::spline::{SplineKind, SplineOpts};
 use flow_core::model::builder::ModelParts;
 use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
 
-use super::{check_kwargs, kw_usize, Fixture, Params};
+use super::{check_kwargs, kw_usize, Constructor, Fixture, Params};
 
 /// A masked linear layer of an nflows MADE: `(W ⊙ mask, b)` appended to `w`; returns the
 /// layer's stored degrees.
@@ -132,8 +144,255 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             }
             Ok(parts)
         }
+        other if other.starts_with(COMPOSITE_PREFIX) => rq_coupling_stack(c, p),
         other => Err(format!(
-            "unsupported nflows constructor '{other}' (supported: nflows.flows.MaskedAutoregressiveFlow)"
+            "unsupported nflows constructor '{other}' (supported: nflows.flows.MaskedAutoregressiveFlow, \
+             '{COMPOSITE_PREFIX}[ReversePermutation | RandomPermutation, \
+             PiecewiseRationalQuadraticCouplingTransform(mask=…, ResidualNet, tails=linear)]')"
         )),
     }
+}
+
+/// How the exporter describes a hand-composed stack (nflows has no NSF flow class).
+const COMPOSITE_PREFIX: &str = "nflows composite: per layer i ";
+
+/// Splits `s` at the commas outside parentheses and brackets, trimming each part.
+fn split_top(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, ch) in s.char_indices() {
+        match ch {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(s[start..].trim());
+    parts
+}
+
+/// Checks the composite description: per layer `[permutation, RQ coupling(mask=…, ResidualNet,
+/// tails=linear)]`. The masks themselves are read from the layers' buffers.
+fn check_composite(constructor: &str) -> Result<(), String> {
+    let body = constructor
+        .strip_prefix(COMPOSITE_PREFIX)
+        .and_then(|r| r.strip_prefix('['))
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(|| format!("unsupported nflows constructor '{constructor}'"))?;
+    let items = split_top(body);
+    let [perm, coupling] = items[..] else {
+        return Err(format!(
+            "unsupported nflows composite '{body}': expected [permutation, coupling transform] per layer"
+        ));
+    };
+    if !matches!(perm, "ReversePermutation" | "RandomPermutation") {
+        return Err(format!(
+            "unsupported nflows transform '{perm}' (supported: ReversePermutation, RandomPermutation)"
+        ));
+    }
+    let args = coupling
+        .strip_prefix("PiecewiseRationalQuadraticCouplingTransform(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| {
+            format!("unsupported nflows transform '{coupling}' (supported: PiecewiseRationalQuadraticCouplingTransform)")
+        })?;
+    let (mut residual_net, mut linear_tails) = (false, false);
+    for arg in split_top(args) {
+        match arg {
+            "ResidualNet" => residual_net = true,
+            "tails=linear" => linear_tails = true,
+            a if a.starts_with("mask=") => {}
+            a if a.starts_with("tails=") => {
+                return Err(format!(
+                    "unsupported nflows spline option '{a}' (supported: tails=linear)"
+                ))
+            }
+            a => {
+                return Err(format!(
+                "unsupported nflows coupling argument '{a}' (supported: mask=…, ResidualNet, tails=linear)"
+            ))
+            }
+        }
+    }
+    if !residual_net {
+        return Err(format!(
+            "nflows coupling '{coupling}': only a ResidualNet conditioner is supported"
+        ));
+    }
+    if !linear_tails {
+        return Err(format!(
+            "nflows coupling '{coupling}': only tails=linear is supported (nflows' default tails=None lives on [0, 1])"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a numeric kwarg.
+fn kw_f64(c: &Constructor, key: &str) -> Result<Option<f64>, String> {
+    match c.kwargs.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| format!("option '{key}' is not a number: {v}")),
+    }
+}
+
+/// An integer buffer of unknown length (`identity_features`, `transform_features`).
+fn index_buffer(p: &mut Params, name: &str) -> Result<Vec<usize>, String> {
+    let shape = p
+        .shape(name)
+        .map(|s| s.to_vec())
+        .ok_or_else(|| format!("missing parameter '{name}'"))?;
+    if shape.len() != 1 {
+        return Err(format!(
+            "parameter '{name}' has shape {shape:?}, expected one axis"
+        ));
+    }
+    Ok(p.get(name, &shape)?.iter().map(|&v| v as usize).collect())
+}
+
+/// A dense layer `(W, b)` appended to `w`.
+fn linear(p: &mut Params, prefix: &str, n_out: usize, n_in: usize, w: &mut Vec<f64>) -> Result<(), String> {
+    w.extend(p.get(&format!("{prefix}.weight"), &[n_out, n_in])?);
+    w.extend(p.get(&format!("{prefix}.bias"), &[n_out])?);
+    Ok(())
+}
+
+/// An nflows `ResidualNet` without context or batch norm (their parameters would be left over and
+/// reported): `n_in → H`, `blocks` blocks of two `H × H` layers, `H → n_out`.
+fn residual_net(
+    parts: &mut ModelParts,
+    p: &mut Params,
+    prefix: &str,
+    n_in: usize,
+    h: usize,
+    blocks: usize,
+    n_out: usize,
+) -> Result<NetDesc, String> {
+    let mut w = Vec::new();
+    linear(p, &format!("{prefix}.initial_layer"), h, n_in, &mut w)?;
+    let mut sizes = vec![n_in, h];
+    for b in 0..blocks {
+        for k in 0..2 {
+            linear(p, &format!("{prefix}.blocks.{b}.linear_layers.{k}"), h, h, &mut w)?;
+            sizes.push(h);
+        }
+    }
+    linear(p, &format!("{prefix}.final_layer"), n_out, h, &mut w)?;
+    sizes.push(n_out);
+    let params = parts.push_weights(&w);
+    let mut s = flow_core::heapless::Vec::new();
+    for v in sizes {
+        s.push(v)
+            .map_err(|_| format!("{prefix}: too many blocks ({blocks})"))?;
+    }
+    Ok(NetDesc {
+        sizes: s,
+        activation: Activation::Relu,
+        residual: true,
+        params,
+    })
+}
+
+/// Layers of `[permutation, PiecewiseRationalQuadraticCouplingTransform]` over a standard normal.
+fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, String> {
+    check_composite(&c.constructor)?;
+    check_kwargs(
+        c,
+        &[
+            "num_layers",
+            "hidden_features",
+            "num_blocks",
+            "num_bins",
+            "tail_bound",
+            "min_bin_width",
+            "min_bin_height",
+            "min_derivative",
+        ],
+    )?;
+    let layers = kw_usize(c, "num_layers")?.ok_or("missing option 'num_layers'")?;
+    let h = kw_usize(c, "hidden_features")?.ok_or("missing option 'hidden_features'")?;
+    // nflows' defaults: ResidualNet num_blocks=2; the transform's num_bins=10, tail_bound=1,
+    // min_bin_width = min_bin_height = min_derivative = 1e-3.
+    let blocks = kw_usize(c, "num_blocks")?.unwrap_or(2);
+    let bins = kw_usize(c, "num_bins")?.unwrap_or(10);
+    let tail_bound = kw_f64(c, "tail_bound")?.unwrap_or(1.0);
+    let mut spline = SplineOpts::nflows(bins, tail_bound, 1.0 / (h as f64).sqrt());
+    if let SplineKind::Nflows {
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
+    } = &mut spline.kind
+    {
+        *min_bin_width = kw_f64(c, "min_bin_width")?.unwrap_or(*min_bin_width);
+        *min_bin_height = kw_f64(c, "min_bin_height")?.unwrap_or(*min_bin_height);
+        *min_derivative = kw_f64(c, "min_derivative")?.unwrap_or(*min_derivative);
+    }
+    if !spline.is_valid() {
+        return Err(format!(
+            "{}: spline options out of range: {spline:?}",
+            c.constructor
+        ));
+    }
+    let first_perm = "_transform._transforms.0._permutation";
+    let d = match p.shape(first_perm) {
+        Some([d]) => *d,
+        Some(s) => {
+            return Err(format!(
+                "parameter '{first_perm}' has shape {s:?}, expected one axis"
+            ))
+        }
+        None => return Err(format!("missing parameter '{first_perm}'")),
+    };
+    let per = spline.params_per_feature();
+    let mut parts = ModelParts::new(d, 0);
+    for l in 0..layers {
+        permutation(
+            &mut parts,
+            p,
+            &format!("_transform._transforms.{}._permutation", 2 * l),
+            d,
+        )?;
+        let prefix = format!("_transform._transforms.{}", 2 * l + 1);
+        let identity = index_buffer(p, &format!("{prefix}.identity_features"))?;
+        let transform = index_buffer(p, &format!("{prefix}.transform_features"))?;
+        let mut mask = vec![2u16; d];
+        for (list, bit) in [(&identity, 1u16), (&transform, 0)] {
+            if list.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(format!("{prefix}: feature lists are not in increasing order"));
+            }
+            for &j in list.iter() {
+                match mask.get_mut(j) {
+                    Some(m) if *m == 2 => *m = bit,
+                    _ => {
+                        return Err(format!(
+                            "{prefix}: identity and transform features do not partition 0..{d}"
+                        ))
+                    }
+                }
+            }
+        }
+        if mask.contains(&2) || identity.is_empty() || transform.is_empty() {
+            return Err(format!(
+                "{prefix}: identity and transform features must partition 0..{d}, both non-empty"
+            ));
+        }
+        let net = residual_net(
+            &mut parts,
+            p,
+            &format!("{prefix}.transform_net"),
+            identity.len(),
+            h,
+            blocks,
+            transform.len() * per,
+        )?;
+        let mask = parts.push_ints(&mask);
+        parts.push_layer(LayerDesc::SplineCoupling { net, mask, spline });
+    }
+    Ok(parts)
 }
