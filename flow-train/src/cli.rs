@@ -401,11 +401,34 @@ pub fn verify(model: &Path, json: bool) -> CliResult {
         .ok_or_else(|| format!("{}: the model carries no golden vectors", model.display()))?;
     let e64 = golden::check::<f64>(&bytes, &g).map_err(|e| e.to_string())?;
     let e32 = golden::check::<f32>(&bytes, &g).map_err(|e| e.to_string())?;
-    let ok = e64.max() <= golden::TOL_F64 && e32.max() <= golden::TOL_F32;
+    // Imported models also carry the source library's own answers.
+    let source = g.source_log_prob.as_ref().map(|lib| {
+        let lp = g
+            .log_prob
+            .iter()
+            .zip(lib)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0.0, f64::max);
+        let sample = match &g.source_sample {
+            Some(xs) => g
+                .sample
+                .iter()
+                .flatten()
+                .zip(xs.iter().flatten())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max),
+            None => 0.0,
+        };
+        (lp, sample)
+    });
+    let source_ok = source.is_none_or(|(lp, s)| lp <= golden::TOL_SOURCE && s <= golden::TOL_SOURCE);
+    let ok = e64.max() <= golden::TOL_F64 && e32.max() <= golden::TOL_F32 && source_ok;
     if json {
         let v = serde_json::json!({
             "ok": ok, "points": g.points.len(), "samples": g.noise.len(),
             "f64": e64, "f32": e32, "tol_f64": golden::TOL_F64, "tol_f32": golden::TOL_F32,
+            "source_log_prob": source.map(|s| s.0), "source_sample": source.map(|s| s.1),
+            "tol_source": golden::TOL_SOURCE,
         });
         println!("{v}");
     } else {
@@ -414,6 +437,12 @@ pub fn verify(model: &Path, json: bool) -> CliResult {
             println!(
                 "{name}: log_prob {:.3e}  base {:.3e}  log_det {:.3e}  sample {:.3e}  (tolerance {tol:.0e})",
                 e.log_prob, e.base, e.ldj, e.sample
+            );
+        }
+        if let Some((lp, smp)) = source {
+            println!(
+                "source library (f64): log_prob {lp:.3e} (relative)  sample {smp:.3e}  (tolerance {:.0e})",
+                golden::TOL_SOURCE
             );
         }
         println!("verify={}", if ok { "ok" } else { "FAILED" });

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use flow_core::model::BaseDesc;
 use flow_core::runtime::flow_of;
 use flow_train::import;
 
@@ -19,6 +20,9 @@ const SUPPORTED: &[&str] = &[
     "zuko_nsf_conditional",
     "zuko_realnvp_banana4",
     "nflows_maf_banana4",
+    "nflows_rqcoupling_moons",
+    "flowjax_maf_moons",
+    "flowjax_rqcoupling_banana4",
 ];
 
 #[derive(Debug, Default)]
@@ -37,7 +41,9 @@ fn check(name: &str) -> Errs {
     let fx = import::read_fixture(&path).unwrap();
     let parts = import::to_parts(&fx).unwrap();
     let w32 = parts.weights_f32();
-    let f64flow = flow_of::<f64, f32>(&parts.desc, &w32, &parts.ints);
+    // f64: the weights as the library stored them (torch's are float32 values, widened exactly;
+    // FlowJAX's ran in float64, so rounding them to f32 alone moves log p by ~4e-7 relative).
+    let f64flow = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
     let f32flow = flow_of::<f32, f32>(&parts.desc, &w32, &parts.ints);
     let mut s64 = vec![0.0f64; f64flow.scratch_len()];
     let mut s32 = vec![0.0f32; f32flow.scratch_len()];
@@ -67,15 +73,30 @@ fn check(name: &str) -> Errs {
             e.f32_edge_rel = e.f32_edge_rel.max((lp32 - want).abs() / want.abs().max(1.0));
         }
     }
-    for (k, eps) in fx.sample.base.iter().enumerate() {
+    for (k, base) in fx.sample.base.iter().enumerate() {
         let ctx: Vec<f64> = fx
             .sample
             .context
             .as_ref()
             .map(|c| c[k].clone())
             .unwrap_or_else(|| vec![0.0; c]);
+        // FlowJAX fixtures pair `x = flow.bijection.transform(base)` (see their notes): `base` is a
+        // point of the base distribution's space, after its learned `Normal` affine, so the noise
+        // that our `sample` maps to the same x is `(base − μ) / σ`.
+        let eps: Vec<f64> = match (fx.library.as_str(), &parts.desc.base) {
+            ("flowjax", BaseDesc::DiagNormal { params }) => {
+                let d = base.len();
+                let p = &parts.weights[params.offset as usize..][..2 * d];
+                base.iter()
+                    .zip(&p[..d])
+                    .zip(&p[d..])
+                    .map(|((b, mu), sigma)| (b - mu) / sigma)
+                    .collect()
+            }
+            _ => base.clone(),
+        };
         let mut x = vec![0.0; eps.len()];
-        f64flow.sample(eps, &ctx, &mut x, &mut s64);
+        f64flow.sample(&eps, &ctx, &mut x, &mut s64);
         for (a, b) in x.iter().zip(&fx.sample.x[k]) {
             e.sample_f64 = e.sample_f64.max((a - b).abs());
         }

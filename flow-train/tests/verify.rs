@@ -1,0 +1,79 @@
+//! `flow-train verify`: golden vectors travel with every model; imported models also carry the
+//! source library's answers; a model whose weights changed after its golden vectors were computed
+//! fails.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flow-train"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn tmp(name: &str) -> String {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verify");
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name).to_string_lossy().into_owned()
+}
+
+const FIXTURES: &[&str] = &[
+    "zuko_maf_moons",
+    "zuko_nsf_moons",
+    "zuko_nsf_conditional",
+    "zuko_realnvp_banana4",
+    "nflows_maf_banana4",
+];
+
+#[test]
+fn every_imported_fixture_verifies_against_its_library() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    for name in FIXTURES {
+        let model = tmp(&format!("{name}.flow"));
+        let (ok, out) = run(&[
+            "import",
+            dir.join(format!("{name}.json")).to_str().unwrap(),
+            "-o",
+            &model,
+        ]);
+        assert!(ok, "{name}: {out}");
+        let (ok, out) = run(&["verify", &model]);
+        assert!(
+            ok && out.contains("verify=ok") && out.contains("source library"),
+            "{name}: {out}"
+        );
+        let (ok, out) = run(&["verify", &model, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert!(ok && v["ok"] == true, "{name}: {out}");
+        eprintln!(
+            "{name}: f64 {} f32 {} source {}",
+            v["f64"]["log_prob"], v["f32"]["log_prob"], v["source_log_prob"]
+        );
+    }
+}
+
+#[test]
+fn a_model_edited_after_its_golden_vectors_fails_verify() {
+    let data = tmp("m.csv");
+    let model = tmp("m.flow");
+    assert!(run(&["data", "moons", "--n", "2000", "--seed", "4", "-o", &data]).0);
+    assert!(run(&["fit", &data, "-o", &model, "--epochs", "2", "--hidden", "8,8", "--quiet"]).0);
+    assert!(run(&["verify", &model]).1.contains("verify=ok"));
+    // Change one network weight by a little and rewrite the file with the same metadata.
+    let (mut parts, meta) = flow_train::io::read_model(std::path::Path::new(&model)).unwrap();
+    let k = parts.weights.len() / 2;
+    parts.weights[k] += 1e-2;
+    let edited = tmp("edited.flow");
+    flow_train::io::write_model(std::path::Path::new(&edited), &parts, &meta).unwrap();
+    let (ok, out) = run(&["verify", &edited]);
+    assert!(!ok && out.contains("verify=FAILED"), "{out}");
+}
