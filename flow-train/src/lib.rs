@@ -12,6 +12,7 @@ pub mod cli;
 pub mod csv;
 pub mod datasets;
 pub mod describe;
+pub mod footprint;
 pub mod golden;
 pub mod import;
 pub mod io;

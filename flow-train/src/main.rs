@@ -157,6 +157,20 @@ enum Command {
         #[arg(short = 'o', long)]
         output: PathBuf,
     },
+    /// Flash, RAM, stack and instructions of a model baked for a Cortex-M4F (qemu mps2-an386).
+    Footprint {
+        /// Model file.
+        model: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Checkout of this repository (default: the one this binary was built from).
+        #[arg(long)]
+        repo: Option<PathBuf>,
+        /// Where to build the firmware (default: <repo>/target/footprint/<model name>).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
     /// Import a flow trained with zuko, nflows or FlowJAX (flow-fixture/1 JSON).
     Import {
         /// The exported JSON.
@@ -268,6 +282,7 @@ fn main() -> ExitCode {
             context_file,
         } => cli::sample(&model, n, seed, &output, context_file.as_deref()),
         Command::Inspect { model, json } => cli::inspect(&model, json),
+        Command::Footprint { model, json, repo, work_dir } => cli::footprint(&model, json, repo, work_dir),
         Command::Plot { model, data, output } => flow_train::plot::plot(&model, data.as_deref(), &output)
             .map(|_| {
                 println!("wrote {}", output.display());

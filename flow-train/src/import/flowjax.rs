@@ -440,3 +440,85 @@ fn push_perm(parts: &mut ModelParts, perm: &Option<Vec<u16>>) {
         parts.push_layer(LayerDesc::Permutation { perm });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+
+    use super::inv_softplus;
+    use crate::import::{read_fixture, to_parts, Fixture};
+
+    fn fixture(name: &str) -> Fixture {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+        read_fixture(&dir.join(format!("{name}.json"))).unwrap()
+    }
+
+    fn err_of(fx: &Fixture) -> String {
+        to_parts(fx).unwrap_err()
+    }
+
+    #[test]
+    fn inv_softplus_inverts_softplus() {
+        for x in [1e-3, 0.99, 1.0, 3.0] {
+            assert!((super::softplus(inv_softplus(x)) - x).abs() < 1e-15 * x.max(1.0));
+        }
+        assert!((inv_softplus(1.0) - (std::f64::consts::E - 1.0).ln()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn flowjax_import_names_what_it_does_not_support() {
+        for name in ["flowjax_maf_moons", "flowjax_rqcoupling_banana4"] {
+            let fx = fixture(name);
+            assert!(to_parts(&fx).is_ok());
+            let mut bad = fx.clone();
+            bad.flow.constructor = "flowjax.flows.block_neural_autoregressive_flow".into();
+            assert!(err_of(&bad).contains("flowjax.flows.block_neural_autoregressive_flow"));
+            let mut bad = fx.clone();
+            bad.flow.kwargs.insert("nn_activation".into(), json!("tanh"));
+            assert!(err_of(&bad).contains("'nn_activation'"));
+            let mut bad = fx.clone();
+            bad.flow.kwargs.insert("invert".into(), json!(false));
+            assert!(err_of(&bad).contains("'invert'"));
+            let mut bad = fx.clone();
+            bad.flow.kwargs.insert("transformer".into(), json!("Foo"));
+            assert!(err_of(&bad).contains("'Foo'"));
+            let mut bad = fx.clone();
+            bad.flow
+                .kwargs
+                .insert("transformer_kwargs".into(), json!({"softmax_adjust": 0.01}));
+            assert!(err_of(&bad).contains("'softmax_adjust'"));
+            let mut bad = fx.clone();
+            bad.flow.kwargs.remove("transformer");
+            assert!(err_of(&bad).contains("'transformer'"));
+            let mut bad = fx.clone();
+            bad.flow.base_dist = Some("StudentT(df=3)".into());
+            assert!(err_of(&bad).contains("StudentT(df=3)"));
+            let mut bad = fx.clone();
+            bad.flow.kwargs.insert("nn_width".into(), json!(50));
+            assert!(err_of(&bad).contains("nn_width"));
+            let mut bad = fx.clone();
+            bad.flow.kwargs.insert("flow_layers".into(), json!(3));
+            assert!(err_of(&bad).contains("shape"));
+            let mut bad = fx.clone();
+            let t = bad.params.values().next().unwrap().clone();
+            bad.params.insert(".bijection.extra".into(), t);
+            assert!(err_of(&bad).contains(".bijection.extra"));
+            let mut bad = fx;
+            bad.params.remove(".base_dist.bijection.scale.args[0]");
+            assert!(err_of(&bad).contains(".base_dist.bijection.scale.args[0]"));
+        }
+        let mut bad = fixture("flowjax_rqcoupling_banana4");
+        bad.flow.kwargs.insert(
+            "transformer_kwargs".into(),
+            json!({"knots": 8, "interval": [-4, 4]}),
+        );
+        assert!(err_of(&bad).contains("interval"));
+        let mut bad = fixture("flowjax_maf_moons");
+        bad.flow
+            .kwargs
+            .insert("transformer_kwargs".into(), json!({"scale": 2.0}));
+        assert!(err_of(&bad).contains("'scale'"));
+    }
+}

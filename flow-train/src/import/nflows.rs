@@ -396,3 +396,74 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
     }
     Ok(parts)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::import::{read_fixture, to_parts, Fixture};
+
+    fn fixture(name: &str) -> Fixture {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+        read_fixture(&dir.join(format!("{name}.json"))).unwrap()
+    }
+
+    fn err_of(fx: &Fixture) -> String {
+        to_parts(fx).unwrap_err()
+    }
+
+    #[test]
+    fn coupling_stack_names_what_it_does_not_support() {
+        let fx = fixture("nflows_rqcoupling_moons");
+        assert!(to_parts(&fx).is_ok());
+        // RandomPermutation stores the same `_permutation` buffer.
+        let mut ok = fx.clone();
+        ok.flow.constructor = ok
+            .flow
+            .constructor
+            .replace("ReversePermutation", "RandomPermutation");
+        assert!(to_parts(&ok).is_ok());
+        let mut bad = fx.clone();
+        bad.flow.constructor = bad.flow.constructor.replace("ReversePermutation", "LULinear");
+        assert!(err_of(&bad).contains("'LULinear'"));
+        let mut bad = fx.clone();
+        bad.flow.constructor = bad.flow.constructor.replace("tails=linear", "tails=None");
+        assert!(err_of(&bad).contains("'tails=None'"));
+        let mut bad = fx.clone();
+        bad.flow.constructor = bad.flow.constructor.replace("ResidualNet", "MLP");
+        assert!(err_of(&bad).contains("'MLP'"));
+        let mut bad = fx.clone();
+        bad.flow.constructor = bad.flow.constructor.replace(
+            "PiecewiseRationalQuadraticCouplingTransform",
+            "PiecewiseCubicCouplingTransform",
+        );
+        assert!(err_of(&bad).contains("PiecewiseCubicCouplingTransform"));
+        let mut bad = fx.clone();
+        bad.flow.constructor = "nflows composite: something else".into();
+        assert!(err_of(&bad).contains("nflows composite: something else"));
+        let mut bad = fx.clone();
+        bad.flow
+            .kwargs
+            .insert("apply_unconditional_transform".into(), serde_json::json!(true));
+        assert!(err_of(&bad).contains("'apply_unconditional_transform'"));
+        let mut bad = fx.clone();
+        bad.flow.kwargs.remove("hidden_features");
+        assert!(err_of(&bad).contains("'hidden_features'"));
+        // A conditional ResidualNet's context layers (GLU gating, not representable) are reported.
+        let mut bad = fx.clone();
+        let name = "_transform._transforms.1.transform_net.blocks.0.context_layer.weight";
+        let t = bad.params.values().next().unwrap().clone();
+        bad.params.insert(name.into(), t);
+        assert!(err_of(&bad).contains(name));
+        let mut bad = fx.clone();
+        let name = "_transform._transforms.3.transform_net.final_layer.bias";
+        bad.params.remove(name);
+        assert!(err_of(&bad).contains(name));
+        // The feature buffers must partition the features.
+        let mut bad = fx;
+        let t = bad.params["_transform._transforms.1.identity_features"].clone();
+        bad.params
+            .insert("_transform._transforms.1.transform_features".into(), t);
+        assert!(err_of(&bad).contains("_transform._transforms.1"));
+    }
+}
