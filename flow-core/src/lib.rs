@@ -21,6 +21,7 @@
 #[cfg(any(test, feature = "alloc"))]
 extern crate alloc;
 
+pub mod baked;
 pub mod base;
 pub mod flow;
 pub mod layers;

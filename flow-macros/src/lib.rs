@@ -1,1 +1,83 @@
-//! flow-macros (in progress)
+//! # flow-macros
+//!
+//! `#[flow("models/moons.flow")]` bakes a normalizing-flow model file into the struct it annotates:
+//! weights in `static` arrays (flash), every size a compile-time constant, no allocation, no dynamic
+//! dispatch. The math stays in `flow-core`; the generated code is data plus a typed composition of
+//! `flow-core`'s layer structs (see `flow_core::baked`).
+//!
+//! ```ignore
+//! #[flow_macros::flow("models/moons.flow")]
+//! pub struct Moons;
+//!
+//! let lp: f32 = Moons::log_prob(&[0.5, -0.2]);
+//! let (z, ldj) = Moons::inverse(&[0.5, -0.2]);
+//! let x: [f32; 2] = Moons::sample(&[0.1, 1.3]);
+//! ```
+//!
+//! # Arguments
+//! - the model file's path, a string literal, relative to the invoking crate's
+//!   `CARGO_MANIFEST_DIR` (or absolute);
+//! - `precision = "f32"` (default) or `"f64"`: the scalar the methods compute in. Weights stay
+//!   `f32` either way (the file's precision); f64 widens them exactly.
+//!
+//! # Generated API (D = dimension, C = context dimension, S = the precision)
+//! - `const DIM`, `CONTEXT_DIM`, `PARAMS`, `WEIGHT_BYTES` (bytes of weights in flash),
+//!   `SCRATCH_BYTES` (the stack scratch every method uses, measured on the composition itself);
+//! - `log_prob(&[S; D]) -> S`, `grad_log_prob(&[S; D]) -> [S; D]`,
+//!   `inverse(&[S; D]) -> ([S; D], S)` (base point, log|det ∂z/∂x|),
+//!   `forward(&[S; D]) -> ([S; D], S)`, `sample(&[S; D]) -> [S; D]` (from standard-normal noise),
+//!   `sample_with(&mut impl RngCore) -> [S; D]`, `log_prob_batch(&[[S; D]], &mut [S])`;
+//! - with C > 0 every method takes `&[S; C]` as its second argument;
+//! - an implementation of `flow_core::baked::BakedFlow<S>`.
+//!
+//! # Errors
+//! The model is checked at compile time; every problem (missing file, bad magic or version,
+//! checksum mismatch, corrupt description, NaN or infinite weights, unsupported layer kinds or
+//! options, dimensions that do not chain, …) is reported at once, on the path literal. The macro
+//! never writes files; it emits `include_bytes!` of the model so that editing it rebuilds.
+//!
+//! # Layout
+//! `parse.rs` (attribute arguments) → `check.rs` (read, validate, measure) → `generate.rs` (one
+//! function per layer kind). Adding a layer kind: `check::supported` and a `gen_<kind>` function
+//! with its arm in `generate::gen_layer`.
+
+use proc_macro::TokenStream;
+
+mod check;
+mod generate;
+mod parse;
+
+/// Bakes a model file into the annotated struct. See the crate documentation.
+#[proc_macro_attribute]
+pub fn flow(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item: proc_macro2::TokenStream = item.into();
+    match expand(attr.into(), item.clone()) {
+        Ok(tokens) => tokens.into(),
+        // Keep the item so that its uses do not add errors of their own.
+        Err(e) => {
+            let e = e.into_compile_error();
+            quote::quote!(#item #e).into()
+        }
+    }
+}
+
+/// The whole expansion on `proc_macro2` tokens (unit tests call it directly).
+fn expand(
+    attr: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> syn::Result<proc_macro2::TokenStream> {
+    let args: parse::Args = syn::parse2(attr)?;
+    let item = parse::item(item);
+    let model = check::check(&args);
+    match (item, model) {
+        (Ok(item), Ok(model)) => generate::generate(&item, &args, &model),
+        (Err(mut a), Err(b)) => {
+            a.combine(b);
+            Err(a)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -459,7 +459,10 @@ pub fn footprint(
 ) -> CliResult {
     let (parts, _) = io::read_model(model).map_err(|e| e.to_string())?;
     let repo = repo.unwrap_or_else(crate::footprint::default_repo);
-    let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
     let work = work_dir.unwrap_or_else(|| repo.join("target/footprint").join(stem));
     let fp = crate::footprint::measure(model, &parts, &repo, &work)?;
     if json {

@@ -168,7 +168,10 @@ const MEMORY_X: &str = "MEMORY\n{\n  FLASH : ORIGIN = 0x00000000, LENGTH = 1024K
 fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "{cmd:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -179,7 +182,11 @@ fn llvm_tool(name: &str) -> Option<PathBuf> {
         .ok()?
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_string))?;
-    let p = PathBuf::from(sysroot.trim()).join("lib/rustlib").join(host).join("bin").join(name);
+    let p = PathBuf::from(sysroot.trim())
+        .join("lib/rustlib")
+        .join(host)
+        .join("bin")
+        .join(name);
     p.exists().then_some(p)
 }
 
@@ -187,14 +194,23 @@ fn llvm_tool(name: &str) -> Option<PathBuf> {
 pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Result<Footprint, String> {
     let d = parts.desc.dim as usize;
     let c = parts.desc.context_dim as usize;
-    let mut fp = Footprint { multiply_adds: multiply_adds(parts), ..Default::default() };
+    let mut fp = Footprint {
+        multiply_adds: multiply_adds(parts),
+        ..Default::default()
+    };
     if !repo.join("flow-macros").exists() {
-        return Err(format!("{}: not a checkout of this repository (give --repo)", repo.display()));
+        return Err(format!(
+            "{}: not a checkout of this repository (give --repo)",
+            repo.display()
+        ));
     }
     std::fs::create_dir_all(work.join("src")).map_err(|e| format!("{}: {e}", work.display()))?;
     std::fs::create_dir_all(work.join(".cargo")).map_err(|e| e.to_string())?;
     let write = |p: PathBuf, s: &str| std::fs::write(&p, s).map_err(|e| format!("{}: {e}", p.display()));
-    write(work.join("Cargo.toml"), &firmware_cargo(&std::fs::canonicalize(repo).map_err(|e| e.to_string())?))?;
+    write(
+        work.join("Cargo.toml"),
+        &firmware_cargo(&std::fs::canonicalize(repo).map_err(|e| e.to_string())?),
+    )?;
     write(work.join("memory.x"), MEMORY_X)?;
     write(
         work.join(".cargo/config.toml"),
@@ -202,7 +218,10 @@ pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Re
     )?;
     write(work.join("src/main.rs"), &firmware_main(d, c))?;
     std::fs::copy(model, work.join("model.flow")).map_err(|e| format!("{}: {e}", model.display()))?;
-    run(Command::new("cargo").args(["build", "--release", "-q"]).current_dir(work).env_remove("CARGO_TARGET_DIR"))?;
+    run(Command::new("cargo")
+        .args(["build", "--release", "-q"])
+        .current_dir(work)
+        .env_remove("CARGO_TARGET_DIR"))?;
     let elf = work.join("target/thumbv7em-none-eabihf/release/flow-footprint");
 
     // Sizes.
@@ -219,7 +238,10 @@ pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Re
     fp.ram_static_bytes = section(".data") + section(".bss") + section(".uninit");
 
     // Run under qemu with the instruction-count plugin.
-    let qemu_ok = Command::new("qemu-system-arm").arg("--version").output().is_ok_and(|o| o.status.success());
+    let qemu_ok = Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let plugin = work.join("libicount.so");
     let cc_ok = qemu_ok
         && Command::new("cc")
@@ -240,7 +262,12 @@ pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Re
         (true, true, Some(addr)) => {
             let out = Command::new("qemu-system-arm")
                 .args(["-cpu", "cortex-m4", "-machine", "mps2-an386", "-nographic"])
-                .args(["-semihosting-config", "enable=on,target=native", "-icount", "shift=0"])
+                .args([
+                    "-semihosting-config",
+                    "enable=on,target=native",
+                    "-icount",
+                    "shift=0",
+                ])
                 .arg("-plugin")
                 .arg(format!("{},marker=0x{addr}", plugin.display()))
                 .arg("-kernel")
@@ -262,20 +289,27 @@ pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Re
                 fp.instructions_sample = Some(counts[4] - counts[3] - empty);
                 fp.instructions_grad_log_prob = Some(counts[6] - counts[5] - empty);
             } else {
-                fp.skipped.push(format!("instruction counts: expected 8 markers, saw {}", counts.len()));
+                fp.skipped.push(format!(
+                    "instruction counts: expected 8 markers, saw {}",
+                    counts.len()
+                ));
             }
             let value = |key: &str| {
-                stdout.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<u64>().ok()))
+                stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<u64>().ok()))
             };
             fp.stack_peak_bytes = value("stack_peak ");
             weight_bytes_line = value("weight_bytes ");
         }
         (false, _, _) => {
-            fp.skipped.push("qemu-system-arm not found: no stack or instruction counts".into());
+            fp.skipped
+                .push("qemu-system-arm not found: no stack or instruction counts".into());
             weight_bytes_line = None;
         }
         _ => {
-            fp.skipped.push("could not build the qemu plugin or find the marker: no counts".into());
+            fp.skipped
+                .push("could not build the qemu plugin or find the marker: no counts".into());
             weight_bytes_line = None;
         }
     }
@@ -305,7 +339,10 @@ pub fn table(fp: &Footprint) -> String {
         per_mac(fp.instructions_log_prob)
     );
     s += &format!("| instructions: sample | {} |\n", opt(fp.instructions_sample));
-    s += &format!("| instructions: grad_log_prob | {} |\n", opt(fp.instructions_grad_log_prob));
+    s += &format!(
+        "| instructions: grad_log_prob | {} |\n",
+        opt(fp.instructions_grad_log_prob)
+    );
     for k in &fp.skipped {
         s += &format!("skipped: {k}\n");
     }

@@ -282,7 +282,12 @@ fn main() -> ExitCode {
             context_file,
         } => cli::sample(&model, n, seed, &output, context_file.as_deref()),
         Command::Inspect { model, json } => cli::inspect(&model, json),
-        Command::Footprint { model, json, repo, work_dir } => cli::footprint(&model, json, repo, work_dir),
+        Command::Footprint {
+            model,
+            json,
+            repo,
+            work_dir,
+        } => cli::footprint(&model, json, repo, work_dir),
         Command::Plot { model, data, output } => flow_train::plot::plot(&model, data.as_deref(), &output)
             .map(|_| {
                 println!("wrote {}", output.display());

@@ -32,6 +32,7 @@ const FIXTURES: &[&str] = &[
     "zuko_nsf_conditional",
     "zuko_realnvp_banana4",
     "nflows_maf_banana4",
+    "nflows_rqcoupling_moons",
 ];
 
 #[test]

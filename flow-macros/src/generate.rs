@@ -1,0 +1,715 @@
+//! Generation: data (`static` arrays) and a typed composition of `flow-core`'s layer structs,
+//! monomorphized for the model's sizes. No math is emitted: every method calls `Flow`'s kernels.
+//!
+//! Shape of the output (all inside `const _: () = { … };` so that nothing leaks into the caller's
+//! namespace):
+//!
+//! ```text
+//! const _: &[u8] = include_bytes!(…);            // rebuild when the model file changes
+//! const SCRATCH: usize = …;                       // measured in `check`
+//! static L0_SIZES: [usize; K] = [...];            // one set per layer (see `gen_affine_ar`)
+//! static L0_PARAMS: [f32; N] = [f32::from_bits(0x…), …];
+//! static BASE_PARAMS: [f32; M] = [...];
+//! static FLOW: Flow<S, Chain<L0, Chain<L1, L2>>, Base> = Flow::new(Chain(…), …);
+//! impl Name { consts and array methods }
+//! impl BakedFlow<S> for Name { slice methods }
+//! ```
+//!
+//! Adding a layer kind: write `gen_<kind>(index, fields…, model) -> LayerCode` next to
+//! [`gen_affine_ar`] and add its arm to [`gen_layer`] (and to `check::supported`).
+
+use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::spline::{SplineKind, SplineOpts};
+use flow_core::model::{BaseDesc, LayerDesc, NetDesc, Span};
+use flow_core::nn::Activation;
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+use syn::DeriveInput;
+
+use crate::check::{kind_name, Model};
+use crate::parse::{Args, Precision};
+
+/// What one layer (or the base) contributes: its `static`s, its type and the constant expression
+/// that builds it.
+pub struct LayerCode {
+    /// `static` items (weights, sizes).
+    pub items: TokenStream,
+    /// The layer's type, e.g. `::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>`.
+    pub ty: TokenStream,
+    /// A constant expression of that type referring to the items.
+    pub value: TokenStream,
+}
+
+/// `[f32::from_bits(0x…), …]`: exact whatever the value (no decimal round trip).
+fn f32_array(ws: &[f32]) -> TokenStream {
+    let bits = ws.iter().map(|w| hex(u64::from(w.to_bits()), 8));
+    quote!([#(f32::from_bits(#bits)),*])
+}
+
+/// An `f64` option value, exactly.
+fn f64_lit(v: f64) -> TokenStream {
+    let bits = hex(v.to_bits(), 16);
+    quote!(f64::from_bits(#bits))
+}
+
+/// `0x3f80_0000`-style literal.
+fn hex(v: u64, digits: usize) -> TokenStream {
+    let s = format!("{v:0digits$x}");
+    let mut grouped = String::from("0x");
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 4 == 0 {
+            grouped.push('_');
+        }
+        grouped.push(ch);
+    }
+    // A hex integer literal always parses; fall back to decimal rather than panic.
+    grouped.parse::<TokenStream>().unwrap_or_else(|_| {
+        let lit = Literal::u64_unsuffixed(v);
+        quote!(#lit)
+    })
+}
+
+/// The weights of `span` (the checker guaranteed they exist).
+fn weights(m: &Model, span: Span) -> syn::Result<&[f32]> {
+    span.range(m.weights.len())
+        .and_then(|r| m.weights.get(r))
+        .ok_or_else(|| {
+            syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "internal: weight span out of range",
+            )
+        })
+}
+
+/// `path::Variant` for a unit variant, named by its `Debug` form (so new unit variants need no
+/// edit here); an error for anything else.
+fn unit_variant(path: TokenStream, value: &dyn core::fmt::Debug, what: &str) -> syn::Result<TokenStream> {
+    let name = format!("{value:?}");
+    match syn::parse_str::<syn::Ident>(&name) {
+        Ok(v) => Ok(quote!(#path::#v)),
+        Err(_) => Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            format!("unsupported {what} `{name}`"),
+        )),
+    }
+}
+
+fn activation(a: Activation) -> syn::Result<TokenStream> {
+    unit_variant(quote!(::flow_core::nn::Activation), &a, "activation")
+}
+
+fn scale(s: AffineScale) -> syn::Result<TokenStream> {
+    let p = quote!(::flow_core::layers::affine_ar::AffineScale);
+    Ok(match s {
+        AffineScale::SoftclipExp { bound } => {
+            let b = f64_lit(bound);
+            quote!(#p::SoftclipExp { bound: #b })
+        }
+        AffineScale::SoftplusEps { eps } => {
+            let e = f64_lit(eps);
+            quote!(#p::SoftplusEps { eps: #e })
+        }
+        AffineScale::Sigmoid { eps } => {
+            let e = f64_lit(eps);
+            quote!(#p::Sigmoid { eps: #e })
+        }
+        AffineScale::SoftplusOffset { offset, eps } => {
+            let (o, e) = (f64_lit(offset), f64_lit(eps));
+            quote!(#p::SoftplusOffset { offset: #o, eps: #e })
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                format!("unsupported scale {other:?}"),
+            ))
+        }
+    })
+}
+
+/// An MLP's `static`s (`L{i}_SIZES`, `L{i}_PARAMS`) and its `Mlp` value.
+fn gen_net(i: usize, net: &NetDesc, m: &Model) -> syn::Result<(TokenStream, TokenStream)> {
+    let sizes_id = format_ident!("L{}_SIZES", i);
+    let params_id = format_ident!("L{}_PARAMS", i);
+    let sizes = net.sizes.iter().map(|&s| Literal::usize_unsuffixed(s));
+    let k = Literal::usize_unsuffixed(net.sizes.len());
+    let w = weights(m, net.params)?;
+    let n = Literal::usize_unsuffixed(w.len());
+    let arr = f32_array(w);
+    let act = activation(net.activation)?;
+    let residual = net.residual;
+    Ok((
+        quote! {
+            static #sizes_id: [usize; #k] = [#(#sizes),*];
+            static #params_id: [f32; #n] = #arr;
+        },
+        quote! {
+            ::flow_core::nn::Mlp { sizes: &#sizes_id, params: &#params_id, activation: #act, residual: #residual }
+        },
+    ))
+}
+
+/// `LayerDesc::AffineAutoregressive` → `flow_core::layers::affine_ar::AffineAutoregressive`.
+fn gen_affine_ar(
+    i: usize,
+    net: &NetDesc,
+    scale_: AffineScale,
+    layout: AffineLayout,
+    direction: Direction,
+    m: &Model,
+) -> syn::Result<LayerCode> {
+    let (items, mlp) = gen_net(i, net, m)?;
+    let p = quote!(::flow_core::layers::affine_ar);
+    let d = Literal::usize_unsuffixed(m.desc.dim as usize);
+    let sc = scale(scale_)?;
+    let lay = unit_variant(quote!(#p::AffineLayout), &layout, "affine layout")?;
+    let dir = unit_variant(quote!(#p::Direction), &direction, "direction")?;
+    Ok(LayerCode {
+        items,
+        ty: quote!(#p::AffineAutoregressive<'static, f32>),
+        value: quote! {
+            #p::AffineAutoregressive {
+                net: #mlp,
+                dim: #d,
+                scale: #sc,
+                layout: #lay,
+                direction: #dir,
+            }
+        },
+    })
+}
+
+/// `static L{i}_PARAMS: [f32; N]` for a layer's own weights.
+fn gen_params(i: usize, span: Span, m: &Model) -> syn::Result<(TokenStream, proc_macro2::Ident)> {
+    let id = format_ident!("L{}_PARAMS", i);
+    let w = weights(m, span)?;
+    let n = Literal::usize_unsuffixed(w.len());
+    let arr = f32_array(w);
+    Ok((quote!(static #id: [f32; #n] = #arr;), id))
+}
+
+/// `static L{i}_INTS: [u16; N]` (coupling masks, permutations).
+fn gen_ints(i: usize, span: Span, m: &Model) -> syn::Result<(TokenStream, proc_macro2::Ident)> {
+    let id = format_ident!("L{}_INTS", i);
+    let v = span
+        .range(m.ints.len())
+        .and_then(|r| m.ints.get(r))
+        .ok_or_else(|| {
+            syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "internal: integer span out of range",
+            )
+        })?;
+    let n = Literal::usize_unsuffixed(v.len());
+    let vals = v.iter().map(|&x| Literal::u16_unsuffixed(x));
+    Ok((quote!(static #id: [u16; #n] = [#(#vals),*];), id))
+}
+
+/// A `SplineOpts` constant.
+fn spline_opts(o: &SplineOpts) -> syn::Result<TokenStream> {
+    let p = quote!(::flow_core::layers::spline);
+    let bins = Literal::usize_unsuffixed(o.bins);
+    let (bound, ls) = (f64_lit(o.bound), f64_lit(o.logit_scale));
+    let kind = match o.kind {
+        SplineKind::Zuko { slope } => {
+            let s = f64_lit(slope);
+            quote!(#p::SplineKind::Zuko { slope: #s })
+        }
+        SplineKind::Nflows {
+            min_bin_width,
+            min_bin_height,
+            min_derivative,
+        } => {
+            let (a, b, c) = (
+                f64_lit(min_bin_width),
+                f64_lit(min_bin_height),
+                f64_lit(min_derivative),
+            );
+            quote!(#p::SplineKind::Nflows { min_bin_width: #a, min_bin_height: #b, min_derivative: #c })
+        }
+        SplineKind::FlowJax {
+            min_width,
+            min_derivative,
+        } => {
+            let (a, c) = (f64_lit(min_width), f64_lit(min_derivative));
+            quote!(#p::SplineKind::FlowJax { min_width: #a, min_derivative: #c })
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                format!("unsupported spline {other:?}"),
+            ))
+        }
+    };
+    Ok(quote!(#p::SplineOpts { bins: #bins, bound: #bound, kind: #kind, logit_scale: #ls }))
+}
+
+/// `LayerDesc::SplineAutoregressive` → `SplineAutoregressive`.
+fn gen_spline_ar(
+    i: usize,
+    net: &NetDesc,
+    spline: &SplineOpts,
+    direction: Direction,
+    m: &Model,
+) -> syn::Result<LayerCode> {
+    let (items, mlp) = gen_net(i, net, m)?;
+    let d = Literal::usize_unsuffixed(m.desc.dim as usize);
+    let sp = spline_opts(spline)?;
+    let dir = unit_variant(
+        quote!(::flow_core::layers::affine_ar::Direction),
+        &direction,
+        "direction",
+    )?;
+    let p = quote!(::flow_core::layers::spline_ar);
+    Ok(LayerCode {
+        items,
+        ty: quote!(#p::SplineAutoregressive<'static, f32>),
+        value: quote!(#p::SplineAutoregressive { net: #mlp, dim: #d, spline: #sp, direction: #dir }),
+    })
+}
+
+/// `LayerDesc::AffineCoupling` → `AffineCoupling` with a `u16` mask.
+fn gen_affine_coupling(
+    i: usize,
+    net: &NetDesc,
+    mask: Span,
+    scale_: AffineScale,
+    layout: AffineLayout,
+    additive: bool,
+    m: &Model,
+) -> syn::Result<LayerCode> {
+    let (net_items, mlp) = gen_net(i, net, m)?;
+    let (mask_items, mask_id) = gen_ints(i, mask, m)?;
+    let sc = scale(scale_)?;
+    let lay = unit_variant(
+        quote!(::flow_core::layers::affine_ar::AffineLayout),
+        &layout,
+        "affine layout",
+    )?;
+    let p = quote!(::flow_core::layers::affine_coupling);
+    Ok(LayerCode {
+        items: quote!(#net_items #mask_items),
+        ty: quote!(#p::AffineCoupling<'static, f32, u16>),
+        value: quote!(#p::AffineCoupling { net: #mlp, mask: &#mask_id, scale: #sc, layout: #lay, additive: #additive }),
+    })
+}
+
+/// `LayerDesc::SplineCoupling` → `SplineCoupling` with a `u16` mask.
+fn gen_spline_coupling(
+    i: usize,
+    net: &NetDesc,
+    mask: Span,
+    spline: &SplineOpts,
+    m: &Model,
+) -> syn::Result<LayerCode> {
+    let (net_items, mlp) = gen_net(i, net, m)?;
+    let (mask_items, mask_id) = gen_ints(i, mask, m)?;
+    let sp = spline_opts(spline)?;
+    let p = quote!(::flow_core::layers::spline_coupling);
+    Ok(LayerCode {
+        items: quote!(#net_items #mask_items),
+        ty: quote!(#p::SplineCoupling<'static, f32, u16>),
+        value: quote!(#p::SplineCoupling { net: #mlp, mask: &#mask_id, spline: #sp }),
+    })
+}
+
+/// Builds a layer's value from the name of its weight array.
+type ValueOf<'a> = Box<dyn Fn(&proc_macro2::Ident) -> TokenStream + 'a>;
+
+/// Layers that are just a weight slice (plus constants): planar, radial, ActNorm, batch norm, LU,
+/// elementwise.
+fn gen_simple(i: usize, l: &LayerDesc, m: &Model) -> syn::Result<LayerCode> {
+    let d = Literal::usize_unsuffixed(m.desc.dim as usize);
+    let l_ = quote!(::flow_core::layers);
+    let (span, ty, value): (Span, TokenStream, ValueOf<'_>) = match l {
+        LayerDesc::Planar { params } => (
+            *params,
+            quote!(#l_::planar::Planar<'static, f32>),
+            Box::new(|id| quote!(#l_::planar::Planar { params: &#id })),
+        ),
+        LayerDesc::Radial { params } => (
+            *params,
+            quote!(#l_::radial::Radial<'static, f32>),
+            Box::new(|id| quote!(#l_::radial::Radial { params: &#id })),
+        ),
+        LayerDesc::ActNorm { params } => (
+            *params,
+            quote!(#l_::actnorm::ActNorm<'static, f32>),
+            Box::new(|id| quote!(#l_::actnorm::ActNorm { params: &#id })),
+        ),
+        LayerDesc::BatchNorm { params, eps } => {
+            let e = f64_lit(*eps);
+            (
+                *params,
+                quote!(#l_::batchnorm::BatchNorm<'static, f32>),
+                Box::new(move |id| quote!(#l_::batchnorm::BatchNorm { params: &#id, eps: #e })),
+            )
+        }
+        LayerDesc::LuLinear { params, eps } => {
+            let e = f64_lit(*eps);
+            let d = d.clone();
+            (
+                *params,
+                quote!(#l_::lu_linear::LuLinear<'static, f32>),
+                Box::new(move |id| quote!(#l_::lu_linear::LuLinear { dim: #d, params: &#id, eps: #e })),
+            )
+        }
+        LayerDesc::Elementwise { kind, params } => {
+            let k = unit_variant(
+                quote!(#l_::elementwise::ElementwiseKind),
+                kind,
+                "elementwise kind",
+            )?;
+            let d = d.clone();
+            (
+                *params,
+                quote!(#l_::elementwise::Elementwise<'static, f32>),
+                Box::new(move |id| quote!(#l_::elementwise::Elementwise { kind: #k, dim: #d, params: &#id })),
+            )
+        }
+        other => {
+            return Err(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                format!("internal: {} is not a simple layer", kind_name(other)),
+            ))
+        }
+    };
+    let (items, id) = gen_params(i, span, m)?;
+    Ok(LayerCode {
+        items,
+        ty,
+        value: value(&id),
+    })
+}
+
+/// `LayerDesc::Permutation` → `Permutation`.
+fn gen_permutation(i: usize, perm: Span, m: &Model) -> syn::Result<LayerCode> {
+    let (items, id) = gen_ints(i, perm, m)?;
+    let p = quote!(::flow_core::layers::permutation);
+    Ok(LayerCode {
+        items,
+        ty: quote!(#p::Permutation<'static>),
+        value: quote!(#p::Permutation { perm: &#id }),
+    })
+}
+
+/// Dispatch on the layer kind: one `gen_*` function per kind.
+fn gen_layer(i: usize, l: &LayerDesc, m: &Model) -> syn::Result<LayerCode> {
+    match l {
+        LayerDesc::AffineAutoregressive {
+            net,
+            scale,
+            layout,
+            direction,
+            ..
+        } => gen_affine_ar(i, net, *scale, *layout, *direction, m),
+        LayerDesc::SplineAutoregressive {
+            net,
+            spline,
+            direction,
+            ..
+        } => gen_spline_ar(i, net, spline, *direction, m),
+        LayerDesc::AffineCoupling {
+            net,
+            mask,
+            scale,
+            layout,
+            additive,
+        } => gen_affine_coupling(i, net, *mask, *scale, *layout, *additive, m),
+        LayerDesc::SplineCoupling { net, mask, spline } => gen_spline_coupling(i, net, *mask, spline, m),
+        LayerDesc::Permutation { perm } => gen_permutation(i, *perm, m),
+        LayerDesc::Planar { .. }
+        | LayerDesc::Radial { .. }
+        | LayerDesc::ActNorm { .. }
+        | LayerDesc::BatchNorm { .. }
+        | LayerDesc::LuLinear { .. }
+        | LayerDesc::Elementwise { .. } => gen_simple(i, l, m),
+        // `check` rejects unknown kinds first; never panic if it did not.
+        #[allow(unreachable_patterns)]
+        other => Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            format!("unsupported layer kind `{}`", kind_name(other)),
+        )),
+    }
+}
+
+/// The base distribution.
+fn gen_base(m: &Model) -> syn::Result<LayerCode> {
+    let p = quote!(::flow_core::base);
+    let d = Literal::usize_unsuffixed(m.desc.dim as usize);
+    let params = |span: Span| -> syn::Result<(TokenStream, Literal)> {
+        let w = weights(m, span)?;
+        Ok((f32_array(w), Literal::usize_unsuffixed(w.len())))
+    };
+    Ok(match &m.desc.base {
+        BaseDesc::StandardNormal => LayerCode {
+            items: quote!(),
+            ty: quote!(#p::StandardNormal),
+            value: quote!(#p::StandardNormal { dim: #d }),
+        },
+        BaseDesc::DiagNormal { params: span } => {
+            let (arr, n) = params(*span)?;
+            LayerCode {
+                items: quote!(static BASE_PARAMS: [f32; #n] = #arr;),
+                ty: quote!(#p::DiagNormal<'static, f32>),
+                value: quote!(#p::DiagNormal { params: &BASE_PARAMS }),
+            }
+        }
+        BaseDesc::CholeskyNormal { params: span } => {
+            let (arr, n) = params(*span)?;
+            LayerCode {
+                items: quote!(static BASE_PARAMS: [f32; #n] = #arr;),
+                ty: quote!(#p::CholeskyNormal<'static, f32>),
+                value: quote!(#p::CholeskyNormal { dim: #d, params: &BASE_PARAMS }),
+            }
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                format!("unsupported base {other:?}"),
+            ))
+        }
+    })
+}
+
+/// The layers as `Chain(l₀, Chain(l₁, …))` (`Identity` without layers): the same nesting
+/// `check::measure` builds to measure the scratch.
+fn compose(layers: Vec<LayerCode>, dim: usize) -> LayerCode {
+    let chain = quote!(::flow_core::layers::chain::Chain);
+    let mut it = layers.into_iter().rev();
+    let Some(mut acc) = it.next() else {
+        let d = Literal::usize_unsuffixed(dim);
+        return LayerCode {
+            items: quote!(),
+            ty: quote!(::flow_core::baked::Identity),
+            value: quote!(::flow_core::baked::Identity { dim: #d }),
+        };
+    };
+    for l in it {
+        let (items, ty, value) = (l.items, l.ty, l.value);
+        let (acc_items, acc_ty, acc_value) = (acc.items, acc.ty, acc.value);
+        acc = LayerCode {
+            items: quote!(#items #acc_items),
+            ty: quote!(#chain<#ty, #acc_ty>),
+            value: quote!(#chain(#value, #acc_value)),
+        };
+    }
+    acc
+}
+
+/// The whole expansion.
+pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<TokenStream> {
+    let name = &item.ident;
+    let s = match args.precision {
+        Precision::F32 => quote!(f32),
+        Precision::F64 => quote!(f64),
+    };
+    let s_size = match args.precision {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    };
+    let dim = m.desc.dim as usize;
+    let cdim = m.desc.context_dim as usize;
+    let layers = m
+        .desc
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| gen_layer(i, l, m))
+        .collect::<syn::Result<Vec<_>>>()?;
+    let layers = compose(layers, dim);
+    let base = gen_base(m)?;
+
+    let (layer_items, layers_ty, layers_value) = (layers.items, layers.ty, layers.value);
+    let (base_items, base_ty, base_value) = (base.items, base.ty, base.value);
+    let include = &m.include;
+    let path = args.path.value();
+    let d = Literal::usize_unsuffixed(dim);
+    let c = Literal::usize_unsuffixed(cdim);
+    let scratch = Literal::usize_unsuffixed(m.scratch);
+    let params = Literal::usize_unsuffixed(m.n_params);
+    let weight_bytes = Literal::usize_unsuffixed(4 * m.n_params);
+    let scratch_bytes = Literal::usize_unsuffixed(s_size * m.scratch);
+
+    // Context: an argument `ctx: &[S; C]` when C > 0, else nothing (and `&[]` to the kernels).
+    let (ctx_param, ctx) = if cdim > 0 {
+        (quote!(ctx: &[#s; #c],), quote!(ctx))
+    } else {
+        (quote!(), quote!(&[]))
+    };
+    let ctx_doc = if cdim > 0 { " given the context `ctx`" } else { "" };
+    let doc = |what: &str| format!(" {what}{ctx_doc} (baked from `{path}`).");
+    let d_log_prob = doc("log p(x)");
+    let d_grad = doc("∇ₓ log p(x)");
+    let d_inverse = doc("Data → base: the base point z and log|det ∂z/∂x|");
+    let d_forward = doc("Base → data: the data point x and log|det ∂x/∂z|");
+    let d_sample = doc("A sample from standard-normal base noise `eps`");
+    let d_sample_with = doc("A sample with standard-normal noise drawn from `rng`");
+    let d_batch = doc("log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows)");
+
+    let e = quote!(::flow_core::runtime::Error);
+    let len = quote!(::flow_core::baked::expect_len);
+
+    Ok(quote! {
+        #item
+
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery, non_upper_case_globals, missing_docs)]
+        const _: () = {
+            const _: &[u8] = ::core::include_bytes!(#include);
+            /// Scratch elements every method needs: `Flow::scratch_len` of `FLOW`, measured by the macro.
+            const SCRATCH: usize = #scratch;
+            #layer_items
+            #base_items
+            static FLOW: ::flow_core::Flow<#s, #layers_ty, #base_ty> =
+                ::flow_core::Flow::new(#layers_value, #base_value);
+
+            #[automatically_derived]
+            impl #name {
+                /// Data dimension D.
+                pub const DIM: usize = #d;
+                /// Context dimension C (0: unconditional).
+                pub const CONTEXT_DIM: usize = #c;
+                /// Number of parameters (layers, then base).
+                pub const PARAMS: usize = #params;
+                /// Bytes of weights in `static` arrays (flash).
+                pub const WEIGHT_BYTES: usize = #weight_bytes;
+                /// Bytes of the scratch array each method puts on the stack.
+                pub const SCRATCH_BYTES: usize = #scratch_bytes;
+
+                #[doc = #d_log_prob]
+                pub fn log_prob(x: &[#s; #d], #ctx_param) -> #s {
+                    let mut scratch = [0.0; SCRATCH];
+                    FLOW.log_prob(x, #ctx, &mut scratch)
+                }
+
+                #[doc = #d_grad]
+                pub fn grad_log_prob(x: &[#s; #d], #ctx_param) -> [#s; #d] {
+                    let mut scratch = [0.0; SCRATCH];
+                    let mut g = [0.0; #d];
+                    FLOW.grad_log_prob(x, #ctx, &mut g, &mut scratch);
+                    g
+                }
+
+                #[doc = #d_inverse]
+                pub fn inverse(x: &[#s; #d], #ctx_param) -> ([#s; #d], #s) {
+                    let mut scratch = [0.0; SCRATCH];
+                    let mut z = [0.0; #d];
+                    let ldj = FLOW.inverse(x, #ctx, &mut z, &mut scratch);
+                    (z, ldj)
+                }
+
+                #[doc = #d_forward]
+                pub fn forward(z: &[#s; #d], #ctx_param) -> ([#s; #d], #s) {
+                    let mut scratch = [0.0; SCRATCH];
+                    let mut x = [0.0; #d];
+                    let ldj = FLOW.forward(z, #ctx, &mut x, &mut scratch);
+                    (x, ldj)
+                }
+
+                #[doc = #d_sample]
+                pub fn sample(eps: &[#s; #d], #ctx_param) -> [#s; #d] {
+                    let mut scratch = [0.0; SCRATCH];
+                    let mut x = [0.0; #d];
+                    FLOW.sample(eps, #ctx, &mut x, &mut scratch);
+                    x
+                }
+
+                #[doc = #d_sample_with]
+                pub fn sample_with<R: ::flow_core::baked::RngCore + ?Sized>(rng: &mut R, #ctx_param) -> [#s; #d] {
+                    let mut scratch = [0.0; SCRATCH];
+                    let mut x = [0.0; #d];
+                    FLOW.sample_with(rng, #ctx, &mut x, &mut scratch);
+                    x
+                }
+
+                #[doc = #d_batch]
+                pub fn log_prob_batch(xs: &[[#s; #d]], #ctx_param out: &mut [#s]) {
+                    let mut scratch = [0.0; SCRATCH];
+                    for (x, o) in xs.iter().zip(out.iter_mut()) {
+                        *o = FLOW.log_prob(x, #ctx, &mut scratch);
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl ::flow_core::baked::BakedFlow<#s> for #name {
+                const DIM: usize = #d;
+                const CONTEXT_DIM: usize = #c;
+                const PARAMS: usize = #params;
+                const WEIGHT_BYTES: usize = #weight_bytes;
+                const SCRATCH_BYTES: usize = #scratch_bytes;
+                type Layers = #layers_ty;
+                type Base = #base_ty;
+
+                fn flow(&self) -> &'static ::flow_core::Flow<#s, #layers_ty, #base_ty> {
+                    &FLOW
+                }
+
+                fn log_prob(&self, x: &[#s], ctx: &[#s]) -> ::core::result::Result<#s, #e> {
+                    #len(#d, x.len())?;
+                    #len(#c, ctx.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    ::core::result::Result::Ok(FLOW.log_prob(x, ctx, &mut scratch))
+                }
+
+                fn grad_log_prob(&self, x: &[#s], ctx: &[#s], g: &mut [#s]) -> ::core::result::Result<#s, #e> {
+                    #len(#d, x.len())?;
+                    #len(#c, ctx.len())?;
+                    #len(#d, g.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    ::core::result::Result::Ok(FLOW.grad_log_prob(x, ctx, g, &mut scratch))
+                }
+
+                fn inverse(&self, x: &[#s], ctx: &[#s], z: &mut [#s]) -> ::core::result::Result<#s, #e> {
+                    #len(#d, x.len())?;
+                    #len(#c, ctx.len())?;
+                    #len(#d, z.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    ::core::result::Result::Ok(FLOW.inverse(x, ctx, z, &mut scratch))
+                }
+
+                fn forward(&self, z: &[#s], ctx: &[#s], x: &mut [#s]) -> ::core::result::Result<#s, #e> {
+                    #len(#d, z.len())?;
+                    #len(#c, ctx.len())?;
+                    #len(#d, x.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    ::core::result::Result::Ok(FLOW.forward(z, ctx, x, &mut scratch))
+                }
+
+                fn sample(&self, eps: &[#s], ctx: &[#s], x: &mut [#s]) -> ::core::result::Result<(), #e> {
+                    #len(#d, eps.len())?;
+                    #len(#c, ctx.len())?;
+                    #len(#d, x.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    FLOW.sample(eps, ctx, x, &mut scratch);
+                    ::core::result::Result::Ok(())
+                }
+
+                fn sample_with<R: ::flow_core::baked::RngCore + ?Sized>(
+                    &self,
+                    rng: &mut R,
+                    ctx: &[#s],
+                    x: &mut [#s],
+                ) -> ::core::result::Result<(), #e> {
+                    #len(#c, ctx.len())?;
+                    #len(#d, x.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    FLOW.sample_with(rng, ctx, x, &mut scratch);
+                    ::core::result::Result::Ok(())
+                }
+
+                fn log_prob_batch(&self, xs: &[#s], ctx: &[#s], out: &mut [#s]) -> ::core::result::Result<(), #e> {
+                    #len(out.len().saturating_mul(#d), xs.len())?;
+                    #len(#c, ctx.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    for (x, o) in xs.chunks_exact(#d).zip(out.iter_mut()) {
+                        *o = FLOW.log_prob(x, ctx, &mut scratch);
+                    }
+                    ::core::result::Result::Ok(())
+                }
+            }
+        };
+    })
+}

@@ -1,0 +1,421 @@
+//! Baked models agree bit for bit with the runtime evaluator on the same file: `log_prob`,
+//! `inverse`, `forward`, `sample`, `sample_with`, `grad_log_prob` and `log_prob_batch`, through the
+//! inherent array API and through `BakedFlow`, in f32 and f64, on thousands of random points
+//! (including far tails), for every test model in `tests/models/` (see `gen_models.rs`).
+
+use flow_core::baked::BakedFlow;
+use flow_core::runtime::{Aligned, Error, Evaluator};
+use flow_core::testing::Lcg;
+use flow_core::Real;
+use flow_macros::flow;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// `(x, ctx) → (point, log|det|)`: the shape of `inverse` and `forward`.
+type Map<S, const D: usize, const C: usize> = fn(&[S; D], &[S; C]) -> ([S; D], S);
+
+/// The inherent methods of one baked type, as function pointers over `(x, ctx)`.
+struct Api<S, const D: usize, const C: usize> {
+    log_prob: fn(&[S; D], &[S; C]) -> S,
+    grad_log_prob: fn(&[S; D], &[S; C]) -> [S; D],
+    inverse: Map<S, D, C>,
+    forward: Map<S, D, C>,
+    sample: fn(&[S; D], &[S; C]) -> [S; D],
+    sample_with: fn(&mut ChaCha8Rng, &[S; C]) -> [S; D],
+    log_prob_batch: fn(&[[S; D]], &[S; C], &mut [S]),
+}
+
+/// `Api` of an unconditional (`api!(T)`) or conditional (`api!(T, ctx)`) baked type.
+macro_rules! api {
+    ($t:ty) => {
+        Api {
+            log_prob: |x, _| <$t>::log_prob(x),
+            grad_log_prob: |x, _| <$t>::grad_log_prob(x),
+            inverse: |x, _| <$t>::inverse(x),
+            forward: |z, _| <$t>::forward(z),
+            sample: |e, _| <$t>::sample(e),
+            sample_with: |r, _| <$t>::sample_with(r),
+            log_prob_batch: |xs, _, out| <$t>::log_prob_batch(xs, out),
+        }
+    };
+    ($t:ty, ctx) => {
+        Api {
+            log_prob: |x, c| <$t>::log_prob(x, c),
+            grad_log_prob: |x, c| <$t>::grad_log_prob(x, c),
+            inverse: |x, c| <$t>::inverse(x, c),
+            forward: |z, c| <$t>::forward(z, c),
+            sample: |e, c| <$t>::sample(e, c),
+            sample_with: |r, c| <$t>::sample_with(r, c),
+            log_prob_batch: |xs, c, out| <$t>::log_prob_batch(xs, c, out),
+        }
+    };
+}
+
+/// Bit patterns, so that NaNs compare too (both sides run the same operations).
+trait Bits: Real {
+    fn bits(self) -> u64;
+}
+impl Bits for f32 {
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+impl Bits for f64 {
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+}
+
+fn same<S: Bits>(a: &[S], b: &[S], what: &str, k: usize) {
+    let (ab, bb): (Vec<u64>, Vec<u64>) = (
+        a.iter().map(|v| v.bits()).collect(),
+        b.iter().map(|v| v.bits()).collect(),
+    );
+    assert_eq!(ab, bb, "{what} differs at point {k}: baked {a:?}, runtime {b:?}");
+}
+
+/// Points: standard normal at scales 0.5, 1, 3 and 10 (tails), plus a few extremes.
+fn point<S: Real, const N: usize>(rng: &mut Lcg, k: usize) -> [S; N] {
+    const SCALES: [f64; 4] = [0.5, 1.0, 3.0, 10.0];
+    const EXTREME: [f64; 6] = [30.0, -30.0, 100.0, -100.0, 1e4, -1e4];
+    let mut p = [S::ZERO; N];
+    for (i, v) in p.iter_mut().enumerate() {
+        *v = if k % 97 == 13 {
+            S::from_f64(EXTREME[(k / 97 + i) % EXTREME.len()])
+        } else {
+            S::from_f64(rng.normal() * SCALES[k % SCALES.len()])
+        };
+    }
+    p
+}
+
+const POINTS: usize = 3000;
+
+/// Compares every method of a baked type with `Evaluator` on `bytes`.
+fn agree<S: Bits, F: BakedFlow<S>, const D: usize, const C: usize>(
+    api: Api<S, D, C>,
+    flow: &F,
+    bytes: &[u8],
+    seed: u64,
+) {
+    let mut ev = Evaluator::<S, 4096>::new(bytes).expect("runtime evaluator accepts the model");
+    assert_eq!((F::DIM, F::CONTEXT_DIM), (D, C));
+    assert_eq!((ev.dim(), ev.context_dim()), (D, C));
+    let runtime_flow = ev.model().flow::<S>();
+    assert_eq!(F::PARAMS, runtime_flow.n_params());
+    assert_eq!(F::WEIGHT_BYTES, 4 * F::PARAMS);
+    assert_eq!(
+        F::SCRATCH_BYTES,
+        flow.flow().scratch_len() * core::mem::size_of::<S>()
+    );
+    assert_eq!(flow.flow().n_params(), F::PARAMS);
+
+    let mut rng = Lcg(seed);
+    let mut finite = 0;
+    let mut xs = Vec::new();
+    let mut ctxs = Vec::new();
+    for k in 0..POINTS {
+        let x: [S; D] = point(&mut rng, k);
+        let ctx: [S; C] = point(&mut rng, k / 2);
+        // log p, through both APIs.
+        let lp = (api.log_prob)(&x, &ctx);
+        let lp_rt = ev.log_prob(&x, &ctx).unwrap();
+        same(&[lp], &[lp_rt], "log_prob", k);
+        same(
+            &[flow.log_prob(&x, &ctx).unwrap()],
+            &[lp_rt],
+            "BakedFlow::log_prob",
+            k,
+        );
+        if lp.to_f64().is_finite() {
+            finite += 1;
+        }
+        // Density direction.
+        let (z, ldj) = (api.inverse)(&x, &ctx);
+        let mut z_rt = [S::ZERO; D];
+        let ldj_rt = ev.inverse(&x, &ctx, &mut z_rt).unwrap();
+        same(&z, &z_rt, "inverse z", k);
+        same(&[ldj], &[ldj_rt], "inverse log|det|", k);
+        // Sampling direction, from a base-like point.
+        let e: [S; D] = point(&mut rng, 4 * (k / 4) + (k % 3));
+        let (x2, ldj2) = (api.forward)(&e, &ctx);
+        let mut x2_rt = [S::ZERO; D];
+        let ldj2_rt = ev.forward(&e, &ctx, &mut x2_rt).unwrap();
+        same(&x2, &x2_rt, "forward x", k);
+        same(&[ldj2], &[ldj2_rt], "forward log|det|", k);
+        let s = (api.sample)(&e, &ctx);
+        let mut s_rt = [S::ZERO; D];
+        ev.sample(&e, &ctx, &mut s_rt).unwrap();
+        same(&s, &s_rt, "sample", k);
+        let mut s_tr = [S::ZERO; D];
+        flow.sample(&e, &ctx, &mut s_tr).unwrap();
+        same(&s_tr, &s_rt, "BakedFlow::sample", k);
+        // Gradients.
+        let g = (api.grad_log_prob)(&x, &ctx);
+        let mut g_rt = [S::ZERO; D];
+        let lp_g = ev.grad_log_prob(&x, &ctx, &mut g_rt).unwrap();
+        same(&g, &g_rt, "grad_log_prob", k);
+        same(&[lp_g], &[lp_rt], "log p from grad_log_prob", k);
+        let mut g_tr = [S::ZERO; D];
+        flow.grad_log_prob(&x, &ctx, &mut g_tr).unwrap();
+        same(&g_tr, &g_rt, "BakedFlow::grad_log_prob", k);
+        if k < 200 {
+            xs.push(x);
+            ctxs.push(ctx);
+        }
+    }
+    assert!(
+        finite > POINTS / 2,
+        "only {finite} finite log-densities: the test points are too far out"
+    );
+
+    // Batches, under the first context.
+    let mut out = vec![S::ZERO; xs.len()];
+    (api.log_prob_batch)(&xs, &ctxs[0], &mut out);
+    let flat: Vec<S> = xs.iter().flatten().copied().collect();
+    let mut out_tr = vec![S::ZERO; xs.len()];
+    flow.log_prob_batch(&flat, &ctxs[0], &mut out_tr).unwrap();
+    for (k, x) in xs.iter().enumerate() {
+        let lp_rt = ev.log_prob(x, &ctxs[0]).unwrap();
+        same(&[out[k]], &[lp_rt], "log_prob_batch", k);
+        same(&[out_tr[k]], &[lp_rt], "BakedFlow::log_prob_batch", k);
+    }
+
+    // Random sampling with the same generator state.
+    let (mut r1, mut r2, mut r3) = (
+        ChaCha8Rng::seed_from_u64(seed),
+        ChaCha8Rng::seed_from_u64(seed),
+        ChaCha8Rng::seed_from_u64(seed),
+    );
+    for k in 0..500 {
+        let ctx = &ctxs[k % ctxs.len()];
+        let x = (api.sample_with)(&mut r1, ctx);
+        let mut x_rt = [S::ZERO; D];
+        ev.sample_with(&mut r2, ctx, &mut x_rt).unwrap();
+        same(&x, &x_rt, "sample_with", k);
+        let mut x_tr = [S::ZERO; D];
+        flow.sample_with(&mut r3, ctx, &mut x_tr).unwrap();
+        same(&x_tr, &x_rt, "BakedFlow::sample_with", k);
+    }
+
+    // Wrong lengths through the trait are errors, not panics.
+    let long = vec![S::ZERO; D + 1];
+    let err = Error::WrongLength {
+        expected: D,
+        got: D + 1,
+    };
+    assert_eq!(flow.log_prob(&long, &ctxs[0]), Err(err));
+    let mut short = vec![S::ZERO; D + 1];
+    assert_eq!(flow.inverse(&xs[0], &ctxs[0], &mut short).unwrap_err(), err);
+    let ctx_long = vec![S::ZERO; C + 1];
+    assert_eq!(
+        flow.log_prob(&xs[0], &ctx_long),
+        Err(Error::WrongLength {
+            expected: C,
+            got: C + 1
+        })
+    );
+    let mut out = [S::ZERO; 2];
+    assert!(flow.log_prob_batch(&flat[..3 * D], &ctxs[0], &mut out).is_err());
+}
+
+macro_rules! model {
+    ($bytes:ident, $file:literal) => {
+        static $bytes: &Aligned<[u8]> = &Aligned(*include_bytes!($file));
+    };
+}
+
+model!(MAF_DIAG, "models/maf_diag.flow");
+model!(IAF_CHOLESKY, "models/iaf_cholesky.flow");
+model!(COND_MIXED, "models/cond_mixed.flow");
+model!(GAUSSIAN, "models/gaussian.flow");
+model!(MOONS_MAF, "models/moons_maf.flow");
+model!(TINY, "models/tiny.flow");
+model!(TINY_COND, "models/tiny_cond.flow");
+model!(REALNVP_COND, "models/realnvp_cond.flow");
+model!(NSF, "models/nsf.flow");
+model!(NSF_COUPLING_COND, "models/nsf_coupling_cond.flow");
+model!(PLANAR, "models/planar.flow");
+model!(RADIAL, "models/radial.flow");
+model!(MISC_LAYERS, "models/misc_layers.flow");
+model!(NFLOWS_MAF, "models/nflows_maf.flow");
+model!(ZUKO_NSF_COND, "models/zuko_nsf_cond.flow");
+
+/// Every other layer kind, each in f32 and f64.
+#[flow("tests/models/realnvp_cond.flow")]
+struct RealnvpCond;
+#[flow("tests/models/realnvp_cond.flow", precision = "f64")]
+struct RealnvpCond64;
+#[flow("tests/models/nsf.flow")]
+struct Nsf;
+#[flow("tests/models/nsf.flow", precision = "f64")]
+struct Nsf64;
+#[flow("tests/models/nsf_coupling_cond.flow")]
+struct NsfCouplingCond;
+#[flow("tests/models/nsf_coupling_cond.flow", precision = "f64")]
+struct NsfCouplingCond64;
+#[flow("tests/models/planar.flow")]
+struct Planar;
+#[flow("tests/models/planar.flow", precision = "f64")]
+struct Planar64;
+#[flow("tests/models/radial.flow")]
+struct Radial;
+#[flow("tests/models/radial.flow", precision = "f64")]
+struct Radial64;
+#[flow("tests/models/misc_layers.flow")]
+struct MiscLayers;
+#[flow("tests/models/misc_layers.flow", precision = "f64")]
+struct MiscLayers64;
+#[flow("tests/models/nflows_maf.flow")]
+struct NflowsMaf;
+#[flow("tests/models/nflows_maf.flow", precision = "f64")]
+struct NflowsMaf64;
+#[flow("tests/models/zuko_nsf_cond.flow")]
+struct ZukoNsfCond;
+#[flow("tests/models/zuko_nsf_cond.flow", precision = "f64")]
+struct ZukoNsfCond64;
+
+#[test]
+fn every_layer_kind_agrees_with_runtime() {
+    agree::<f32, _, 3, 1>(api!(RealnvpCond, ctx), &RealnvpCond, &REALNVP_COND.0, 20);
+    agree::<f64, _, 3, 1>(api!(RealnvpCond64, ctx), &RealnvpCond64, &REALNVP_COND.0, 21);
+    agree::<f32, _, 3, 0>(api!(Nsf), &Nsf, &NSF.0, 22);
+    agree::<f64, _, 3, 0>(api!(Nsf64), &Nsf64, &NSF.0, 23);
+    agree::<f32, _, 2, 2>(
+        api!(NsfCouplingCond, ctx),
+        &NsfCouplingCond,
+        &NSF_COUPLING_COND.0,
+        24,
+    );
+    agree::<f64, _, 2, 2>(
+        api!(NsfCouplingCond64, ctx),
+        &NsfCouplingCond64,
+        &NSF_COUPLING_COND.0,
+        25,
+    );
+    agree::<f32, _, 2, 0>(api!(Planar), &Planar, &PLANAR.0, 26);
+    agree::<f64, _, 2, 0>(api!(Planar64), &Planar64, &PLANAR.0, 27);
+    agree::<f32, _, 2, 0>(api!(Radial), &Radial, &RADIAL.0, 28);
+    agree::<f64, _, 2, 0>(api!(Radial64), &Radial64, &RADIAL.0, 29);
+    agree::<f32, _, 3, 0>(api!(MiscLayers), &MiscLayers, &MISC_LAYERS.0, 30);
+    agree::<f64, _, 3, 0>(api!(MiscLayers64), &MiscLayers64, &MISC_LAYERS.0, 31);
+    agree::<f32, _, 4, 0>(api!(NflowsMaf), &NflowsMaf, &NFLOWS_MAF.0, 32);
+    agree::<f64, _, 4, 0>(api!(NflowsMaf64), &NflowsMaf64, &NFLOWS_MAF.0, 33);
+    agree::<f32, _, 3, 2>(api!(ZukoNsfCond, ctx), &ZukoNsfCond, &ZUKO_NSF_COND.0, 34);
+    agree::<f64, _, 3, 2>(api!(ZukoNsfCond64, ctx), &ZukoNsfCond64, &ZUKO_NSF_COND.0, 35);
+}
+
+/// D = 3, four MAF layers, diagonal-normal base.
+#[flow("tests/models/maf_diag.flow")]
+struct MafDiag;
+#[flow("tests/models/maf_diag.flow", precision = "f64")]
+struct MafDiag64;
+
+/// D = 3, three IAF layers, Cholesky base.
+#[flow("tests/models/iaf_cholesky.flow")]
+struct IafCholesky;
+#[flow("tests/models/iaf_cholesky.flow", precision = "f64")]
+struct IafCholesky64;
+
+/// D = 2, C = 3, MAF and IAF layers.
+#[flow("tests/models/cond_mixed.flow")]
+struct CondMixed;
+#[flow("tests/models/cond_mixed.flow", precision = "f64")]
+struct CondMixed64;
+
+/// D = 3, no layers.
+#[flow("tests/models/gaussian.flow")]
+struct Gaussian;
+
+/// `flow-train` defaults: MAF, 5 × (64 × 64).
+#[flow("tests/models/moons_maf.flow")]
+struct MoonsMaf;
+#[flow("tests/models/moons_maf.flow", precision = "f64")]
+struct MoonsMaf64;
+
+#[flow("tests/models/tiny.flow")]
+struct Tiny;
+#[flow("tests/models/tiny_cond.flow", precision = "f64")]
+struct TinyCond64;
+
+#[test]
+fn maf_diag_agrees_with_runtime() {
+    agree::<f32, _, 3, 0>(api!(MafDiag), &MafDiag, &MAF_DIAG.0, 1);
+    agree::<f64, _, 3, 0>(api!(MafDiag64), &MafDiag64, &MAF_DIAG.0, 2);
+}
+
+#[test]
+fn iaf_cholesky_agrees_with_runtime() {
+    agree::<f32, _, 3, 0>(api!(IafCholesky), &IafCholesky, &IAF_CHOLESKY.0, 3);
+    agree::<f64, _, 3, 0>(api!(IafCholesky64), &IafCholesky64, &IAF_CHOLESKY.0, 4);
+}
+
+#[test]
+fn conditional_mixed_agrees_with_runtime() {
+    agree::<f32, _, 2, 3>(api!(CondMixed, ctx), &CondMixed, &COND_MIXED.0, 5);
+    agree::<f64, _, 2, 3>(api!(CondMixed64, ctx), &CondMixed64, &COND_MIXED.0, 6);
+}
+
+#[test]
+fn layerless_gaussian_agrees_with_runtime() {
+    agree::<f32, _, 3, 0>(api!(Gaussian), &Gaussian, &GAUSSIAN.0, 7);
+}
+
+#[test]
+fn moons_maf_agrees_with_runtime() {
+    agree::<f32, _, 2, 0>(api!(MoonsMaf), &MoonsMaf, &MOONS_MAF.0, 8);
+    agree::<f64, _, 2, 0>(api!(MoonsMaf64), &MoonsMaf64, &MOONS_MAF.0, 9);
+}
+
+#[test]
+fn tiny_models_agree_with_runtime() {
+    agree::<f32, _, 2, 0>(api!(Tiny), &Tiny, &TINY.0, 10);
+    agree::<f64, _, 2, 1>(api!(TinyCond64, ctx), &TinyCond64, &TINY_COND.0, 11);
+}
+
+/// Generic code takes any baked flow through `BakedFlow`.
+fn mean_log_prob<F: BakedFlow<f32>>(flow: &F, xs: &[f32]) -> Result<f32, Error> {
+    let n = xs.len() / F::DIM;
+    let mut out = vec![0.0; n];
+    flow.log_prob_batch(xs, &[], &mut out)?;
+    Ok(out.iter().sum::<f32>() / n as f32)
+}
+
+#[test]
+fn generic_code_takes_any_baked_flow() {
+    let xs = [0.1f32, -0.4, 0.3, 1.2, -0.7, 0.05];
+    let a = mean_log_prob(&MafDiag, &xs).unwrap();
+    let b = mean_log_prob(&Gaussian, &xs).unwrap();
+    assert_eq!(
+        a,
+        (MafDiag::log_prob(&[0.1, -0.4, 0.3]) + MafDiag::log_prob(&[1.2, -0.7, 0.05])) / 2.0
+    );
+    assert_eq!(
+        b,
+        (Gaussian::log_prob(&[0.1, -0.4, 0.3]) + Gaussian::log_prob(&[1.2, -0.7, 0.05])) / 2.0
+    );
+    let xs2 = [0.1f32, -0.4, 0.3, 1.2];
+    assert!(mean_log_prob(&MoonsMaf, &xs2).is_ok());
+}
+
+#[test]
+fn constants_are_what_the_model_needs() {
+    // D = 2, 5 × MADE 2 → 64 → 64 → 4, standard-normal base.
+    let per_layer = (2 * 64 + 64) + (64 * 64 + 64) + (64 * 4 + 4);
+    assert_eq!(MoonsMaf::PARAMS, 5 * per_layer);
+    assert_eq!(MoonsMaf::WEIGHT_BYTES, 4 * 5 * per_layer);
+    assert_eq!(
+        MoonsMaf64::WEIGHT_BYTES,
+        MoonsMaf::WEIGHT_BYTES,
+        "f64 evaluation keeps f32 weights"
+    );
+    assert_eq!(MoonsMaf64::SCRATCH_BYTES, 2 * MoonsMaf::SCRATCH_BYTES);
+    assert_eq!((CondMixed::DIM, CondMixed::CONTEXT_DIM), (2, 3));
+    assert_eq!(Gaussian::PARAMS, 3 + 6);
+    println!(
+        "moons_maf: WEIGHT_BYTES = {}, SCRATCH_BYTES = {} (f32), {} (f64)",
+        MoonsMaf::WEIGHT_BYTES,
+        MoonsMaf::SCRATCH_BYTES,
+        MoonsMaf64::SCRATCH_BYTES
+    );
+}

@@ -1,0 +1,279 @@
+// Expansion snapshot (see flow-macros/src/tests.rs); FLOW_MACROS_BLESS=1 rewrites it.
+/// A tiny MAF.
+pub struct Tiny;
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    non_upper_case_globals,
+    missing_docs
+)]
+const _: () = {
+    const _: &[u8] = ::core::include_bytes!(
+        ::core::concat!(::core::env!("CARGO_MANIFEST_DIR"), "/tests/models/tiny.flow")
+    );
+    /// Scratch elements every method needs: `Flow::scratch_len` of `FLOW`, measured by the macro.
+    const SCRATCH: usize = 32;
+    static L0_SIZES: [usize; 3] = [2, 2, 4];
+    static L0_PARAMS: [f32; 18] = [
+        f32::from_bits(0xbee2_92d9),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x3f39_9ad2),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0xbf18_46d4),
+        f32::from_bits(0x3e59_200e),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x3ef8_f21c),
+        f32::from_bits(0x3e05_46d7),
+        f32::from_bits(0x3f23_ade6),
+        f32::from_bits(0xbe45_be2e),
+        f32::from_bits(0xbd17_ccc3),
+        f32::from_bits(0x3f2c_edb9),
+        f32::from_bits(0xbe84_43e2),
+        f32::from_bits(0x3e4e_241d),
+    ];
+    static L1_SIZES: [usize; 3] = [2, 2, 4];
+    static L1_PARAMS: [f32; 18] = [
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0xbeb2_cedd),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0xbedf_c81b),
+        f32::from_bits(0x3deb_7ad1),
+        f32::from_bits(0x3f32_c34b),
+        f32::from_bits(0xbe7e_1855),
+        f32::from_bits(0x3f26_d6e3),
+        f32::from_bits(0x3f4b_3e01),
+        f32::from_bits(0x3f1f_7dda),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x0000_0000),
+        f32::from_bits(0x3ebe_661a),
+        f32::from_bits(0x3cc7_978f),
+        f32::from_bits(0x3e75_a358),
+        f32::from_bits(0x3de0_d3ea),
+    ];
+    static BASE_PARAMS: [f32; 4] = [
+        f32::from_bits(0xbe3d_a861),
+        f32::from_bits(0xbe82_cb05),
+        f32::from_bits(0x3faf_f45e),
+        f32::from_bits(0x3f03_2a12),
+    ];
+    static FLOW: ::flow_core::Flow<
+        f32,
+        ::flow_core::layers::chain::Chain<
+            ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
+            ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
+        >,
+        ::flow_core::base::DiagNormal<'static, f32>,
+    > = ::flow_core::Flow::new(
+        ::flow_core::layers::chain::Chain(
+            ::flow_core::layers::affine_ar::AffineAutoregressive {
+                net: ::flow_core::nn::Mlp {
+                    sizes: &L0_SIZES,
+                    params: &L0_PARAMS,
+                    activation: ::flow_core::nn::Activation::Relu,
+                    residual: false,
+                },
+                dim: 2,
+                scale: ::flow_core::layers::affine_ar::AffineScale::SoftclipExp {
+                    bound: f64::from_bits(0x401b_a18a_998f_ffa0),
+                },
+                layout: ::flow_core::layers::affine_ar::AffineLayout::ShiftScale,
+                direction: ::flow_core::layers::affine_ar::Direction::Maf,
+            },
+            ::flow_core::layers::affine_ar::AffineAutoregressive {
+                net: ::flow_core::nn::Mlp {
+                    sizes: &L1_SIZES,
+                    params: &L1_PARAMS,
+                    activation: ::flow_core::nn::Activation::Relu,
+                    residual: false,
+                },
+                dim: 2,
+                scale: ::flow_core::layers::affine_ar::AffineScale::SoftclipExp {
+                    bound: f64::from_bits(0x401b_a18a_998f_ffa0),
+                },
+                layout: ::flow_core::layers::affine_ar::AffineLayout::ShiftScale,
+                direction: ::flow_core::layers::affine_ar::Direction::Maf,
+            },
+        ),
+        ::flow_core::base::DiagNormal {
+            params: &BASE_PARAMS,
+        },
+    );
+    #[automatically_derived]
+    impl Tiny {
+        /// Data dimension D.
+        pub const DIM: usize = 2;
+        /// Context dimension C (0: unconditional).
+        pub const CONTEXT_DIM: usize = 0;
+        /// Number of parameters (layers, then base).
+        pub const PARAMS: usize = 40;
+        /// Bytes of weights in `static` arrays (flash).
+        pub const WEIGHT_BYTES: usize = 160;
+        /// Bytes of the scratch array each method puts on the stack.
+        pub const SCRATCH_BYTES: usize = 128;
+        /// log p(x) (baked from `tests/models/tiny.flow`).
+        pub fn log_prob(x: &[f32; 2]) -> f32 {
+            let mut scratch = [0.0; SCRATCH];
+            FLOW.log_prob(x, &[], &mut scratch)
+        }
+        /// ∇ₓ log p(x) (baked from `tests/models/tiny.flow`).
+        pub fn grad_log_prob(x: &[f32; 2]) -> [f32; 2] {
+            let mut scratch = [0.0; SCRATCH];
+            let mut g = [0.0; 2];
+            FLOW.grad_log_prob(x, &[], &mut g, &mut scratch);
+            g
+        }
+        /// Data → base: the base point z and log|det ∂z/∂x| (baked from `tests/models/tiny.flow`).
+        pub fn inverse(x: &[f32; 2]) -> ([f32; 2], f32) {
+            let mut scratch = [0.0; SCRATCH];
+            let mut z = [0.0; 2];
+            let ldj = FLOW.inverse(x, &[], &mut z, &mut scratch);
+            (z, ldj)
+        }
+        /// Base → data: the data point x and log|det ∂x/∂z| (baked from `tests/models/tiny.flow`).
+        pub fn forward(z: &[f32; 2]) -> ([f32; 2], f32) {
+            let mut scratch = [0.0; SCRATCH];
+            let mut x = [0.0; 2];
+            let ldj = FLOW.forward(z, &[], &mut x, &mut scratch);
+            (x, ldj)
+        }
+        /// A sample from standard-normal base noise `eps` (baked from `tests/models/tiny.flow`).
+        pub fn sample(eps: &[f32; 2]) -> [f32; 2] {
+            let mut scratch = [0.0; SCRATCH];
+            let mut x = [0.0; 2];
+            FLOW.sample(eps, &[], &mut x, &mut scratch);
+            x
+        }
+        /// A sample with standard-normal noise drawn from `rng` (baked from `tests/models/tiny.flow`).
+        pub fn sample_with<R: ::flow_core::baked::RngCore + ?Sized>(
+            rng: &mut R,
+        ) -> [f32; 2] {
+            let mut scratch = [0.0; SCRATCH];
+            let mut x = [0.0; 2];
+            FLOW.sample_with(rng, &[], &mut x, &mut scratch);
+            x
+        }
+        /// log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows) (baked from `tests/models/tiny.flow`).
+        pub fn log_prob_batch(xs: &[[f32; 2]], out: &mut [f32]) {
+            let mut scratch = [0.0; SCRATCH];
+            for (x, o) in xs.iter().zip(out.iter_mut()) {
+                *o = FLOW.log_prob(x, &[], &mut scratch);
+            }
+        }
+    }
+    #[automatically_derived]
+    impl ::flow_core::baked::BakedFlow<f32> for Tiny {
+        const DIM: usize = 2;
+        const CONTEXT_DIM: usize = 0;
+        const PARAMS: usize = 40;
+        const WEIGHT_BYTES: usize = 160;
+        const SCRATCH_BYTES: usize = 128;
+        type Layers = ::flow_core::layers::chain::Chain<
+            ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
+            ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
+        >;
+        type Base = ::flow_core::base::DiagNormal<'static, f32>;
+        fn flow(
+            &self,
+        ) -> &'static ::flow_core::Flow<
+            f32,
+            ::flow_core::layers::chain::Chain<
+                ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
+                ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
+            >,
+            ::flow_core::base::DiagNormal<'static, f32>,
+        > {
+            &FLOW
+        }
+        fn log_prob(
+            &self,
+            x: &[f32],
+            ctx: &[f32],
+        ) -> ::core::result::Result<f32, ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(2, x.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            ::core::result::Result::Ok(FLOW.log_prob(x, ctx, &mut scratch))
+        }
+        fn grad_log_prob(
+            &self,
+            x: &[f32],
+            ctx: &[f32],
+            g: &mut [f32],
+        ) -> ::core::result::Result<f32, ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(2, x.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            ::flow_core::baked::expect_len(2, g.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            ::core::result::Result::Ok(FLOW.grad_log_prob(x, ctx, g, &mut scratch))
+        }
+        fn inverse(
+            &self,
+            x: &[f32],
+            ctx: &[f32],
+            z: &mut [f32],
+        ) -> ::core::result::Result<f32, ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(2, x.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            ::flow_core::baked::expect_len(2, z.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            ::core::result::Result::Ok(FLOW.inverse(x, ctx, z, &mut scratch))
+        }
+        fn forward(
+            &self,
+            z: &[f32],
+            ctx: &[f32],
+            x: &mut [f32],
+        ) -> ::core::result::Result<f32, ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(2, z.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            ::flow_core::baked::expect_len(2, x.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            ::core::result::Result::Ok(FLOW.forward(z, ctx, x, &mut scratch))
+        }
+        fn sample(
+            &self,
+            eps: &[f32],
+            ctx: &[f32],
+            x: &mut [f32],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(2, eps.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            ::flow_core::baked::expect_len(2, x.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            FLOW.sample(eps, ctx, x, &mut scratch);
+            ::core::result::Result::Ok(())
+        }
+        fn sample_with<R: ::flow_core::baked::RngCore + ?Sized>(
+            &self,
+            rng: &mut R,
+            ctx: &[f32],
+            x: &mut [f32],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            ::flow_core::baked::expect_len(2, x.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            FLOW.sample_with(rng, ctx, x, &mut scratch);
+            ::core::result::Result::Ok(())
+        }
+        fn log_prob_batch(
+            &self,
+            xs: &[f32],
+            ctx: &[f32],
+            out: &mut [f32],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            for (x, o) in xs.chunks_exact(2).zip(out.iter_mut()) {
+                *o = FLOW.log_prob(x, ctx, &mut scratch);
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+};

@@ -1,0 +1,425 @@
+//! The test models in `tests/models/` and the broken ones in `tests/models/bad/`, built from code.
+//!
+//! `cargo test -p flow-macros --test gen_models` rebuilds every file in memory and asserts that the
+//! checked-in bytes are identical (the generator is deterministic: seeded ChaCha8 streams).
+//! `FLOW_MACROS_BLESS=1 cargo test -p flow-macros --test gen_models` writes them instead.
+//!
+//! Good models (baked by `tests/bitexact.rs` and `tests/expand/`):
+//! - `tiny.flow`: D = 2, two MAF layers (hidden 2, ReLU), diagonal-normal base (expansion snapshot);
+//! - `tiny_cond.flow`: D = 2, C = 1, one IAF layer (hidden 2, tanh, softplus scale, nflows layout),
+//!   Cholesky base (f64 expansion snapshot);
+//! - `maf_diag.flow`: D = 3, 4 MAF layers (16×16 ReLU), diagonal-normal base;
+//! - `iaf_cholesky.flow`: D = 3, 3 IAF layers (8×8 ELU, sigmoid scale), Cholesky base;
+//! - `cond_mixed.flow`: D = 2, C = 3, MAF and IAF alternating (12 SiLU, softplus scale and
+//!   nflows layout on odd layers), diagonal-normal base;
+//! - `gaussian.flow`: D = 3, no layers, Cholesky base;
+//! - `moons_maf.flow`: `flow_train::arch::build` defaults (MAF, 5 transforms, 64×64 ReLU), D = 2,
+//!   no standardization, untrained (standard-normal base);
+//! - `realnvp_cond.flow` (C = 1), `nsf.flow`, `nsf_coupling_cond.flow` (C = 2), `planar.flow`,
+//!   `radial.flow`: the trainer's families with a standardization layer, weights redrawn;
+//! - `misc_layers.flow`: ActNorm, batch norm, LU linear, permutation, tanh and atanh maps;
+//! - `nflows_maf.flow`, `zuko_nsf_cond.flow`: imported from the peer fixtures (residual MADE,
+//!   permutations, zuko splines with context).
+//!
+//! Except `moons_maf`, every trainable weight is redrawn at a scale that makes the layers far from
+//! the identity, so that agreement tests exercise the whole kernels.
+
+use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::model::builder::ModelParts;
+use flow_core::model::file::{crc32, HEADER_LEN};
+use flow_core::model::{LayerDesc, NetDesc};
+use flow_core::nn::{made, mlp, Activation};
+use flow_train::arch::{self, ArchConfig, FlowKind, Trainable};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// An affine-autoregressive model from `flow_train::arch::build`, with its trainable weights
+/// redrawn uniformly in ±`spread` (0: keep the initialization).
+#[allow(clippy::too_many_arguments)]
+fn ar_model(
+    flow: FlowKind,
+    d: usize,
+    c: usize,
+    transforms: usize,
+    hidden: &[usize],
+    activation: Activation,
+    spread: f64,
+    seed: u64,
+) -> ModelParts {
+    let cfg = ArchConfig {
+        flow,
+        transforms,
+        hidden: hidden.to_vec(),
+        activation,
+        ..ArchConfig::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let Trainable { mut parts, trainable } = arch::build(&cfg, d, c, None, &mut rng).expect("arch::build");
+    if spread > 0.0 {
+        for (w, &t) in parts.weights.iter_mut().zip(&trainable) {
+            if t {
+                *w = rng.gen_range(-spread..spread);
+            }
+        }
+    }
+    parts
+}
+
+/// Rewrites the options of layer `i` (an affine-autoregressive layer).
+fn set_options(p: &mut ModelParts, i: usize, s: AffineScale, l: AffineLayout, dir: Direction) {
+    if let LayerDesc::AffineAutoregressive {
+        scale,
+        layout,
+        direction,
+        ..
+    } = &mut p.desc.layers[i]
+    {
+        *scale = s;
+        *layout = l;
+        *direction = dir;
+    }
+}
+
+fn diag_base(p: &mut ModelParts, rng: &mut ChaCha8Rng) {
+    let d = p.desc.dim as usize;
+    let mu: Vec<f64> = (0..d).map(|_| rng.gen_range(-0.5..0.5)).collect();
+    let sigma: Vec<f64> = (0..d).map(|_| rng.gen_range(0.5..2.0)).collect();
+    p.set_diag_base(&mu, &sigma);
+}
+
+fn cholesky_base(p: &mut ModelParts, rng: &mut ChaCha8Rng) {
+    let d = p.desc.dim as usize;
+    let mu: Vec<f64> = (0..d).map(|_| rng.gen_range(-0.5..0.5)).collect();
+    let mut l = Vec::new();
+    for i in 0..d {
+        for j in 0..=i {
+            l.push(if i == j {
+                rng.gen_range(0.5..1.5)
+            } else {
+                rng.gen_range(-0.7..0.7)
+            });
+        }
+    }
+    p.set_cholesky_base(&mu, &l);
+}
+
+fn tiny() -> ModelParts {
+    let mut p = ar_model(FlowKind::Maf, 2, 0, 2, &[2], Activation::Relu, 0.8, 1);
+    diag_base(&mut p, &mut ChaCha8Rng::seed_from_u64(101));
+    p
+}
+
+fn tiny_cond() -> ModelParts {
+    let mut p = ar_model(FlowKind::Iaf, 2, 1, 1, &[2], Activation::Tanh, 0.8, 2);
+    set_options(
+        &mut p,
+        0,
+        AffineScale::SoftplusEps { eps: 1e-3 },
+        AffineLayout::ScaleShift,
+        Direction::Iaf,
+    );
+    cholesky_base(&mut p, &mut ChaCha8Rng::seed_from_u64(102));
+    p
+}
+
+fn maf_diag() -> ModelParts {
+    let mut p = ar_model(FlowKind::Maf, 3, 0, 4, &[16, 16], Activation::Relu, 0.45, 3);
+    diag_base(&mut p, &mut ChaCha8Rng::seed_from_u64(103));
+    p
+}
+
+fn iaf_cholesky() -> ModelParts {
+    let mut p = ar_model(FlowKind::Iaf, 3, 0, 3, &[8, 8], Activation::Elu, 0.6, 4);
+    for i in 0..3 {
+        set_options(
+            &mut p,
+            i,
+            AffineScale::Sigmoid { eps: 1e-2 },
+            AffineLayout::ShiftScale,
+            Direction::Iaf,
+        );
+    }
+    cholesky_base(&mut p, &mut ChaCha8Rng::seed_from_u64(104));
+    p
+}
+
+fn cond_mixed() -> ModelParts {
+    let mut p = ar_model(FlowKind::Maf, 2, 3, 4, &[12], Activation::Silu, 0.6, 5);
+    for i in (1..4).step_by(2) {
+        set_options(
+            &mut p,
+            i,
+            AffineScale::SoftplusEps { eps: 1e-3 },
+            AffineLayout::ScaleShift,
+            Direction::Iaf,
+        );
+    }
+    diag_base(&mut p, &mut ChaCha8Rng::seed_from_u64(105));
+    p
+}
+
+fn gaussian() -> ModelParts {
+    let mut p = ModelParts::new(3, 0);
+    cholesky_base(&mut p, &mut ChaCha8Rng::seed_from_u64(106));
+    p
+}
+
+/// The model of the report: `flow-train fit` defaults for D = 2, without standardization.
+fn moons_maf() -> ModelParts {
+    let cfg = ArchConfig::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    arch::build(&cfg, 2, 0, None, &mut rng)
+        .expect("arch::build")
+        .parts
+}
+
+/// A family from `flow_train::arch::build` with standardization and every weight redrawn.
+fn family(flow: FlowKind, d: usize, c: usize, seed: u64) -> ModelParts {
+    let cfg = ArchConfig {
+        flow,
+        transforms: 3,
+        hidden: vec![12, 12],
+        ..ArchConfig::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mean: Vec<f64> = (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let std: Vec<f64> = (0..d).map(|_| rng.gen_range(0.5..2.0)).collect();
+    let Trainable { mut parts, trainable } =
+        arch::build(&cfg, d, c, Some((&mean, &std)), &mut rng).expect("arch::build");
+    for (w, &t) in parts.weights.iter_mut().zip(&trainable) {
+        if t {
+            *w += rng.gen_range(-0.4..0.4);
+        }
+    }
+    parts
+}
+
+/// The layers no trainer family builds: ActNorm, batch norm, LU linear, permutation, and the
+/// parameter-free elementwise maps (tanh → atanh keeps every input in the domain), around a MAF.
+fn misc_layers() -> ModelParts {
+    use flow_core::layers::elementwise::ElementwiseKind;
+    let d = 3;
+    let mut rng = ChaCha8Rng::seed_from_u64(120);
+    let mut p = ar_model(FlowKind::Maf, d, 0, 1, &[8], Activation::Tanh, 0.5, 121);
+    let mut u = |n: usize, lo: f64, hi: f64| -> Vec<f64> { (0..n).map(|_| rng.gen_range(lo..hi)).collect() };
+    let actnorm = [u(d, -0.5, 0.5), u(d, -0.5, 0.5)].concat();
+    let bn = [u(d, -1.0, 1.0), u(d, -0.5, 0.5), u(d, -0.5, 0.5), u(d, 0.3, 2.0)].concat();
+    let lu = u(flow_core::layers::lu_linear::n_params(d), -0.6, 0.6);
+    let mut extra = Vec::new();
+    let span = p.push_weights(&actnorm);
+    extra.push(LayerDesc::ActNorm { params: span });
+    let span = p.push_weights(&bn);
+    extra.push(LayerDesc::BatchNorm {
+        params: span,
+        eps: 1e-5,
+    });
+    let span = p.push_weights(&lu);
+    extra.push(LayerDesc::LuLinear {
+        params: span,
+        eps: 1e-3,
+    });
+    let perm = p.push_ints(&[2, 0, 1]);
+    extra.push(LayerDesc::Permutation { perm });
+    extra.push(LayerDesc::Elementwise {
+        kind: ElementwiseKind::Tanh,
+        params: Default::default(),
+    });
+    extra.push(LayerDesc::Elementwise {
+        kind: ElementwiseKind::Atanh,
+        params: Default::default(),
+    });
+    for l in extra {
+        p.push_layer(l);
+    }
+    diag_base(&mut p, &mut ChaCha8Rng::seed_from_u64(122));
+    p
+}
+
+/// A model imported from a peer library's fixture (real trained weights; residual MADE for
+/// nflows), when the fixtures are present.
+fn imported(name: &str) -> Option<ModelParts> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../shared/fixtures/{name}.json"));
+    let fx = flow_train::import::read_fixture(&path).ok()?;
+    Some(flow_train::import::to_parts(&fx).expect("fixture imports"))
+}
+
+/// Start of the weight section of a well-formed file.
+fn weights_at(bytes: &[u8]) -> usize {
+    let u = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    (HEADER_LEN + u(16) + u(20) + 3) & !3
+}
+
+fn fix_crc(bytes: &mut [u8]) {
+    let crc = crc32(&bytes[16..]);
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A one-layer model whose network has `sizes` (input and output may not chain); weights under
+/// the MADE masks are zero, so that only the intended problem is reported.
+fn one_layer(d: usize, c: usize, sizes: &[usize], scale: AffineScale, rng: &mut ChaCha8Rng) -> ModelParts {
+    let mut p = ModelParts::new(d, c);
+    let order: Vec<u16> = (0..d as u16).collect();
+    let hidden = vec![1; mlp::hidden_total(sizes)];
+    let mut w = Vec::new();
+    for l in 0..sizes.len() - 1 {
+        for row in 0..sizes[l + 1] {
+            for col in 0..sizes[l] {
+                let v = rng.gen_range(-0.1..0.1);
+                w.push(if made::allows(&order, sizes, &hidden, 2, l, row, col) {
+                    v
+                } else {
+                    0.0
+                });
+            }
+        }
+        for _ in 0..sizes[l + 1] {
+            w.push(rng.gen_range(-0.1..0.1));
+        }
+    }
+    push_ar(&mut p, sizes, &w, scale);
+    p
+}
+
+fn push_ar(p: &mut ModelParts, sizes: &[usize], w: &[f64], scale: AffineScale) {
+    let d = p.desc.dim as usize;
+    let params = p.push_weights(w);
+    let order = p.push_ints(&(0..d as u16).collect::<Vec<_>>());
+    let hidden: Vec<u16> = vec![1; mlp::hidden_total(sizes)];
+    let hidden_degrees = p.push_ints(&hidden);
+    let mut s = flow_core::heapless::Vec::new();
+    for &v in sizes {
+        s.push(v).unwrap();
+    }
+    p.push_layer(LayerDesc::AffineAutoregressive {
+        net: NetDesc {
+            sizes: s,
+            activation: Activation::Relu,
+            residual: false,
+            params,
+        },
+        order,
+        hidden_degrees,
+        scale,
+        layout: AffineLayout::ShiftScale,
+        direction: Direction::Maf,
+    });
+}
+
+/// Every file: (path under `tests/models/`, bytes).
+fn all() -> Vec<(&'static str, Vec<u8>)> {
+    let meta = "{\"generator\":\"flow-macros/tests/gen_models.rs\"}";
+    let mut files = vec![
+        ("tiny.flow", tiny().to_bytes(meta)),
+        ("tiny_cond.flow", tiny_cond().to_bytes(meta)),
+        ("maf_diag.flow", maf_diag().to_bytes(meta)),
+        ("iaf_cholesky.flow", iaf_cholesky().to_bytes(meta)),
+        ("cond_mixed.flow", cond_mixed().to_bytes(meta)),
+        ("gaussian.flow", gaussian().to_bytes(meta)),
+        ("moons_maf.flow", moons_maf().to_bytes(meta)),
+        (
+            "realnvp_cond.flow",
+            family(FlowKind::Realnvp, 3, 1, 130).to_bytes(meta),
+        ),
+        ("nsf.flow", family(FlowKind::Nsf, 3, 0, 131).to_bytes(meta)),
+        (
+            "nsf_coupling_cond.flow",
+            family(FlowKind::NsfCoupling, 2, 2, 132).to_bytes(meta),
+        ),
+        ("planar.flow", family(FlowKind::Planar, 2, 0, 133).to_bytes(meta)),
+        ("radial.flow", family(FlowKind::Radial, 2, 0, 134).to_bytes(meta)),
+        ("misc_layers.flow", misc_layers().to_bytes(meta)),
+    ];
+    // Peer-trained models (checked in; regenerated only where the fixtures exist).
+    for (file, fixture) in [
+        ("nflows_maf.flow", "nflows_maf_banana4"),
+        ("zuko_nsf_cond.flow", "zuko_nsf_conditional"),
+    ] {
+        if let Some(p) = imported(fixture) {
+            files.push((file, p.to_bytes(meta)));
+        }
+    }
+    let good = tiny().to_bytes(meta);
+    let w0 = weights_at(&good);
+
+    // Header-level damage.
+    files.push(("bad/truncated.flow", good[..good.len() - 10].to_vec()));
+    let mut b = good.clone();
+    b[..4].copy_from_slice(b"NFLX");
+    files.push(("bad/bad_magic.flow", b));
+    let mut b = good.clone();
+    b[4..6].copy_from_slice(&7u16.to_le_bytes());
+    files.push(("bad/bad_version.flow", b));
+    let mut b = good.clone();
+    b[w0 + 1] ^= 0x40;
+    files.push(("bad/checksum.flow", b));
+    // A description that does not decode, under a valid checksum.
+    let mut b = good.clone();
+    for v in &mut b[HEADER_LEN..HEADER_LEN + 6] {
+        *v = 0xFF;
+    }
+    fix_crc(&mut b);
+    files.push(("bad/corrupt_desc.flow", b));
+    // A NaN and an infinity among the weights, under a valid checksum.
+    let mut b = good.clone();
+    b[w0 + 4 * 3..w0 + 4 * 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    b[w0 + 4 * 7..w0 + 4 * 8].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    fix_crc(&mut b);
+    files.push(("bad/nan_weight.flow", b));
+
+    // Description-level problems.
+    let mut rng = ChaCha8Rng::seed_from_u64(200);
+    // D = 2, C = 0: the network must map 2 inputs to 4 outputs; this one takes 3.
+    let p = one_layer(
+        2,
+        0,
+        &[3, 4, 4],
+        AffineScale::SoftclipExp { bound: 6.9 },
+        &mut rng,
+    );
+    files.push(("bad/bad_dims.flow", p.to_bytes(meta)));
+    let p = one_layer(
+        2,
+        0,
+        &[2, 4, 4],
+        AffineScale::SoftclipExp { bound: 100.0 },
+        &mut rng,
+    );
+    files.push(("bad/bad_option.flow", p.to_bytes(meta)));
+    // Several problems at once: all must be reported.
+    let mut p = one_layer(
+        2,
+        0,
+        &[2, 4, 4],
+        AffineScale::SoftclipExp { bound: 6.9 },
+        &mut rng,
+    );
+    let w = vec![0.0; mlp::n_params(&[3, 4])];
+    push_ar(&mut p, &[3, 4], &w, AffineScale::SoftplusEps { eps: -1.0 });
+    // ActNorm needs 2·D = 4 weights; give it 3.
+    let params = p.push_weights(&[0.0; 3]);
+    p.push_layer(LayerDesc::ActNorm { params });
+    p.weights[0] = f64::NAN;
+    files.push(("bad/many_problems.flow", p.to_bytes(meta)));
+    files
+}
+
+#[test]
+fn checked_in_models_are_reproducible() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models");
+    let bless = std::env::var_os("FLOW_MACROS_BLESS").is_some();
+    let mut stale = Vec::new();
+    for (name, bytes) in all() {
+        let path = dir.join(name);
+        if bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        } else if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "these models differ from the generator's output: {stale:?}; rerun with FLOW_MACROS_BLESS=1 and review"
+    );
+}
