@@ -44,6 +44,8 @@ pub struct Model {
     pub n_params: usize,
     /// The integer section (coupling masks, permutations).
     pub ints: Vec<u16>,
+    /// Golden vectors from the model's metadata, when it has them.
+    pub golden: Option<crate::golden::Golden>,
 }
 
 /// Reads and checks the model named by `args`.
@@ -66,6 +68,7 @@ pub fn check(args: &Args) -> syn::Result<Model> {
             scratch,
             n_params,
             ints,
+            golden: crate::golden::read(&bytes),
         }),
         Err(problems) => {
             let mut all: Option<syn::Error> = None;

@@ -551,6 +551,7 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
 
     let e = quote!(::flow_core::runtime::Error);
     let len = quote!(::flow_core::baked::expect_len);
+    let (golden_impl, golden_test) = gen_golden(item, args, m);
 
     Ok(quote! {
         #item
@@ -710,6 +711,133 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                     ::core::result::Result::Ok(())
                 }
             }
+
+            #golden_impl
         };
+
+        #golden_test
     })
+}
+
+/// `[[f64::from_bits(…), …], …]`.
+fn f64_rows(rows: &[Vec<f64>]) -> TokenStream {
+    let rows = rows.iter().map(|r| {
+        let v = r.iter().map(|&x| f64_lit(x));
+        quote!([#(#v),*])
+    });
+    quote!([#(#rows),*])
+}
+
+/// The golden-vector check: `golden_errors()` and `GOLDEN_TOLERANCE` on the type, and (unless
+/// `verify = false`) a `#[cfg(test)]` test in the caller's crate that asserts them.
+fn gen_golden(item: &DeriveInput, args: &Args, m: &Model) -> (TokenStream, TokenStream) {
+    let Some(g) = &m.golden else {
+        return (quote!(), quote!());
+    };
+    let name = &item.ident;
+    let (s, tol) = match args.precision {
+        // Documented in flow-train's `golden` module: f32 rounding through the layers.
+        Precision::F32 => (quote!(f32), f64_lit(2e-3)),
+        // The same arithmetic as the reference: only rounding of the final sums can differ.
+        Precision::F64 => (quote!(f64), f64_lit(1e-9)),
+    };
+    let d = Literal::usize_unsuffixed(m.desc.dim as usize);
+    let c = Literal::usize_unsuffixed(m.desc.context_dim as usize);
+    let n = Literal::usize_unsuffixed(g.points.len());
+    let k = Literal::usize_unsuffixed(g.noise.len());
+    let (points, context, base, noise, nctx, sample) = (
+        f64_rows(&g.points),
+        f64_rows(&g.context),
+        f64_rows(&g.base),
+        f64_rows(&g.noise),
+        f64_rows(&g.noise_context),
+        f64_rows(&g.sample),
+    );
+    let lp = g.log_prob.iter().map(|&v| f64_lit(v));
+    let ldj = g.ldj.iter().map(|&v| f64_lit(v));
+    let ctx_arg = if m.desc.context_dim > 0 {
+        quote!(, &cv)
+    } else {
+        quote!()
+    };
+    let path = args.path.value();
+    let doc = format!(
+        " Largest errors `[log_prob, base point, log-det, sample]` of the baked methods against the golden vectors stored in `{path}`, each relative to `1 + |reference|` (NaN-safe: a NaN where the reference is a number counts as infinite)."
+    );
+    let imp = quote! {
+        #[automatically_derived]
+        impl #name {
+            /// Tolerance of [`Self::golden_errors`] for this precision.
+            pub const GOLDEN_TOLERANCE: f64 = #tol;
+
+            #[doc = #doc]
+            pub fn golden_errors() -> [f64; 4] {
+                const POINTS: [[f64; #d]; #n] = #points;
+                const CONTEXT: [[f64; #c]; #n] = #context;
+                const LOG_PROB: [f64; #n] = [#(#lp),*];
+                const BASE: [[f64; #d]; #n] = #base;
+                const LDJ: [f64; #n] = [#(#ldj),*];
+                const NOISE: [[f64; #d]; #k] = #noise;
+                const NOISE_CONTEXT: [[f64; #c]; #k] = #nctx;
+                const SAMPLE: [[f64; #d]; #k] = #sample;
+                fn rel(a: f64, b: f64) -> f64 {
+                    if a == b {
+                        return 0.0;
+                    }
+                    let e = (a - b) / (1.0 + if b < 0.0 { -b } else { b });
+                    let e = if e < 0.0 { -e } else { e };
+                    if e == e { e } else { f64::INFINITY }
+                }
+                let mut worst = [0.0f64; 4];
+                let mut keep = |i: usize, e: f64| {
+                    if e > worst[i] {
+                        worst[i] = e;
+                    }
+                };
+                for i in 0..#n {
+                    let x = POINTS[i].map(|v| v as #s);
+                    let cv = CONTEXT[i].map(|v| v as #s);
+                    let _ = &cv;
+                    keep(0, rel(Self::log_prob(&x #ctx_arg) as f64, LOG_PROB[i]));
+                    let (z, l) = Self::inverse(&x #ctx_arg);
+                    for j in 0..#d {
+                        keep(1, rel(z[j] as f64, BASE[i][j]));
+                    }
+                    keep(2, rel(l as f64, LDJ[i]));
+                }
+                for i in 0..#k {
+                    let e = NOISE[i].map(|v| v as #s);
+                    let cv = NOISE_CONTEXT[i].map(|v| v as #s);
+                    let _ = &cv;
+                    let x = Self::sample(&e #ctx_arg);
+                    for j in 0..#d {
+                        keep(3, rel(x[j] as f64, SAMPLE[i][j]));
+                    }
+                }
+                worst
+            }
+        }
+    };
+    if !args.verify {
+        return (imp, quote!());
+    }
+    let test_name = format_ident!("__flow_golden_vectors_of_{}", name);
+    let msg = format!("{name} (baked from `{path}`) disagrees with the model's golden vectors: ");
+    let test = quote! {
+        #[cfg(test)]
+        #[test]
+        #[allow(non_snake_case)]
+        fn #test_name() {
+            let e = #name::golden_errors();
+            let tol = #name::GOLDEN_TOLERANCE;
+            assert!(
+                e.iter().all(|&v| v <= tol),
+                "{}[log_prob, base, log_det, sample] errors {:?} > tolerance {}",
+                #msg,
+                e,
+                tol
+            );
+        }
+    };
+    (imp, test)
 }

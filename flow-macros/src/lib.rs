@@ -45,6 +45,7 @@ use proc_macro::TokenStream;
 
 mod check;
 mod generate;
+mod golden;
 mod parse;
 
 /// Bakes a model file into the annotated struct. See the crate documentation.

@@ -1,6 +1,6 @@
 //! Parsing: the attribute's arguments and the item it annotates.
 //!
-//! `#[flow("path.flow")]` or `#[flow("path.flow", precision = "f64")]`. Unknown keys, repeated
+//! `#[flow("path.flow")]`, `#[flow("path.flow", precision = "f64")]`, `verify = false`. Unknown keys, repeated
 //! keys and unknown precisions are errors spanned on the offending tokens; all of them are reported.
 
 use syn::parse::{Parse, ParseStream};
@@ -21,9 +21,11 @@ pub struct Args {
     pub path: LitStr,
     /// `precision = "…"`.
     pub precision: Precision,
+    /// `verify = false` turns off the generated golden-vector test (default on).
+    pub verify: bool,
 }
 
-const KEYS: &str = "`precision`";
+const KEYS: &str = "`precision`, `verify`";
 
 impl Parse for Args {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -33,6 +35,7 @@ impl Parse for Args {
         }
         let path: LitStr = input.parse()?;
         let mut precision: Option<(Precision, Ident)> = None;
+        let mut verify: Option<bool> = None;
         let mut errors: Option<syn::Error> = None;
         let mut push = |e: syn::Error| match errors.as_mut() {
             Some(all) => all.combine(e),
@@ -45,6 +48,13 @@ impl Parse for Args {
             }
             let key: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
+            if key == "verify" {
+                let v: syn::LitBool = input.parse()?;
+                if verify.replace(v.value).is_some() {
+                    push(syn::Error::new(key.span(), "`verify` is given twice"));
+                }
+                continue;
+            }
             let value: LitStr = input.parse()?;
             match key.to_string().as_str() {
                 "precision" => {
@@ -76,6 +86,7 @@ impl Parse for Args {
             None => Ok(Args {
                 path,
                 precision: precision.map_or(Precision::F32, |(p, _)| p),
+                verify: verify.unwrap_or(true),
             }),
         }
     }

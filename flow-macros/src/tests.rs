@@ -175,7 +175,7 @@ fn arguments_parse_and_bad_ones_are_all_reported() {
     assert_eq!(
         msgs,
         [
-            "unknown option `precison` (expected `precision`)",
+            "unknown option `precison` (expected `precision`, `verify`)",
             "unsupported precision \"f16\" (expected \"f32\" or \"f64\")"
         ]
     );

@@ -244,6 +244,45 @@ fn imported(name: &str) -> Option<ModelParts> {
     Some(flow_train::import::to_parts(&fx).expect("fixture imports"))
 }
 
+/// A model fitted by `flow_train::fit` (NSF, a few epochs, one thread: deterministic) with the
+/// golden vectors `flow-train fit` stores; and the same file with one weight changed afterwards.
+fn golden_models() -> (Vec<u8>, Vec<u8>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(140);
+    let rows: Vec<Vec<f64>> = (0..600)
+        .map(|_| {
+            let a: f64 = rng.gen_range(-2.0..2.0);
+            vec![a, a * a * 0.5 + rng.gen_range(-0.3..0.3)]
+        })
+        .collect();
+    let data = flow_train::Dataset::from_rows(vec!["x0".into(), "x1".into()], &rows);
+    let mut cfg = flow_train::FitConfig {
+        epochs: 3,
+        threads: 1,
+        seed: 1,
+        ..Default::default()
+    };
+    cfg.arch = ArchConfig {
+        flow: FlowKind::Nsf,
+        transforms: 2,
+        hidden: vec![8, 8],
+        ..ArchConfig::default()
+    };
+    let out = flow_train::fit(&data, &cfg).expect("fit");
+    let parts = out.model.parts;
+    let meta = flow_train::io::Meta {
+        format: flow_train::io::META_FORMAT.into(),
+        columns: data.columns.clone(),
+        golden: Some(flow_train::cli::golden_for(&parts, &data, &cfg)),
+        ..Default::default()
+    };
+    let json = serde_json::to_string(&meta).unwrap();
+    let good = parts.to_bytes(&json);
+    let mut edited = parts.clone();
+    let k = edited.weights.len() / 3;
+    edited.weights[k] += 0.05;
+    (good, edited.to_bytes(&json))
+}
+
 /// Start of the weight section of a well-formed file.
 fn weights_at(bytes: &[u8]) -> usize {
     let u = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
@@ -330,6 +369,9 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("radial.flow", family(FlowKind::Radial, 2, 0, 134).to_bytes(meta)),
         ("misc_layers.flow", misc_layers().to_bytes(meta)),
     ];
+    let (golden, edited) = golden_models();
+    files.push(("golden.flow", golden));
+    files.push(("golden_edited.flow", edited));
     // Peer-trained models (checked in; regenerated only where the fixtures exist).
     for (file, fixture) in [
         ("nflows_maf.flow", "nflows_maf_banana4"),

@@ -7,10 +7,11 @@
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use flow_core::runtime::{Aligned, Evaluator};
 use panic_semihosting as _;
 
-static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../model.flow"));
+/// The model, baked at compile time: weights in flash, sizes as constants.
+#[flow_macros::flow("model.flow")]
+pub struct Model;
 
 /// Fixed inputs (data space) and base noise; the host test uses the same values.
 const POINTS: [[f32; 2]; 4] = [[0.0, 0.5], [1.0, -0.25], [-1.5, 2.0], [7.5, -12.0]];
@@ -47,48 +48,43 @@ pub extern "C" fn flow_marker() {
 
 #[entry]
 fn main() -> ! {
-    let mut ev = match Evaluator::<f32, 2048>::new(&MODEL.0) {
-        Ok(ev) => ev,
-        Err(_) => {
-            hprintln!("error invalid model");
-            debug::exit(debug::EXIT_FAILURE);
-            loop {}
-        }
-    };
     // Measured section (see tools/qemu-icount): empty pair, then log_prob, sample, grad_log_prob.
     flow_marker();
     flow_marker();
-    let lp0 = ev.log_prob(&POINTS[0], &[]).unwrap_or(f32::NAN);
+    let lp0 = Model::log_prob(&POINTS[0]);
     flow_marker();
-    let mut s0 = [0.0f32; 2];
     flow_marker();
-    let _ = ev.sample(&NOISE[0], &[], &mut s0);
+    let s0 = Model::sample(&NOISE[0]);
     flow_marker();
-    let mut g0 = [0.0f32; 2];
     flow_marker();
-    let _ = ev.grad_log_prob(&POINTS[0], &[], &mut g0);
+    let g0 = Model::grad_log_prob(&POINTS[0]);
     flow_marker();
     core::hint::black_box((lp0, s0, g0));
     for (i, x) in POINTS.iter().enumerate() {
-        let lp = ev.log_prob(x, &[]).unwrap_or(f32::NAN);
+        let lp = Model::log_prob(x);
         hprintln!("log_prob {} {:08x}", i, lp.to_bits());
-        let mut z = [0.0f32; 2];
-        let ldj = ev.inverse(x, &[], &mut z).unwrap_or(f32::NAN);
+        let (z, ldj) = Model::inverse(x);
         hprintln!("inverse {} {:08x} {:08x} {:08x}", i, z[0].to_bits(), z[1].to_bits(), ldj.to_bits());
-        let mut g = [0.0f32; 2];
-        let _ = ev.grad_log_prob(x, &[], &mut g);
+        let g = Model::grad_log_prob(x);
         hprintln!("grad_log_prob {} {:08x} {:08x}", i, g[0].to_bits(), g[1].to_bits());
     }
     for (i, e) in NOISE.iter().enumerate() {
-        let mut x = [0.0f32; 2];
-        let _ = ev.sample(e, &[], &mut x);
+        let x = Model::sample(e);
         hprintln!("sample {} {:08x} {:08x}", i, x[0].to_bits(), x[1].to_bits());
     }
     let mut rng = XorShift(0x1234_5678_9abc_def1);
     for i in 0..2 {
-        let mut x = [0.0f32; 2];
-        let _ = ev.sample_with(&mut rng, &[], &mut x);
+        let x = Model::sample_with(&mut rng);
         hprintln!("sample_with {} {:08x} {:08x}", i, x[0].to_bits(), x[1].to_bits());
+    }
+    // The model's golden vectors (computed in f64 on the host when it was written), checked on the
+    // target with the baked methods.
+    let e = Model::golden_errors();
+    if e.iter().all(|&v| v <= Model::GOLDEN_TOLERANCE) {
+        hprintln!("golden ok");
+    } else {
+        hprintln!("golden FAILED");
+        debug::exit(debug::EXIT_FAILURE);
     }
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
