@@ -2,8 +2,9 @@
 //!
 //! Builds a throw-away `#![no_std]` firmware crate that bakes the model with `flow-macros`
 //! (from a checkout of this repository), for `thumbv7em-none-eabihf`, and measures:
-//! - flash: code and weights separately (`llvm-size` of the linked binary; weights are the baked
-//!   type's `WEIGHT_BYTES`), static RAM (`.data` + `.bss`);
+//! - flash: code and weights separately (`llvm-size` of the linked binary, minus the same
+//!   firmware built without the model, so the harness's semihosting and printing do not count;
+//!   weights are the baked type's `WEIGHT_BYTES`), static RAM (`.data` + `.bss`, same difference);
 //! - peak stack of `log_prob`, `sample` and `grad_log_prob` (cortex-m-rt paints the stack with
 //!   `0xCCCCCCCC`; the firmware finds the lowest overwritten word after the calls);
 //! - executed instructions of each call, exactly, under `qemu-system-arm -M mps2-an386` with the
@@ -25,7 +26,8 @@ use serde::Serialize;
 /// The measurements.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Footprint {
-    /// Flash used by code (and constants other than the weights).
+    /// Flash used by the model's code (and constants other than the weights): the firmware's
+    /// flash minus the weights minus the same firmware built without the model.
     pub flash_code_bytes: u64,
     /// Flash used by the weights (the baked type's `WEIGHT_BYTES`).
     pub flash_weight_bytes: u64,
@@ -41,6 +43,8 @@ pub struct Footprint {
     pub instructions_grad_log_prob: Option<u64>,
     /// Multiply-adds of one `log_prob`.
     pub multiply_adds: u64,
+    /// Flash of the measuring harness alone (semihosting, printing, start-up), not counted above.
+    pub harness_flash_bytes: u64,
     /// What could not be measured, and why.
     pub skipped: Vec<String>,
 }
@@ -83,7 +87,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{{debug, hprintln}};
 use panic_semihosting as _;
 
-#[flow_macros::flow("model.flow")]
+#[flow_macros::flow("model.flow", verify = false)]
 pub struct M;
 
 /// Instruction-count marker (see tools/qemu-icount).
@@ -101,18 +105,22 @@ extern "C" {{
 fn main() -> ! {{
     let x = core::hint::black_box([0.25f32; {d}]);
     let c = core::hint::black_box([0.1f32; {c}]);
-    let _ = &c;
-    flow_marker();
-    flow_marker();
-    let lp = M::log_prob(&x{ctx_arg});
-    flow_marker();
-    flow_marker();
-    let s = M::sample(&x{ctx_arg});
-    flow_marker();
-    flow_marker();
-    let g = M::grad_log_prob(&x{ctx_arg});
-    flow_marker();
-    core::hint::black_box((lp, s, g));
+    let _ = (&x, &c);
+    // The `baseline` feature compiles the model out, to measure what the harness alone costs.
+    #[cfg(not(feature = "baseline"))]
+    {{
+        flow_marker();
+        flow_marker();
+        let lp = M::log_prob(&x{ctx_arg});
+        flow_marker();
+        flow_marker();
+        let s = M::sample(&x{ctx_arg});
+        flow_marker();
+        flow_marker();
+        let g = M::grad_log_prob(&x{ctx_arg});
+        flow_marker();
+        core::hint::black_box((lp, s, g));
+    }}
     let sp = cortex_m::register::msp::read();
     // SAFETY: `_stack_end` is the linker-script symbol for the lowest stack address; every word
     // from there up to the current stack pointer is RAM inside the stack region (painted with
@@ -151,6 +159,9 @@ cortex-m = {{ version = "0.7", features = ["critical-section-single-core"] }}
 cortex-m-rt = {{ version = "0.7", features = ["paint-stack"] }}
 cortex-m-semihosting = "0.5"
 panic-semihosting = {{ version = "0.6", features = ["exit"] }}
+
+[features]
+baseline = []
 
 [profile.release]
 opt-level = 3
@@ -218,24 +229,32 @@ pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Re
     )?;
     write(work.join("src/main.rs"), &firmware_main(d, c))?;
     std::fs::copy(model, work.join("model.flow")).map_err(|e| format!("{}: {e}", model.display()))?;
-    run(Command::new("cargo")
-        .args(["build", "--release", "-q"])
-        .current_dir(work)
-        .env_remove("CARGO_TARGET_DIR"))?;
+    // The harness alone (model compiled out), then with the model.
     let elf = work.join("target/thumbv7em-none-eabihf/release/flow-footprint");
-
-    // Sizes.
     let size = llvm_tool("llvm-size").ok_or("llvm-size not found (rustup component add llvm-tools)")?;
-    let out = run(Command::new(size).arg("-A").arg(&elf))?;
-    let section = |name: &str| -> u64 {
-        out.lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+    let sizes = |features: &[&str]| -> Result<(u64, u64), String> {
+        let mut cmd = Command::new("cargo");
+        cmd.args(["build", "--release", "-q"])
+            .args(features)
+            .current_dir(work)
+            .env_remove("CARGO_TARGET_DIR");
+        run(&mut cmd)?;
+        let out = run(Command::new(&size).arg("-A").arg(&elf))?;
+        let section = |name: &str| -> u64 {
+            out.lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let flash = section(".vector_table") + section(".text") + section(".rodata") + section(".data");
+        Ok((flash, section(".data") + section(".bss") + section(".uninit")))
     };
-    let flash = section(".vector_table") + section(".text") + section(".rodata") + section(".data");
-    fp.ram_static_bytes = section(".data") + section(".bss") + section(".uninit");
+    let (base_flash, base_ram) = sizes(&["--features", "baseline"])?;
+    let (flash, ram) = sizes(&[])?;
+    fp.harness_flash_bytes = base_flash;
+    let flash = flash.saturating_sub(base_flash);
+    fp.ram_static_bytes = ram.saturating_sub(base_ram);
 
     // Run under qemu with the instruction-count plugin.
     let qemu_ok = Command::new("qemu-system-arm")
@@ -283,14 +302,15 @@ pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Re
                 .lines()
                 .filter_map(|l| l.strip_prefix("icount ").and_then(|v| v.trim().parse().ok()))
                 .collect();
-            if counts.len() == 8 {
+            // Markers: m m log_prob m m sample m m grad_log_prob m (7 calls).
+            if counts.len() == 7 {
                 let empty = counts[1] - counts[0];
                 fp.instructions_log_prob = Some(counts[2] - counts[1] - empty);
                 fp.instructions_sample = Some(counts[4] - counts[3] - empty);
                 fp.instructions_grad_log_prob = Some(counts[6] - counts[5] - empty);
             } else {
                 fp.skipped.push(format!(
-                    "instruction counts: expected 8 markers, saw {}",
+                    "instruction counts: expected 7 markers, saw {}",
                     counts.len()
                 ));
             }
@@ -331,6 +351,10 @@ pub fn table(fp: &Footprint) -> String {
     s += &format!("| flash, code | {} B |\n", fp.flash_code_bytes);
     s += &format!("| flash, weights | {} B |\n", fp.flash_weight_bytes);
     s += &format!("| static RAM | {} B |\n", fp.ram_static_bytes);
+    s += &format!(
+        "| (harness alone, not counted) | {} B flash |\n",
+        fp.harness_flash_bytes
+    );
     s += &format!("| peak stack | {} B |\n", opt(fp.stack_peak_bytes));
     s += &format!("| multiply-adds per log_prob | {} |\n", fp.multiply_adds);
     s += &format!(

@@ -16,9 +16,11 @@ pub const META_FORMAT: &str = "flow-train/1";
 /// What a model file's metadata holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
-    /// Always [`META_FORMAT`].
+    /// Always [`META_FORMAT`] when written by flow-train (other writers may omit it).
+    #[serde(default)]
     pub format: String,
     /// Names of the modelled columns, in order.
+    #[serde(default)]
     pub columns: Vec<String>,
     /// Names of the context columns, in order.
     #[serde(default)]
