@@ -369,6 +369,25 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("radial.flow", family(FlowKind::Radial, 2, 0, 134).to_bytes(meta)),
         ("misc_layers.flow", misc_layers().to_bytes(meta)),
     ];
+    // Speed benchmark models (examples/bench_speed.rs): `flow-train fit` default shapes, untrained.
+    for (file, flow, d) in [
+        ("bench_nsf.flow", FlowKind::Nsf, 2),
+        ("bench_realnvp8.flow", FlowKind::Realnvp, 8),
+        ("bench_maf16.flow", FlowKind::Maf, 16),
+    ] {
+        let cfg = ArchConfig {
+            flow,
+            ..ArchConfig::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(150 + d as u64);
+        files.push((
+            file,
+            arch::build(&cfg, d, 0, None, &mut rng)
+                .expect("arch::build")
+                .parts
+                .to_bytes(meta),
+        ));
+    }
     let (golden, edited) = golden_models();
     files.push(("golden.flow", golden));
     files.push(("golden_edited.flow", edited));

@@ -1,0 +1,300 @@
+//! Speed report: baked flows vs the runtime evaluator vs zuko and FlowJAX, in one run.
+//!
+//! `cargo run --release --example bench_speed` prints one table: single-sample `log_prob`
+//! latency, batch-10 000 `log_prob` and `sample` throughput on one thread and on all cores
+//! (rayon), the achieved GFLOP/s of batch `log_prob` (2 × multiply-adds per sample) next to the
+//! single-core f32 FMA peak measured in the same run (`tools/fma_peak.c`, built with `cc`), and
+//! the peers' numbers when the Python environment of `../shared/peers/setup.sh` exists
+//! (`PEERS_PY`, default `$HOME/.cache/flow-peers/bin/python`). Ratios are within this run; the
+//! machine is shared and noisy. `--quick` uses fewer repetitions.
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Instant;
+
+use flow_core::baked::BakedFlow;
+use flow_core::runtime::Evaluator;
+use flow_macros::flow;
+use rayon::prelude::*;
+
+#[flow("flow-macros/tests/models/moons_maf.flow", verify = false)]
+struct MafMoons;
+#[flow("flow-macros/tests/models/bench_nsf.flow", verify = false)]
+struct NsfMoons;
+#[flow("flow-macros/tests/models/bench_realnvp8.flow", verify = false)]
+struct RealNvp8;
+#[flow("flow-macros/tests/models/bench_maf16.flow", verify = false)]
+struct Maf16;
+
+/// Median of `reps` timings of `f`, in seconds.
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut ts: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    ts[reps / 2]
+}
+
+struct Row {
+    name: &'static str,
+    single_ns: f64,
+    runtime_single_ns: f64,
+    batch_per_s: f64,
+    batch_all_per_s: f64,
+    sample_per_s: f64,
+    sample_all_per_s: f64,
+    gflops: f64,
+}
+
+fn measure<F: BakedFlow<f32> + Sync, const D: usize>(
+    name: &'static str,
+    flow: &F,
+    bytes: &[u8],
+    macs: f64,
+    quick: bool,
+) -> Row {
+    let reps = if quick { 3 } else { 7 };
+    let mut rng = 0x2545_f491u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        ((rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+    };
+    let xs: Vec<f32> = (0..10_000 * D).map(|_| next()).collect();
+    let mut out = vec![0.0f32; 10_000];
+    let ctx: [f32; 0] = [];
+    // Single sample.
+    let n1 = 2000;
+    let single = time(reps, || {
+        for k in 0..n1 {
+            black_box(flow.log_prob(black_box(&xs[k * D..(k + 1) * D]), &ctx).unwrap());
+        }
+    }) / n1 as f64;
+    let store = flow_train::golden::aligned(bytes);
+    let mut ev =
+        Evaluator::<f32, 8192>::new(&flow_core::bytemuck::cast_slice(&store)[..bytes.len()]).unwrap();
+    let runtime_single = time(reps, || {
+        for k in 0..n1 {
+            black_box(ev.log_prob(black_box(&xs[k * D..(k + 1) * D]), &ctx).unwrap());
+        }
+    }) / n1 as f64;
+    // Batch of 10 000, one thread and all cores.
+    let batch = time(reps, || {
+        flow.log_prob_batch(black_box(&xs), &ctx, &mut out).unwrap()
+    });
+    let batch_all = time(reps, || {
+        out.par_chunks_mut(250)
+            .zip(xs.par_chunks(250 * D))
+            .for_each(|(o, x)| flow.log_prob_batch(x, &ctx, o).unwrap());
+    });
+    let mut xo = vec![0.0f32; 10_000 * D];
+    let sample = time(reps, || {
+        for (e, x) in xs.chunks_exact(D).zip(xo.chunks_exact_mut(D)) {
+            flow.sample(e, &ctx, x).unwrap();
+        }
+    });
+    let sample_all = time(reps, || {
+        xo.par_chunks_mut(250 * D)
+            .zip(xs.par_chunks(250 * D))
+            .for_each(|(xo, xs)| {
+                for (e, x) in xs.chunks_exact(D).zip(xo.chunks_exact_mut(D)) {
+                    flow.sample(e, &ctx, x).unwrap();
+                }
+            });
+    });
+    Row {
+        name,
+        single_ns: single * 1e9,
+        runtime_single_ns: runtime_single * 1e9,
+        batch_per_s: 1e4 / batch,
+        batch_all_per_s: 1e4 / batch_all,
+        sample_per_s: 1e4 / sample,
+        sample_all_per_s: 1e4 / sample_all,
+        gflops: 2.0 * macs * 1e4 / batch / 1e9,
+    }
+}
+
+fn macs(bytes: &[u8]) -> f64 {
+    let (parts, _) = flow_core::model::builder::ModelParts::from_bytes(bytes).unwrap();
+    flow_train::footprint::multiply_adds(&parts) as f64
+}
+
+/// The peers' script output `key=value ...` for one config, or None without the environment.
+fn peers(py: &str, script: &str) -> Option<Vec<(String, f64)>> {
+    let out = Command::new(py).args(["-c", script]).output().ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "peer script failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
+        return None;
+    }
+    let line = String::from_utf8_lossy(&out.stdout).lines().last()?.to_string();
+    Some(
+        line.split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN)))
+            .collect(),
+    )
+}
+
+fn zuko_script(ctor: &str, d: usize) -> String {
+    format!(
+        r#"
+import time, statistics, torch, zuko
+torch.set_num_threads(1); torch.manual_seed(0)
+flow = zuko.flows.{ctor}({d}, transforms=5, hidden_features=[64, 64]{extra})
+x1 = torch.randn(1, {d}); xb = torch.randn(10000, {d})
+with torch.no_grad():
+    for _ in range(20): flow().log_prob(x1)
+    lat = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(100): flow().log_prob(x1)
+        lat.append((time.perf_counter() - t) / 100)
+    thr = []; sthr = []
+    for _ in range(3):
+        t = time.perf_counter(); flow().log_prob(xb); thr.append(time.perf_counter() - t)
+        t = time.perf_counter(); flow().sample((10000,)); sthr.append(time.perf_counter() - t)
+print("single_ns=%.1f batch_per_s=%.1f sample_per_s=%.1f" % (statistics.median(lat)*1e9, 1e4/statistics.median(thr), 1e4/statistics.median(sthr)))
+"#,
+        extra = if ctor == "NSF" { ", bins=8" } else { "" }
+    )
+}
+
+fn flowjax_script(kind: &str, d: usize) -> String {
+    format!(
+        r#"
+import time, statistics, jax, jax.numpy as jnp, equinox as eqx
+from flowjax import flows, bijections
+from flowjax.distributions import Normal
+key = jax.random.key(0)
+tr = bijections.Affine() if "{kind}" != "nsf" else bijections.RationalQuadraticSpline(knots=7, interval=5)
+if "{kind}" == "realnvp":
+    f = flows.coupling_flow(key, base_dist=Normal(jnp.zeros({d})), transformer=tr, flow_layers=5, nn_width=64, nn_depth=2)
+else:
+    f = flows.masked_autoregressive_flow(key, base_dist=Normal(jnp.zeros({d})), transformer=tr, flow_layers=5, nn_width=64, nn_depth=2)
+lp = eqx.filter_jit(lambda x: f.log_prob(x)); sm = eqx.filter_jit(lambda k: f.sample(k, (10000,)))
+x1 = jnp.zeros({d}); xb = jax.random.normal(key, (10000, {d}))
+lp(x1).block_until_ready(); lp(xb).block_until_ready(); sm(key).block_until_ready()
+lat = []
+for _ in range(5):
+    t = time.perf_counter()
+    for _ in range(100): lp(x1).block_until_ready()
+    lat.append((time.perf_counter() - t) / 100)
+thr = []; sthr = []
+for _ in range(3):
+    t = time.perf_counter(); lp(xb).block_until_ready(); thr.append(time.perf_counter() - t)
+    t = time.perf_counter(); sm(key).block_until_ready(); sthr.append(time.perf_counter() - t)
+print("single_ns=%.1f batch_per_s=%.1f sample_per_s=%.1f" % (statistics.median(lat)*1e9, 1e4/statistics.median(thr), 1e4/statistics.median(sthr)))
+"#
+    )
+}
+
+fn fma_peak() -> Option<f64> {
+    let dir = std::env::temp_dir().join(format!("fma_peak_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let exe = dir.join("fma_peak");
+    let ok = Command::new("cc")
+        .args(["-O3", "-march=native", "-ffp-contract=fast", "-o"])
+        .arg(&exe)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/fma_peak.c"))
+        .status()
+        .ok()?
+        .success();
+    if !ok {
+        return None;
+    }
+    let out = Command::new(&exe).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .strip_prefix("peak_gflops=")?
+        .parse()
+        .ok()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let bytes = |p: &str| std::fs::read(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let (b1, b2, b3, b4) = (
+        bytes("flow-macros/tests/models/moons_maf.flow"),
+        bytes("flow-macros/tests/models/bench_nsf.flow"),
+        bytes("flow-macros/tests/models/bench_realnvp8.flow"),
+        bytes("flow-macros/tests/models/bench_maf16.flow"),
+    );
+    let rows = [
+        measure::<_, 2>("MAF 5×64×64, D=2", &MafMoons, &b1, macs(&b1), quick),
+        measure::<_, 2>("NSF 5×(8 bins)×64×64, D=2", &NsfMoons, &b2, macs(&b2), quick),
+        measure::<_, 8>("RealNVP 5×64×64, D=8", &RealNvp8, &b3, macs(&b3), quick),
+        measure::<_, 16>("MAF 5×64×64, D=16", &Maf16, &b4, macs(&b4), quick),
+    ];
+    let peak = fma_peak();
+    let py = std::env::var("PEERS_PY").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/flow-peers/bin/python",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let have_py = std::path::Path::new(&py).exists();
+    let peer_cfgs = [
+        ("MAF", "maf", 2usize),
+        ("NSF", "nsf", 2),
+        ("RealNVP", "realnvp", 8),
+        ("MAF", "maf", 16),
+    ];
+    println!(
+        "threads: {}; single-core f32 FMA peak: {}",
+        rayon::current_num_threads(),
+        peak.map_or("not measured (no cc)".into(), |p| format!("{p:.1} GFLOP/s"))
+    );
+    println!();
+    println!("| model | baked log_prob b1 | runtime b1 | zuko b1 | flowjax b1 | speed-up vs zuko b1 | baked log_prob b10k /s (1 thr) | all cores | zuko b10k /s | ×zuko | baked sample b10k /s (1 thr) | all cores | zuko sample /s | ×zuko | GFLOP/s (1 thr) | % of FMA peak |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (r, (zc, fk, d)) in rows.iter().zip(peer_cfgs) {
+        let z = if have_py {
+            peers(&py, &zuko_script(zc, d))
+        } else {
+            None
+        };
+        let f = if have_py {
+            peers(&py, &flowjax_script(fk, d))
+        } else {
+            None
+        };
+        let get = |v: &Option<Vec<(String, f64)>>, k: &str| {
+            v.as_ref()
+                .and_then(|v| v.iter().find(|(n, _)| n == k).map(|(_, x)| *x))
+        };
+        let fmt_ns = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1} µs", v / 1e3));
+        let ratio = |a: Option<f64>, b: f64| a.map_or("-".into(), |a| format!("{:.0}×", a / b));
+        let ratio_t =
+            |ours: f64, theirs: Option<f64>| theirs.map_or("-".into(), |t| format!("{:.1}×", ours / t));
+        println!(
+            "| {} | {:.2} µs | {:.2} µs | {} | {} | {} | {:.0} k | {:.0} k | {} | {} | {:.0} k | {:.0} k | {} | {} | {:.2} | {} |",
+            r.name,
+            r.single_ns / 1e3,
+            r.runtime_single_ns / 1e3,
+            fmt_ns(get(&z, "single_ns")),
+            fmt_ns(get(&f, "single_ns")),
+            ratio(get(&z, "single_ns"), r.single_ns),
+            r.batch_per_s / 1e3,
+            r.batch_all_per_s / 1e3,
+            get(&z, "batch_per_s").map_or("-".into(), |v| format!("{:.0} k", v / 1e3)),
+            ratio_t(r.batch_per_s, get(&z, "batch_per_s")),
+            r.sample_per_s / 1e3,
+            r.sample_all_per_s / 1e3,
+            get(&z, "sample_per_s").map_or("-".into(), |v| format!("{:.0} k", v / 1e3)),
+            ratio_t(r.sample_per_s, get(&z, "sample_per_s")),
+            r.gflops,
+            peak.map_or("-".into(), |p| format!("{:.1}%", 100.0 * r.gflops / p)),
+        );
+    }
+    if !have_py {
+        println!("\n(peers not measured: no Python environment at {py}; see ../shared/peers/setup.sh)");
+    }
+}
