@@ -40,7 +40,7 @@ use crate::Real;
 
 /// The random-number trait of [`BakedFlow::sample_with`], re-exported so that generated code
 /// (and its users) need no direct dependency on `rand_core`.
-pub use rand_core::RngCore;
+pub use rand_core::{Error as RngError, RngCore};
 
 /// A flow baked into a type at compile time by `flow_macros::flow`.
 ///
