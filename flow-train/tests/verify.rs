@@ -33,6 +33,8 @@ const FIXTURES: &[&str] = &[
     "zuko_realnvp_banana4",
     "nflows_maf_banana4",
     "nflows_rqcoupling_moons",
+    "flowjax_maf_moons",
+    "flowjax_rqcoupling_banana4",
 ];
 
 #[test]

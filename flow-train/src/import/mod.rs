@@ -212,7 +212,26 @@ pub fn golden_for(fx: &Fixture, parts: &ModelParts) -> Golden {
         .context
         .clone()
         .unwrap_or_else(|| vec![vec![0.0; c]; fx.sample.base.len()]);
-    let mut g = golden::compute(parts, fx.points.clone(), ctx, fx.sample.base.clone(), nctx);
+    // FlowJAX's exporter pushes its noise through the bijection only, skipping the learned base
+    // Normal(μ, σ); our `sample(ε)` is `forward(μ + σ ε)`, so the matching noise is (b − μ)/σ.
+    let noise = match (&parts.desc.base, fx.library.as_str()) {
+        (flow_core::model::BaseDesc::DiagNormal { params }, "flowjax") => {
+            let w = &parts.weights[params.offset as usize..(params.offset + params.len) as usize];
+            let d = w.len() / 2;
+            fx.sample
+                .base
+                .iter()
+                .map(|b| {
+                    b.iter()
+                        .enumerate()
+                        .map(|(i, &v)| (v - w[i]) / w[d + i])
+                        .collect()
+                })
+                .collect()
+        }
+        _ => fx.sample.base.clone(),
+    };
+    let mut g = golden::compute(parts, fx.points.clone(), ctx, noise, nctx);
     g.source_log_prob = Some(fx.log_prob.clone());
     g.source_sample = Some(fx.sample.x.clone());
     g
@@ -239,6 +258,8 @@ pub fn import_file(path: &Path, output: &Path) -> Result<(ModelParts, Meta), Str
         source: Some(serde_json::json!({
             "library": fx.library, "library_version": fx.library_version, "framework": fx.framework,
             "constructor": fx.flow.constructor, "kwargs": fx.flow.kwargs,
+            // Model files store f32: true when the library's parameters were not f32 values.
+            "weights_rounded_to_f32": parts.weights.iter().any(|&w| w as f32 as f64 != w),
         })),
         golden: Some(golden_for(&fx, &parts)),
     };
