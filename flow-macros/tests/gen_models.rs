@@ -283,6 +283,48 @@ fn golden_models() -> (Vec<u8>, Vec<u8>) {
     (good, edited.to_bytes(&json))
 }
 
+/// A small model of `flow` fitted for 2 epochs on curved data, with golden vectors.
+fn fitted_with_golden(flow: FlowKind, d: usize) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(160 + d as u64);
+    let rows: Vec<Vec<f64>> = (0..400)
+        .map(|_| {
+            let a: f64 = rng.gen_range(-2.0..2.0);
+            (0..d)
+                .map(|j| {
+                    if j == 0 {
+                        a
+                    } else {
+                        a * a * 0.5 * j as f64 + rng.gen_range(-0.3..0.3)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let cols: Vec<String> = (0..d).map(|j| format!("x{j}")).collect();
+    let data = flow_train::Dataset::from_rows(cols.clone(), &rows);
+    let mut cfg = flow_train::FitConfig {
+        epochs: 2,
+        threads: 1,
+        seed: 3,
+        ..Default::default()
+    };
+    cfg.arch = ArchConfig {
+        flow,
+        transforms: 2,
+        hidden: vec![8, 8],
+        ..ArchConfig::default()
+    };
+    let out = flow_train::fit(&data, &cfg).expect("fit");
+    let parts = out.model.parts;
+    let meta = flow_train::io::Meta {
+        format: flow_train::io::META_FORMAT.into(),
+        columns: cols,
+        golden: Some(flow_train::cli::golden_for(&parts, &data, &cfg)),
+        ..Default::default()
+    };
+    parts.to_bytes(&serde_json::to_string(&meta).unwrap())
+}
+
 /// Start of the weight section of a well-formed file.
 fn weights_at(bytes: &[u8]) -> usize {
     let u = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
@@ -387,6 +429,30 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
                 .parts
                 .to_bytes(meta),
         ));
+    }
+    // Golden round trips: every trainer family fitted (fit → file), and two imported fixtures
+    // (import → file), each carrying its golden vectors for tests/golden.rs to bake and check.
+    for (file, flow, d) in [
+        ("golden_maf.flow", FlowKind::Maf, 2),
+        ("golden_iaf.flow", FlowKind::Iaf, 2),
+        ("golden_realnvp.flow", FlowKind::Realnvp, 3),
+        ("golden_nsf_coupling.flow", FlowKind::NsfCoupling, 2),
+        ("golden_planar.flow", FlowKind::Planar, 2),
+        ("golden_radial.flow", FlowKind::Radial, 2),
+    ] {
+        files.push((file, fitted_with_golden(flow, d)));
+    }
+    for (file, fixture) in [
+        ("golden_nflows_rq.flow", "nflows_rqcoupling_moons"),
+        ("golden_flowjax_maf.flow", "flowjax_maf_moons"),
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../shared/fixtures/{fixture}.json"));
+        if path.exists() {
+            let out = std::env::temp_dir().join(format!("gen_models_{fixture}.flow"));
+            flow_train::import::import_file(&path, &out).expect("import");
+            files.push((file, std::fs::read(&out).unwrap()));
+        }
     }
     let (golden, edited) = golden_models();
     files.push(("golden.flow", golden));

@@ -16,6 +16,103 @@ struct Golden64;
 #[flow("tests/models/golden_edited.flow", verify = false)]
 struct Edited;
 
+// Every family through fit → file → macro, and imports through import → file → macro. Each one
+// gets its generated test (run by this binary) and is checked here in f32 and f64 as well.
+#[flow("tests/models/golden_maf.flow")]
+struct GMaf;
+#[flow("tests/models/golden_iaf.flow")]
+struct GIaf;
+#[flow("tests/models/golden_realnvp.flow")]
+struct GRealnvp;
+#[flow("tests/models/golden_nsf_coupling.flow")]
+struct GNsfCoupling;
+#[flow("tests/models/golden_planar.flow")]
+struct GPlanar;
+#[flow("tests/models/golden_radial.flow")]
+struct GRadial;
+#[flow("tests/models/golden_nflows_rq.flow")]
+struct GNflowsRq;
+#[flow("tests/models/golden_flowjax_maf.flow")]
+struct GFlowjaxMaf;
+#[flow("tests/models/golden_maf.flow", precision = "f64")]
+struct GMaf64;
+#[flow("tests/models/golden_realnvp.flow", precision = "f64")]
+struct GRealnvp64;
+#[flow("tests/models/golden_nsf_coupling.flow", precision = "f64")]
+struct GNsfCoupling64;
+#[flow("tests/models/golden_planar.flow", precision = "f64")]
+struct GPlanar64;
+#[flow("tests/models/golden_radial.flow", precision = "f64")]
+struct GRadial64;
+#[flow("tests/models/golden_nflows_rq.flow", precision = "f64")]
+struct GNflowsRq64;
+#[flow("tests/models/golden_flowjax_maf.flow", precision = "f64")]
+struct GFlowjaxMaf64;
+#[flow("tests/models/golden_iaf.flow", precision = "f64")]
+struct GIaf64;
+
+#[test]
+fn golden_vectors_survive_fit_and_import_into_baked_code_for_every_kind() {
+    let all: [(&str, [f64; 4], f64); 16] = [
+        ("maf", GMaf::golden_errors(), GMaf::GOLDEN_TOLERANCE),
+        ("iaf", GIaf::golden_errors(), GIaf::GOLDEN_TOLERANCE),
+        ("realnvp", GRealnvp::golden_errors(), GRealnvp::GOLDEN_TOLERANCE),
+        (
+            "nsf-coupling",
+            GNsfCoupling::golden_errors(),
+            GNsfCoupling::GOLDEN_TOLERANCE,
+        ),
+        ("planar", GPlanar::golden_errors(), GPlanar::GOLDEN_TOLERANCE),
+        ("radial", GRadial::golden_errors(), GRadial::GOLDEN_TOLERANCE),
+        (
+            "nflows rq coupling (import)",
+            GNflowsRq::golden_errors(),
+            GNflowsRq::GOLDEN_TOLERANCE,
+        ),
+        (
+            "flowjax maf (import)",
+            GFlowjaxMaf::golden_errors(),
+            GFlowjaxMaf::GOLDEN_TOLERANCE,
+        ),
+        ("maf f64", GMaf64::golden_errors(), GMaf64::GOLDEN_TOLERANCE),
+        ("iaf f64", GIaf64::golden_errors(), GIaf64::GOLDEN_TOLERANCE),
+        (
+            "realnvp f64",
+            GRealnvp64::golden_errors(),
+            GRealnvp64::GOLDEN_TOLERANCE,
+        ),
+        (
+            "nsf-coupling f64",
+            GNsfCoupling64::golden_errors(),
+            GNsfCoupling64::GOLDEN_TOLERANCE,
+        ),
+        (
+            "planar f64",
+            GPlanar64::golden_errors(),
+            GPlanar64::GOLDEN_TOLERANCE,
+        ),
+        (
+            "radial f64",
+            GRadial64::golden_errors(),
+            GRadial64::GOLDEN_TOLERANCE,
+        ),
+        (
+            "nflows rq f64",
+            GNflowsRq64::golden_errors(),
+            GNflowsRq64::GOLDEN_TOLERANCE,
+        ),
+        (
+            "flowjax maf f64",
+            GFlowjaxMaf64::golden_errors(),
+            GFlowjaxMaf64::GOLDEN_TOLERANCE,
+        ),
+    ];
+    for (name, e, tol) in all {
+        eprintln!("{name}: golden errors {e:?}");
+        assert!(e.iter().all(|&v| v <= tol), "{name}: {e:?} > {tol}");
+    }
+}
+
 #[test]
 fn golden_vectors_pass_in_f32_and_f64() {
     let e32 = Golden::golden_errors();
