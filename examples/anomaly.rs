@@ -404,44 +404,6 @@ fn evaluate(val: &Scored, test: &Scored) -> Report {
 // Main
 // ---------------------------------------------------------------------------------------------
 
-struct Args {
-    smoke: bool,
-    epochs: Option<usize>,
-    flow: FlowKind,
-    seed: u64,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        smoke: false,
-        epochs: None,
-        flow: FlowKind::Maf,
-        seed: 1,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--smoke" => a.smoke = true,
-            "--epochs" => a.epochs = Some(value("--epochs")?.parse().map_err(|e| format!("--epochs: {e}"))?),
-            "--seed" => a.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--flow" => {
-                a.flow = match value("--flow")?.as_str() {
-                    "maf" => FlowKind::Maf,
-                    "nsf" => FlowKind::Nsf,
-                    other => return Err(format!("--flow: expected maf or nsf, got {other}")),
-                }
-            }
-            other => {
-                return Err(format!(
-                    "unknown argument {other} (try --smoke, --epochs N, --flow maf|nsf, --seed S)"
-                ))
-            }
-        }
-    }
-    Ok(a)
-}
-
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
@@ -451,7 +413,7 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let start = Instant::now();
-    let args = parse_args()?;
+    let args = parse_args(FlowKind::Maf)?;
     let (n_train, n_val_normal, n_val_anom, n_test_normal, n_test_anom) = if args.smoke {
         (4_000, 1_000, 250, 2_000, 500)
     } else {
@@ -758,4 +720,5 @@ fn histogram(v: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<f64> {
     h
 }
 
+include!("common/args.rs");
 include!("common/plotting.rs");

@@ -211,44 +211,6 @@ struct Case {
 // Main
 // ---------------------------------------------------------------------------------------------
 
-struct Args {
-    smoke: bool,
-    epochs: Option<usize>,
-    flow: FlowKind,
-    seed: u64,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        smoke: false,
-        epochs: None,
-        flow: FlowKind::Nsf,
-        seed: 1,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--smoke" => a.smoke = true,
-            "--epochs" => a.epochs = Some(value("--epochs")?.parse().map_err(|e| format!("--epochs: {e}"))?),
-            "--seed" => a.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--flow" => {
-                a.flow = match value("--flow")?.as_str() {
-                    "maf" => FlowKind::Maf,
-                    "nsf" => FlowKind::Nsf,
-                    other => return Err(format!("--flow: expected maf or nsf, got {other}")),
-                }
-            }
-            other => {
-                return Err(format!(
-                    "unknown argument {other} (try --smoke, --epochs N, --flow maf|nsf, --seed S)"
-                ))
-            }
-        }
-    }
-    Ok(a)
-}
-
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e}");
@@ -258,7 +220,7 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let start = Instant::now();
-    let args = parse_args()?;
+    let args = parse_args(FlowKind::Nsf)?;
     let (n_train, n_test, y_stars, reps) = if args.smoke {
         (3_000, 2_000, vec![0.2, 0.5, 0.8], 1)
     } else {
@@ -551,4 +513,5 @@ fn draw(flow: &mut DeviceFlow, rng: &mut ChaCha8Rng, cases: &[Case]) -> Result<V
     Ok(written)
 }
 
+include!("common/args.rs");
 include!("common/plotting.rs");
