@@ -1,12 +1,13 @@
 //! Speed report: baked flows vs the runtime evaluator vs zuko and FlowJAX, in one run.
 //!
-//! `cargo run --release --example bench_speed` prints one table: single-sample `log_prob`
+//! `bench/speed.sh` (this example built for the host CPU with fused multiply-adds) or
+//! `cargo run --release --example bench_speed` (the default build) prints one table: single-sample `log_prob`
 //! latency, batch-10 000 `log_prob` and `sample` throughput on one thread and on all cores
 //! (rayon), the achieved GFLOP/s of batch `log_prob` (2 × multiply-adds per sample) next to the
 //! single-core f32 FMA peak measured in the same run (`tools/fma_peak.c`, built with `cc`), and
 //! the peers' numbers when the Python environment of `../shared/peers/setup.sh` exists
 //! (`PEERS_PY`, default `$HOME/.cache/flow-peers/bin/python`). Ratios are within this run; the
-//! machine is shared and noisy. `--quick` uses fewer repetitions.
+//! machine is shared and noisy. `--quick` uses fewer repetitions; `--no-peers` skips zuko and FlowJAX.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -15,7 +16,6 @@ use std::time::Instant;
 use flow_core::baked::BakedFlow;
 use flow_core::runtime::Evaluator;
 use flow_macros::flow;
-use rayon::prelude::*;
 
 #[flow("flow-macros/tests/models/moons_maf.flow", verify = false)]
 struct MafMoons;
@@ -88,24 +88,12 @@ fn measure<F: BakedFlow<f32> + Sync, const D: usize>(
         flow.log_prob_batch(black_box(&xs), &ctx, &mut out).unwrap()
     });
     let batch_all = time(reps, || {
-        out.par_chunks_mut(250)
-            .zip(xs.par_chunks(250 * D))
-            .for_each(|(o, x)| flow.log_prob_batch(x, &ctx, o).unwrap());
+        flow.flow().par_log_prob_batch(black_box(&xs), &ctx, &mut out);
     });
     let mut xo = vec![0.0f32; 10_000 * D];
-    let sample = time(reps, || {
-        for (e, x) in xs.chunks_exact(D).zip(xo.chunks_exact_mut(D)) {
-            flow.sample(e, &ctx, x).unwrap();
-        }
-    });
+    let sample = time(reps, || flow.sample_batch(black_box(&xs), &ctx, &mut xo).unwrap());
     let sample_all = time(reps, || {
-        xo.par_chunks_mut(250 * D)
-            .zip(xs.par_chunks(250 * D))
-            .for_each(|(xo, xs)| {
-                for (e, x) in xs.chunks_exact(D).zip(xo.chunks_exact_mut(D)) {
-                    flow.sample(e, &ctx, x).unwrap();
-                }
-            });
+        flow.flow().par_sample_batch(black_box(&xs), &ctx, &mut xo);
     });
     Row {
         name,
@@ -240,13 +228,28 @@ fn main() {
             std::env::var("HOME").unwrap_or_default()
         )
     });
-    let have_py = std::path::Path::new(&py).exists();
+    let have_py = std::path::Path::new(&py).exists() && !std::env::args().any(|a| a == "--no-peers");
     let peer_cfgs = [
         ("MAF", "maf", 2usize),
         ("NSF", "nsf", 2),
         ("RealNVP", "realnvp", 8),
         ("MAF", "maf", 16),
     ];
+    println!(
+        "build: fused multiply-add {}, AVX2 {}, AVX-512 {}; batch block {} samples",
+        if cfg!(feature = "fma") { "on" } else { "off" },
+        if cfg!(target_feature = "avx2") {
+            "on"
+        } else {
+            "off"
+        },
+        if cfg!(target_feature = "avx512f") {
+            "on"
+        } else {
+            "off"
+        },
+        flow_core::block::BLOCK,
+    );
     println!(
         "threads: {}; single-core f32 FMA peak: {}",
         rayon::current_num_threads(),

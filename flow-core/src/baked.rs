@@ -61,9 +61,9 @@ pub trait BakedFlow<S: Real>: 'static {
     const SCRATCH_BYTES: usize;
 
     /// The typed composition of layers.
-    type Layers: Bijection<S> + 'static;
+    type Layers: Bijection<S> + Sync + 'static;
     /// The base distribution.
-    type Base: Base<S> + 'static;
+    type Base: Base<S> + Sync + 'static;
 
     /// The baked flow itself, for any [`Flow`] method not wrapped here (e.g. parameter
     /// gradients); bring a scratch slice of `SCRATCH_BYTES / size_of::<S>()` elements.
@@ -90,6 +90,10 @@ pub trait BakedFlow<S: Real>: 'static {
     /// log p of every row of `xs` (rows of D values, one after the other) under one context into
     /// `out`; `xs.len()` must be `out.len() · D`.
     fn log_prob_batch(&self, xs: &[S], ctx: &[S], out: &mut [S]) -> Result<(), Error>;
+
+    /// Samples from the base noise in every row of `eps` into the rows of `xs` (both `n · D`
+    /// long), under one context.
+    fn sample_batch(&self, eps: &[S], ctx: &[S], xs: &mut [S]) -> Result<(), Error>;
 }
 
 /// `Ok` when `got == expected`, else [`Error::WrongLength`]. Generated code calls it before every

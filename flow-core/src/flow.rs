@@ -11,6 +11,7 @@ use core::marker::PhantomData;
 use rand_core::RngCore;
 
 use crate::base::Base;
+use crate::block::{self, BLOCK};
 use crate::layers::Bijection;
 use crate::Real;
 
@@ -34,6 +35,10 @@ impl<S, L, B> Flow<S, L, B> {
         }
     }
 }
+
+/// Rows per rayon task of the parallel batch methods (a multiple of every [`BLOCK`]).
+#[cfg(feature = "rayon")]
+pub const PAR_CHUNK: usize = 256;
 
 /// A standard-normal draw from a random source: Box–Muller on two 53-bit uniforms, computed in
 /// f64 with libm so that every target draws the same numbers for the same generator state.
@@ -99,6 +104,133 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         let (z, rest) = scratch.split_at_mut(self.dim());
         self.base.noise_to_base(eps, z);
         self.forward(z, ctx, x, rest);
+    }
+
+    /// Scratch elements of the batch methods: [`crate::block::BLOCK`] times [`Flow::scratch_len`]
+    /// (an upper bound of what a block needs).
+    pub fn batch_scratch_len(&self) -> usize {
+        BLOCK * self.scratch_len()
+    }
+
+    /// log p of a block of `N` samples (`x[s]`, `ctx[s]` → `out[s]`), bit for bit
+    /// [`Flow::log_prob`] of each: the layers run the block together
+    /// ([`Bijection::inverse_acc_block`]). `scratch` needs `N · D` plus the layers' block scratch
+    /// (at most `N ·` [`Flow::scratch_len`]).
+    pub fn log_prob_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        out: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let d = self.dim();
+        let Some((z, rest)) = scratch.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let mut ldj = [S::ZERO; N];
+        self.layers
+            .inverse_acc_block(x, ctx, block::views_mut::<S, N>(z, d), &mut ldj, rest);
+        for ((o, zs), l) in out.iter_mut().zip(block::views::<S, N>(z, d)).zip(ldj) {
+            *o = self.base.log_prob(zs, rest) + l;
+        }
+    }
+
+    /// log p of every row of `xs` (`n × D`, row after row) into `out` (the first
+    /// `min(n, out.len())` rows), all rows with the same context `ctx`; rows go through the
+    /// layers [`crate::block::BLOCK`] at a time. Bit for bit [`Flow::log_prob`] of each row.
+    /// `scratch` needs [`Flow::batch_scratch_len`].
+    pub fn log_prob_batch(&self, xs: &[S], ctx: &[S], out: &mut [S], scratch: &mut [S]) {
+        let d = self.dim().max(1);
+        let n = (xs.len() / d).min(out.len());
+        let full = n / BLOCK * BLOCK;
+        for (xb, ob) in xs
+            .chunks_exact(BLOCK * d)
+            .zip(out.chunks_exact_mut(BLOCK))
+            .take(full / BLOCK)
+        {
+            let Ok(ob) = <&mut [S; BLOCK]>::try_from(ob) else {
+                continue;
+            };
+            self.log_prob_block::<BLOCK>(block::views::<S, BLOCK>(xb, d), [ctx; BLOCK], ob, scratch);
+        }
+        let tail_x = xs.get(full * d..n * d).unwrap_or(&[]);
+        let tail_o = out.get_mut(full..n).unwrap_or(&mut []);
+        for (x, o) in tail_x.chunks_exact(d).zip(tail_o.iter_mut()) {
+            *o = self.log_prob(x, ctx, scratch);
+        }
+    }
+
+    /// Samples from base noise for every row of `eps` (`n × D`) into the rows of `xs`, all with
+    /// context `ctx`, [`crate::block::BLOCK`] at a time. Bit for bit [`Flow::sample`] of each
+    /// row. `scratch` needs [`Flow::batch_scratch_len`].
+    pub fn sample_batch(&self, eps: &[S], ctx: &[S], xs: &mut [S], scratch: &mut [S]) {
+        let d = self.dim().max(1);
+        let n = (eps.len() / d).min(xs.len() / d);
+        let full = n / BLOCK * BLOCK;
+        for (eb, xb) in eps
+            .chunks_exact(BLOCK * d)
+            .zip(xs.chunks_exact_mut(BLOCK * d))
+            .take(full / BLOCK)
+        {
+            let Some((z, rest)) = scratch.split_at_mut_checked(BLOCK * d) else {
+                return;
+            };
+            for (zs, es) in z.chunks_exact_mut(d).zip(eb.chunks_exact(d)) {
+                self.base.noise_to_base(es, zs);
+            }
+            let mut ldj = [S::ZERO; BLOCK];
+            self.layers.forward_acc_block(
+                block::views::<S, BLOCK>(z, d),
+                [ctx; BLOCK],
+                block::views_mut::<S, BLOCK>(xb, d),
+                &mut ldj,
+                rest,
+            );
+        }
+        let tail_e = eps.get(full * d..n * d).unwrap_or(&[]);
+        let tail_x = xs.get_mut(full * d..n * d).unwrap_or(&mut []);
+        for (e, x) in tail_e.chunks_exact(d).zip(tail_x.chunks_exact_mut(d)) {
+            self.sample(e, ctx, x, scratch);
+        }
+    }
+
+    /// [`Flow::log_prob_batch`] split over all cores (rayon) in chunks of [`PAR_CHUNK`] rows,
+    /// each thread with its own scratch; the same bits as the one-thread call.
+    #[cfg(feature = "rayon")]
+    pub fn par_log_prob_batch(&self, xs: &[S], ctx: &[S], out: &mut [S])
+    where
+        L: Sync,
+        B: Sync,
+    {
+        use rayon::prelude::*;
+        let d = self.dim().max(1);
+        let n = (xs.len() / d).min(out.len());
+        let (xs, out) = (&xs[..n * d], &mut out[..n]);
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(xs.par_chunks(PAR_CHUNK * d))
+            .for_each_init(
+                || std::vec![S::ZERO; self.batch_scratch_len()],
+                |scratch, (o, x)| self.log_prob_batch(x, ctx, o, scratch),
+            );
+    }
+
+    /// [`Flow::sample_batch`] split over all cores (rayon), as [`Flow::par_log_prob_batch`].
+    #[cfg(feature = "rayon")]
+    pub fn par_sample_batch(&self, eps: &[S], ctx: &[S], xs: &mut [S])
+    where
+        L: Sync,
+        B: Sync,
+    {
+        use rayon::prelude::*;
+        let d = self.dim().max(1);
+        let n = (eps.len() / d).min(xs.len() / d);
+        let (eps, xs) = (&eps[..n * d], &mut xs[..n * d]);
+        xs.par_chunks_mut(PAR_CHUNK * d)
+            .zip(eps.par_chunks(PAR_CHUNK * d))
+            .for_each_init(
+                || std::vec![S::ZERO; self.batch_scratch_len()],
+                |scratch, (x, e)| self.sample_batch(e, ctx, x, scratch),
+            );
     }
 
     /// A sample using noise drawn from `rng` with [`standard_normal`].

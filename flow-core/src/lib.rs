@@ -23,6 +23,7 @@ extern crate alloc;
 
 pub mod baked;
 pub mod base;
+pub mod block;
 pub mod flow;
 pub mod layers;
 pub mod math;

@@ -71,6 +71,12 @@ pub trait Real:
     fn max(self, other: Self) -> Self;
     /// The smaller of two values (NaN-ignoring, as `f32::min`).
     fn min(self, other: Self) -> Self;
+    /// `self · b + c`, the multiply-add of every dot product. Two roundings by default (what a
+    /// Cortex-M computes); one rounding (a fused multiply-add instruction) with the `fma`
+    /// feature, which is faster on CPUs that have FMA but changes the last bits. Every path of
+    /// one build (baked, runtime, training, batch) uses this same operation, so they still agree
+    /// bit for bit.
+    fn fmadd(self, b: Self, c: Self) -> Self;
     /// x · 2ⁿ-free sign: −1, 0 or +1 (0 for ±0, NaN for NaN).
     fn signum0(self) -> Self {
         if self > Self::ZERO {
@@ -155,6 +161,17 @@ macro_rules! impl_real {
                     other
                 } else {
                     self
+                }
+            }
+            #[inline(always)]
+            fn fmadd(self, b: Self, c: Self) -> Self {
+                #[cfg(feature = "fma")]
+                {
+                    self.mul_add(b, c)
+                }
+                #[cfg(not(feature = "fma"))]
+                {
+                    self * b + c
                 }
             }
         }

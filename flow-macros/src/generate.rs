@@ -531,7 +531,9 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
     let scratch = Literal::usize_unsuffixed(m.scratch);
     let params = Literal::usize_unsuffixed(m.n_params);
     let weight_bytes = Literal::usize_unsuffixed(4 * m.n_params);
-    let scratch_bytes = Literal::usize_unsuffixed(s_size * m.scratch);
+    let s_size = Literal::usize_unsuffixed(s_size);
+    // The batch methods keep `BLOCK` samples' scratch (BLOCK is 1 on targets without SIMD).
+    let scratch_bytes = quote!(#s_size * SCRATCH * ::flow_core::block::BLOCK);
 
     // Context: an argument `ctx: &[S; C]` when C > 0, else nothing (and `&[]` to the kernels).
     let (ctx_param, ctx) = if cdim > 0 {
@@ -547,6 +549,9 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
     let d_forward = doc("Base → data: the data point x and log|det ∂x/∂z|");
     let d_sample = doc("A sample from standard-normal base noise `eps`");
     let d_sample_with = doc("A sample with standard-normal noise drawn from `rng`");
+    let d_sample_batch = doc(
+        "Samples from the base noise in each row of `eps` into the rows of `xs` (the first min(eps.len(), xs.len()) rows)",
+    );
     let d_batch = doc("log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows)");
 
     let e = quote!(::flow_core::runtime::Error);
@@ -576,7 +581,7 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                 pub const PARAMS: usize = #params;
                 /// Bytes of weights in `static` arrays (flash).
                 pub const WEIGHT_BYTES: usize = #weight_bytes;
-                /// Bytes of the scratch array each method puts on the stack.
+                /// Bytes of the largest scratch array a method puts on the stack (the batch methods: `BLOCK` samples').
                 pub const SCRATCH_BYTES: usize = #scratch_bytes;
 
                 #[doc = #d_log_prob]
@@ -627,10 +632,14 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
 
                 #[doc = #d_batch]
                 pub fn log_prob_batch(xs: &[[#s; #d]], #ctx_param out: &mut [#s]) {
-                    let mut scratch = [0.0; SCRATCH];
-                    for (x, o) in xs.iter().zip(out.iter_mut()) {
-                        *o = FLOW.log_prob(x, #ctx, &mut scratch);
-                    }
+                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+                    FLOW.log_prob_batch(xs.as_flattened(), #ctx, out, &mut scratch);
+                }
+
+                #[doc = #d_sample_batch]
+                pub fn sample_batch(eps: &[[#s; #d]], #ctx_param xs: &mut [[#s; #d]]) {
+                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+                    FLOW.sample_batch(eps.as_flattened(), #ctx, xs.as_flattened_mut(), &mut scratch);
                 }
             }
 
@@ -704,10 +713,17 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                 fn log_prob_batch(&self, xs: &[#s], ctx: &[#s], out: &mut [#s]) -> ::core::result::Result<(), #e> {
                     #len(out.len().saturating_mul(#d), xs.len())?;
                     #len(#c, ctx.len())?;
-                    let mut scratch = [0.0; SCRATCH];
-                    for (x, o) in xs.chunks_exact(#d).zip(out.iter_mut()) {
-                        *o = FLOW.log_prob(x, ctx, &mut scratch);
-                    }
+                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+                    FLOW.log_prob_batch(xs, ctx, out, &mut scratch);
+                    ::core::result::Result::Ok(())
+                }
+
+                fn sample_batch(&self, eps: &[#s], ctx: &[#s], xs: &mut [#s]) -> ::core::result::Result<(), #e> {
+                    #len(eps.len(), xs.len())?;
+                    #len(eps.len() / #d * #d, eps.len())?;
+                    #len(#c, ctx.len())?;
+                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+                    FLOW.sample_batch(eps, ctx, xs, &mut scratch);
                     ::core::result::Result::Ok(())
                 }
             }

@@ -14,6 +14,9 @@ use rand_chacha::ChaCha8Rng;
 /// `(x, ctx) → (point, log|det|)`: the shape of `inverse` and `forward`.
 type Map<S, const D: usize, const C: usize> = fn(&[S; D], &[S; C]) -> ([S; D], S);
 
+/// `(rows, ctx, out rows)`: the shape of `sample_batch`.
+type BatchMap<S, const D: usize, const C: usize> = fn(&[[S; D]], &[S; C], &mut [[S; D]]);
+
 /// The inherent methods of one baked type, as function pointers over `(x, ctx)`.
 struct Api<S, const D: usize, const C: usize> {
     log_prob: fn(&[S; D], &[S; C]) -> S,
@@ -23,6 +26,7 @@ struct Api<S, const D: usize, const C: usize> {
     sample: fn(&[S; D], &[S; C]) -> [S; D],
     sample_with: fn(&mut ChaCha8Rng, &[S; C]) -> [S; D],
     log_prob_batch: fn(&[[S; D]], &[S; C], &mut [S]),
+    sample_batch: BatchMap<S, D, C>,
 }
 
 /// `Api` of an unconditional (`api!(T)`) or conditional (`api!(T, ctx)`) baked type.
@@ -36,6 +40,7 @@ macro_rules! api {
             sample: |e, _| <$t>::sample(e),
             sample_with: |r, _| <$t>::sample_with(r),
             log_prob_batch: |xs, _, out| <$t>::log_prob_batch(xs, out),
+            sample_batch: |es, _, out| <$t>::sample_batch(es, out),
         }
     };
     ($t:ty, ctx) => {
@@ -47,6 +52,7 @@ macro_rules! api {
             sample: |e, c| <$t>::sample(e, c),
             sample_with: |r, c| <$t>::sample_with(r, c),
             log_prob_batch: |xs, c, out| <$t>::log_prob_batch(xs, c, out),
+            sample_batch: |es, c, out| <$t>::sample_batch(es, c, out),
         }
     };
 }
@@ -106,7 +112,7 @@ fn agree<S: Bits, F: BakedFlow<S>, const D: usize, const C: usize>(
     assert_eq!(F::WEIGHT_BYTES, 4 * F::PARAMS);
     assert_eq!(
         F::SCRATCH_BYTES,
-        flow.flow().scratch_len() * core::mem::size_of::<S>()
+        flow.flow().scratch_len() * core::mem::size_of::<S>() * flow_core::block::BLOCK
     );
     assert_eq!(flow.flow().n_params(), F::PARAMS);
 
@@ -159,7 +165,8 @@ fn agree<S: Bits, F: BakedFlow<S>, const D: usize, const C: usize>(
         let mut g_tr = [S::ZERO; D];
         flow.grad_log_prob(&x, &ctx, &mut g_tr).unwrap();
         same(&g_tr, &g_rt, "BakedFlow::grad_log_prob", k);
-        if k < 200 {
+        // 203 rows: whole blocks and a remainder.
+        if k < 203 {
             xs.push(x);
             ctxs.push(ctx);
         }
@@ -179,6 +186,15 @@ fn agree<S: Bits, F: BakedFlow<S>, const D: usize, const C: usize>(
         let lp_rt = ev.log_prob(x, &ctxs[0]).unwrap();
         same(&[out[k]], &[lp_rt], "log_prob_batch", k);
         same(&[out_tr[k]], &[lp_rt], "BakedFlow::log_prob_batch", k);
+    }
+
+    // Batch sampling from the same rows taken as base noise.
+    let mut xs_s = vec![[S::ZERO; D]; xs.len()];
+    (api.sample_batch)(&xs, &ctxs[0], &mut xs_s);
+    for (k, (e, x)) in xs.iter().zip(&xs_s).enumerate() {
+        let mut x_rt = [S::ZERO; D];
+        ev.sample(e, &ctxs[0], &mut x_rt).unwrap();
+        same(x, &x_rt, "sample_batch", k);
     }
 
     // Random sampling with the same generator state.

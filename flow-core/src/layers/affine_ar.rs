@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::layers::Bijection;
+use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
 use crate::{math, Real, Weight};
 
@@ -152,6 +152,12 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     fn pass<S: Real>(&self, y: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
         let (out, rest) = scratch.split_at_mut(2 * self.dim);
         self.net.forward(y, ctx, out, rest);
+        self.pass_step(y, out, z)
+    }
+
+    /// The elementwise part of `F` given the network output `out` at `y`; returns Σ ln s.
+    #[inline(always)]
+    fn pass_step<S: Real>(&self, y: &[S], out: &[S], z: &mut [S]) -> S {
         let (it, ia) = self.layout.indices();
         let mut ldj = S::ZERO;
         for ((zi, &yi), p) in z.iter_mut().zip(y).zip(out.chunks_exact(2)) {
@@ -165,17 +171,25 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     /// `F⁻¹(z)` by D passes; returns −Σ ln s (log|det ∂y/∂z|).
     fn solve<S: Real>(&self, z: &[S], ctx: &[S], y: &mut [S], scratch: &mut [S]) -> S {
         let (out, rest) = scratch.split_at_mut(2 * self.dim);
-        let (it, ia) = self.layout.indices();
         y.fill(S::ZERO);
         let mut ldj = S::ZERO;
         for _ in 0..self.dim {
             self.net.forward(y, ctx, out, rest);
-            ldj = S::ZERO;
-            for ((yi, &zi), p) in y.iter_mut().zip(z).zip(out.chunks_exact(2)) {
-                let (s, ls, _) = self.scale.eval(p[ia]);
-                *yi = (zi - p[it]) / s;
-                ldj -= ls;
-            }
+            ldj = self.solve_step(z, out, y);
+        }
+        ldj
+    }
+
+    /// One sweep of `F⁻¹` given the network output `out` at the current `y`:
+    /// `y ← (z − t) / s`; returns −Σ ln s.
+    #[inline(always)]
+    fn solve_step<S: Real>(&self, z: &[S], out: &[S], y: &mut [S]) -> S {
+        let (it, ia) = self.layout.indices();
+        let mut ldj = S::ZERO;
+        for ((yi, &zi), p) in y.iter_mut().zip(z).zip(out.chunks_exact(2)) {
+            let (s, ls, _) = self.scale.eval(p[ia]);
+            *yi = (zi - p[it]) / s;
+            ldj -= ls;
         }
         ldj
     }
@@ -249,6 +263,32 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
         }
     }
 
+    fn block_scratch_len(&self, n: usize) -> usize {
+        blockwise::scratch_len(&self.net, 0, 0, n)
+    }
+
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        self.block(x, ctx, z, ldj, scratch, self.direction == Direction::Maf);
+    }
+
+    fn forward_acc_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        x: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        self.block(z, ctx, x, ldj, scratch, self.direction == Direction::Iaf);
+    }
+
     fn inverse_vjp(
         &self,
         x: &[S],
@@ -268,6 +308,25 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
 }
 
 impl<'a, W: Weight> AffineAutoregressive<'a, W> {
+    /// The one-pass map `F` (`pass`) or its D-sweep inverse for a block of samples.
+    fn block<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        ctx: [&[S]; N],
+        dst: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+        pass: bool,
+    ) {
+        if pass {
+            let step = |y: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.pass_step(y, o, z);
+            blockwise::one_pass(&self.net, 0, 0, src, ctx, dst, ldj, scratch, |_, _| {}, step);
+        } else {
+            let step = |z: &[S], o: &[S], y: &mut [S], _: &mut [S]| self.solve_step(z, o, y);
+            blockwise::solve(&self.net, 0, self.dim, src, ctx, dst, ldj, scratch, step);
+        }
+    }
+
     /// VJP of `u = F⁻¹(x)` with ℓ = −Σ ln s(a(u)), by implicit differentiation:
     /// with `w = g_u + ∂ℓ/∂u · g_ℓ`, solve `vᵀ J_F(u) = wᵀ` (triangular; D sweeps of `pass_vjp`),
     /// then `g_x = v` and `g_θ = ∂ℓ/∂θ · g_ℓ − vᵀ ∂F/∂θ` (likewise for the context).

@@ -27,7 +27,7 @@
 //! which the model validator rejects).
 
 use crate::layers::affine_ar::{AffineLayout, AffineScale};
-use crate::layers::Bijection;
+use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
 use crate::{Real, Weight};
 
@@ -117,6 +117,12 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         let (out, rest) = rest.split_at_mut(n_out);
         self.gather(src, xid);
         self.net.forward(xid, ctx, out, rest);
+        self.finish(src, out, dst, density)
+    }
+
+    /// The elementwise part of [`Self::apply`] given the network output `out`.
+    #[inline(always)]
+    fn finish<S: Real>(&self, src: &[S], out: &[S], dst: &mut [S], density: bool) -> S {
         let mut ldj = S::ZERO;
         let mut k = 0;
         for ((di, &si), m) in dst.iter_mut().zip(src).zip(self.mask) {
@@ -167,6 +173,58 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
     /// `x_I = z_I`, `x_T = (z_T − t) / s`; returns −Σ ln s.
     fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
         self.apply(z, ctx, x, scratch, false)
+    }
+
+    fn block_scratch_len(&self, n: usize) -> usize {
+        blockwise::scratch_len(&self.net, self.n_identity(), 0, n)
+    }
+
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let step = |x: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.finish(x, o, z, true);
+        let gather = |x: &[S], a: &mut [S]| self.gather(x, a);
+        blockwise::one_pass(
+            &self.net,
+            self.n_identity(),
+            0,
+            x,
+            ctx,
+            z,
+            ldj,
+            scratch,
+            gather,
+            step,
+        );
+    }
+
+    fn forward_acc_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        x: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let step = |z: &[S], o: &[S], x: &mut [S], _: &mut [S]| self.finish(z, o, x, false);
+        let gather = |z: &[S], a: &mut [S]| self.gather(z, a);
+        blockwise::one_pass(
+            &self.net,
+            self.n_identity(),
+            0,
+            z,
+            ctx,
+            x,
+            ldj,
+            scratch,
+            gather,
+            step,
+        );
     }
 
     /// `g_{x_T} = g_{z_T} s`; the network cotangents are `∂L/∂t_k = g_{z_T,k}` and

@@ -3,6 +3,7 @@
 //! In the density direction `A` runs first (`x → A → B → z`); sampling runs `B⁻¹` then `A⁻¹`.
 //! Log-determinants are accumulated layer by layer, in the same order as the runtime evaluator.
 
+use crate::block;
 use crate::layers::Bijection;
 use crate::Real;
 
@@ -57,6 +58,49 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         let (mid, rest) = scratch.split_at_mut(self.dim());
         self.1.forward_acc(z, ctx, mid, ldj, rest);
         self.0.forward_acc(mid, ctx, x, ldj, rest);
+    }
+
+    #[inline]
+    fn block_scratch_len(&self, n: usize) -> usize {
+        n * self.dim() + self.0.block_scratch_len(n).max(self.1.block_scratch_len(n))
+    }
+
+    #[inline]
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let d = self.dim();
+        let Some((mid, rest)) = scratch.split_at_mut_checked(N * d) else {
+            return;
+        };
+        self.0
+            .inverse_acc_block(x, ctx, block::views_mut::<S, N>(mid, d), ldj, rest);
+        self.1
+            .inverse_acc_block(block::views::<S, N>(mid, d), ctx, z, ldj, rest);
+    }
+
+    #[inline]
+    fn forward_acc_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        x: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let d = self.dim();
+        let Some((mid, rest)) = scratch.split_at_mut_checked(N * d) else {
+            return;
+        };
+        self.1
+            .forward_acc_block(z, ctx, block::views_mut::<S, N>(mid, d), ldj, rest);
+        self.0
+            .forward_acc_block(block::views::<S, N>(mid, d), ctx, x, ldj, rest);
     }
 
     fn inverse_vjp(

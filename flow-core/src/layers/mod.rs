@@ -15,6 +15,7 @@ pub mod actnorm;
 pub mod affine_ar;
 pub mod affine_coupling;
 pub mod batchnorm;
+mod blockwise;
 pub mod chain;
 pub mod elementwise;
 pub mod lu_linear;
@@ -64,6 +65,50 @@ pub trait Bijection<S: Real> {
     #[inline]
     fn forward_acc(&self, z: &[S], ctx: &[S], x: &mut [S], ldj: &mut S, scratch: &mut [S]) {
         *ldj += self.forward(z, ctx, x, scratch);
+    }
+
+    /// Scratch elements of the block methods for `n` samples; at most `n · scratch_len()`.
+    fn block_scratch_len(&self, n: usize) -> usize {
+        let _ = n;
+        self.scratch_len()
+    }
+
+    /// [`Bijection::inverse_acc`] for a block of `N` samples (`x[s]`, `ctx[s]` → `z[s]`, adding
+    /// into `ldj[s]`). Layers with a network override it to run the network once for the whole
+    /// block ([`crate::nn::Mlp::forward_block`]); every sample's result is bit for bit that of
+    /// [`Bijection::inverse_acc`]. `scratch` needs [`Bijection::block_scratch_len`]`(N)`.
+    #[inline]
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) where
+        Self: Sized,
+    {
+        for (((xs, cs), zs), l) in x.into_iter().zip(ctx).zip(z).zip(ldj.iter_mut()) {
+            self.inverse_acc(xs, cs, zs, l, scratch);
+        }
+    }
+
+    /// [`Bijection::forward_acc`] for a block of `N` samples (see
+    /// [`Bijection::inverse_acc_block`]).
+    #[inline]
+    fn forward_acc_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        x: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) where
+        Self: Sized,
+    {
+        for (((zs, cs), xs), l) in z.into_iter().zip(ctx).zip(x).zip(ldj.iter_mut()) {
+            self.forward_acc(zs, cs, xs, l, scratch);
+        }
     }
 
     /// [`Bijection::inverse`] then [`Bijection::inverse_vjp`] with `g_z` chosen from the output:

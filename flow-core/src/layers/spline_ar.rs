@@ -17,7 +17,7 @@
 
 use crate::layers::affine_ar::Direction;
 use crate::layers::spline::SplineOpts;
-use crate::layers::Bijection;
+use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
 use crate::{Real, Weight};
 
@@ -59,41 +59,63 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     /// `F(y)`: `zᵢ = fᵢ(yᵢ)`, returns Σ ln fᵢ'(yᵢ).
     #[inline]
     fn pass<S: Real>(&self, y: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
-        let p = self.spline.params_per_feature();
-        let sp = self.spline.prepare::<S>();
         let (out, rest) = scratch.split_at_mut(self.n_out());
         let (knots, rest) = rest.split_at_mut(self.spline.knots_len());
         self.net.forward(y, ctx, out, rest);
-        let mut ldj = S::ZERO;
-        for ((zi, &yi), raw) in z.iter_mut().zip(y).zip(out.chunks_exact(p)) {
-            sp.knots(raw, knots);
-            let (v, l) = sp.forward(knots, yi);
-            *zi = v;
-            ldj += l;
-        }
-        ldj
+        self.step(y, out, z, knots, true)
     }
 
     /// `F⁻¹(z)` by D passes; returns Σ ln dyᵢ/dzᵢ (log|det ∂y/∂z|).
     #[inline]
     fn solve<S: Real>(&self, z: &[S], ctx: &[S], y: &mut [S], scratch: &mut [S]) -> S {
-        let p = self.spline.params_per_feature();
-        let sp = self.spline.prepare::<S>();
         let (out, rest) = scratch.split_at_mut(self.n_out());
         let (knots, rest) = rest.split_at_mut(self.spline.knots_len());
         y.fill(S::ZERO);
         let mut ldj = S::ZERO;
         for _ in 0..self.dim {
             self.net.forward(y, ctx, out, rest);
-            ldj = S::ZERO;
-            for ((yi, &zi), raw) in y.iter_mut().zip(z).zip(out.chunks_exact(p)) {
-                sp.knots(raw, knots);
-                let (v, l) = sp.inverse(knots, zi);
-                *yi = v;
-                ldj += l;
-            }
+            ldj = self.step(z, out, y, knots, false);
         }
         ldj
+    }
+
+    /// The elementwise part given the network output `out`: `dst = f(src)` (`pass`: the
+    /// spline) or one sweep `dst = f⁻¹(src)` of the solve; returns the summed log-derivatives.
+    #[inline(always)]
+    fn step<S: Real>(&self, src: &[S], out: &[S], dst: &mut [S], knots: &mut [S], pass: bool) -> S {
+        let p = self.spline.params_per_feature();
+        let sp = self.spline.prepare::<S>();
+        let mut ldj = S::ZERO;
+        for ((di, &si), raw) in dst.iter_mut().zip(src).zip(out.chunks_exact(p)) {
+            sp.knots(raw, knots);
+            let (v, l) = if pass {
+                sp.forward(knots, si)
+            } else {
+                sp.inverse(knots, si)
+            };
+            *di = v;
+            ldj += l;
+        }
+        ldj
+    }
+
+    /// `F` (`pass`) or its D-sweep inverse for a block of samples.
+    fn block<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        ctx: [&[S]; N],
+        dst: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+        pass: bool,
+    ) {
+        let k = self.spline.knots_len();
+        let step = |a: &[S], o: &[S], b: &mut [S], knots: &mut [S]| self.step(a, o, b, knots, pass);
+        if pass {
+            blockwise::one_pass(&self.net, 0, k, src, ctx, dst, ldj, scratch, |_, _| {}, step);
+        } else {
+            blockwise::solve(&self.net, k, self.dim, src, ctx, dst, ldj, scratch, step);
+        }
     }
 
     /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx`, `g_params`.
@@ -223,6 +245,32 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
             Direction::Maf => self.solve(z, ctx, x, scratch),
             Direction::Iaf => self.pass(z, ctx, x, scratch),
         }
+    }
+
+    fn block_scratch_len(&self, n: usize) -> usize {
+        blockwise::scratch_len(&self.net, 0, self.spline.knots_len(), n)
+    }
+
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        self.block(x, ctx, z, ldj, scratch, self.direction == Direction::Maf);
+    }
+
+    fn forward_acc_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        x: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        self.block(z, ctx, x, ldj, scratch, self.direction == Direction::Iaf);
     }
 
     fn inverse_vjp(

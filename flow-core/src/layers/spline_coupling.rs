@@ -19,7 +19,7 @@
 
 use crate::layers::affine_coupling::MaskBit;
 use crate::layers::spline::SplineOpts;
-use crate::layers::Bijection;
+use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
 use crate::{Real, Weight};
 
@@ -63,13 +63,19 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
     /// (`data_to_base`: the kernel's `forward`) or its inverse.
     #[inline]
     fn apply<S: Real>(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S], data_to_base: bool) -> S {
-        let p = self.spline.params_per_feature();
-        let sp = self.spline.prepare::<S>();
         let (a, rest) = scratch.split_at_mut(self.n_identity());
         let (out, rest) = rest.split_at_mut(self.n_out());
         let (knots, rest) = rest.split_at_mut(self.spline.knots_len());
         self.gather(x, a);
         self.net.forward(a, ctx, out, rest);
+        self.finish(x, out, z, knots, data_to_base)
+    }
+
+    /// The elementwise part of [`Self::apply`] given the network output `out`.
+    #[inline(always)]
+    fn finish<S: Real>(&self, x: &[S], out: &[S], z: &mut [S], knots: &mut [S], data_to_base: bool) -> S {
+        let p = self.spline.params_per_feature();
+        let sp = self.spline.prepare::<S>();
         let mut ldj = S::ZERO;
         let mut raws = out.chunks_exact(p);
         for ((zi, &xi), &m) in z.iter_mut().zip(x).zip(self.mask) {
@@ -121,6 +127,38 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
     #[inline]
     fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
         self.apply(z, ctx, x, scratch, false)
+    }
+
+    fn block_scratch_len(&self, n: usize) -> usize {
+        blockwise::scratch_len(&self.net, self.n_identity(), self.spline.knots_len(), n)
+    }
+
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let (n_id, k) = (self.n_identity(), self.spline.knots_len());
+        let step = |x: &[S], o: &[S], z: &mut [S], kn: &mut [S]| self.finish(x, o, z, kn, true);
+        let gather = |x: &[S], a: &mut [S]| self.gather(x, a);
+        blockwise::one_pass(&self.net, n_id, k, x, ctx, z, ldj, scratch, gather, step);
+    }
+
+    fn forward_acc_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        x: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let (n_id, k) = (self.n_identity(), self.spline.knots_len());
+        let step = |z: &[S], o: &[S], x: &mut [S], kn: &mut [S]| self.finish(z, o, x, kn, false);
+        let gather = |z: &[S], a: &mut [S]| self.gather(z, a);
+        blockwise::one_pass(&self.net, n_id, k, z, ctx, x, ldj, scratch, gather, step);
     }
 
     fn inverse_vjp(

@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::nn::dense::{self as kernel, dense_one as dense};
 use crate::{math, Real, Weight};
 
 /// The nonlinearity between hidden layers.
@@ -130,45 +131,6 @@ pub const fn hidden_max(sizes: &[usize]) -> usize {
     n
 }
 
-/// Number of independent partial sums in [`dot_lanes`].
-pub const LANES: usize = 8;
-
-/// `Σ wᵢ xᵢ` in a fixed order that compilers can vectorize without reassociating floats:
-/// `LANES` partial sums over blocks of `LANES` (lane `j` takes elements `j, j + LANES, …`), the
-/// tail added to lanes `0, 1, …`, then the lanes added pairwise (`(0+4)+(2+6)` … a fixed tree).
-/// Every path (baked, runtime, training) uses this kernel, so they agree bit for bit.
-#[inline(always)]
-pub fn dot_lanes<S: Real, W: Weight>(w: &[W], x: &[S]) -> S {
-    let mut acc = [S::ZERO; LANES];
-    let wc = w.chunks_exact(LANES);
-    let xc = x.chunks_exact(LANES);
-    let (wr, xr) = (wc.remainder(), xc.remainder());
-    for (wb, xb) in wc.zip(xc) {
-        for j in 0..LANES {
-            acc[j] += wb[j].get::<S>() * xb[j];
-        }
-    }
-    for (j, (wi, &xi)) in wr.iter().zip(xr).enumerate() {
-        acc[j] += wi.get::<S>() * xi;
-    }
-    let a = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
-    (a[0] + a[2]) + (a[1] + a[3])
-}
-
-/// `out = W [x, c] + b` for one dense layer whose input is split into `x` and `c`.
-#[inline(always)]
-fn dense<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
-    let n_in = x.len() + c.len();
-    for ((o, row), bias) in out.iter_mut().zip(w.chunks_exact(n_in)).zip(b) {
-        let (wx, wc) = row.split_at(x.len());
-        let mut acc: S = bias.get::<S>() + dot_lanes(wx, x);
-        if !c.is_empty() {
-            acc += dot_lanes(wc, c);
-        }
-        *o = acc;
-    }
-}
-
 impl<'a, W: Weight> Mlp<'a, W> {
     /// Number of inputs (features + context).
     #[inline]
@@ -182,9 +144,12 @@ impl<'a, W: Weight> Mlp<'a, W> {
         self.sizes[self.sizes.len() - 1]
     }
 
-    /// Scratch that [`Mlp::forward`] needs: two buffers of the widest hidden layer.
+    /// Scratch that [`Mlp::forward`] needs: three buffers of the widest hidden layer (residual
+    /// networks), and at least the inputs, two hidden buffers and the outputs, so that a block of
+    /// `n` samples ([`Mlp::block_scratch_len`]) never needs more than `n` times this.
     pub fn scratch_len(&self) -> usize {
-        3 * hidden_max(self.sizes)
+        let h = hidden_max(self.sizes);
+        (3 * h).max(2 * h + self.n_in() + self.n_out())
     }
 
     /// Cache that [`Mlp::forward_cached`] fills for [`Mlp::backward`]: pre- and post-activations.
@@ -238,6 +203,106 @@ impl<'a, W: Weight> Mlp<'a, W> {
             if !last {
                 for v in dst.iter_mut() {
                     *v = self.activation.apply(*v);
+                }
+            }
+        }
+    }
+
+    /// Scratch of [`Mlp::forward_block`] for `n` samples: the inputs, two buffers of the widest
+    /// hidden layer and the outputs, for every sample (residual networks run sample by sample:
+    /// [`Mlp::scratch_len`]). At most `n ·` [`Mlp::scratch_len`].
+    pub fn block_scratch_len(&self, n: usize) -> usize {
+        if self.residual {
+            self.scratch_len()
+        } else {
+            n * (2 * hidden_max(self.sizes) + self.n_in() + self.n_out())
+        }
+    }
+
+    /// [`Mlp::forward`] for `N` samples at once (`x[s]`, `c[s]` → `out[s]`). The samples are
+    /// transposed to structure of arrays (`h[k][s]`), so every dense layer is one
+    /// [`kernel::dense_soa`] call whose vector lanes are the `N` samples; each output is bit for
+    /// bit the one [`Mlp::forward`] gives. Residual networks run sample by sample. `scratch` needs
+    /// [`Mlp::block_scratch_len`]`(N)`.
+    pub fn forward_block<S: Real, const N: usize>(
+        &self,
+        x: [&[S]; N],
+        c: [&[S]; N],
+        mut out: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        if self.residual {
+            for ((xs, cs), o) in x.into_iter().zip(c).zip(out) {
+                self.forward(xs, cs, o, scratch);
+            }
+            return;
+        }
+        let h = hidden_max(self.sizes);
+        let (n_in0, n_last) = (self.n_in(), self.n_out());
+        let kx = x.first().map_or(0, |v| v.len()).min(n_in0);
+        let (soa, _) = scratch.as_chunks_mut::<N>();
+        let Some((inputs, rest)) = soa.split_at_mut_checked(n_in0) else {
+            return;
+        };
+        let Some((buf_a, rest)) = rest.split_at_mut_checked(h) else {
+            return;
+        };
+        let Some((buf_b, rest)) = rest.split_at_mut_checked(h) else {
+            return;
+        };
+        let Some(out_t) = rest.get_mut(..n_last) else {
+            return;
+        };
+        // Transpose the inputs: [x, c] of sample s becomes column s.
+        for (k, row) in inputs.iter_mut().enumerate() {
+            for (v, (xs, cs)) in row.iter_mut().zip(x.iter().zip(c.iter())) {
+                let src = if k < kx { xs.get(k) } else { cs.get(k - kx) };
+                *v = src.copied().unwrap_or(S::ZERO);
+            }
+        }
+        let (in_x, in_c) = inputs.split_at(kx);
+        let n_layers = self.sizes.len().saturating_sub(1);
+        let mut offset = 0;
+        for l in 0..n_layers {
+            let (Some(&n_in), Some(&n_out)) = (self.sizes.get(l), self.sizes.get(l + 1)) else {
+                return;
+            };
+            let n_w = n_in * n_out;
+            let (Some(w), Some(b)) = (
+                self.params.get(offset..offset + n_w),
+                self.params.get(offset + n_w..offset + n_w + n_out),
+            ) else {
+                return;
+            };
+            offset += n_w + n_out;
+            // Ping-pong as in `forward`: layer l reads what layer l − 1 wrote.
+            let (src, dst): (&[[S; N]], &mut [[S; N]]) = if l % 2 == 0 {
+                (&buf_b[..], &mut buf_a[..])
+            } else {
+                (&buf_a[..], &mut buf_b[..])
+            };
+            let last = l + 1 == n_layers;
+            let dst: &mut [[S; N]] = if last {
+                &mut out_t[..]
+            } else {
+                dst.get_mut(..n_out).unwrap_or(&mut [])
+            };
+            if l == 0 {
+                kernel::dense_soa(w, b, in_x, in_c, dst);
+            } else {
+                kernel::dense_soa(w, b, src.get(..n_in).unwrap_or(&[]), &[], dst);
+            }
+            if !last {
+                for v in dst.iter_mut().flat_map(|row| row.iter_mut()) {
+                    *v = self.activation.apply(*v);
+                }
+            }
+        }
+        // Transpose the outputs back.
+        for (r, row) in out_t.iter().enumerate() {
+            for (o, &v) in out.iter_mut().zip(row.iter()) {
+                if let Some(slot) = o.get_mut(r) {
+                    *slot = v;
                 }
             }
         }

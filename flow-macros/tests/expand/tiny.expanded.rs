@@ -114,8 +114,8 @@ const _: () = {
         pub const PARAMS: usize = 40;
         /// Bytes of weights in `static` arrays (flash).
         pub const WEIGHT_BYTES: usize = 160;
-        /// Bytes of the scratch array each method puts on the stack.
-        pub const SCRATCH_BYTES: usize = 128;
+        /// Bytes of the largest scratch array a method puts on the stack (the batch methods: `BLOCK` samples').
+        pub const SCRATCH_BYTES: usize = 4 * SCRATCH * ::flow_core::block::BLOCK;
         /// log p(x) (baked from `tests/models/tiny.flow`).
         pub fn log_prob(x: &[f32; 2]) -> f32 {
             let mut scratch = [0.0; SCRATCH];
@@ -160,10 +160,18 @@ const _: () = {
         }
         /// log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows) (baked from `tests/models/tiny.flow`).
         pub fn log_prob_batch(xs: &[[f32; 2]], out: &mut [f32]) {
-            let mut scratch = [0.0; SCRATCH];
-            for (x, o) in xs.iter().zip(out.iter_mut()) {
-                *o = FLOW.log_prob(x, &[], &mut scratch);
-            }
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            FLOW.log_prob_batch(xs.as_flattened(), &[], out, &mut scratch);
+        }
+        /// Samples from the base noise in each row of `eps` into the rows of `xs` (the first min(eps.len(), xs.len()) rows) (baked from `tests/models/tiny.flow`).
+        pub fn sample_batch(eps: &[[f32; 2]], xs: &mut [[f32; 2]]) {
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            FLOW.sample_batch(
+                eps.as_flattened(),
+                &[],
+                xs.as_flattened_mut(),
+                &mut scratch,
+            );
         }
     }
     #[automatically_derived]
@@ -172,7 +180,7 @@ const _: () = {
         const CONTEXT_DIM: usize = 0;
         const PARAMS: usize = 40;
         const WEIGHT_BYTES: usize = 160;
-        const SCRATCH_BYTES: usize = 128;
+        const SCRATCH_BYTES: usize = 4 * SCRATCH * ::flow_core::block::BLOCK;
         type Layers = ::flow_core::layers::chain::Chain<
             ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
             ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
@@ -269,10 +277,21 @@ const _: () = {
         ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
             ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
             ::flow_core::baked::expect_len(0, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH];
-            for (x, o) in xs.chunks_exact(2).zip(out.iter_mut()) {
-                *o = FLOW.log_prob(x, ctx, &mut scratch);
-            }
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            FLOW.log_prob_batch(xs, ctx, out, &mut scratch);
+            ::core::result::Result::Ok(())
+        }
+        fn sample_batch(
+            &self,
+            eps: &[f32],
+            ctx: &[f32],
+            xs: &mut [f32],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(eps.len(), xs.len())?;
+            ::flow_core::baked::expect_len(eps.len() / 2 * 2, eps.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            FLOW.sample_batch(eps, ctx, xs, &mut scratch);
             ::core::result::Result::Ok(())
         }
     }

@@ -78,8 +78,8 @@ const _: () = {
         pub const PARAMS: usize = 25;
         /// Bytes of weights in `static` arrays (flash).
         pub const WEIGHT_BYTES: usize = 100;
-        /// Bytes of the scratch array each method puts on the stack.
-        pub const SCRATCH_BYTES: usize = 352;
+        /// Bytes of the largest scratch array a method puts on the stack (the batch methods: `BLOCK` samples').
+        pub const SCRATCH_BYTES: usize = 8 * SCRATCH * ::flow_core::block::BLOCK;
         /// log p(x) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
         pub fn log_prob(x: &[f64; 2], ctx: &[f64; 1]) -> f64 {
             let mut scratch = [0.0; SCRATCH];
@@ -125,10 +125,18 @@ const _: () = {
         }
         /// log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
         pub fn log_prob_batch(xs: &[[f64; 2]], ctx: &[f64; 1], out: &mut [f64]) {
-            let mut scratch = [0.0; SCRATCH];
-            for (x, o) in xs.iter().zip(out.iter_mut()) {
-                *o = FLOW.log_prob(x, ctx, &mut scratch);
-            }
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            FLOW.log_prob_batch(xs.as_flattened(), ctx, out, &mut scratch);
+        }
+        /// Samples from the base noise in each row of `eps` into the rows of `xs` (the first min(eps.len(), xs.len()) rows) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
+        pub fn sample_batch(eps: &[[f64; 2]], ctx: &[f64; 1], xs: &mut [[f64; 2]]) {
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            FLOW.sample_batch(
+                eps.as_flattened(),
+                ctx,
+                xs.as_flattened_mut(),
+                &mut scratch,
+            );
         }
     }
     #[automatically_derived]
@@ -137,7 +145,7 @@ const _: () = {
         const CONTEXT_DIM: usize = 1;
         const PARAMS: usize = 25;
         const WEIGHT_BYTES: usize = 100;
-        const SCRATCH_BYTES: usize = 352;
+        const SCRATCH_BYTES: usize = 8 * SCRATCH * ::flow_core::block::BLOCK;
         type Layers = ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>;
         type Base = ::flow_core::base::CholeskyNormal<'static, f32>;
         fn flow(
@@ -228,10 +236,21 @@ const _: () = {
         ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
             ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
             ::flow_core::baked::expect_len(1, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH];
-            for (x, o) in xs.chunks_exact(2).zip(out.iter_mut()) {
-                *o = FLOW.log_prob(x, ctx, &mut scratch);
-            }
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            FLOW.log_prob_batch(xs, ctx, out, &mut scratch);
+            ::core::result::Result::Ok(())
+        }
+        fn sample_batch(
+            &self,
+            eps: &[f64],
+            ctx: &[f64],
+            xs: &mut [f64],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(eps.len(), xs.len())?;
+            ::flow_core::baked::expect_len(eps.len() / 2 * 2, eps.len())?;
+            ::flow_core::baked::expect_len(1, ctx.len())?;
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            FLOW.sample_batch(eps, ctx, xs, &mut scratch);
             ::core::result::Result::Ok(())
         }
     }
