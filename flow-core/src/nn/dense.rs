@@ -83,10 +83,13 @@ pub fn dot_block<S: Real, W: Weight, const R: usize, const N: usize>(
             }
         }
     }
-    for (acc_r, (_, wt)) in acc.iter_mut().zip(&wb) {
-        for (acc_rs, (_, xt)) in acc_r.iter_mut().zip(&xb) {
-            for ((a, wi), &xi) in acc_rs.iter_mut().zip(wt.iter()).zip(xt.iter()) {
-                *a = wi.get::<S>().fmadd(xi, *a);
+    // The tail, with a constant lane index per step (see `dot_soa`).
+    for j in 0..LANES {
+        for r in 0..R {
+            for s in 0..N {
+                if let (Some(wi), Some(&xi)) = (wb[r].1.get(j), xb[s].1.get(j)) {
+                    acc[r][s][j] = wi.get::<S>().fmadd(xi, acc[r][s][j]);
+                }
             }
         }
     }
@@ -177,9 +180,10 @@ fn next_rows<'w, S: Real, W: Weight, const R: usize>(
 /// Rows per step of the structure-of-arrays kernel [`dense_soa`]: its accumulators are
 /// `SOA_ROWS × LANES` vectors of samples, which must fit the vector registers.
 ///
-/// Measured (64×64 layer, 8 samples, x86-64 with FMA): one row keeps all eight lane vectors in
-/// registers and runs at ~37 GFLOP/s; with two or three rows the compiler stopped unrolling and
-/// kept the accumulators in memory (7–9 GFLOP/s), so one row it is.
+/// Measured (whole MAF 5×64×64 batch, x86-64 with FMA and AVX-512 registers): one row keeps all
+/// eight lane vectors in registers (the loop is broadcast + FMA with a memory operand); with two
+/// or three rows the compiler stopped unrolling and kept the accumulators in memory (4–5×
+/// slower), so one row it is.
 pub const SOA_ROWS: usize = 1;
 
 /// The dot products `w_r · x` for `R` rows against `NB` samples stored as structure of arrays
@@ -216,7 +220,10 @@ fn dot_soa<S: Real, W: Weight, const R: usize, const NB: usize>(w: [&[W]; R], x:
             }
         }
     }
-    for (j, xv) in xt.iter().enumerate().take(LANES) {
+    // The tail with a constant lane index per step (a run-time index into `acc` would force the
+    // accumulators out of registers).
+    for j in 0..LANES {
+        let Some(xv) = xt.get(j) else { break };
         for r in 0..R {
             let wv = match wt[r].get(j) {
                 Some(v) => v.get::<S>(),
