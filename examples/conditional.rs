@@ -1,10 +1,26 @@
 //! A conditional flow p(x | y) whose shape changes with y, and likelihood-based inference of y from
 //! a handful of observations by a grid search over the flow's conditional log p.
 //!
-//!     cargo run --release --example conditional             # full run (~40 s on 2 busy cores)
-//!     cargo run --release --example conditional -- --smoke  # tiny sizes, for CI
+//!     cargo run --release --example conditional                  # full run (40–110 s on 2 shared cores)
+//!     cargo run --release --example conditional -- --smoke       # tiny fit, for CI
+//!     cargo run --release --example conditional -- --write-model # re-make examples/models/conditional.flow
 //!
 //! Options: `--epochs N`, `--flow maf|nsf` (default nsf), `--seed S`.
+//!
+//! # The shipped model and this run's fit
+//!
+//! Samples, densities and the inference use the model shipped in
+//! `examples/models/conditional.flow`, baked into the example at compile time
+//! (`#[flow_macros::flow]`: f32, no allocation, as on a device); the example first checks the
+//! baked code against the golden vectors stored in that file and stops if they disagree. Every run
+//! also fits a conditional flow with the library on freshly simulated pairs (the demo of
+//! `flow_train::fit`), writes it to `examples/out/conditional.flow`, and reports how it relates to
+//! the shipped model: data, seeds and the thread count (2) are fixed, so a full run with the
+//! default options re-makes the shipped model (their log p agree to f32 rounding); `--smoke`,
+//! other options or changed kernels give a different fit. The run's fit is scored next to the
+//! shipped model (held-out KL, and the same inference: the `run's fit` line). `--write-model`
+//! writes the run's fit over the shipped file (the documented way to re-make it); rebuild to bake
+//! it.
 //!
 //! # The simulator
 //!
@@ -25,33 +41,30 @@
 //! formula. For a true y*, draw 20 observations x₁…x₂₀ ~ p(x | y*), evaluate
 //! `L(y) = Σᵢ log p(xᵢ | y)` on a grid of 201 values of y in [0, 1], and report the maximizer and the
 //! posterior standard deviation under a flat prior (`p(y | x) ∝ exp L(y)` normalized on the grid).
-//! The flow is evaluated as a device would: f32, through the runtime evaluator over the bytes of
-//! the written model file (`examples/out/conditional.flow`). Pictures: `examples/out/conditional_*.png`
-//! (samples and densities for five y; estimates against the truth and posterior curves).
+//! Pictures: `examples/out/conditional_*.png` (the baked model's samples and densities for five y
+//! next to the simulator's; estimates against the truth and posterior curves).
 //!
 //! # What to expect
 //!
-//! Full run (seed 1, NSF 5×[64, 64], 30 000 pairs): held-out KL(true ‖ flow) ≈ 0.016 nats; over
+//! Full run (seed 1, NSF 5×[64, 64], 30 000 pairs; the shipped model, and this run's fit, which is
+//! the same model up to f32 rounding): held-out KL(true ‖ flow) ≈ 0.016 nats; over
 //! 27 cases (y* = 0.1 … 0.9, three draws each) the flow's estimates are off by 0.021 on average,
 //! the exact likelihood's by 0.020, with posterior widths of 0.028 against 0.028: the flow's
 //! posterior is as good as the true one, and y* lies within 2 sd in every case. (`--flow maf`:
 //! KL 0.015, error 0.019, a little faster.) Small y is the hardest: the two bumps overlap.
+//! `--smoke` (3 cases) fits a small flow (3×[32, 32], 15 epochs, KL ≈ 0.3) next to the shipped one.
 
 use std::f64::consts::PI;
 use std::path::Path;
 use std::time::Instant;
 
 use flow_core::flow::standard_normal;
-use flow_core::runtime::Evaluator;
-use flow_train::io::{Meta, TrainingRecord, META_FORMAT};
 use flow_train::{ArchConfig, Dataset, FitConfig, FlowKind};
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Scratch capacity of the device-side evaluator (checked against the model's need at load).
-const SCRATCH: usize = 4096;
-/// Where pictures and model files go (independent of the working directory).
+/// Where pictures and this run's model file go (independent of the working directory).
 const OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/out");
 const SIGMA_U: f64 = 0.35;
 const SIGMA_V: f64 = 0.3;
@@ -109,54 +122,19 @@ fn true_log_prob(x: &[f64; 2], y: f64) -> f64 {
 // The flow as a device evaluates it
 // ---------------------------------------------------------------------------------------------
 
-/// The conditional flow: f32, fixed scratch, over the model file's bytes.
-///
-/// BAKED — the baked type replaces the runtime evaluator here. A baked model must exist at compile
-/// time, so ship one the way `examples/moons.rs` does: copy `examples/out/conditional.flow` (data
-/// and seeds here are fixed: a full run re-makes it, bit for bit with the same thread count) to
-/// `examples/models/conditional.flow`, then replace `DeviceFlow`'s field and bodies by
-///
-/// ```ignore
-/// #[flow_macros::flow("examples/models/conditional.flow")]
-/// struct Conditional;
-/// struct DeviceFlow;
-/// impl DeviceFlow {
-///     fn log_prob(&mut self, x: &[f64; 2], y: f64) -> f64 {
-///         Conditional::log_prob(&[x[0] as f32, x[1] as f32], &[y as f32]) as f64
-///     }
-///     fn sample(&mut self, rng: &mut ChaCha8Rng, y: f64) -> [f64; 2] {
-///         Conditional::sample_with(rng, &[y as f32]).map(|v| v as f64)
-///     }
-/// }
-/// ```
-///
-/// and in `run` build it as `let mut flow = DeviceFlow;` (the `store`/`aligned` lines go). The
-/// inference and plotting code does not change.
-struct DeviceFlow<'a> {
-    ev: Evaluator<'a, f32, SCRATCH>,
+/// The shipped model (`examples/models/conditional.flow`), baked at compile time: f32, no
+/// allocation, as a device evaluates it. `--write-model` re-makes the file; rebuild to bake it.
+#[flow_macros::flow("examples/models/conditional.flow")]
+struct Conditional;
+
+/// The baked model's conditional log p(x | y) in f64 terms.
+fn baked_log_prob(x: &[f64; 2], y: f64) -> f64 {
+    Conditional::log_prob(&[x[0] as f32, x[1] as f32], &[y as f32]) as f64
 }
 
-impl<'a> DeviceFlow<'a> {
-    fn new(bytes: &'a [u8]) -> Result<Self, String> {
-        Ok(DeviceFlow {
-            ev: Evaluator::new(bytes).map_err(|e| format!("model rejected by the evaluator: {e}"))?,
-        })
-    }
-
-    fn log_prob(&mut self, x: &[f64; 2], y: f64) -> f64 {
-        let x = [x[0] as f32, x[1] as f32];
-        self.ev
-            .log_prob(&x, &[y as f32])
-            .expect("input lengths match the model") as f64
-    }
-
-    fn sample(&mut self, rng: &mut ChaCha8Rng, y: f64) -> [f64; 2] {
-        let mut x = [0f32; 2];
-        self.ev
-            .sample_with(rng, &[y as f32], &mut x)
-            .expect("input lengths match the model");
-        [x[0] as f64, x[1] as f64]
-    }
+/// A sample of the baked model given y.
+fn baked_sample(rng: &mut ChaCha8Rng, y: f64) -> [f64; 2] {
+    Conditional::sample_with(rng, &[y as f32]).map(|v| v as f64)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,10 +178,12 @@ fn grid_search(log_lik: Vec<f64>) -> Posterior {
     }
 }
 
-/// One inference case: the true y*, its observations, and both searches.
+/// One inference case: the true y* and the searches with the shipped baked model, this run's fit
+/// and the exact likelihood.
 struct Case {
     y_true: f64,
     flow: Posterior,
+    fitted: Posterior,
     exact: Posterior,
 }
 
@@ -258,6 +238,8 @@ fn run() -> Result<(), String> {
         lr: 2e-3,
         seed: args.seed,
         patience: 10,
+        // Fixed, so that a full run re-makes the shipped model bit for bit on any machine.
+        threads: 2,
         ..FitConfig::default()
     };
     let out = flow_train::fit(&data, &cfg).map_err(|e| e.to_string())?;
@@ -271,60 +253,43 @@ fn run() -> Result<(), String> {
         out.best_val_nll,
         out.stop
     );
-    let parts = out.model.parts.clone();
-    let golden = flow_train::cli::golden_for(&parts, &data, &cfg);
-    let meta = Meta {
-        format: META_FORMAT.into(),
-        columns: data.columns.clone(),
-        context_columns: data.context_columns.clone(),
-        flow: cfg.arch.flow.name().into(),
-        training: Some(TrainingRecord {
-            config: cfg.clone(),
-            best_val_nll: out.best_val_nll,
-            epochs: out.epochs,
-            seconds: out.seconds,
-            stop: out.stop,
-            n_train: out.n_train,
-            n_val: out.n_val,
-            history: out.history.clone(),
-        }),
-        golden: Some(golden.clone()),
-        ..Default::default()
-    };
-    let model_path = Path::new(OUT).join("conditional.flow");
-    flow_train::io::write_model(&model_path, &parts, &meta).map_err(|e| e.to_string())?;
-
-    // The device side: the bytes of the file, f32 evaluation.
-    let bytes = std::fs::read(&model_path).map_err(|e| format!("{}: {e}", model_path.display()))?;
-    let golden_err = flow_train::golden::check::<f32>(&bytes, &golden).map_err(|e| e.to_string())?;
-    let store = flow_train::golden::aligned(&bytes);
-    let aligned: &[u8] = &flow_core::bytemuck::cast_slice(&store)[..bytes.len()];
-    let mut flow = DeviceFlow::new(aligned)?;
-    println!(
-        "model: {} ({} bytes), f32 golden-vector error {:.1e} (tolerance {:.0e})",
-        model_path.display(),
-        bytes.len(),
-        golden_err.max(),
-        flow_train::golden::TOL_F32
-    );
+    save_fitted("conditional", &data, &cfg, &out, args.write_model)?;
+    check_baked_golden(
+        "conditional",
+        Conditional::golden_errors(),
+        Conditional::GOLDEN_TOLERANCE,
+    )?;
+    let fitted = Fitted::new(&out.model.parts);
+    let mut fitted_lp = fitted.log_prob_fn();
 
     // Held-out fit quality: E[log p_true − log p_flow] estimates KL(p_true(x|y) ‖ p_flow(x|y)).
-    let (mut lp_flow, mut lp_true) = (0.0, 0.0);
-    for _ in 0..n_test {
-        let y = rng.gen::<f64>();
-        let x = simulate(&mut rng, y);
-        lp_flow += flow.log_prob(&x, y) / n_test as f64;
-        lp_true += true_log_prob(&x, y) / n_test as f64;
-    }
+    let pairs: Vec<([f64; 2], f64)> = (0..n_test)
+        .map(|_| {
+            let y = rng.gen::<f64>();
+            (simulate(&mut rng, y), y)
+        })
+        .collect();
+    let lp_baked: Vec<f64> = pairs.iter().map(|(x, y)| baked_log_prob(x, *y)).collect();
+    let lp_fitted: Vec<f64> = pairs.iter().map(|(x, y)| fitted_lp(x, &[*y])).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let lp_true = mean(
+        &pairs
+            .iter()
+            .map(|(x, y)| true_log_prob(x, *y))
+            .collect::<Vec<_>>(),
+    );
+    let (lp_flow, lp_fit) = (mean(&lp_baked), mean(&lp_fitted));
+    compare_with_shipped(&lp_fitted, &lp_baked);
     println!(
-        "held-out mean log p(x|y) over {n_test} pairs: flow {lp_flow:.4}, exact {lp_true:.4}; \
-         KL(true||flow) ~ {:.4} nats",
-        lp_true - lp_flow
+        "held-out mean log p(x|y) over {n_test} pairs: flow {lp_flow:.4} (run's fit {lp_fit:.4}), \
+         exact {lp_true:.4}; KL(true||flow) ~ {:.4} nats (run's fit {:.4})",
+        lp_true - lp_flow,
+        lp_true - lp_fit
     );
 
     // Inference of y by grid search.
     let ys = y_grid();
-    let t_inf = Instant::now();
+    let mut baked_seconds = 0.0;
     let mut cases = Vec::new();
     for &y_true in &y_stars {
         for _ in 0..reps {
@@ -332,17 +297,21 @@ fn run() -> Result<(), String> {
             let sum = |f: &mut dyn FnMut(&[f64; 2], f64) -> f64| -> Vec<f64> {
                 ys.iter().map(|&y| obs.iter().map(|x| f(x, y)).sum()).collect()
             };
+            let t = Instant::now();
+            let flow = grid_search(sum(&mut baked_log_prob));
+            baked_seconds += t.elapsed().as_secs_f64();
             cases.push(Case {
                 y_true,
-                flow: grid_search(sum(&mut |x, y| flow.log_prob(x, y))),
+                flow,
+                fitted: grid_search(sum(&mut |x, y| fitted_lp(x, &[y]))),
                 exact: grid_search(sum(&mut |x, y| true_log_prob(x, y))),
             });
         }
     }
-    let inference_ms = t_inf.elapsed().as_secs_f64() * 1e3 / cases.len() as f64;
+    let inference_ms = baked_seconds * 1e3 / cases.len() as f64;
     println!(
         "inference: {N_OBS} observations per case, grid of {GRID} values of y in [0,1], flat prior; \
-         'exact' uses the true likelihood"
+         flow: the shipped model, baked; 'exact' uses the true likelihood"
     );
     println!("   y*    flow y_hat   post.sd  |err|    exact y_hat  post.sd  |err|");
     for c in &cases {
@@ -369,20 +338,24 @@ fn run() -> Result<(), String> {
         (mae, sd, covered)
     };
     let flow_summary = summary(|c| &c.flow);
-    for (name, (mae, sd, covered)) in [("flow", flow_summary), ("exact", summary(|c| &c.exact))] {
+    for (name, (mae, sd, covered)) in [
+        ("flow", flow_summary),
+        ("exact", summary(|c| &c.exact)),
+        ("run's fit", summary(|c| &c.fitted)),
+    ] {
         println!(
-            "{:<6} mean |y_hat - y*| = {mae:.4}, mean posterior sd = {sd:.4}, \
+            "{:<10} mean |y_hat - y*| = {mae:.4}, mean posterior sd = {sd:.4}, \
              y* within 2 sd of the posterior mean in {covered}/{} cases",
             format!("{name}:"),
             cases.len()
         );
     }
     println!(
-        "grid search: {inference_ms:.1} ms per case ({} flow evaluations, f32, 1 core)",
+        "grid search: {inference_ms:.1} ms per case ({} baked flow evaluations, f32, 1 core)",
         GRID * N_OBS
     );
 
-    for p in draw(&mut flow, &mut rng, &cases)? {
+    for p in draw(args.png_tag(), &mut rng, &cases)? {
         println!("wrote {p}");
     }
     println!("total {:.1} s", start.elapsed().as_secs_f64());
@@ -408,7 +381,8 @@ const N_SHOW: usize = 1500;
 /// Density grid cells per axis (each cell is PLOT / HEAT pixels wide).
 const HEAT: i64 = 160;
 
-fn draw(flow: &mut DeviceFlow, rng: &mut ChaCha8Rng, cases: &[Case]) -> Result<Vec<String>, String> {
+/// Draws the pictures into `examples/out/conditional_*{tag}.png`.
+fn draw(tag: &str, rng: &mut ChaCha8Rng, cases: &[Case]) -> Result<Vec<String>, String> {
     let mut written = Vec::new();
     // One square window for all panels: the simulator's central 99.6 % over the shown y, padded.
     let sims: Vec<Vec<[f64; 2]>> = SHOW_Y
@@ -432,7 +406,7 @@ fn draw(flow: &mut DeviceFlow, rng: &mut ChaCha8Rng, cases: &[Case]) -> Result<V
         6,
         &[
             (GREY, "simulator samples"),
-            (FLOW_COLOUR, "flow samples (f32 evaluator)"),
+            (FLOW_COLOUR, "flow samples (baked, f32)"),
         ],
     );
     cv.text(
@@ -449,17 +423,17 @@ fn draw(flow: &mut DeviceFlow, rng: &mut ChaCha8Rng, cases: &[Case]) -> Result<V
             ax.dot(&mut cv, x[0], x[1], 1, GREY);
         }
         for _ in 0..N_SHOW {
-            let x = flow.sample(rng, y);
+            let x = baked_sample(rng, y);
             ax.dot(&mut cv, x[0], x[1], 0, FLOW_COLOUR);
         }
         let ax = Axes::new(px, 24 + PANEL as i64, xr, yr);
         ax.draw(&mut cv, &format!("flow p(x|y), y = {y:.2}"), "x0", "x1");
-        ax.heatmap(&mut cv, HEAT, &mut |x0, x1| flow.log_prob(&[x0, x1], y).exp());
+        ax.heatmap(&mut cv, HEAT, &mut |x0, x1| baked_log_prob(&[x0, x1], y).exp());
         let ax = Axes::new(px, 24 + 2 * PANEL as i64, xr, yr);
         ax.draw(&mut cv, &format!("exact p(x|y), y = {y:.2}"), "x0", "x1");
         ax.heatmap(&mut cv, HEAT, &mut |x0, x1| true_log_prob(&[x0, x1], y).exp());
     }
-    written.push(cv.save("conditional_samples.png")?);
+    written.push(cv.save(&format!("conditional_samples{tag}.png"))?);
 
     // 2. Inference: estimates against the truth, and posterior curves.
     let mut cv = Canvas::new(2 * PANEL, PANEL + 24);
@@ -509,9 +483,10 @@ fn draw(flow: &mut DeviceFlow, rng: &mut ChaCha8Rng, cases: &[Case]) -> Result<V
         }
         ax.polyline(&mut cv, &[(c.y_true, 0.0), (c.y_true, 1.05)], colour);
     }
-    written.push(cv.save("conditional_inference.png")?);
+    written.push(cv.save(&format!("conditional_inference{tag}.png"))?);
     Ok(written)
 }
 
 include!("common/args.rs");
+include!("common/model.rs");
 include!("common/plotting.rs");

@@ -4,15 +4,31 @@
 /// Command-line options shared by the examples.
 struct Args {
     smoke: bool,
+    /// Also write the fitted model over the shipped one in `examples/models/` (rebuild to bake it).
+    write_model: bool,
     epochs: Option<usize>,
     flow: FlowKind,
     seed: u64,
 }
 
-/// Parses `--smoke`, `--epochs N`, `--flow maf|nsf`, `--seed S`; `flow` is the example's default.
+impl Args {
+    /// Suffix of the pictures' file names: `_smoke` for smoke runs (git ignores those), so that a
+    /// smoke run leaves the checked-in pictures of the full run alone.
+    fn png_tag(&self) -> &'static str {
+        if self.smoke {
+            "_smoke"
+        } else {
+            ""
+        }
+    }
+}
+
+/// Parses `--smoke`, `--write-model`, `--epochs N`, `--flow maf|nsf`, `--seed S`; `flow` is the
+/// example's default. `--write-model` needs a full-size run (not `--smoke`).
 fn parse_args(flow: FlowKind) -> Result<Args, String> {
     let mut a = Args {
         smoke: false,
+        write_model: false,
         epochs: None,
         flow,
         seed: 1,
@@ -22,6 +38,7 @@ fn parse_args(flow: FlowKind) -> Result<Args, String> {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--smoke" => a.smoke = true,
+            "--write-model" => a.write_model = true,
             "--epochs" => a.epochs = Some(value("--epochs")?.parse().map_err(|e| format!("--epochs: {e}"))?),
             "--seed" => a.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--flow" => {
@@ -33,10 +50,13 @@ fn parse_args(flow: FlowKind) -> Result<Args, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other} (try --smoke, --epochs N, --flow maf|nsf, --seed S)"
+                    "unknown argument {other} (try --smoke, --write-model, --epochs N, --flow maf|nsf, --seed S)"
                 ))
             }
         }
+    }
+    if a.smoke && a.write_model {
+        return Err("--write-model replaces the shipped model: use it with a full run, not --smoke".into());
     }
     Ok(a)
 }

@@ -259,6 +259,8 @@ fn golden_models() -> (Vec<u8>, Vec<u8>) {
         epochs: 3,
         threads: 1,
         seed: 1,
+        // The checked-in bytes predate `min_batches`: keep one batch size for every epoch.
+        min_batches: 0,
         ..Default::default()
     };
     cfg.arch = ArchConfig {
@@ -306,6 +308,8 @@ fn fitted_with_golden(flow: FlowKind, d: usize) -> Vec<u8> {
         epochs: 2,
         threads: 1,
         seed: 3,
+        // The checked-in bytes predate `min_batches`: keep one batch size for every epoch.
+        min_batches: 0,
         ..Default::default()
     };
     cfg.arch = ArchConfig {

@@ -212,16 +212,7 @@ pub fn fit(a: &FitArgs) -> CliResult {
     }
     let parts = out.model.parts.clone();
     let meta = Meta {
-        training: Some(TrainingRecord {
-            config: a.cfg.clone(),
-            best_val_nll: out.best_val_nll,
-            epochs: out.epochs,
-            seconds: out.seconds,
-            stop: out.stop,
-            n_train: out.n_train,
-            n_val: out.n_val,
-            history: out.history.clone(),
-        }),
+        training: Some(TrainingRecord::of(&a.cfg, &out)),
         golden: Some(golden_for(&parts, &data, &a.cfg)),
         ..meta_base
     };

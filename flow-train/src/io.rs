@@ -61,6 +61,22 @@ pub struct TrainingRecord {
     pub history: Vec<EpochInfo>,
 }
 
+impl TrainingRecord {
+    /// The record of a fit of `config` that ended with `out`.
+    pub fn of(config: &FitConfig, out: &crate::train::FitOutcome) -> Self {
+        TrainingRecord {
+            config: config.clone(),
+            best_val_nll: out.best_val_nll,
+            epochs: out.epochs,
+            seconds: out.seconds,
+            stop: out.stop,
+            n_train: out.n_train,
+            n_val: out.n_val,
+            history: out.history.clone(),
+        }
+    }
+}
+
 /// Errors reading or writing model files.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelIoError {

@@ -64,12 +64,21 @@ enum Command {
         /// Maximum epochs.
         #[arg(long, default_value_t = 100)]
         epochs: usize,
-        /// Mini-batch size.
+        /// Mini-batch size (smaller on small data sets, see --min-batches).
         #[arg(long, default_value_t = 256)]
         batch_size: usize,
+        /// Cut every epoch into at least this many batches: with fewer than
+        /// min-batches × batch-size training rows the batch shrinks to rows / min-batches
+        /// (0 = off).
+        #[arg(long, default_value_t = 8)]
+        min_batches: usize,
         /// Adam learning rate.
         #[arg(long, default_value_t = 1e-3)]
         lr: f64,
+        /// Decoupled weight decay (AdamW): each step multiplies every weight by 1 - lr × this
+        /// (0 = off). Regularizes fits on small data sets (a few hundred rows or fewer).
+        #[arg(long, default_value_t = 0.0)]
+        weight_decay: f64,
         /// Random seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -207,7 +216,9 @@ fn main() -> ExitCode {
             bins,
             epochs,
             batch_size,
+            min_batches,
             lr,
+            weight_decay,
             seed,
             val_fraction,
             patience,
@@ -233,7 +244,9 @@ fn main() -> ExitCode {
             cfg.arch.bins = bins;
             cfg.epochs = epochs;
             cfg.batch_size = batch_size;
+            cfg.min_batches = min_batches;
             cfg.lr = lr;
+            cfg.weight_decay = weight_decay;
             cfg.seed = seed;
             cfg.val_fraction = val_fraction;
             cfg.patience = patience;

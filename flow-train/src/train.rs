@@ -94,8 +94,19 @@ pub struct FitConfig {
     pub arch: ArchConfig,
     /// Maximum number of epochs.
     pub epochs: usize,
-    /// Mini-batch size.
+    /// Mini-batch size (at most; see `min_batches`).
     pub batch_size: usize,
+    /// Cut every epoch into at least this many mini-batches: on small data sets the batch shrinks
+    /// to `ceil(n_train / min_batches)` rows (0 = off: always `batch_size`).
+    ///
+    /// Why: with fewer training rows than `batch_size`, an epoch is a single Adam step, so an
+    /// epoch budget of 60 is 60 steps, and the cosine schedule anneals the rate to zero before
+    /// the flow has fitted (wine, 96 training rows, MAF, 60 epochs, mean of 10 seeds: test NLL
+    /// 16.38 with one batch per epoch, 15.77 with 8; zuko 15.96). Data sets with
+    /// `n_train ≥ min_batches · batch_size` (moons with 10 000 rows) are not affected. Recorded
+    /// configurations from before this field read as 0.
+    #[serde(default)]
+    pub min_batches: usize,
     /// Adam learning rate.
     pub lr: f64,
     /// Seed for the split, the initialization and the batch order.
@@ -110,6 +121,14 @@ pub struct FitConfig {
     pub schedule: Schedule,
     /// Clip the gradient's global norm to this value (0 = off).
     pub clip_norm: f64,
+    /// Decoupled weight decay (AdamW, as `torch.optim.AdamW`): every step first multiplies each
+    /// trainable weight by `1 − lr · weight_decay` (0 = off, plain Adam). A regularizer for small
+    /// data sets: it pulls every layer towards the identity, so the flow towards the standardized
+    /// Gaussian. Its strength per epoch grows with the number of batches per epoch. Wine (96
+    /// training rows, MAF, 60 epochs, mean of 10 seeds): 5 lowers the test NLL from 15.77 to
+    /// 15.23; on moons (9 000 rows) 0.1 already costs 0.007 nats.
+    #[serde(default)]
+    pub weight_decay: f64,
     /// Fit a standardization on the training split and store it as the first layer.
     pub standardize: bool,
     /// Arithmetic of the gradient kernels.
@@ -122,6 +141,7 @@ impl Default for FitConfig {
             arch: ArchConfig::default(),
             epochs: 100,
             batch_size: 256,
+            min_batches: 8,
             lr: 1e-3,
             seed: 0,
             val_fraction: 0.1,
@@ -129,6 +149,7 @@ impl Default for FitConfig {
             threads: 0,
             schedule: Schedule::Cosine,
             clip_norm: 10.0,
+            weight_decay: 0.0,
             standardize: true,
             precision: Precision::F32,
         }
@@ -352,7 +373,9 @@ impl Adam {
     const B2: f64 = 0.999;
     const EPS: f64 = 1e-8;
 
-    fn step(&mut self, w: &mut [f64], g: &[f64], trainable: &[bool], lr: f64) {
+    /// One Adam step; `weight_decay` > 0 first shrinks every trainable weight by
+    /// `lr · weight_decay` (decoupled weight decay, AdamW, as `torch.optim.AdamW`).
+    fn step(&mut self, w: &mut [f64], g: &[f64], trainable: &[bool], lr: f64, weight_decay: f64) {
         self.t += 1;
         let c1 = 1.0 - Self::B1.powi(self.t);
         let c2 = 1.0 - Self::B2.powi(self.t);
@@ -360,11 +383,23 @@ impl Adam {
             if !trainable[i] {
                 continue;
             }
+            if weight_decay > 0.0 {
+                w[i] -= lr * weight_decay * w[i];
+            }
             self.m[i] = Self::B1 * self.m[i] + (1.0 - Self::B1) * g[i];
             self.v[i] = Self::B2 * self.v[i] + (1.0 - Self::B2) * g[i] * g[i];
             w[i] -= lr * (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + Self::EPS);
         }
     }
+}
+
+/// The mini-batch size `fit` uses with `n_train` training rows: `cfg.batch_size`, or fewer rows
+/// so that an epoch has at least `cfg.min_batches` batches (never below 1).
+pub fn effective_batch_size(cfg: &FitConfig, n_train: usize) -> usize {
+    if cfg.min_batches == 0 {
+        return cfg.batch_size;
+    }
+    cfg.batch_size.min(n_train.div_ceil(cfg.min_batches)).max(1)
 }
 
 /// Fits a flow to `data` (see [`fit_with`]).
@@ -389,6 +424,11 @@ pub fn fit_with(
     if cfg.batch_size == 0 || cfg.epochs == 0 || cfg.lr.is_nan() || cfg.lr <= 0.0 {
         return Err(FitError::Config(
             "epochs, batch size and learning rate must be positive".into(),
+        ));
+    }
+    if !(cfg.weight_decay >= 0.0 && cfg.weight_decay * cfg.lr < 1.0) {
+        return Err(FitError::Config(
+            "weight decay must be ≥ 0 and below 1 / learning rate".into(),
         ));
     }
     if !(0.0..1.0).contains(&cfg.val_fraction) {
@@ -449,7 +489,8 @@ fn fit_inner(
         v: vec![0.0; n_w],
         t: 0,
     };
-    let batches_per_epoch = train_rows.len().div_ceil(cfg.batch_size);
+    let batch_size = effective_batch_size(cfg, train_rows.len());
+    let batches_per_epoch = train_rows.len().div_ceil(batch_size);
     let total_steps = (cfg.epochs * batches_per_epoch) as f64;
     let mut lr = cfg.lr;
     // The untrained model is the first candidate, so a loss that diverges at once still leaves
@@ -470,7 +511,7 @@ fn fit_inner(
     'epochs: for epoch in 1..=cfg.epochs {
         train_rows.shuffle(&mut rng);
         let mut epoch_nll = 0.0;
-        for batch in train_rows.chunks(cfg.batch_size) {
+        for batch in train_rows.chunks(batch_size) {
             if stop.load(Ordering::Relaxed) {
                 stop_reason = StopReason::Interrupted;
                 break 'epochs;
@@ -494,7 +535,13 @@ fn fit_inner(
             if cfg.schedule == Schedule::Cosine {
                 lr = cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total_steps).cos());
             }
-            adam.step(&mut model.parts.weights, &g, &model.trainable, lr);
+            adam.step(
+                &mut model.parts.weights,
+                &g,
+                &model.trainable,
+                lr,
+                cfg.weight_decay,
+            );
             step += 1;
         }
         let val_nll = mean_nll(&model, data, &val_rows, threads);

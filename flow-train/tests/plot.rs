@@ -87,16 +87,7 @@ fn fit_model(path: &Path, cols: &[String], rows: &[Vec<f64>], context: bool, epo
         columns: data.columns.clone(),
         context_columns: data.context_columns.clone(),
         flow: "maf".into(),
-        training: Some(TrainingRecord {
-            config: cfg,
-            best_val_nll: out.best_val_nll,
-            epochs: out.epochs,
-            seconds: out.seconds,
-            stop: out.stop,
-            n_train: out.n_train,
-            n_val: out.n_val,
-            history: out.history.clone(),
-        }),
+        training: Some(TrainingRecord::of(&cfg, &out)),
         ..Default::default()
     };
     flow_train::io::write_model(path, &out.model.parts, &meta).unwrap();
