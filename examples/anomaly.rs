@@ -418,22 +418,7 @@ fn run() -> Result<(), String> {
         CHANNELS.iter().map(|s| s.to_string()).collect(),
         &train.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
     );
-    let cfg = FitConfig {
-        arch: ArchConfig {
-            flow: args.flow,
-            transforms: if args.smoke { 3 } else { 5 },
-            hidden: if args.smoke { vec![32, 32] } else { vec![64, 64] },
-            ..ArchConfig::default()
-        },
-        epochs: args.epochs.unwrap_or(if args.smoke { 30 } else { 40 }),
-        batch_size: 256,
-        lr: 2e-3,
-        seed: args.seed,
-        patience: 10,
-        // Fixed, so that a full run re-makes the shipped model bit for bit on any machine.
-        threads: 2,
-        ..FitConfig::default()
-    };
+    let cfg = example_fit_config(&args, if args.smoke { 30 } else { 40 });
     let out = flow_train::fit(&data, &cfg).map_err(|e| e.to_string())?;
     println!(
         "fit: {} {}×{:?}, {} epochs in {:.1} s, best validation NLL {:.4} nats ({:?})",

@@ -226,22 +226,7 @@ fn run() -> Result<(), String> {
         data.ctx.push(y);
     }
     println!("data: {n_train} simulated pairs (y ~ U[0,1], x ~ p(x|y) in R^2)");
-    let cfg = FitConfig {
-        arch: ArchConfig {
-            flow: args.flow,
-            transforms: if args.smoke { 3 } else { 5 },
-            hidden: if args.smoke { vec![32, 32] } else { vec![64, 64] },
-            ..ArchConfig::default()
-        },
-        epochs: args.epochs.unwrap_or(if args.smoke { 15 } else { 40 }),
-        batch_size: 256,
-        lr: 2e-3,
-        seed: args.seed,
-        patience: 10,
-        // Fixed, so that a full run re-makes the shipped model bit for bit on any machine.
-        threads: 2,
-        ..FitConfig::default()
-    };
+    let cfg = example_fit_config(&args, if args.smoke { 15 } else { 40 });
     let out = flow_train::fit(&data, &cfg).map_err(|e| e.to_string())?;
     println!(
         "fit: {} {}x{:?} with context y, {} epochs in {:.1} s, best validation NLL {:.4} nats ({:?})",

@@ -3,7 +3,28 @@
 // that tie the baked shipped model to its file and to this run's fit.
 //
 // The including example defines `OUT` (its output folder) and imports `Path`, `Dataset`,
-// `FitConfig` and `FlowKind`.
+// `ArchConfig`, `FitConfig` and `FlowKind`.
+
+/// The fit both examples run: 5 transforms of 64×64 (3 of 32×32 with `--smoke`), Adam at 2e-3,
+/// batch 256, patience 10, and a fixed thread count so that a full run re-makes the shipped model
+/// bit for bit on any machine. `epochs` is the default number of epochs (`--epochs` overrides).
+fn example_fit_config(args: &Args, epochs: usize) -> FitConfig {
+    FitConfig {
+        arch: ArchConfig {
+            flow: args.flow,
+            transforms: if args.smoke { 3 } else { 5 },
+            hidden: if args.smoke { vec![32, 32] } else { vec![64, 64] },
+            ..Default::default()
+        },
+        epochs: args.epochs.unwrap_or(epochs),
+        batch_size: 256,
+        lr: 2e-3,
+        seed: args.seed,
+        patience: 10,
+        threads: 2,
+        ..FitConfig::default()
+    }
+}
 
 /// The folder of the shipped models (baked at compile time by `#[flow_macros::flow]`).
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/models");

@@ -142,6 +142,22 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         }
         ldj
     }
+
+    /// [`Self::apply`] for a block of samples: one network pass for all of them.
+    fn apply_block<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        ctx: [&[S]; N],
+        dst: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+        density: bool,
+    ) {
+        let step = |x: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.finish(x, o, z, density);
+        let gather = |x: &[S], a: &mut [S]| self.gather(x, a);
+        let (n_id, k) = (self.n_identity(), 0);
+        blockwise::one_pass(&self.net, n_id, k, src, ctx, dst, ldj, scratch, gather, step);
+    }
 }
 
 impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, M> {
@@ -187,20 +203,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
-        let step = |x: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.finish(x, o, z, true);
-        let gather = |x: &[S], a: &mut [S]| self.gather(x, a);
-        blockwise::one_pass(
-            &self.net,
-            self.n_identity(),
-            0,
-            x,
-            ctx,
-            z,
-            ldj,
-            scratch,
-            gather,
-            step,
-        );
+        self.apply_block(x, ctx, z, ldj, scratch, true);
     }
 
     fn forward_acc_block<const N: usize>(
@@ -211,20 +214,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
-        let step = |z: &[S], o: &[S], x: &mut [S], _: &mut [S]| self.finish(z, o, x, false);
-        let gather = |z: &[S], a: &mut [S]| self.gather(z, a);
-        blockwise::one_pass(
-            &self.net,
-            self.n_identity(),
-            0,
-            z,
-            ctx,
-            x,
-            ldj,
-            scratch,
-            gather,
-            step,
-        );
+        self.apply_block(z, ctx, x, ldj, scratch, false);
     }
 
     /// `g_{x_T} = g_{z_T} s`; the network cotangents are `∂L/∂t_k = g_{z_T,k}` and

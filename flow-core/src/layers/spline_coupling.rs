@@ -94,6 +94,22 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         }
         ldj
     }
+
+    /// [`Self::apply`] for a block of samples: one network pass for all of them.
+    fn apply_block<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        ctx: [&[S]; N],
+        dst: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+        density: bool,
+    ) {
+        let step = |x: &[S], o: &[S], z: &mut [S], kn: &mut [S]| self.finish(x, o, z, kn, density);
+        let gather = |x: &[S], a: &mut [S]| self.gather(x, a);
+        let (n_id, k) = (self.n_identity(), self.spline.knots_len());
+        blockwise::one_pass(&self.net, n_id, k, src, ctx, dst, ldj, scratch, gather, step);
+    }
 }
 
 impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, M> {
@@ -141,10 +157,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
-        let (n_id, k) = (self.n_identity(), self.spline.knots_len());
-        let step = |x: &[S], o: &[S], z: &mut [S], kn: &mut [S]| self.finish(x, o, z, kn, true);
-        let gather = |x: &[S], a: &mut [S]| self.gather(x, a);
-        blockwise::one_pass(&self.net, n_id, k, x, ctx, z, ldj, scratch, gather, step);
+        self.apply_block(x, ctx, z, ldj, scratch, true);
     }
 
     fn forward_acc_block<const N: usize>(
@@ -155,10 +168,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
-        let (n_id, k) = (self.n_identity(), self.spline.knots_len());
-        let step = |z: &[S], o: &[S], x: &mut [S], kn: &mut [S]| self.finish(z, o, x, kn, false);
-        let gather = |z: &[S], a: &mut [S]| self.gather(z, a);
-        blockwise::one_pass(&self.net, n_id, k, z, ctx, x, ldj, scratch, gather, step);
+        self.apply_block(z, ctx, x, ldj, scratch, false);
     }
 
     fn inverse_vjp(
