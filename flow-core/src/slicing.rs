@@ -9,6 +9,8 @@
 //! early returns. Either way the results for short buffers are unspecified; they are never wrong
 //! for the sizes that [`crate::Bijection::scratch_len`] and the model validator guarantee.
 
+use crate::{Real, Weight};
+
 /// `(s[..n], s[n..])`, or two empty slices when `s` is shorter than `n`.
 #[inline(always)]
 pub(crate) fn split_mut<T>(s: &mut [T], n: usize) -> (&mut [T], &mut [T]) {
@@ -76,6 +78,12 @@ pub(crate) fn rows_mut<T>(s: &mut [T], n: usize) -> core::slice::ChunksExactMut<
     head_mut(s, len).chunks_exact_mut(n.max(1))
 }
 
+/// Weight `k` of `w` as an `S`, or NaN when `k` is out of range.
+#[inline(always)]
+pub(crate) fn weight<S: Real, W: Weight>(w: &[W], k: usize) -> S {
+    w.get(k).map_or(S::NAN, |v| v.get())
+}
+
 /// Copies `src` into `dst` element by element, as far as the shorter of the two goes
 /// (`copy_from_slice` without its length assertion).
 #[inline(always)]
@@ -117,6 +125,8 @@ mod tests {
         assert_eq!(rows(&v, 0).count(), 0);
         assert_eq!(rows_mut(&mut v, 0).count(), 0);
         assert_eq!(rows_mut(&mut v, 3).count(), 1);
+        assert_eq!(weight::<f64, f32>(&[0.5, 2.0], 1), 2.0);
+        assert!(weight::<f32, f32>(&[0.5], 1).is_nan());
         let mut d = [0; 2];
         copy(&mut d, &v);
         assert_eq!(d, [1, 2]);

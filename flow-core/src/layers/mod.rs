@@ -25,7 +25,7 @@ pub mod spline;
 pub mod spline_ar;
 pub mod spline_coupling;
 
-use crate::Real;
+use crate::{slicing, Real};
 
 /// One invertible layer `x ↔ z`, optionally conditioned on a context vector.
 ///
@@ -83,8 +83,8 @@ pub trait Bijection<S: Real> {
         scratch: &mut [S],
     ) -> S {
         let d = self.dim();
-        let (z, rest) = scratch.split_at_mut(d);
-        let (g_z, rest) = rest.split_at_mut(d);
+        let (z, rest) = slicing::split_mut(scratch, d);
+        let (g_z, rest) = slicing::split_mut(rest, d);
         let ldj = self.inverse(x, ctx, z, rest);
         head(z, g_z);
         self.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, rest);
