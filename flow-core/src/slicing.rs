@@ -56,6 +56,12 @@ pub(crate) fn head_mut<T>(s: &mut [T], n: usize) -> &mut [T] {
     s.get_mut(..n).unwrap_or_default()
 }
 
+/// `&s[start..start + len]`, or an empty slice when that range is not inside `s`.
+#[inline(always)]
+pub(crate) fn range<T>(s: &[T], start: usize, len: usize) -> &[T] {
+    s.get(start..start.wrapping_add(len)).unwrap_or_default()
+}
+
 /// `&mut s[start..start + len]`, or an empty slice when that range is not inside `s`.
 #[inline(always)]
 pub(crate) fn range_mut<T>(s: &mut [T], start: usize, len: usize) -> &mut [T] {
@@ -119,6 +125,9 @@ mod tests {
         assert!(head(&v, 4).is_empty());
         assert_eq!(head_mut(&mut v, 3), &mut [1, 2, 3]);
         assert!(head_mut(&mut v, 9).is_empty());
+        assert_eq!(range(&v, 1, 2), &[2, 3]);
+        assert!(range(&v, 2, 2).is_empty());
+        assert!(range(&v, usize::MAX, 2).is_empty());
         assert_eq!(range_mut(&mut v, 0, 1), &mut [1]);
         assert!(range_mut(&mut v, 3, 1).is_empty());
         assert_eq!(rows(&v, 2).collect::<std::vec::Vec<_>>(), [&[1, 2]]);
