@@ -9,6 +9,8 @@
 //! early returns. Either way the results for short buffers are unspecified; they are never wrong
 //! for the sizes that [`crate::Bijection::scratch_len`] and the model validator guarantee.
 
+use core::ops::AddAssign;
+
 use crate::{Real, Weight};
 
 /// `(s[..n], s[n..])`, or two empty slices when `s` is shorter than `n`.
@@ -90,6 +92,14 @@ pub(crate) fn weight<S: Real, W: Weight>(w: &[W], k: usize) -> S {
     w.get(k).map_or(S::NAN, |v| v.get())
 }
 
+/// `s[k] += v`, or nothing when `k` is out of range.
+#[inline(always)]
+pub(crate) fn add_at<T: AddAssign>(s: &mut [T], k: usize, v: T) {
+    if let Some(e) = s.get_mut(k) {
+        *e += v;
+    }
+}
+
 /// Copies `src` into `dst` element by element, as far as the shorter of the two goes
 /// (`copy_from_slice` without its length assertion).
 #[inline(always)]
@@ -136,6 +146,10 @@ mod tests {
         assert_eq!(rows_mut(&mut v, 3).count(), 1);
         assert_eq!(weight::<f64, f32>(&[0.5, 2.0], 1), 2.0);
         assert!(weight::<f32, f32>(&[0.5], 1).is_nan());
+        add_at(&mut v, 2, 10);
+        add_at(&mut v, 3, 10);
+        assert_eq!(v, [1, 2, 13]);
+        v[2] = 3;
         let mut d = [0; 2];
         copy(&mut d, &v);
         assert_eq!(d, [1, 2]);
