@@ -32,6 +32,10 @@ use crate::{slicing, Real};
 /// Buffers: every method takes a `scratch` slice of at least [`Bijection::scratch_len`] elements.
 /// Output slices have length [`Bijection::dim`]; `ctx` has length [`Bijection::context_dim`]
 /// (empty for unconditional layers).
+///
+/// The methods of this crate's layers have no panic path, whatever the slice lengths (baked code
+/// must have none, see `examples/nostd-check`): with slices shorter than documented they write
+/// less and return unspecified values.
 pub trait Bijection<S: Real> {
     /// Number of features D.
     fn dim(&self) -> usize;
