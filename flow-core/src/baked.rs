@@ -36,7 +36,7 @@ use crate::base::Base;
 use crate::flow::Flow;
 use crate::layers::Bijection;
 use crate::runtime::Error;
-use crate::Real;
+use crate::{slicing, Real};
 
 /// The random-number trait of [`BakedFlow::sample_with`], re-exported so that generated code
 /// (and its users) need no direct dependency on `rand_core`.
@@ -132,24 +132,24 @@ impl<S: Real> Bijection<S> for Identity {
 
     #[inline]
     fn inverse(&self, x: &[S], _: &[S], z: &mut [S], _: &mut [S]) -> S {
-        z.copy_from_slice(x);
+        slicing::copy(z, x);
         S::ZERO
     }
 
     #[inline]
     fn forward(&self, z: &[S], _: &[S], x: &mut [S], _: &mut [S]) -> S {
-        x.copy_from_slice(z);
+        slicing::copy(x, z);
         S::ZERO
     }
 
     #[inline]
     fn inverse_acc(&self, x: &[S], _: &[S], z: &mut [S], _: &mut S, _: &mut [S]) {
-        z.copy_from_slice(x);
+        slicing::copy(z, x);
     }
 
     #[inline]
     fn forward_acc(&self, z: &[S], _: &[S], x: &mut [S], _: &mut S, _: &mut [S]) {
-        x.copy_from_slice(z);
+        slicing::copy(x, z);
     }
 
     fn inverse_vjp(
@@ -163,6 +163,6 @@ impl<S: Real> Bijection<S> for Identity {
         _: Option<&mut [S]>,
         _: &mut [S],
     ) {
-        g_x.copy_from_slice(g_z);
+        slicing::copy(g_x, g_z);
     }
 }

@@ -4,7 +4,7 @@
 //! Sampling starts from standard-normal noise ε and maps it with [`Base::noise_to_base`]
 //! (`z = μ + σ ε`, or `z = μ + L ε`).
 
-use crate::{Real, Weight};
+use crate::{slicing, Real, Weight};
 
 /// A base distribution over ℝᴰ.
 pub trait Base<S: Real> {
@@ -48,7 +48,7 @@ impl<S: Real> Base<S> for StandardNormal {
         -(S::from_f64(0.5) * sq) - S::from_f64(self.dim as f64) * S::HALF_LN_2PI
     }
     fn noise_to_base(&self, eps: &[S], z: &mut [S]) {
-        z.copy_from_slice(eps);
+        slicing::copy(z, eps);
     }
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], _: Option<&mut [S]>, _: &mut [S]) {
         for (gz, &v) in g_z.iter_mut().zip(z) {
@@ -90,18 +90,20 @@ impl<'a, S: Real, W: Weight> Base<S> for DiagNormal<'a, W> {
     }
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, _: &mut [S]) {
         let d = self.params.len() / 2;
-        let (mu, sigma) = self.params.split_at(d);
-        for i in 0..d {
-            let s: S = sigma[i].get();
-            let u = (z[i] - mu[i].get()) / s;
-            g_z[i] = -(g * u / s);
+        let (mu, sigma) = slicing::split(self.params, d);
+        for (((gz, &v), m), s) in g_z.iter_mut().zip(z).zip(mu).zip(sigma) {
+            let s: S = s.get();
+            let u = (v - m.get()) / s;
+            *gz = -(g * u / s);
         }
         if let Some(gp) = g_params {
-            for i in 0..d {
-                let s: S = sigma[i].get();
-                let u = (z[i] - mu[i].get()) / s;
-                gp[i] += g * u / s;
-                gp[d + i] += g * (u * u - S::ONE) / s;
+            let (g_mu, g_sigma) = slicing::split_mut(gp, d);
+            let grads = g_mu.iter_mut().zip(g_sigma.iter_mut());
+            for (((gm, gs), &v), (m, s)) in grads.zip(z).zip(mu.iter().zip(sigma)) {
+                let s: S = s.get();
+                let u = (v - m.get()) / s;
+                *gm += g * u / s;
+                *gs += g * (u * u - S::ONE) / s;
             }
         }
     }
@@ -125,18 +127,27 @@ pub const fn packed(i: usize, j: usize) -> usize {
 }
 
 impl<'a, W: Weight> CholeskyNormal<'a, W> {
+    /// `L[i][j]` (NaN outside the parameters).
+    #[inline]
     fn l<S: Real>(&self, i: usize, j: usize) -> S {
-        self.params[self.dim + packed(i, j)].get()
+        slicing::weight(self.params, self.dim + packed(i, j))
     }
 
-    /// Solves `L u = z − μ` by forward substitution.
+    /// Solves `L u = z − μ` by forward substitution, walking the packed rows of L.
     fn whiten<S: Real>(&self, z: &[S], u: &mut [S]) {
-        for i in 0..self.dim {
-            let mut r = z[i] - self.params[i].get();
-            for j in 0..i {
-                r -= self.l::<S>(i, j) * u[j];
+        let (mu, mut rows) = slicing::split(self.params, self.dim);
+        for (i, (&zi, m)) in z.iter().zip(mu).enumerate() {
+            let (row, rest) = slicing::split(rows, i + 1);
+            rows = rest;
+            let (solved, todo) = slicing::split_mut(u, i);
+            let (Some(ui), Some((l_ii, l_i))) = (todo.first_mut(), row.split_last()) else {
+                return;
+            };
+            let mut r = zi - m.get();
+            for (l_ij, &uj) in l_i.iter().zip(solved.iter()) {
+                r -= l_ij.get::<S>() * uj;
             }
-            u[i] = r / self.l(i, i);
+            *ui = r / l_ii.get::<S>();
         }
     }
 }
@@ -153,7 +164,7 @@ impl<'a, S: Real, W: Weight> Base<S> for CholeskyNormal<'a, W> {
     }
     /// −½ |L⁻¹(z − μ)|² − Σ ln Lᵢᵢ − D · ½ ln 2π.
     fn log_prob(&self, z: &[S], scratch: &mut [S]) -> S {
-        let u = &mut scratch[..self.dim];
+        let u = slicing::head_mut(scratch, self.dim);
         self.whiten(z, u);
         let mut sq = S::ZERO;
         let mut logdiag = S::ZERO;
@@ -164,39 +175,49 @@ impl<'a, S: Real, W: Weight> Base<S> for CholeskyNormal<'a, W> {
         -(S::from_f64(0.5) * sq) - logdiag - S::from_f64(self.dim as f64) * S::HALF_LN_2PI
     }
     fn noise_to_base(&self, eps: &[S], z: &mut [S]) {
-        for i in 0..self.dim {
-            let mut acc: S = self.params[i].get();
+        let mu = slicing::head(self.params, self.dim);
+        for (i, (zi, m)) in z.iter_mut().zip(mu).enumerate() {
+            let mut acc: S = m.get();
             for (j, &e) in eps.iter().enumerate().take(i + 1) {
                 acc += self.l::<S>(i, j) * e;
             }
-            z[i] = acc;
+            *zi = acc;
         }
     }
     /// With `u = L⁻¹(z − μ)` and `w = L⁻ᵀ u`: ∂/∂z = −w, ∂/∂μ = w, ∂/∂Lᵢⱼ = wᵢ uⱼ − [i = j]/Lᵢᵢ.
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]) {
         let d = self.dim;
-        let (u, rest) = scratch.split_at_mut(d);
-        let w = &mut rest[..d];
+        let (u, rest) = slicing::split_mut(scratch, d);
+        let w = slicing::head_mut(rest, d);
         self.whiten(z, u);
-        for i in (0..d).rev() {
-            let mut r = u[i];
-            for j in i + 1..d {
-                r -= self.l::<S>(j, i) * w[j];
+        // Back substitution for Lᵀ w = u, last row first.
+        for (i, &ui) in u.iter().enumerate().rev() {
+            let (head, solved) = slicing::split_mut(w, i + 1);
+            let Some(wi) = head.last_mut() else {
+                return;
+            };
+            let mut r = ui;
+            for (k, &wj) in solved.iter().enumerate() {
+                r -= self.l::<S>(i + 1 + k, i) * wj;
             }
-            w[i] = r / self.l(i, i);
+            *wi = r / self.l(i, i);
         }
-        for i in 0..d {
-            g_z[i] = -(g * w[i]);
+        for (gz, &wi) in g_z.iter_mut().zip(w.iter()) {
+            *gz = -(g * wi);
         }
         if let Some(gp) = g_params {
-            for i in 0..d {
-                gp[i] += g * w[i];
-                for j in 0..=i {
-                    let mut v = w[i] * u[j];
+            // μ's gradient, then L's packed rows, row i being i + 1 long.
+            let (g_mu, mut g_rows) = slicing::split_mut(gp, d);
+            for (i, (gm, &wi)) in g_mu.iter_mut().zip(w.iter()).enumerate() {
+                *gm += g * wi;
+                let (g_row, rest) = slicing::split_mut(core::mem::take(&mut g_rows), i + 1);
+                g_rows = rest;
+                for (j, (gl, &uj)) in g_row.iter_mut().zip(u.iter()).enumerate() {
+                    let mut v = wi * uj;
                     if i == j {
                         v -= S::ONE / self.l(i, i);
                     }
-                    gp[d + packed(i, j)] += g * v;
+                    *gl += g * v;
                 }
             }
         }

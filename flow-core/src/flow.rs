@@ -13,7 +13,7 @@ use rand_core::RngCore;
 use crate::base::Base;
 use crate::block::{self, BLOCK};
 use crate::layers::Bijection;
-use crate::Real;
+use crate::{slicing, Real};
 
 /// Layers plus base distribution, evaluated in scalar `S`.
 #[derive(Clone, Copy, Debug)]
@@ -93,7 +93,7 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
     /// log p(x | ctx).
     #[inline]
     pub fn log_prob(&self, x: &[S], ctx: &[S], scratch: &mut [S]) -> S {
-        let (z, rest) = scratch.split_at_mut(self.dim());
+        let (z, rest) = slicing::split_mut(scratch, self.dim());
         let ldj = self.inverse(x, ctx, z, rest);
         self.base.log_prob(z, rest) + ldj
     }
@@ -101,7 +101,7 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
     /// A sample from standard-normal base noise `eps`: `x = forward(base.noise_to_base(eps))`.
     #[inline]
     pub fn sample(&self, eps: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) {
-        let (z, rest) = scratch.split_at_mut(self.dim());
+        let (z, rest) = slicing::split_mut(scratch, self.dim());
         self.base.noise_to_base(eps, z);
         self.forward(z, ctx, x, rest);
     }
@@ -236,7 +236,7 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
     /// A sample using noise drawn from `rng` with [`standard_normal`].
     pub fn sample_with<R: RngCore + ?Sized>(&self, rng: &mut R, ctx: &[S], x: &mut [S], scratch: &mut [S]) {
         let d = self.dim();
-        let (eps, rest) = scratch.split_at_mut(d);
+        let (eps, rest) = slicing::split_mut(scratch, d);
         for e in eps.iter_mut() {
             *e = S::from_f64(standard_normal(rng));
         }
@@ -258,14 +258,14 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) -> S {
-        let (base_scratch, rest) = scratch.split_at_mut(self.base.scratch_len());
-        let (g_ctx, rest) = rest.split_at_mut(ctx.len());
+        let (base_scratch, rest) = slicing::split_mut(scratch, self.base.scratch_len());
+        let (g_ctx, rest) = slicing::split_mut(rest, ctx.len());
         g_ctx.fill(S::ZERO);
         let mut base_lp = S::ZERO;
         let base = &self.base;
         let (g_layers, mut g_base) = match g_params {
             Some(g) => {
-                let (a, b) = g.split_at_mut(self.layers.n_params());
+                let (a, b) = slicing::split_mut(g, self.layers.n_params());
                 (Some(a), Some(b))
             }
             None => (None, None),

@@ -31,6 +31,7 @@ pub mod model;
 pub mod nn;
 mod real;
 pub mod runtime;
+mod slicing;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

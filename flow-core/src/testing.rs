@@ -5,7 +5,9 @@
 //! - `forward(inverse(x)) = x` and the two log-determinants cancel;
 //! - log|det J| equals the log of the absolute determinant of a central finite-difference Jacobian;
 //! - the vector-Jacobian product equals finite differences for the input, the context and every
-//!   parameter.
+//!   parameter;
+//! - no method panics when given buffers or parameters shorter than documented
+//!   ([`check_short_buffers`]).
 
 extern crate std;
 use std::boxed::Box;
@@ -214,5 +216,51 @@ pub fn check_bijection_except(
         let fd = (loss(&*lp, x, ctx, &mut scratch) - loss(&*lm, x, ctx, &mut scratch)) / (2.0 * h);
         rep.vjp_params = rep.vjp_params.max(rel(g_p[k], fd));
     }
+    check_short_buffers(&*layer, x, ctx);
+    for k in [0, params.len() / 2, params.len().saturating_sub(1)] {
+        check_short_buffers(&*build(&params[..k]), x, ctx);
+    }
     rep
+}
+
+/// Calls every method of `layer` with slices shorter than documented (scratch, inputs, outputs,
+/// context, parameter gradients). The results are unspecified; the test is that nothing panics,
+/// as baked code, which must have no panic path, relies on (see `examples/nostd-check`).
+pub fn check_short_buffers(layer: &dyn Bijection<f64>, x: &[f64], ctx: &[f64]) {
+    let d = layer.dim();
+    // `inverse_vjp_head` needs `2·dim` beyond the scratch of the other methods.
+    let full = layer.scratch_len() + 2 * d;
+    for len in [0, 1, full / 3, full / 2, full.saturating_sub(1)] {
+        for short in [0, 1] {
+            let n = d.saturating_sub(short);
+            let x = &x[..n.min(x.len())];
+            let c = &ctx[..ctx.len().saturating_sub(short)];
+            let mut scratch = vec![0.0; len];
+            let mut z = vec![0.0; n];
+            let mut ldj = layer.inverse(x, c, &mut z, &mut scratch);
+            ldj += layer.forward(x, c, &mut z, &mut scratch);
+            layer.inverse_acc(x, c, &mut z, &mut ldj, &mut scratch);
+            layer.forward_acc(x, c, &mut z, &mut ldj, &mut scratch);
+            let g = vec![0.5; n];
+            let (mut g_x, mut g_c) = (vec![0.0; n], vec![0.0; c.len()]);
+            let mut g_p = vec![0.0; layer.n_params().saturating_sub(short)];
+            layer.inverse_vjp(x, c, &g, ldj, &mut g_x, &mut g_c, Some(&mut g_p), &mut scratch);
+            layer.inverse_vjp(x, c, &g, 0.3, &mut g_x, &mut g_c, None, &mut scratch);
+            let mut head = |z: &[f64], g: &mut [f64]| {
+                for (gi, &zi) in g.iter_mut().zip(z) {
+                    *gi = -zi;
+                }
+            };
+            layer.inverse_vjp_head(
+                x,
+                c,
+                &mut head,
+                0.3,
+                &mut g_x,
+                &mut g_c,
+                Some(&mut g_p),
+                &mut scratch,
+            );
+        }
+    }
 }

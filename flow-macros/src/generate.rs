@@ -804,30 +804,34 @@ fn gen_golden(item: &DeriveInput, args: &Args, m: &Model) -> (TokenStream, Token
                     let e = if e < 0.0 { -e } else { e };
                     if e == e { e } else { f64::INFINITY }
                 }
-                let mut worst = [0.0f64; 4];
-                let mut keep = |i: usize, e: f64| {
-                    if e > worst[i] {
-                        worst[i] = e;
+                fn keep(worst: &mut f64, e: f64) {
+                    if e > *worst {
+                        *worst = e;
                     }
-                };
-                for i in 0..#n {
-                    let x = POINTS[i].map(|v| v as #s);
-                    let cv = CONTEXT[i].map(|v| v as #s);
-                    let _ = &cv;
-                    keep(0, rel(Self::log_prob(&x #ctx_arg) as f64, LOG_PROB[i]));
-                    let (z, l) = Self::inverse(&x #ctx_arg);
-                    for j in 0..#d {
-                        keep(1, rel(z[j] as f64, BASE[i][j]));
-                    }
-                    keep(2, rel(l as f64, LDJ[i]));
                 }
-                for i in 0..#k {
-                    let e = NOISE[i].map(|v| v as #s);
-                    let cv = NOISE_CONTEXT[i].map(|v| v as #s);
+                // Iterators and constant indices only: no panic path in the generated code.
+                let mut worst = [0.0f64; 4];
+                let points = POINTS.iter().zip(CONTEXT.iter());
+                let expected = LOG_PROB.iter().zip(BASE.iter().zip(LDJ.iter()));
+                for ((p, c), (&lp, (base, &ldj))) in points.zip(expected) {
+                    let x = p.map(|v| v as #s);
+                    let cv = c.map(|v| v as #s);
+                    let _ = &cv;
+                    keep(&mut worst[0], rel(Self::log_prob(&x #ctx_arg) as f64, lp));
+                    let (z, l) = Self::inverse(&x #ctx_arg);
+                    for (&zj, &bj) in z.iter().zip(base.iter()) {
+                        keep(&mut worst[1], rel(zj as f64, bj));
+                    }
+                    keep(&mut worst[2], rel(l as f64, ldj));
+                }
+                let noise = NOISE.iter().zip(NOISE_CONTEXT.iter());
+                for ((n, c), sample) in noise.zip(SAMPLE.iter()) {
+                    let e = n.map(|v| v as #s);
+                    let cv = c.map(|v| v as #s);
                     let _ = &cv;
                     let x = Self::sample(&e #ctx_arg);
-                    for j in 0..#d {
-                        keep(3, rel(x[j] as f64, SAMPLE[i][j]));
+                    for (&xj, &sj) in x.iter().zip(sample.iter()) {
+                        keep(&mut worst[3], rel(xj as f64, sj));
                     }
                 }
                 worst

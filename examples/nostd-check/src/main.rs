@@ -1,13 +1,16 @@
-//! Bakes three test models with `#[flow_macros::flow]` into a `#![no_std]` `#![no_main]` binary for
-//! a Cortex-M4F (`thumbv7em-none-eabihf`) and calls every generated method, so that the build
-//! proves the generated code needs neither `std` nor an allocator, and the release binary shows
-//! which panic paths survive optimization (see README.md).
+//! Bakes test models of every layer kind with `#[flow_macros::flow]` into a `#![no_std]`
+//! `#![no_main]` binary for a Cortex-M4F (`thumbv7em-none-eabihf`) and calls every generated
+//! method. The build proves that the generated code needs neither `std` nor an allocator, and,
+//! because the panic handler cannot be linked, that no panic path survives optimization
+//! (see README.md).
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
 use core::panic::PanicInfo;
 use core::ptr::{addr_of_mut, write_volatile};
+
+use flow_core::baked::BakedFlow;
 
 /// `flow-train fit` defaults for D = 2: MAF, 5 transforms, 64×64 ReLU.
 #[flow_macros::flow("../../flow-macros/tests/models/moons_maf.flow")]
@@ -20,6 +23,42 @@ pub struct Conditional;
 /// D = 3: IAF layers, Cholesky base, evaluated in f64.
 #[flow_macros::flow("../../flow-macros/tests/models/iaf_cholesky.flow", precision = "f64")]
 pub struct Cholesky64;
+
+/// D = 3, C = 1: standardization (elementwise affine) and RealNVP affine couplings.
+#[flow_macros::flow("../../flow-macros/tests/models/realnvp_cond.flow")]
+pub struct RealNvp;
+
+/// D = 3: autoregressive rational-quadratic splines (zuko's parameterization).
+#[flow_macros::flow("../../flow-macros/tests/models/nsf.flow")]
+pub struct Nsf;
+
+/// D = 2, C = 2: spline couplings, evaluated in f64.
+#[flow_macros::flow("../../flow-macros/tests/models/nsf_coupling_cond.flow", precision = "f64")]
+pub struct NsfCoupling64;
+
+/// Spline couplings in nflows' parameterization (imported), with golden vectors.
+#[flow_macros::flow("../../flow-macros/tests/models/golden_nflows_rq.flow")]
+pub struct NflowsRq;
+
+/// nflows' residual MADE with permutations (imported).
+#[flow_macros::flow("../../flow-macros/tests/models/nflows_maf.flow")]
+pub struct NflowsMaf;
+
+/// D = 2: planar layers.
+#[flow_macros::flow("../../flow-macros/tests/models/planar.flow")]
+pub struct Planar;
+
+/// D = 2: radial layers.
+#[flow_macros::flow("../../flow-macros/tests/models/radial.flow")]
+pub struct Radial;
+
+/// D = 3: ActNorm, batch norm, LU linear, permutation, tanh and atanh around a MAF layer.
+#[flow_macros::flow("../../flow-macros/tests/models/misc_layers.flow")]
+pub struct Misc;
+
+/// D = 3: no layers, Cholesky base.
+#[flow_macros::flow("../../flow-macros/tests/models/gaussian.flow")]
+pub struct Gaussian;
 
 /// A xorshift generator for `sample_with`.
 struct XorShift(u64);
@@ -43,59 +82,114 @@ impl rand_core::RngCore for XorShift {
     }
 }
 
-/// Results go here so that nothing is optimized away.
-static mut SINK: [f32; 32] = [0.0; 32];
-static mut SINK64: [f64; 8] = [0.0; 8];
+/// Results go here (volatile writes) so that nothing is optimized away.
+static mut SINK: f64 = 0.0;
 
-fn put(i: usize, v: f32) {
-    // SAFETY: single-threaded bare-metal program; `i` is a constant below 32 at every call.
-    unsafe { write_volatile(addr_of_mut!(SINK[i]), v) }
+/// Parameter gradients of `flow().grad` (the largest model has fewer parameters).
+static mut GRADS: [f32; 32768] = [0.0; 32768];
+static mut GRADS64: [f64; 4096] = [0.0; 4096];
+
+/// Writes `v` to [`SINK`].
+fn put(v: impl Into<f64>) {
+    // SAFETY: single-threaded bare-metal program; nothing else accesses `SINK`.
+    unsafe { write_volatile(addr_of_mut!(SINK), v.into()) }
+}
+
+/// Calls every generated method of the baked model `$t` in precision `$s` (with its context when
+/// `ctx` is given): the inherent array methods, the `BakedFlow` slice methods, and parameter
+/// gradients through `flow()` into `$grads`.
+macro_rules! exercise {
+    ($t:ident, $s:ty, $grads:ident $(, $ctx:ident)?) => {{
+        let x: [$s; $t::DIM] = black_box([0.25; $t::DIM]);
+        let context: [$s; $t::CONTEXT_DIM] = black_box([0.1; $t::CONTEXT_DIM]);
+        $(let $ctx = context;)?
+        put($t::log_prob(&x $(, &$ctx)?));
+        put($t::grad_log_prob(&x $(, &$ctx)?)[0]);
+        let (z, ldj) = $t::inverse(&x $(, &$ctx)?);
+        put(z[0] + ldj);
+        let (x2, ldj2) = $t::forward(&z $(, &$ctx)?);
+        put(x2[0] + ldj2);
+        put($t::sample(&x $(, &$ctx)?)[0]);
+        let mut rng = XorShift(black_box(0x9E37_79B9_7F4A_7C15));
+        put($t::sample_with(&mut rng $(, &$ctx)?)[0]);
+        let xs: [[$s; $t::DIM]; 3] = black_box([[0.5; $t::DIM]; 3]);
+        let mut out = [0.0; 3];
+        $t::log_prob_batch(&xs $(, &$ctx)?, &mut out);
+        put(out[2]);
+        let mut ys = [[0.0; $t::DIM]; 3];
+        $t::sample_batch(&xs $(, &$ctx)?, &mut ys);
+        put(ys[2][0]);
+
+        let c: &[$s] = &context;
+        let mut v = [0.0; $t::DIM];
+        let flow = &$t;
+        let lp = BakedFlow::<$s>::log_prob(flow, &x, c).unwrap_or(0.0);
+        let g = BakedFlow::<$s>::grad_log_prob(flow, &x, c, &mut v).unwrap_or(0.0);
+        let l1 = BakedFlow::<$s>::inverse(flow, &x, c, &mut v).unwrap_or(0.0);
+        let l2 = BakedFlow::<$s>::forward(flow, &x, c, &mut v).unwrap_or(0.0);
+        put(lp + g + l1 + l2 + v[0]);
+        let _ = BakedFlow::<$s>::sample(flow, &x, c, &mut v);
+        let _ = BakedFlow::<$s>::sample_with(flow, &mut rng, c, &mut v);
+        let _ = BakedFlow::<$s>::log_prob_batch(flow, xs.as_flattened(), c, &mut out);
+        let _ = BakedFlow::<$s>::sample_batch(flow, xs.as_flattened(), c, ys.as_flattened_mut());
+        put(v[0] + out[1]);
+
+        let mut scratch = [0.0; $t::SCRATCH_BYTES / core::mem::size_of::<$s>()];
+        // SAFETY: single-threaded; this is the only reference to the buffer, and it lives until
+        // the end of this block.
+        let grads = unsafe { &mut *addr_of_mut!($grads) };
+        let grads = &mut grads[..$t::PARAMS];
+        put(flow.flow().grad(&x, c, &mut v, Some(grads), &mut scratch));
+        put(grads[$t::PARAMS - 1]);
+    }};
 }
 
 /// The entry point (`rust-lld`'s default entry symbol).
 #[no_mangle]
 pub extern "C" fn _start() -> ! {
-    let x: [f32; 2] = black_box([0.5, -0.25]);
-    let c: [f32; 3] = black_box([0.1, 0.2, -0.3]);
-
-    put(0, Moons::log_prob(&x));
-    let g = Moons::grad_log_prob(&x);
-    put(1, g[0]);
-    let (z, ldj) = Moons::inverse(&x);
-    put(2, z[1] + ldj);
-    let (x2, ldj2) = Moons::forward(&z);
-    put(3, x2[0] + ldj2);
-    let s = Moons::sample(&x);
-    put(4, s[1]);
-    let mut rng = XorShift(black_box(0x9E37_79B9_7F4A_7C15));
-    let s = Moons::sample_with(&mut rng);
-    put(5, s[0]);
-    let xs: [[f32; 2]; 4] = black_box([[0.0, 0.1], [0.2, 0.3], [0.4, 0.5], [0.6, 0.7]]);
-    let mut out = [0.0f32; 4];
-    Moons::log_prob_batch(&xs, &mut out);
-    put(6, out[3]);
-
-    put(7, Conditional::log_prob(&x, &c));
-    let g = Conditional::grad_log_prob(&x, &c);
-    put(8, g[1]);
-    let (z, ldj) = Conditional::inverse(&x, &c);
-    put(9, z[0] + ldj);
-    let s = Conditional::sample(&x, &c);
-    put(10, s[0]);
-
-    let x3: [f64; 3] = black_box([0.3, -0.1, 0.7]);
-    // SAFETY: as in `put`.
-    unsafe {
-        write_volatile(addr_of_mut!(SINK64[0]), Cholesky64::log_prob(&x3));
-        write_volatile(addr_of_mut!(SINK64[1]), Cholesky64::grad_log_prob(&x3)[2]);
-        write_volatile(addr_of_mut!(SINK64[2]), Cholesky64::forward(&x3).1);
+    exercise!(Moons, f32, GRADS);
+    exercise!(Conditional, f32, GRADS, ctx);
+    exercise!(Cholesky64, f64, GRADS64);
+    exercise!(RealNvp, f32, GRADS, ctx);
+    exercise!(Nsf, f32, GRADS);
+    exercise!(NsfCoupling64, f64, GRADS64, ctx);
+    exercise!(NflowsRq, f32, GRADS);
+    put(NflowsRq::golden_errors()[0]);
+    exercise!(NflowsMaf, f32, GRADS);
+    exercise!(Planar, f32, GRADS);
+    exercise!(Radial, f32, GRADS);
+    exercise!(Misc, f32, GRADS);
+    exercise!(Gaussian, f32, GRADS);
+    put((Moons::WEIGHT_BYTES + Moons::SCRATCH_BYTES) as f64);
+    loop {
+        core::hint::spin_loop();
     }
-    put(11, (Moons::WEIGHT_BYTES + Moons::SCRATCH_BYTES) as f32);
-    loop {}
 }
 
-/// A plain loop for now (see README.md: which panic paths remain).
+#[cfg(not(feature = "list-panics"))]
+extern "C" {
+    /// Defined nowhere, on purpose: see [`panic`].
+    fn flow_nostd_check_a_panic_path_survived_optimization() -> !;
+}
+
+/// Unlinkable on purpose: it calls a function that no object file defines, so the link (and with
+/// it `cargo build`) fails as soon as any panic path survives optimization, and the linker's
+/// error names the missing symbol. A binary that links therefore contains no call to the panic
+/// machinery at all. With `--features list-panics` the handler is a plain loop instead, so that
+/// the binary links and the remaining call sites can be listed (see README.md).
+#[cfg(not(feature = "list-panics"))]
 #[panic_handler]
 fn panic(_: &PanicInfo) -> ! {
-    loop {}
+    // SAFETY: never executed. The handler is only kept (and the symbol only needed) when some
+    // code can panic, and then the link fails before any binary exists.
+    unsafe { flow_nostd_check_a_panic_path_survived_optimization() }
+}
+
+/// A linkable handler, only for listing the panic call sites that remain (see README.md).
+#[cfg(feature = "list-panics")]
+#[panic_handler]
+fn panic(_: &PanicInfo) -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
 }

@@ -12,7 +12,7 @@
 //! Parameters, `2D` long: `[log_scale (D), shift (D)]` (nflows' `log_scale`, `shift`).
 
 use crate::layers::Bijection;
-use crate::{Real, Weight};
+use crate::{slicing, Real, Weight};
 
 /// An ActNorm layer (see the module docs).
 #[derive(Clone, Copy, Debug)]
@@ -26,10 +26,10 @@ impl<'a, W: Weight> ActNorm<'a, W> {
         self.params.len() / 2
     }
 
-    /// `(λᵢ, bᵢ)` of feature `i`.
+    /// `(λ, b)`, D values each.
     #[inline]
-    fn lb<S: Real>(&self, i: usize) -> (S, S) {
-        (self.params[i].get(), self.params[self.d() + i].get())
+    fn halves(&self) -> (&'a [W], &'a [W]) {
+        slicing::split(self.params, self.d())
     }
 }
 
@@ -49,8 +49,9 @@ impl<'a, S: Real, W: Weight> Bijection<S> for ActNorm<'a, W> {
     /// `zᵢ = e^{λᵢ} xᵢ + bᵢ`; returns Σ λᵢ.
     fn inverse(&self, x: &[S], _ctx: &[S], z: &mut [S], _scratch: &mut [S]) -> S {
         let mut ldj = S::ZERO;
-        for (i, (zi, &xi)) in z.iter_mut().zip(x).enumerate() {
-            let (l, b) = self.lb::<S>(i);
+        let (lam, bias) = self.halves();
+        for (((zi, &xi), l), b) in z.iter_mut().zip(x).zip(lam).zip(bias) {
+            let (l, b): (S, S) = (l.get(), b.get());
             *zi = l.exp() * xi + b;
             ldj += l;
         }
@@ -60,8 +61,9 @@ impl<'a, S: Real, W: Weight> Bijection<S> for ActNorm<'a, W> {
     /// `xᵢ = (zᵢ − bᵢ) e^{−λᵢ}`; returns −Σ λᵢ.
     fn forward(&self, z: &[S], _ctx: &[S], x: &mut [S], _scratch: &mut [S]) -> S {
         let mut ldj = S::ZERO;
-        for (i, (xi, &zi)) in x.iter_mut().zip(z).enumerate() {
-            let (l, b) = self.lb::<S>(i);
+        let (lam, bias) = self.halves();
+        for (((xi, &zi), l), b) in x.iter_mut().zip(z).zip(lam).zip(bias) {
+            let (l, b): (S, S) = (l.get(), b.get());
             *xi = (zi - b) * (-l).exp();
             ldj -= l;
         }
@@ -80,16 +82,16 @@ impl<'a, S: Real, W: Weight> Bijection<S> for ActNorm<'a, W> {
         g_params: Option<&mut [S]>,
         _scratch: &mut [S],
     ) {
-        let d = self.d();
-        for i in 0..d {
-            let (l, _) = self.lb::<S>(i);
-            g_x[i] = g_z[i] * l.exp();
+        let (lam, _) = self.halves();
+        for ((gx, &gz), l) in g_x.iter_mut().zip(g_z).zip(lam) {
+            *gx = gz * l.get::<S>().exp();
         }
         if let Some(gp) = g_params {
-            for i in 0..d {
-                let (l, _) = self.lb::<S>(i);
-                gp[i] += g_z[i] * l.exp() * x[i] + g_ldj;
-                gp[d + i] += g_z[i];
+            let (g_lam, g_bias) = slicing::split_mut(gp, self.d());
+            let grads = g_lam.iter_mut().zip(g_bias.iter_mut());
+            for (((gl, gb), (&gz, &xi)), l) in grads.zip(g_z.iter().zip(x)).zip(lam) {
+                *gl += gz * l.get::<S>().exp() * xi + g_ldj;
+                *gb += gz;
             }
         }
     }

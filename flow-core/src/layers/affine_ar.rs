@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
-use crate::{math, Real, Weight};
+use crate::{math, slicing, Real, Weight};
 
 /// How the raw network output `a` becomes a positive scale `s(a)`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,6 +107,29 @@ impl AffineLayout {
             AffineLayout::ScaleShift => (1, 0),
         }
     }
+
+    /// `(shift, raw scale)` of one feature's pair of network outputs (NaNs if `pair` is not two
+    /// values long).
+    #[inline(always)]
+    pub fn split<S: Real>(self, pair: &[S]) -> (S, S) {
+        match (self, pair) {
+            (AffineLayout::ShiftScale, &[t, a]) | (AffineLayout::ScaleShift, &[a, t]) => (t, a),
+            _ => (S::NAN, S::NAN),
+        }
+    }
+
+    /// Writes `(shift, raw scale)` into one feature's pair of network outputs (nothing if `pair` is
+    /// not two values long).
+    #[inline(always)]
+    pub fn join<S: Real>(self, pair: &mut [S], shift: S, raw_scale: S) {
+        match (self, pair) {
+            (AffineLayout::ShiftScale, [t, a]) | (AffineLayout::ScaleShift, [a, t]) => {
+                *t = shift;
+                *a = raw_scale;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Which direction the one-pass map runs in.
@@ -135,7 +158,7 @@ pub struct AffineAutoregressive<'a, W> {
 
 impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     fn ctx_dim(&self) -> usize {
-        self.net.n_in() - self.dim
+        self.net.n_in().saturating_sub(self.dim)
     }
 
     /// Scratch of the one-pass map `F`.
@@ -150,7 +173,7 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
 
     /// `F(y) = y · s + t`, returns Σ ln s.
     fn pass<S: Real>(&self, y: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
-        let (out, rest) = scratch.split_at_mut(2 * self.dim);
+        let (out, rest) = slicing::split_mut(scratch, 2 * self.dim);
         self.net.forward(y, ctx, out, rest);
         self.pass_step(y, out, z)
     }
@@ -158,11 +181,11 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     /// The elementwise part of `F` given the network output `out` at `y`; returns Σ ln s.
     #[inline(always)]
     fn pass_step<S: Real>(&self, y: &[S], out: &[S], z: &mut [S]) -> S {
-        let (it, ia) = self.layout.indices();
         let mut ldj = S::ZERO;
         for ((zi, &yi), p) in z.iter_mut().zip(y).zip(out.chunks_exact(2)) {
-            let (s, ls, _) = self.scale.eval(p[ia]);
-            *zi = yi * s + p[it];
+            let (t, a) = self.layout.split(p);
+            let (s, ls, _) = self.scale.eval(a);
+            *zi = yi * s + t;
             ldj += ls;
         }
         ldj
@@ -170,7 +193,7 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
 
     /// `F⁻¹(z)` by D passes; returns −Σ ln s (log|det ∂y/∂z|).
     fn solve<S: Real>(&self, z: &[S], ctx: &[S], y: &mut [S], scratch: &mut [S]) -> S {
-        let (out, rest) = scratch.split_at_mut(2 * self.dim);
+        let (out, rest) = slicing::split_mut(scratch, 2 * self.dim);
         y.fill(S::ZERO);
         let mut ldj = S::ZERO;
         for _ in 0..self.dim {
@@ -184,17 +207,18 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     /// `y ← (z − t) / s`; returns −Σ ln s.
     #[inline(always)]
     fn solve_step<S: Real>(&self, z: &[S], out: &[S], y: &mut [S]) -> S {
-        let (it, ia) = self.layout.indices();
         let mut ldj = S::ZERO;
         for ((yi, &zi), p) in y.iter_mut().zip(z).zip(out.chunks_exact(2)) {
-            let (s, ls, _) = self.scale.eval(p[ia]);
-            *yi = (zi - p[it]) / s;
+            let (t, a) = self.layout.split(p);
+            let (s, ls, _) = self.scale.eval(a);
+            *yi = (zi - t) / s;
             ldj -= ls;
         }
         ldj
     }
 
     /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx`, `g_params`.
+    /// `z = y s + t`: ∂z/∂y = s, ∂z/∂t = 1, ∂z/∂a = y s (d ln s/da); ∂ldj/∂a = d ln s/da.
     #[allow(clippy::too_many_arguments)]
     fn pass_vjp<S: Real>(
         &self,
@@ -208,20 +232,98 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
         scratch: &mut [S],
     ) {
         let d = self.dim;
-        let (out, rest) = scratch.split_at_mut(2 * d);
-        let (g_out, rest) = rest.split_at_mut(2 * d);
-        let (cache, rest) = rest.split_at_mut(self.net.cache_len());
+        let (out, rest) = slicing::split_mut(scratch, 2 * d);
+        let (g_out, rest) = slicing::split_mut(rest, 2 * d);
+        let (cache, rest) = slicing::split_mut(rest, self.net.cache_len());
         self.net.forward_cached(y, ctx, out, cache);
-        let (it, ia) = self.layout.indices();
-        for i in 0..d {
-            let (s, _, dls) = self.scale.eval(out[2 * i + ia]);
-            // z = y s + t:  ∂z/∂y = s, ∂z/∂t = 1, ∂z/∂a = y s (d ln s/da);  ∂ldj/∂a = d ln s/da.
-            g_y[i] = g_z[i] * s;
-            g_out[2 * i + it] = g_z[i];
-            g_out[2 * i + ia] = (g_z[i] * y[i] * s + g_ldj) * dls;
+        let pairs = out.chunks_exact(2).zip(g_out.chunks_exact_mut(2));
+        for (((gy, &gz), &yi), (p, gp)) in g_y.iter_mut().zip(g_z).zip(y).zip(pairs) {
+            let (s, _, dls) = self.scale.eval(self.layout.split(p).1);
+            *gy = gz * s;
+            self.layout.join(gp, gz, (gz * yi * s + g_ldj) * dls);
         }
         self.net
             .backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
+    }
+}
+
+/// An autoregressive layer (affine or spline) with what [`iaf_vjp`] needs besides [`Bijection`].
+pub(crate) trait Autoregressive<S: Real>: Bijection<S> + Sized {
+    /// The same layer in the MAF direction: its `inverse` is the one-pass map `F`, its `forward`
+    /// `F⁻¹` and its `inverse_vjp` the VJP of `F`.
+    fn maf(&self) -> Self;
+
+    /// The diagonal of the Jacobian of `F` at `u` (`∂Fᵢ/∂uᵢ`, which depends on `u<ᵢ` only) into
+    /// `diag`.
+    fn diagonal(&self, u: &[S], ctx: &[S], diag: &mut [S], scratch: &mut [S]);
+}
+
+/// VJP of `u = F⁻¹(x)` with ℓ = −Σ ln Fᵢ'(uᵢ) (the `inverse` of an IAF layer, affine or spline), by
+/// implicit differentiation: with `w = g_u + ∂ℓ/∂u · g_ℓ`, solve `vᵀ J_F(u) = wᵀ` (triangular; D
+/// sweeps of F's VJP), then `g_x = v` and `g_θ = ∂ℓ/∂θ · g_ℓ − vᵀ ∂F/∂θ` (likewise for the
+/// context).
+///
+/// `scratch`: `u, w, v, tmp, diag` (D each), a context buffer, then what the layer needs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn iaf_vjp<S: Real, L: Autoregressive<S>>(
+    layer: &L,
+    x: &[S],
+    ctx: &[S],
+    g_u: &[S],
+    g_ldj: S,
+    g_x: &mut [S],
+    g_ctx: &mut [S],
+    mut g_params: Option<&mut [S]>,
+    scratch: &mut [S],
+) {
+    let maf = layer.maf();
+    let d = maf.dim();
+    let (u, rest) = slicing::split_mut(scratch, d);
+    let (w, rest) = slicing::split_mut(rest, d);
+    let (v, rest) = slicing::split_mut(rest, d);
+    let (tmp, rest) = slicing::split_mut(rest, d);
+    let (diag, rest) = slicing::split_mut(rest, d);
+    let (c_tmp, rest) = slicing::split_mut(rest, ctx.len());
+    maf.forward(x, ctx, u, rest);
+    // ∂ℓ/∂u and ∂ℓ/∂θ: ℓ = −ldj(F at u), so pass cotangents (0, −g_ℓ).
+    tmp.fill(S::ZERO);
+    maf.inverse_vjp(u, ctx, tmp, -g_ldj, w, g_ctx, g_params.as_deref_mut(), rest);
+    for (wi, &gi) in w.iter_mut().zip(g_u) {
+        *wi += gi;
+    }
+    layer.diagonal(u, ctx, diag, rest);
+    // Back substitution for vᵀJ = wᵀ: v ← (w − (vᵀJ − v∘diag)) / diag, exact after D sweeps.
+    v.fill(S::ZERO);
+    for _ in 0..d {
+        c_tmp.fill(S::ZERO);
+        maf.inverse_vjp(u, ctx, v, S::ZERO, tmp, c_tmp, None, rest);
+        for (((vi, &ti), &si), &wi) in v.iter_mut().zip(tmp.iter()).zip(diag.iter()).zip(w.iter()) {
+            let off = ti - *vi * si;
+            *vi = (wi - off) / si;
+        }
+    }
+    slicing::copy(g_x, v);
+    for vi in v.iter_mut() {
+        *vi = -*vi;
+    }
+    maf.inverse_vjp(u, ctx, v, S::ZERO, tmp, g_ctx, g_params, rest);
+}
+
+impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
+    fn maf(&self) -> Self {
+        AffineAutoregressive {
+            direction: Direction::Maf,
+            ..*self
+        }
+    }
+
+    /// The scales `s(aᵢ)` at `u`.
+    fn diagonal(&self, u: &[S], ctx: &[S], diag: &mut [S], scratch: &mut [S]) {
+        let (out, rest) = slicing::split_mut(scratch, 2 * self.dim);
+        self.net.forward(u, ctx, out, rest);
+        for (si, p) in diag.iter_mut().zip(out.chunks_exact(2)) {
+            *si = self.scale.eval(self.layout.split(p).1).0;
+        }
     }
 }
 
@@ -302,7 +404,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
     ) {
         match self.direction {
             Direction::Maf => self.pass_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
-            Direction::Iaf => self.iaf_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
+            Direction::Iaf => iaf_vjp(self, x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
         }
     }
 }
@@ -325,61 +427,6 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
             let step = |z: &[S], o: &[S], y: &mut [S], _: &mut [S]| self.solve_step(z, o, y);
             blockwise::solve(&self.net, 0, self.dim, src, ctx, dst, ldj, scratch, step);
         }
-    }
-
-    /// VJP of `u = F⁻¹(x)` with ℓ = −Σ ln s(a(u)), by implicit differentiation:
-    /// with `w = g_u + ∂ℓ/∂u · g_ℓ`, solve `vᵀ J_F(u) = wᵀ` (triangular; D sweeps of `pass_vjp`),
-    /// then `g_x = v` and `g_θ = ∂ℓ/∂θ · g_ℓ − vᵀ ∂F/∂θ` (likewise for the context).
-    #[allow(clippy::too_many_arguments)]
-    fn iaf_vjp<S: Real>(
-        &self,
-        x: &[S],
-        ctx: &[S],
-        g_u: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        mut g_params: Option<&mut [S]>,
-        scratch: &mut [S],
-    ) {
-        let d = self.dim;
-        let (u, rest) = scratch.split_at_mut(d);
-        let (w, rest) = rest.split_at_mut(d);
-        let (v, rest) = rest.split_at_mut(d);
-        let (tmp, rest) = rest.split_at_mut(d);
-        let (diag, rest) = rest.split_at_mut(d);
-        let (c_tmp, rest) = rest.split_at_mut(ctx.len());
-        self.solve(x, ctx, u, rest);
-        // ∂ℓ/∂u and ∂ℓ/∂θ: ℓ = −ldj(F at u), so pass cotangents (0, −g_ℓ).
-        tmp.fill(S::ZERO);
-        self.pass_vjp(u, ctx, tmp, -g_ldj, w, g_ctx, g_params.as_deref_mut(), rest);
-        for (wi, &gi) in w.iter_mut().zip(g_u) {
-            *wi += gi;
-        }
-        // Diagonal of J_F: the scales at u.
-        {
-            let (out, rest2) = rest.split_at_mut(2 * d);
-            self.net.forward(u, ctx, out, rest2);
-            let (_, ia) = self.layout.indices();
-            for (si, p) in diag.iter_mut().zip(out.chunks_exact(2)) {
-                *si = self.scale.eval(p[ia]).0;
-            }
-        }
-        // Back substitution for vᵀJ = wᵀ: v ← (w − (vᵀJ − v∘s)) / s, exact after D sweeps.
-        v.fill(S::ZERO);
-        for _ in 0..d {
-            c_tmp.fill(S::ZERO);
-            self.pass_vjp(u, ctx, v, S::ZERO, tmp, c_tmp, None, rest);
-            for i in 0..d {
-                let off = tmp[i] - v[i] * diag[i];
-                v[i] = (w[i] - off) / diag[i];
-            }
-        }
-        g_x.copy_from_slice(v);
-        for vi in v.iter_mut() {
-            *vi = -*vi;
-        }
-        self.pass_vjp(u, ctx, v, S::ZERO, tmp, g_ctx, g_params, rest);
     }
 }
 

@@ -29,7 +29,7 @@
 use crate::layers::affine_ar::{AffineLayout, AffineScale};
 use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
-use crate::{Real, Weight};
+use crate::{slicing, Real, Weight};
 
 /// One entry of a coupling mask: `bool` (`true` = identity), or `u16` as stored in model files
 /// (non-zero = identity).
@@ -49,6 +49,60 @@ impl MaskBit for u16 {
     #[inline(always)]
     fn is_identity(self) -> bool {
         self != 0
+    }
+}
+
+/// Copies the identity features of `v` (those whose `mask` entry is identity, in index order) into
+/// `dst`.
+#[inline]
+pub(crate) fn gather<S: Copy, M: MaskBit>(mask: &[M], v: &[S], dst: &mut [S]) {
+    let identity = v.iter().zip(mask).filter(|(_, m)| m.is_identity());
+    for (d, (&vi, _)) in dst.iter_mut().zip(identity) {
+        *d = vi;
+    }
+}
+
+/// The scratch of a coupling layer's VJP, carved by [`coupling_forward_cached`].
+pub(crate) struct CouplingVjp<'s, S> {
+    /// The identity features, in index order.
+    pub xid: &'s mut [S],
+    /// Their cotangent.
+    pub g_xid: &'s mut [S],
+    /// The conditioner's output.
+    pub out: &'s mut [S],
+    /// Its cotangent.
+    pub g_out: &'s mut [S],
+    /// The conditioner's cache for its backward pass.
+    pub cache: &'s mut [S],
+    /// The rest of the scratch.
+    pub rest: &'s mut [S],
+}
+
+/// The first half of a coupling layer's VJP: carves `scratch`, gathers the identity features of
+/// `x` and runs the conditioner `net` (`n_out` outputs) on them and `ctx`, keeping its cache.
+pub(crate) fn coupling_forward_cached<'s, S: Real, W: Weight, M: MaskBit>(
+    net: &Mlp<'_, W>,
+    mask: &[M],
+    x: &[S],
+    ctx: &[S],
+    n_out: usize,
+    scratch: &'s mut [S],
+) -> CouplingVjp<'s, S> {
+    let n_id = mask.iter().filter(|m| m.is_identity()).count();
+    let (xid, rest) = slicing::split_mut(scratch, n_id);
+    let (g_xid, rest) = slicing::split_mut(rest, n_id);
+    let (out, rest) = slicing::split_mut(rest, n_out);
+    let (g_out, rest) = slicing::split_mut(rest, n_out);
+    let (cache, rest) = slicing::split_mut(rest, net.cache_len());
+    gather(mask, x, xid);
+    net.forward_cached(xid, ctx, out, cache);
+    CouplingVjp {
+        xid,
+        g_xid,
+        out,
+        g_out,
+        cache,
+        rest,
     }
 }
 
@@ -84,27 +138,16 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         }
     }
 
-    /// `(t_k, s_k, ln s_k, d ln s_k / da_k)` from the network output.
+    /// `(t, s, ln s, d ln s / da)` of one transformed feature from its network outputs `o`
+    /// (`per()` values).
     #[inline]
-    fn affine<S: Real>(&self, out: &[S], k: usize) -> (S, S, S, S) {
+    fn affine<S: Real>(&self, o: &[S]) -> (S, S, S, S) {
         if self.additive {
-            (out[k], S::ONE, S::ZERO, S::ZERO)
+            (o.first().copied().unwrap_or(S::NAN), S::ONE, S::ZERO, S::ZERO)
         } else {
-            let (it, ia) = self.layout.indices();
-            let (s, ls, dls) = self.scale.eval(out[2 * k + ia]);
-            (out[2 * k + it], s, ls, dls)
-        }
-    }
-
-    /// Copies the identity features of `v` (index order) into `dst`.
-    #[inline]
-    fn gather<S: Real>(&self, v: &[S], dst: &mut [S]) {
-        let mut j = 0;
-        for (&vi, m) in v.iter().zip(self.mask) {
-            if m.is_identity() {
-                dst[j] = vi;
-                j += 1;
-            }
+            let (t, a) = self.layout.split(o);
+            let (s, ls, dls) = self.scale.eval(a);
+            (t, s, ls, dls)
         }
     }
 
@@ -113,9 +156,9 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
     fn apply<S: Real>(&self, src: &[S], ctx: &[S], dst: &mut [S], scratch: &mut [S], density: bool) -> S {
         let n_id = self.n_identity();
         let n_out = self.net.n_out();
-        let (xid, rest) = scratch.split_at_mut(n_id);
-        let (out, rest) = rest.split_at_mut(n_out);
-        self.gather(src, xid);
+        let (xid, rest) = slicing::split_mut(scratch, n_id);
+        let (out, rest) = slicing::split_mut(rest, n_out);
+        gather(self.mask, src, xid);
         self.net.forward(xid, ctx, out, rest);
         self.finish(src, out, dst, density)
     }
@@ -124,13 +167,12 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
     #[inline(always)]
     fn finish<S: Real>(&self, src: &[S], out: &[S], dst: &mut [S], density: bool) -> S {
         let mut ldj = S::ZERO;
-        let mut k = 0;
+        let mut outs = slicing::rows(out, self.per());
         for ((di, &si), m) in dst.iter_mut().zip(src).zip(self.mask) {
             if m.is_identity() {
                 *di = si;
-            } else {
-                let (t, s, ls, _) = self.affine(out, k);
-                k += 1;
+            } else if let Some(o) = outs.next() {
+                let (t, s, ls, _) = self.affine(o);
                 if density {
                     *di = si * s + t;
                     ldj += ls;
@@ -154,7 +196,7 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         density: bool,
     ) {
         let step = |x: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.finish(x, o, z, density);
-        let gather = |x: &[S], a: &mut [S]| self.gather(x, a);
+        let gather = |x: &[S], a: &mut [S]| gather(self.mask, x, a);
         let (n_id, k) = (self.n_identity(), 0);
         blockwise::one_pass(&self.net, n_id, k, src, ctx, dst, ldj, scratch, gather, step);
     }
@@ -166,7 +208,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
     }
 
     fn context_dim(&self) -> usize {
-        self.net.n_in() - self.n_identity()
+        self.net.n_in().saturating_sub(self.n_identity())
     }
 
     fn n_params(&self) -> usize {
@@ -231,41 +273,34 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
         g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        let n_id = self.n_identity();
-        let n_out = self.net.n_out();
-        let (xid, rest) = scratch.split_at_mut(n_id);
-        let (g_xid, rest) = rest.split_at_mut(n_id);
-        let (out, rest) = rest.split_at_mut(n_out);
-        let (g_out, rest) = rest.split_at_mut(n_out);
-        let (cache, rest) = rest.split_at_mut(self.net.cache_len());
-        self.gather(x, xid);
-        self.net.forward_cached(xid, ctx, out, cache);
-        let (it, ia) = self.layout.indices();
+        let v = coupling_forward_cached(&self.net, self.mask, x, ctx, self.net.n_out(), scratch);
         let per = self.per();
-        let mut k = 0;
-        for (i, m) in self.mask.iter().enumerate() {
+        let mut outs = slicing::rows(v.out, per).zip(slicing::rows_mut(v.g_out, per));
+        for (((gx, &gz), &xi), m) in g_x.iter_mut().zip(g_z).zip(x).zip(self.mask) {
             if m.is_identity() {
                 continue;
             }
-            let (_, s, _, dls) = self.affine(out, k);
-            g_x[i] = g_z[i] * s;
-            if per == 1 {
-                g_out[k] = g_z[i];
+            let Some((o, g_o)) = outs.next() else {
+                break;
+            };
+            let (_, s, _, dls) = self.affine(o);
+            *gx = gz * s;
+            if self.additive {
+                slicing::copy(g_o, &[gz]);
             } else {
-                g_out[2 * k + it] = g_z[i];
-                g_out[2 * k + ia] = (g_z[i] * x[i] * s + g_ldj) * dls;
+                self.layout.join(g_o, gz, (gz * xi * s + g_ldj) * dls);
             }
-            k += 1;
         }
-        g_xid.fill(S::ZERO);
+        v.g_xid.fill(S::ZERO);
         self.net
-            .backward(xid, ctx, cache, g_out, g_xid, g_ctx, g_params, rest);
-        let mut j = 0;
-        for (i, m) in self.mask.iter().enumerate() {
-            if m.is_identity() {
-                g_x[i] = g_z[i] + g_xid[j];
-                j += 1;
-            }
+            .backward(v.xid, ctx, v.cache, v.g_out, v.g_xid, g_ctx, g_params, v.rest);
+        let identity = g_x
+            .iter_mut()
+            .zip(g_z)
+            .zip(self.mask)
+            .filter(|(_, m)| m.is_identity());
+        for (((gx, &gz), _), &gi) in identity.zip(v.g_xid.iter()) {
+            *gx = gz + gi;
         }
     }
 }

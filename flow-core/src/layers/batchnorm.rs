@@ -15,7 +15,7 @@
 //! still reported exactly. `vᵢ + ε` must be positive (NaN otherwise).
 
 use crate::layers::Bijection;
-use crate::{math, Real, Weight};
+use crate::{math, slicing, Real, Weight};
 
 /// A batch-norm layer in evaluation form (see the module docs).
 #[derive(Clone, Copy, Debug)]
@@ -45,19 +45,29 @@ impl<'a, W: Weight> BatchNorm<'a, W> {
         self.params.len() / 4
     }
 
+    /// The coefficients of every feature, in order, from the four parameter blocks
+    /// `[ũ, β, μ, σ²]` (D values each).
     #[inline]
-    fn coef<S: Real>(&self, i: usize) -> Coef<S> {
+    fn coefs<S: Real>(&self) -> impl Iterator<Item = Coef<S>> + 'a {
         let d = self.d();
         let eps = S::from_f64(self.eps);
-        let u: S = self.params[i].get();
-        let v: S = self.params[3 * d + i].get();
-        Coef {
-            w: math::softplus(u) + eps,
-            inv_sd: S::ONE / (v + eps).sqrt(),
-            mu: self.params[2 * d + i].get(),
-            beta: self.params[d + i].get(),
-            dw: math::sigmoid(u),
-        }
+        let (u, rest) = slicing::split(self.params, d);
+        let (beta, rest) = slicing::split(rest, d);
+        let (mu, var) = slicing::split(rest, d);
+        u.iter()
+            .zip(beta)
+            .zip(mu)
+            .zip(var)
+            .map(move |(((u, beta), mu), v)| {
+                let (u, v): (S, S) = (u.get(), v.get());
+                Coef {
+                    w: math::softplus(u) + eps,
+                    inv_sd: S::ONE / (v + eps).sqrt(),
+                    mu: mu.get(),
+                    beta: beta.get(),
+                    dw: math::sigmoid(u),
+                }
+            })
     }
 }
 
@@ -77,8 +87,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for BatchNorm<'a, W> {
     /// `zᵢ = wᵢ (xᵢ − μᵢ) / √(vᵢ + ε) + βᵢ`; returns Σ [ln wᵢ − ½ ln(vᵢ + ε)] = Σ ln(wᵢ / √(vᵢ + ε)).
     fn inverse(&self, x: &[S], _ctx: &[S], z: &mut [S], _scratch: &mut [S]) -> S {
         let mut ldj = S::ZERO;
-        for (i, (zi, &xi)) in z.iter_mut().zip(x).enumerate() {
-            let c = self.coef::<S>(i);
+        for ((zi, &xi), c) in z.iter_mut().zip(x).zip(self.coefs::<S>()) {
             let a = c.w * c.inv_sd;
             *zi = a * (xi - c.mu) + c.beta;
             ldj += a.ln();
@@ -89,8 +98,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for BatchNorm<'a, W> {
     /// `xᵢ = √(vᵢ + ε) (zᵢ − βᵢ) / wᵢ + μᵢ`; returns −Σ ln(wᵢ / √(vᵢ + ε)).
     fn forward(&self, z: &[S], _ctx: &[S], x: &mut [S], _scratch: &mut [S]) -> S {
         let mut ldj = S::ZERO;
-        for (i, (xi, &zi)) in x.iter_mut().zip(z).enumerate() {
-            let c = self.coef::<S>(i);
+        for ((xi, &zi), c) in x.iter_mut().zip(z).zip(self.coefs::<S>()) {
             let a = c.w * c.inv_sd;
             *xi = (zi - c.beta) / a + c.mu;
             ldj -= a.ln();
@@ -112,21 +120,24 @@ impl<'a, S: Real, W: Weight> Bijection<S> for BatchNorm<'a, W> {
         g_params: Option<&mut [S]>,
         _scratch: &mut [S],
     ) {
-        let d = self.d();
-        for i in 0..d {
-            let c = self.coef::<S>(i);
-            g_x[i] = g_z[i] * c.w * c.inv_sd;
+        for ((gx, &gz), c) in g_x.iter_mut().zip(g_z).zip(self.coefs::<S>()) {
+            *gx = gz * c.w * c.inv_sd;
         }
         if let Some(gp) = g_params {
             let half = S::from_f64(0.5);
-            for i in 0..d {
-                let c = self.coef::<S>(i);
+            let d = self.d();
+            let (g_u, rest) = slicing::split_mut(gp, d);
+            let (g_beta, rest) = slicing::split_mut(rest, d);
+            let (g_mu, g_var) = slicing::split_mut(rest, d);
+            let grads = g_u.iter_mut().zip(g_beta).zip(g_mu).zip(g_var);
+            for ((((gu, gb), gm), gv), ((&gz, &xi), c)) in grads.zip(g_z.iter().zip(x).zip(self.coefs::<S>()))
+            {
                 let a = c.w * c.inv_sd;
-                let e = x[i] - c.mu;
-                gp[i] += (g_z[i] * e * c.inv_sd + g_ldj / c.w) * c.dw;
-                gp[d + i] += g_z[i];
-                gp[2 * d + i] -= g_z[i] * a;
-                gp[3 * d + i] -= half * (g_z[i] * a * e + g_ldj) * c.inv_sd * c.inv_sd;
+                let e = xi - c.mu;
+                *gu += (gz * e * c.inv_sd + g_ldj / c.w) * c.dw;
+                *gb += gz;
+                *gm -= gz * a;
+                *gv -= half * (gz * a * e + g_ldj) * c.inv_sd * c.inv_sd;
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::block;
 use crate::layers::Bijection;
-use crate::Real;
+use crate::{slicing, Real};
 
 /// `A` then `B` in the density direction. Parameters are `A`'s followed by `B`'s.
 #[derive(Clone, Copy, Debug)]
@@ -48,14 +48,14 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
 
     #[inline]
     fn inverse_acc(&self, x: &[S], ctx: &[S], z: &mut [S], ldj: &mut S, scratch: &mut [S]) {
-        let (mid, rest) = scratch.split_at_mut(self.dim());
+        let (mid, rest) = slicing::split_mut(scratch, self.dim());
         self.0.inverse_acc(x, ctx, mid, ldj, rest);
         self.1.inverse_acc(mid, ctx, z, ldj, rest);
     }
 
     #[inline]
     fn forward_acc(&self, z: &[S], ctx: &[S], x: &mut [S], ldj: &mut S, scratch: &mut [S]) {
-        let (mid, rest) = scratch.split_at_mut(self.dim());
+        let (mid, rest) = slicing::split_mut(scratch, self.dim());
         self.1.forward_acc(z, ctx, mid, ldj, rest);
         self.0.forward_acc(mid, ctx, x, ldj, rest);
     }
@@ -115,12 +115,12 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         scratch: &mut [S],
     ) {
         let d = self.dim();
-        let (mid, rest) = scratch.split_at_mut(d);
-        let (g_mid, rest) = rest.split_at_mut(d);
+        let (mid, rest) = slicing::split_mut(scratch, d);
+        let (g_mid, rest) = slicing::split_mut(rest, d);
         self.0.inverse(x, ctx, mid, rest);
         let (g_a, g_b) = match g_params {
             Some(g) => {
-                let (a, b) = g.split_at_mut(self.0.n_params());
+                let (a, b) = slicing::split_mut(g, self.0.n_params());
                 (Some(a), Some(b))
             }
             None => (None, None),

@@ -37,7 +37,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::layers::Bijection;
-use crate::{math, Real, Weight};
+use crate::{math, slicing, Real, Weight};
 
 /// Which scalar map an [`Elementwise`] layer applies (named after its data → base map).
 ///
@@ -192,10 +192,11 @@ pub struct Elementwise<'a, W> {
 }
 
 impl<'a, W: Weight> Elementwise<'a, W> {
-    /// `(mᵢ, sᵢ)` of the affine map.
+    /// `(m, s)` of the affine map, D values each, zipped.
     #[inline(always)]
-    fn ms<S: Real>(&self, i: usize) -> (S, S) {
-        (self.params[i].get(), self.params[self.dim + i].get())
+    fn ms(&self) -> core::iter::Zip<core::slice::Iter<'a, W>, core::slice::Iter<'a, W>> {
+        let (m, s) = slicing::split(self.params, self.dim);
+        m.iter().zip(s)
     }
 }
 
@@ -216,8 +217,8 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Elementwise<'a, W> {
     fn inverse(&self, x: &[S], _ctx: &[S], z: &mut [S], _scratch: &mut [S]) -> S {
         let mut ldj = S::ZERO;
         if self.kind == ElementwiseKind::Affine {
-            for (i, (zi, &xi)) in z.iter_mut().zip(x).enumerate() {
-                let (m, s) = self.ms::<S>(i);
+            for ((zi, &xi), (m, s)) in z.iter_mut().zip(x).zip(self.ms()) {
+                let (m, s): (S, S) = (m.get(), s.get());
                 *zi = (xi - m) / s;
                 ldj -= s.abs().ln();
             }
@@ -236,8 +237,8 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Elementwise<'a, W> {
         let mut ldj = S::ZERO;
         match self.kind.inverse_kind() {
             None => {
-                for (i, (xi, &zi)) in x.iter_mut().zip(z).enumerate() {
-                    let (m, s) = self.ms::<S>(i);
+                for ((xi, &zi), (m, s)) in x.iter_mut().zip(z).zip(self.ms()) {
+                    let (m, s): (S, S) = (m.get(), s.get());
                     *xi = zi * s + m;
                     ldj += s.abs().ln();
                 }
@@ -266,24 +267,24 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Elementwise<'a, W> {
         g_params: Option<&mut [S]>,
         _scratch: &mut [S],
     ) {
-        let d = self.dim;
         if self.kind == ElementwiseKind::Affine {
-            for i in 0..d {
-                let (_, s) = self.ms::<S>(i);
-                g_x[i] = g_z[i] / s;
+            for ((gx, &gz), (_, s)) in g_x.iter_mut().zip(g_z).zip(self.ms()) {
+                *gx = gz / s.get::<S>();
             }
             if let Some(gp) = g_params {
-                for i in 0..d {
-                    let (m, s) = self.ms::<S>(i);
-                    let u = (x[i] - m) / s;
-                    gp[i] -= g_z[i] / s;
-                    gp[d + i] -= (g_z[i] * u + g_ldj) / s;
+                let (g_m, g_s) = slicing::split_mut(gp, self.dim);
+                let grads = g_m.iter_mut().zip(g_s.iter_mut());
+                for (((gm, gs), (&gz, &xi)), (m, s)) in grads.zip(g_z.iter().zip(x)).zip(self.ms()) {
+                    let (m, s): (S, S) = (m.get(), s.get());
+                    let u = (xi - m) / s;
+                    *gm -= gz / s;
+                    *gs -= (gz * u + g_ldj) / s;
                 }
             }
         } else {
-            for i in 0..d {
-                let (df, dl) = grad(self.kind, x[i]);
-                g_x[i] = g_z[i] * df + g_ldj * dl;
+            for ((gx, &gz), &xi) in g_x.iter_mut().zip(g_z).zip(x).take(self.dim) {
+                let (df, dl) = grad(self.kind, xi);
+                *gx = gz * df + g_ldj * dl;
             }
         }
     }

@@ -25,7 +25,7 @@
 //! nflows' identity initialization is `L = U = 0` off the diagonal and `d̃ = ln(e^{1−ε} − 1)`.
 
 use crate::layers::Bijection;
-use crate::{math, Real, Weight};
+use crate::{math, slicing, Real, Weight};
 
 /// Index of `L[i][j]` (`j < i`) among the strictly lower entries (row-major).
 #[inline(always)]
@@ -56,42 +56,46 @@ pub struct LuLinear<'a, W> {
 }
 
 impl<'a, W: Weight> LuLinear<'a, W> {
+    /// `T = D(D − 1)/2`, the number of strictly lower (or upper) entries.
     #[inline(always)]
     fn tri(&self) -> usize {
-        self.dim * (self.dim - 1) / 2
+        self.dim * self.dim.saturating_sub(1) / 2
     }
 
+    /// `L[i][j]` (`j < i`); NaN outside the parameters, as every accessor below.
     #[inline(always)]
     fn l<S: Real>(&self, i: usize, j: usize) -> S {
-        self.params[lower_index(i, j)].get()
+        slicing::weight(self.params, lower_index(i, j))
     }
 
+    /// `U[i][j]` (`j > i`).
     #[inline(always)]
     fn u<S: Real>(&self, i: usize, j: usize) -> S {
-        self.params[self.tri() + upper_index(self.dim, i, j)].get()
+        slicing::weight(self.params, self.tri() + upper_index(self.dim, i, j))
     }
 
     /// `(dᵢ, σ(d̃ᵢ))`: the diagonal of U and its derivative w.r.t. the raw parameter.
     #[inline(always)]
     fn diag<S: Real>(&self, i: usize) -> (S, S) {
-        let raw: S = self.params[2 * self.tri() + i].get();
+        let raw: S = slicing::weight(self.params, 2 * self.tri() + i);
         (math::softplus(raw) + S::from_f64(self.eps), math::sigmoid(raw))
     }
 
+    /// `bᵢ`.
     #[inline(always)]
     fn bias<S: Real>(&self, i: usize) -> S {
-        self.params[2 * self.tri() + self.dim + i].get()
+        slicing::weight(self.params, 2 * self.tri() + self.dim + i)
     }
 
     /// `y = U x`.
     fn upper_mul<S: Real>(&self, x: &[S], y: &mut [S]) {
         let d = self.dim;
-        for i in 0..d {
-            let mut acc = self.diag::<S>(i).0 * x[i];
+        for (i, (yi, &xi)) in y.iter_mut().zip(x).enumerate().take(d) {
+            let mut acc = self.diag::<S>(i).0 * xi;
             for (j, &xj) in x.iter().enumerate().take(d).skip(i + 1) {
                 acc += self.u::<S>(i, j) * xj;
             }
-            y[i] = acc;
+            *yi = acc;
         }
     }
 }
@@ -112,15 +116,15 @@ impl<'a, S: Real, W: Weight> Bijection<S> for LuLinear<'a, W> {
     /// `z = L (U x) + b`; returns Σ ln dᵢ.
     fn inverse(&self, x: &[S], _ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
         let d = self.dim;
-        let y = &mut scratch[..d];
+        let y = slicing::head_mut(scratch, d);
         self.upper_mul(x, y);
         let mut ldj = S::ZERO;
-        for i in 0..d {
-            let mut acc = y[i];
+        for (i, (zi, &yi)) in z.iter_mut().zip(y.iter()).enumerate().take(d) {
+            let mut acc = yi;
             for (j, &yj) in y.iter().enumerate().take(i) {
                 acc += self.l::<S>(i, j) * yj;
             }
-            z[i] = acc + self.bias(i);
+            *zi = acc + self.bias(i);
             ldj += self.diag::<S>(i).0.ln();
         }
         ldj
@@ -129,21 +133,28 @@ impl<'a, S: Real, W: Weight> Bijection<S> for LuLinear<'a, W> {
     /// Solves `L y = z − b`, then `U x = y`, in place in `x`; returns −Σ ln dᵢ.
     fn forward(&self, z: &[S], _ctx: &[S], x: &mut [S], _scratch: &mut [S]) -> S {
         let d = self.dim;
-        for i in 0..d {
-            let mut acc = z[i] - self.bias(i);
-            for (j, &xj) in x.iter().enumerate().take(i) {
+        for (i, &zi) in z.iter().enumerate().take(d) {
+            let (solved, rest) = slicing::split_mut(x, i);
+            let Some(xi) = rest.first_mut() else {
+                break;
+            };
+            let mut acc = zi - self.bias(i);
+            for (j, &xj) in solved.iter().enumerate() {
                 acc -= self.l::<S>(i, j) * xj;
             }
-            x[i] = acc;
+            *xi = acc;
         }
         let mut ldj = S::ZERO;
         for i in (0..d).rev() {
-            let mut acc = x[i];
-            for (j, &xj) in x.iter().enumerate().take(d).skip(i + 1) {
-                acc -= self.u::<S>(i, j) * xj;
-            }
+            let (head, solved) = slicing::split_mut(x, i + 1);
             let (di, _) = self.diag::<S>(i);
-            x[i] = acc / di;
+            if let Some(xi) = head.last_mut() {
+                let mut acc = *xi;
+                for (k, &xj) in solved.iter().enumerate().take(d - (i + 1)) {
+                    acc -= self.u::<S>(i, i + 1 + k) * xj;
+                }
+                *xi = acc / di;
+            }
             ldj -= di.ln();
         }
         ldj
@@ -163,35 +174,35 @@ impl<'a, S: Real, W: Weight> Bijection<S> for LuLinear<'a, W> {
         scratch: &mut [S],
     ) {
         let d = self.dim;
-        let (y, rest) = scratch.split_at_mut(d);
-        let g_y = &mut rest[..d];
-        for j in 0..d {
-            let mut acc = g_z[j];
+        let (y, rest) = slicing::split_mut(scratch, d);
+        let g_y = slicing::head_mut(rest, d);
+        for (j, (gyj, &gzj)) in g_y.iter_mut().zip(g_z).enumerate() {
+            let mut acc = gzj;
             for (i, &gzi) in g_z.iter().enumerate().skip(j + 1) {
                 acc += self.l::<S>(i, j) * gzi;
             }
-            g_y[j] = acc;
+            *gyj = acc;
         }
-        for j in 0..d {
-            let mut acc = self.diag::<S>(j).0 * g_y[j];
+        for (j, (gxj, &gyj)) in g_x.iter_mut().zip(g_y.iter()).enumerate() {
+            let mut acc = self.diag::<S>(j).0 * gyj;
             for (i, &gyi) in g_y.iter().enumerate().take(j) {
                 acc += self.u::<S>(i, j) * gyi;
             }
-            g_x[j] = acc;
+            *gxj = acc;
         }
         if let Some(gp) = g_params {
             self.upper_mul(x, y);
             let t = self.tri();
-            for i in 0..d {
-                for j in 0..i {
-                    gp[lower_index(i, j)] += g_z[i] * y[j];
+            for (i, ((&gzi, &gyi), &xi)) in g_z.iter().zip(g_y.iter()).zip(x).enumerate().take(d) {
+                for (j, &yj) in y.iter().enumerate().take(i) {
+                    slicing::add_at(gp, lower_index(i, j), gzi * yj);
                 }
-                for j in i + 1..d {
-                    gp[t + upper_index(d, i, j)] += g_y[i] * x[j];
+                for (j, &xj) in x.iter().enumerate().take(d).skip(i + 1) {
+                    slicing::add_at(gp, t + upper_index(d, i, j), gyi * xj);
                 }
                 let (di, ddi) = self.diag::<S>(i);
-                gp[2 * t + i] += (g_y[i] * x[i] + g_ldj / di) * ddi;
-                gp[2 * t + d + i] += g_z[i];
+                slicing::add_at(gp, 2 * t + i, (gyi * xi + g_ldj / di) * ddi);
+                slicing::add_at(gp, 2 * t + d + i, gzi);
             }
         }
     }

@@ -26,13 +26,17 @@ pub mod spline;
 pub mod spline_ar;
 pub mod spline_coupling;
 
-use crate::Real;
+use crate::{slicing, Real};
 
 /// One invertible layer `x ↔ z`, optionally conditioned on a context vector.
 ///
 /// Buffers: every method takes a `scratch` slice of at least [`Bijection::scratch_len`] elements.
 /// Output slices have length [`Bijection::dim`]; `ctx` has length [`Bijection::context_dim`]
 /// (empty for unconditional layers).
+///
+/// The methods of this crate's layers have no panic path, whatever the slice lengths (baked code
+/// must have none, see `examples/nostd-check`): with slices shorter than documented they write
+/// less and return unspecified values.
 pub trait Bijection<S: Real> {
     /// Number of features D.
     fn dim(&self) -> usize;
@@ -128,8 +132,8 @@ pub trait Bijection<S: Real> {
         scratch: &mut [S],
     ) -> S {
         let d = self.dim();
-        let (z, rest) = scratch.split_at_mut(d);
-        let (g_z, rest) = rest.split_at_mut(d);
+        let (z, rest) = slicing::split_mut(scratch, d);
+        let (g_z, rest) = slicing::split_mut(rest, d);
         let ldj = self.inverse(x, ctx, z, rest);
         head(z, g_z);
         self.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, rest);

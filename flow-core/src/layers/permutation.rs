@@ -69,7 +69,7 @@ impl<'a, S: Real> Bijection<S> for Permutation<'a> {
     /// `zᵢ = x_{perm[i]}`; log|det| = 0.
     fn inverse(&self, x: &[S], _ctx: &[S], z: &mut [S], _scratch: &mut [S]) -> S {
         for (zi, &p) in z.iter_mut().zip(self.perm) {
-            *zi = x[p as usize];
+            *zi = x.get(usize::from(p)).copied().unwrap_or(S::NAN);
         }
         S::ZERO
     }
@@ -77,7 +77,9 @@ impl<'a, S: Real> Bijection<S> for Permutation<'a> {
     /// `x_{perm[i]} = zᵢ`; log|det| = 0.
     fn forward(&self, z: &[S], _ctx: &[S], x: &mut [S], _scratch: &mut [S]) -> S {
         for (&zi, &p) in z.iter().zip(self.perm) {
-            x[p as usize] = zi;
+            if let Some(xi) = x.get_mut(usize::from(p)) {
+                *xi = zi;
+            }
         }
         S::ZERO
     }
@@ -95,7 +97,9 @@ impl<'a, S: Real> Bijection<S> for Permutation<'a> {
         _scratch: &mut [S],
     ) {
         for (&g, &p) in g_z.iter().zip(self.perm) {
-            g_x[p as usize] = g;
+            if let Some(gx) = g_x.get_mut(usize::from(p)) {
+                *gx = g;
+            }
         }
     }
 }

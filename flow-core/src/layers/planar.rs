@@ -33,7 +33,7 @@
 //! Parameters, `2D + 1` long: `[u (D), w (D), b]` (normflows' `u`, `w`, `b`).
 
 use crate::layers::Bijection;
-use crate::{math, Real, Weight};
+use crate::{math, slicing, Real, Weight};
 
 /// Iteration cap of the root solve (bisection alone halves the bracket each step).
 pub const MAX_ITER: usize = 100;
@@ -130,28 +130,25 @@ fn sp_floor<S: Real>() -> S {
 
 impl<'a, W: Weight> Planar<'a, W> {
     fn d(&self) -> usize {
-        (self.params.len() - 1) / 2
+        self.params.len().saturating_sub(1) / 2
     }
 
+    /// `(u, w)`, D values each.
     #[inline(always)]
-    fn u<S: Real>(&self, i: usize) -> S {
-        self.params[i].get()
+    fn uw(&self) -> (&'a [W], &'a [W]) {
+        let (u, rest) = slicing::split(self.params, self.d());
+        (u, slicing::head(rest, self.d()))
     }
 
-    #[inline(always)]
-    fn w<S: Real>(&self, i: usize) -> S {
-        self.params[self.d() + i].get()
-    }
-
-    fn coefs<S: Real>(&self) -> Coefs<S> {
-        let d = self.d();
+    /// The scalars of the map, from `(u, w)` ([`Planar::uw`]).
+    fn coefs<S: Real>(&self, (u, w): (&[W], &[W])) -> Coefs<S> {
         let (mut s, mut n) = (S::ZERO, S::ZERO);
-        for i in 0..d {
-            let w: S = self.w(i);
-            s += w * self.u::<S>(i);
+        for (u, w) in u.iter().zip(w) {
+            let w: S = w.get();
+            s += w * u.get::<S>();
             n += w * w;
         }
-        let b = self.params[2 * d].get();
+        let b = slicing::weight(self.params, 2 * self.d());
         if n == S::ZERO {
             return Coefs {
                 s,
@@ -173,21 +170,28 @@ impl<'a, W: Weight> Planar<'a, W> {
             b,
         }
     }
+}
 
-    /// `ûᵢ = uᵢ + k wᵢ`.
-    #[inline(always)]
-    fn u_hat<S: Real>(&self, co: &Coefs<S>, i: usize) -> S {
-        self.u::<S>(i) + co.k * self.w::<S>(i)
-    }
+/// `û = u + k w` from `(u, w)`, one `(ûᵢ, uᵢ, wᵢ)` per feature.
+#[inline(always)]
+fn u_hat<'c, S: Real, W: Weight>(
+    (u, w): (&'c [W], &'c [W]),
+    co: &'c Coefs<S>,
+) -> impl Iterator<Item = (S, S, S)> + 'c {
+    u.iter().zip(w).map(|(u, w)| {
+        let (u, w): (S, S) = (u.get(), w.get());
+        (u + co.k * w, u, w)
+    })
+}
 
-    /// `wᵀv`.
-    fn w_dot<S: Real>(&self, v: &[S]) -> S {
-        let mut acc = S::ZERO;
-        for (i, &vi) in v.iter().enumerate() {
-            acc += self.w::<S>(i) * vi;
-        }
-        acc
+/// `wᵀv`.
+#[inline]
+fn w_dot<S: Real, W: Weight>(w: &[W], v: &[S]) -> S {
+    let mut acc = S::ZERO;
+    for (&vi, w) in v.iter().zip(w) {
+        acc += w.get::<S>() * vi;
     }
+    acc
 }
 
 impl<'a, S: Real, W: Weight> Bijection<S> for Planar<'a, W> {
@@ -205,21 +209,23 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Planar<'a, W> {
 
     /// Root solve for `α = wᵀz`, then `z = x − û h(α + b)`; returns `−ln(1 + c h'(α + b))`.
     fn inverse(&self, x: &[S], _ctx: &[S], z: &mut [S], _scratch: &mut [S]) -> S {
-        let co = self.coefs::<S>();
-        let alpha = solve_alpha(self.w_dot(x), co.c, co.sp, co.b);
+        let uw = self.uw();
+        let co = self.coefs::<S>(uw);
+        let alpha = solve_alpha(w_dot(uw.1, x), co.c, co.sp, co.b);
         let (h, hp) = tanh_d(alpha + co.b);
-        for (i, (zi, &xi)) in z.iter_mut().zip(x).enumerate() {
-            *zi = xi - self.u_hat(&co, i) * h;
+        for ((zi, &xi), (uh, _, _)) in z.iter_mut().zip(x).zip(u_hat(uw, &co)) {
+            *zi = xi - uh * h;
         }
         -(h * h + co.sp * hp).ln()
     }
 
     /// `x = z + û h(wᵀz + b)`; returns `ln(1 + c h'(wᵀz + b))`.
     fn forward(&self, z: &[S], _ctx: &[S], x: &mut [S], _scratch: &mut [S]) -> S {
-        let co = self.coefs::<S>();
-        let (h, hp) = tanh_d(self.w_dot(z) + co.b);
-        for (i, (xi, &zi)) in x.iter_mut().zip(z).enumerate() {
-            *xi = zi + self.u_hat(&co, i) * h;
+        let uw = self.uw();
+        let co = self.coefs::<S>(uw);
+        let (h, hp) = tanh_d(w_dot(uw.1, z) + co.b);
+        for ((xi, &zi), (uh, _, _)) in x.iter_mut().zip(z).zip(u_hat(uw, &co)) {
+            *xi = zi + uh * h;
         }
         (h * h + co.sp * hp).ln()
     }
@@ -239,25 +245,25 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Planar<'a, W> {
         g_params: Option<&mut [S]>,
         _scratch: &mut [S],
     ) {
-        let d = self.d();
-        let co = self.coefs::<S>();
-        let alpha = solve_alpha(self.w_dot(x), co.c, co.sp, co.b);
+        let uw = self.uw();
+        let co = self.coefs::<S>(uw);
+        let alpha = solve_alpha(w_dot(uw.1, x), co.c, co.sp, co.b);
         let (h, hp) = tanh_d(alpha + co.b);
         let q = h * h + co.sp * hp;
         let hpp = -(S::from_f64(2.0) * h * hp);
         let mut gu = S::ZERO;
-        for (i, &g) in g_z.iter().enumerate() {
-            gu += g * self.u_hat(&co, i);
+        for (&g, (uh, _, _)) in g_z.iter().zip(u_hat(uw, &co)) {
+            gu += g * uh;
         }
         let l_t = -(gu * hp) - g_ldj * co.c * hpp / q;
         let y_bar = l_t / q;
-        for i in 0..d {
-            g_x[i] = g_z[i] + y_bar * self.w::<S>(i);
+        for ((gx, &gz), w) in g_x.iter_mut().zip(g_z).zip(uw.1) {
+            *gx = gz + y_bar * w.get::<S>();
         }
         let Some(gp) = g_params else { return };
         let c_bar = -(g_ldj * hp / q) - l_t * h / q;
         // P = (∂L/∂û)ᵀ w with ∂L/∂û = −g_z h.
-        let p = -(h * self.w_dot(g_z));
+        let p = -(h * w_dot(uw.1, g_z));
         let (dc_ds, dk_ds, dk_dn) = if co.n == S::ZERO {
             (S::ONE, S::ZERO, S::ZERO)
         } else {
@@ -270,13 +276,15 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Planar<'a, W> {
         // ∂L/∂s (s = wᵀu), through c and k.
         let a = c_bar * dc_ds + p * dk_ds;
         let two_p_dkdn = S::from_f64(2.0) * p * dk_dn;
-        for i in 0..d {
-            let (u, w): (S, S) = (self.u(i), self.w(i));
-            let uh_bar = -(g_z[i] * h);
-            gp[i] += uh_bar + a * w;
-            gp[d + i] += y_bar * x[i] + a * u + co.k * uh_bar + two_p_dkdn * w;
+        let (g_u, rest) = slicing::split_mut(gp, self.d());
+        let (g_w, g_b) = slicing::split_mut(rest, self.d());
+        let grads = g_u.iter_mut().zip(g_w.iter_mut());
+        for (((gu, gw), (&gz, &xi)), (_, u, w)) in grads.zip(g_z.iter().zip(x)).zip(u_hat(uw, &co)) {
+            let uh_bar = -(gz * h);
+            *gu += uh_bar + a * w;
+            *gw += y_bar * xi + a * u + co.k * uh_bar + two_p_dkdn * w;
         }
-        gp[2 * d] += y_bar;
+        slicing::add_at(g_b, 0, y_bar);
     }
 }
 

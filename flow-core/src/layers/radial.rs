@@ -29,7 +29,7 @@
 //! `softplus(β) − |α|`; convert with `α̃ = softplus⁻¹(|α|)`, `β̃ = β`).
 
 use crate::layers::Bijection;
-use crate::{math, Real, Weight};
+use crate::{math, slicing, Real, Weight};
 
 /// A radial layer (see the module docs).
 #[derive(Clone, Copy, Debug)]
@@ -71,17 +71,21 @@ pub fn solve_radius<S: Real>(rho: S, alpha: S, p: S) -> S {
 
 impl<'a, W: Weight> Radial<'a, W> {
     fn d(&self) -> usize {
-        self.params.len() - 2
+        self.params.len().saturating_sub(2)
     }
 
+    /// `z₀`, D values.
     #[inline(always)]
-    fn z0<S: Real>(&self, i: usize) -> S {
-        self.params[i].get()
+    fn z0(&self) -> &'a [W] {
+        slicing::head(self.params, self.d())
     }
 
     fn coefs<S: Real>(&self) -> Coefs<S> {
         let d = self.d();
-        let (at, bt): (S, S) = (self.params[d].get(), self.params[d + 1].get());
+        let (at, bt): (S, S) = (
+            slicing::weight(self.params, d),
+            slicing::weight(self.params, d + 1),
+        );
         let (alpha, p) = (math::softplus(at), math::softplus(bt));
         let fl = floor::<S>();
         Coefs {
@@ -93,10 +97,10 @@ impl<'a, W: Weight> Radial<'a, W> {
     }
 
     /// `|v − z₀|`.
-    fn radius<S: Real>(&self, v: &[S]) -> S {
+    fn radius<S: Real>(&self, z0: &[W], v: &[S]) -> S {
         let mut acc = S::ZERO;
-        for (i, &vi) in v.iter().enumerate() {
-            let e = vi - self.z0::<S>(i);
+        for (&vi, z0) in v.iter().zip(z0) {
+            let e = vi - z0.get::<S>();
             acc += e * e;
         }
         acc.sqrt()
@@ -127,12 +131,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Radial<'a, W> {
     /// `r` from `ρ = |x − z₀|` (closed-form root), `z = z₀ + (x − z₀)(α + r)/(P + r)`; returns
     /// minus the forward log-det at `r`.
     fn inverse(&self, x: &[S], _ctx: &[S], z: &mut [S], _scratch: &mut [S]) -> S {
-        let co = self.coefs::<S>();
-        let rho = self.radius(x);
+        let (co, z0) = (self.coefs::<S>(), self.z0());
+        let rho = self.radius(z0, x);
         let r = solve_radius(rho, co.alpha, co.p);
         let s = (co.alpha + r) / (co.p + r);
-        for (i, (zi, &xi)) in z.iter_mut().zip(x).enumerate() {
-            let z0 = self.z0::<S>(i);
+        for ((zi, &xi), z0) in z.iter_mut().zip(x).zip(z0) {
+            let z0: S = z0.get();
             *zi = z0 + (xi - z0) * s;
         }
         -self.fwd_ldj(&co, r)
@@ -140,11 +144,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Radial<'a, W> {
 
     /// `x = z₀ + (z − z₀)(P + r)/(α + r)` with `r = |z − z₀|`.
     fn forward(&self, z: &[S], _ctx: &[S], x: &mut [S], _scratch: &mut [S]) -> S {
-        let co = self.coefs::<S>();
-        let r = self.radius(z);
+        let (co, z0) = (self.coefs::<S>(), self.z0());
+        let r = self.radius(z0, z);
         let f = (co.p + r) / (co.alpha + r);
-        for (i, (xi, &zi)) in x.iter_mut().zip(z).enumerate() {
-            let z0 = self.z0::<S>(i);
+        for ((xi, &zi), z0) in x.iter_mut().zip(z).zip(z0) {
+            let z0: S = z0.get();
             *xi = z0 + (zi - z0) * f;
         }
         self.fwd_ldj(&co, r)
@@ -169,7 +173,8 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Radial<'a, W> {
         let d = self.d();
         let co = self.coefs::<S>();
         let (a, p) = (co.alpha, co.p);
-        let rho = self.radius(x);
+        let z0 = self.z0();
+        let rho = self.radius(z0, x);
         let r = solve_radius(rho, a, p);
         let (ar, pr) = (a + r, p + r);
         let s = ar / pr;
@@ -178,8 +183,8 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Radial<'a, W> {
         let two = S::from_f64(2.0);
         // ge = g_zᵀ e.
         let mut ge = S::ZERO;
-        for i in 0..d {
-            ge += g_z[i] * (x[i] - self.z0::<S>(i));
+        for ((&gz, &xi), z0) in g_z.iter().zip(x).zip(z0) {
+            ge += gz * (xi - z0.get::<S>());
         }
         let dm1 = S::from_f64((d as f64) - 1.0);
         let l_s = ge + g_ldj * dm1 / s;
@@ -197,16 +202,17 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Radial<'a, W> {
         let p_bar = l_p - rho_bar * r / ar;
         // ρ̄ e/ρ: at ρ = 0 the direction is undefined (r is not differentiable there); use 0.
         let dir = if rho > S::ZERO { rho_bar / rho } else { S::ZERO };
-        for i in 0..d {
-            let e = x[i] - self.z0::<S>(i);
-            g_x[i] = g_z[i] * s + dir * e;
+        for ((gx, (&gz, &xi)), z0) in g_x.iter_mut().zip(g_z.iter().zip(x)).zip(z0) {
+            let e = xi - z0.get::<S>();
+            *gx = gz * s + dir * e;
         }
         if let Some(gp) = g_params {
-            for i in 0..d {
-                gp[i] += g_z[i] - g_x[i];
+            let (g_z0, g_ab) = slicing::split_mut(gp, d);
+            for ((gp, &gz), &gx) in g_z0.iter_mut().zip(g_z).zip(g_x.iter()) {
+                *gp += gz - gx;
             }
-            gp[d] += a_bar * co.d_alpha;
-            gp[d + 1] += p_bar * co.d_p;
+            slicing::add_at(g_ab, 0, a_bar * co.d_alpha);
+            slicing::add_at(g_ab, 1, p_bar * co.d_p);
         }
     }
 }

@@ -51,7 +51,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{math, Real};
+use crate::{math, slicing, Real};
 
 /// How raw parameters become knots: one variant per peer library, each reproducing its formulas.
 ///
@@ -158,12 +158,16 @@ struct BinGrad<S> {
 }
 
 impl<S: Real> Bin<S> {
-    /// Bin `k` of a knot buffer with `n = K + 1` knots.
+    /// Bin `k` of a knot buffer with `n = K + 1` knots (NaN knots when `k + 1` is not a knot).
     #[inline]
     fn new(knots: &[S], n: usize, k: usize) -> Self {
-        let (xs, rest) = knots.split_at(n);
-        let (ys, ds) = rest.split_at(n);
-        let (x0, x1, y0, y1) = (xs[k], xs[k + 1], ys[k], ys[k + 1]);
+        let (xs, rest) = slicing::split(knots, n);
+        let (ys, ds) = slicing::split(rest, n);
+        let pair = |v: &[S]| match v.get(k..) {
+            Some(&[a, b, ..]) => (a, b),
+            _ => (S::NAN, S::NAN),
+        };
+        let ((x0, x1), (y0, y1), (d0, d1)) = (pair(xs), pair(ys), pair(ds));
         let (w, h) = (x1 - x0, y1 - y0);
         Bin {
             k,
@@ -174,8 +178,8 @@ impl<S: Real> Bin<S> {
             w,
             h,
             s: h / w,
-            d0: ds[k],
-            d1: ds[k + 1],
+            d0,
+            d1,
         }
     }
 
@@ -275,6 +279,20 @@ fn count_below<S: Real>(p: &[S], v: S, or_equal: bool) -> usize {
         }
     }
     n
+}
+
+/// Sets the first and last entries of `v` to `end` and returns the entries between them (empty
+/// when `v` has fewer than two entries).
+#[inline]
+fn ends<S: Copy>(v: &mut [S], end: S) -> &mut [S] {
+    match v {
+        [first, inner @ .., last] => {
+            *first = end;
+            *last = end;
+            inner
+        }
+        _ => &mut [],
+    }
 }
 
 /// `(y, ldj)` of the identity (NaN log-derivative for a NaN input).
@@ -534,84 +552,113 @@ impl<S: Real> Spline<S> {
         self.build(raw, knots, None);
     }
 
+    /// The `P` raw parameters of one coordinate as `(width logits (K), height logits (K), raw
+    /// derivatives)`; `None` when `raw` is shorter.
+    ///
+    /// Here and below, a short buffer ends the computation early (`let … else { return }`: as
+    /// cheap as the bounds check it replaces) rather than giving empty slices.
+    #[inline]
+    fn split_raw<'r>(&self, raw: &'r [S]) -> Option<(&'r [S], &'r [S], &'r [S])> {
+        let kb = self.opts.bins;
+        let (widths, rest) = raw.split_at_checked(kb)?;
+        let (heights, rest) = rest.split_at_checked(kb)?;
+        let n_derivs = self.opts.params_per_feature().saturating_sub(2 * kb);
+        Some((widths, heights, rest.get(..n_derivs)?))
+    }
+
     /// As [`Spline::knots`], also keeping the width and height softmaxes in `soft` (`2K`).
     #[inline]
     fn build(&self, raw: &[S], knots: &mut [S], soft: Option<&mut [S]>) {
         let kb = self.opts.bins;
         let n = kb + 1;
-        let (xs, rest) = knots.split_at_mut(n);
-        let (ys, rest) = rest.split_at_mut(n);
-        let ds = &mut rest[..n];
+        let mut knots = knots;
+        let mut take = || slicing::take_front(&mut knots, n);
+        let (Some(xs), Some(ys), Some(ds)) = (take(), take(), take()) else {
+            return;
+        };
+        let Some((widths, heights, derivs)) = self.split_raw(raw) else {
+            return;
+        };
+        // Separate calls with and without `soft`, so that each is compiled for its case.
         match soft {
             Some(soft) => {
-                let (sw, sh) = soft.split_at_mut(kb);
-                self.positions(&raw[..kb], xs, Some(sw), self.min_w, self.free_w);
-                self.positions(&raw[kb..2 * kb], ys, Some(&mut sh[..kb]), self.min_h, self.free_h);
+                let Some((sw, sh)) = soft.split_at_mut_checked(kb) else {
+                    return;
+                };
+                self.positions(widths, xs, Some(sw), self.min_w, self.free_w);
+                self.positions(heights, ys, Some(sh), self.min_h, self.free_h);
             }
             None => {
-                self.positions(&raw[..kb], xs, None, self.min_w, self.free_w);
-                self.positions(&raw[kb..2 * kb], ys, None, self.min_h, self.free_h);
+                self.positions(widths, xs, None, self.min_w, self.free_w);
+                self.positions(heights, ys, None, self.min_h, self.free_h);
             }
         }
-        self.derivatives(&raw[2 * kb..self.opts.params_per_feature()], ds);
+        self.derivatives(derivs, ds);
     }
 
     /// Knot positions `pos` (`K + 1`) from `K` logits (see [`SplineKind`]), with this axis' minimum
     /// and softmax multiplier; the softmax is copied into `soft` when given.
     #[inline]
     fn positions(&self, logits: &[S], pos: &mut [S], soft: Option<&mut [S]>, min: S, free: S) {
-        let kb = logits.len();
         let b = self.bound;
         let zuko = matches!(self.opts.kind, SplineKind::Zuko { .. });
+        // `pos` is `[x₀, x₁ … x_{K−1}, x_K]`, K = logits.len().
+        let [p0, tail @ ..] = pos else {
+            return;
+        };
         // Transformed logits into pos[1..], then their softmax exp(v − max) / Σ.
         let mut mx = -S::INFINITY;
-        for (p, &l) in pos[1..].iter_mut().zip(logits) {
-            let mut v = l * self.logit_scale;
-            if zuko {
-                v = math::softclip(v, self.clip_logit);
-            }
+        let mut put = |p: &mut S, v: S| {
             *p = v;
             mx = mx.max(v);
+        };
+        // Two loops rather than a test inside one: the kind is known before the loop.
+        if zuko {
+            for (p, &l) in tail.iter_mut().zip(logits) {
+                put(p, math::softclip(l * self.logit_scale, self.clip_logit));
+            }
+        } else {
+            for (p, &l) in tail.iter_mut().zip(logits) {
+                put(p, l * self.logit_scale);
+            }
         }
         let mut sum = S::ZERO;
-        for p in pos[1..].iter_mut() {
+        for p in tail.iter_mut() {
             *p = (*p - mx).exp();
             sum += *p;
         }
-        for p in pos[1..].iter_mut() {
+        for p in tail.iter_mut() {
             *p = *p / sum;
         }
         if let Some(soft) = soft {
-            soft[..kb].copy_from_slice(&pos[1..]);
+            slicing::copy(soft, tail);
         }
         let mut c = S::ZERO;
         match self.opts.kind {
             SplineKind::Zuko { .. } => {
                 // B (2 cumsum([0, W]) − 1).
                 let two = S::from_f64(2.0);
-                pos[0] = b * (two * c - S::ONE);
-                for p in pos[1..].iter_mut() {
+                *p0 = b * (two * c - S::ONE);
+                for p in tail.iter_mut() {
                     c += *p;
                     *p = b * (two * c - S::ONE);
                 }
             }
             SplineKind::Nflows { .. } => {
                 // 2B cumsum(W) − B, ends forced.
-                for p in pos[1..kb].iter_mut() {
+                for p in ends(pos, b).iter_mut() {
                     c += min + free * *p;
                     *p = self.span * c + -b;
                 }
-                pos[0] = -b;
-                pos[kb] = b;
+                slicing::copy(pos, &[-b]);
             }
             SplineKind::FlowJax { .. } => {
                 // cumsum(W)[:-1] − B between the ends.
-                for p in pos[1..kb].iter_mut() {
+                for p in ends(pos, b).iter_mut() {
                     c += min + free * *p;
                     *p = c + -b;
                 }
-                pos[0] = -b;
-                pos[kb] = b;
+                slicing::copy(pos, &[-b]);
             }
         }
     }
@@ -619,19 +666,14 @@ impl<S: Real> Spline<S> {
     /// Knot derivatives `ds` (`K + 1`) from the raw derivative parameters (see [`SplineKind`]).
     #[inline]
     fn derivatives(&self, raw: &[S], ds: &mut [S]) {
-        let kb = self.opts.bins;
         match self.opts.kind {
             SplineKind::Zuko { .. } => {
-                ds[0] = self.d_end;
-                ds[kb] = self.d_end;
-                for (d, &r) in ds[1..kb].iter_mut().zip(raw) {
+                for (d, &r) in ends(ds, self.d_end).iter_mut().zip(raw) {
                     *d = math::softclip(r, self.clip_deriv).exp();
                 }
             }
             SplineKind::Nflows { .. } => {
-                ds[0] = self.d_end;
-                ds[kb] = self.d_end;
-                for (d, &r) in ds[1..kb].iter_mut().zip(raw) {
+                for (d, &r) in ends(ds, self.d_end).iter_mut().zip(raw) {
                     *d = self.min_d + math::softplus(r);
                 }
             }
@@ -655,13 +697,13 @@ impl<S: Real> Spline<S> {
                 (cnt >= 1 && cnt <= kb, cnt)
             }
             // x = B lands in bin K − 1 (nflows' +1e-6 on the last knot); larger x are outside.
-            SplineKind::Nflows { .. } => (-b <= v && v <= b, count_below(&p[..kb], v, true)),
+            SplineKind::Nflows { .. } => (-b <= v && v <= b, count_below(slicing::head(p, kb), v, true)),
             SplineKind::FlowJax { .. } => {
                 let vc = v.max(-b).min(b);
                 (-b <= v && v <= b, count_below(p, vc, false))
             }
         };
-        (inside, cnt.max(1).min(kb) - 1)
+        (inside, cnt.max(1).min(kb).saturating_sub(1))
     }
 
     /// FlowJAX clips outputs to `[−B, B]`.
@@ -677,7 +719,7 @@ impl<S: Real> Spline<S> {
     #[inline]
     pub fn forward(&self, knots: &[S], x: S) -> (S, S) {
         let n = self.opts.bins + 1;
-        let (inside, k) = self.locate(&knots[..n], x);
+        let (inside, k) = self.locate(slicing::head(knots, n), x);
         let bin = Bin::new(knots, n, k);
         let (y, l) = bin.eval(bin.xi(x));
         if inside {
@@ -691,7 +733,7 @@ impl<S: Real> Spline<S> {
     #[inline]
     pub fn inverse(&self, knots: &[S], y: S) -> (S, S) {
         let n = self.opts.bins + 1;
-        let (inside, k) = self.locate(&knots[n..2 * n], y);
+        let (inside, k) = self.locate(slicing::range(knots, n, n), y);
         let bin = Bin::new(knots, n, k);
         let xi = bin.inv_xi(y);
         let x = bin.x0 + xi * bin.w;
@@ -701,6 +743,24 @@ impl<S: Real> Spline<S> {
         } else {
             identity(y)
         }
+    }
+
+    /// The start of both VJPs: the knots and softmaxes of `raw` in `scratch`, and `g_raw` cut to
+    /// `P` and zeroed; `None` when a buffer is short.
+    #[inline]
+    fn vjp_knots<'s, 'g>(
+        &self,
+        raw: &[S],
+        g_raw: &'g mut [S],
+        scratch: &'s mut [S],
+    ) -> Option<(&'s [S], &'s [S], &'g mut [S])> {
+        let kb = self.opts.bins;
+        let (knots, soft) = scratch.split_at_mut_checked(3 * (kb + 1))?;
+        let soft = soft.get_mut(..2 * kb)?;
+        self.build(raw, knots, Some(&mut *soft));
+        let g_raw = g_raw.get_mut(..self.opts.params_per_feature())?;
+        g_raw.fill(S::ZERO);
+        Some((knots, soft, g_raw))
     }
 
     /// Vector-Jacobian product of [`Spline::forward`] with respect to `x` and the raw parameters.
@@ -717,13 +777,11 @@ impl<S: Real> Spline<S> {
         g_raw: &mut [S],
         scratch: &mut [S],
     ) -> (S, S, S) {
-        let kb = self.opts.bins;
-        let n = kb + 1;
-        let (knots, soft) = scratch.split_at_mut(3 * n);
-        self.build(raw, knots, Some(&mut soft[..2 * kb]));
-        let g_raw = &mut g_raw[..self.opts.params_per_feature()];
-        g_raw.fill(S::ZERO);
-        let (inside, k) = self.locate(&knots[..n], x);
+        let n = self.opts.bins + 1;
+        let Some((knots, soft, g_raw)) = self.vjp_knots(raw, g_raw, scratch) else {
+            return (S::NAN, S::NAN, S::NAN);
+        };
+        let (inside, k) = self.locate(slicing::head(knots, n), x);
         if !inside {
             let (y, l) = identity(x);
             return (y, l, g_y);
@@ -753,13 +811,11 @@ impl<S: Real> Spline<S> {
         g_raw: &mut [S],
         scratch: &mut [S],
     ) -> (S, S, S) {
-        let kb = self.opts.bins;
-        let n = kb + 1;
-        let (knots, soft) = scratch.split_at_mut(3 * n);
-        self.build(raw, knots, Some(&mut soft[..2 * kb]));
-        let g_raw = &mut g_raw[..self.opts.params_per_feature()];
-        g_raw.fill(S::ZERO);
-        let (inside, k) = self.locate(&knots[n..2 * n], y);
+        let n = self.opts.bins + 1;
+        let Some((knots, soft, g_raw)) = self.vjp_knots(raw, g_raw, scratch) else {
+            return (S::NAN, S::NAN, S::NAN);
+        };
+        let (inside, k) = self.locate(slicing::range(knots, n, n), y);
         if !inside {
             let (x, l) = identity(y);
             return (x, l, g_x);
@@ -780,26 +836,39 @@ impl<S: Real> Spline<S> {
     fn knots_vjp(&self, raw: &[S], knots: &[S], soft: &[S], bin: &Bin<S>, g: &BinGrad<S>, g_raw: &mut [S]) {
         let kb = self.opts.bins;
         let n = kb + 1;
-        let (sw, sh) = soft[..2 * kb].split_at(kb);
-        let (gw, rest) = g_raw.split_at_mut(kb);
-        let (gh, gd) = rest.split_at_mut(kb);
-        self.positions_vjp(&raw[..kb], sw, self.alpha_w, bin.k, g.x0, g.x1, gw);
-        self.positions_vjp(&raw[kb..2 * kb], sh, self.alpha_h, bin.k, g.y0, g.y1, gh);
-        let ds = &knots[2 * n..3 * n];
-        let draw = &raw[2 * kb..self.opts.params_per_feature()];
+        let Some((sw, sh)) = soft.split_at_checked(kb) else {
+            return;
+        };
+        let Some((gw, rest)) = g_raw.split_at_mut_checked(kb) else {
+            return;
+        };
+        let Some((gh, gd)) = rest.split_at_mut_checked(kb) else {
+            return;
+        };
+        let (Some((widths, heights, draw)), Some(ds)) = (self.split_raw(raw), knots.get(2 * n..3 * n)) else {
+            return;
+        };
+        self.positions_vjp(widths, sw, self.alpha_w, bin.k, g.x0, g.x1, gw);
+        self.positions_vjp(heights, sh, self.alpha_h, bin.k, g.y0, g.y1, gh);
         for (j, gj) in [(bin.k, g.d0), (bin.k + 1, g.d1)] {
             match self.opts.kind {
                 // dⱼ = exp(softclip(rⱼ₋₁)) for 0 < j < K.
                 SplineKind::Zuko { .. } if j >= 1 && j < kb => {
-                    gd[j - 1] += gj * ds[j] * math::softclip_grad(draw[j - 1], self.clip_deriv);
+                    if let (Some(gr), Some(&dj), Some(&r)) = (gd.get_mut(j - 1), ds.get(j), draw.get(j - 1)) {
+                        *gr += gj * dj * math::softclip_grad(r, self.clip_deriv);
+                    }
                 }
                 // dⱼ = m + softplus(rⱼ₋₁) for 0 < j < K.
                 SplineKind::Nflows { .. } if j >= 1 && j < kb => {
-                    gd[j - 1] += gj * math::sigmoid(draw[j - 1]);
+                    if let (Some(gr), Some(&r)) = (gd.get_mut(j - 1), draw.get(j - 1)) {
+                        *gr += gj * math::sigmoid(r);
+                    }
                 }
                 // dⱼ = softplus(rⱼ + c) + m for every j.
                 SplineKind::FlowJax { .. } => {
-                    gd[j] += gj * math::sigmoid(draw[j] + self.d_offset);
+                    if let (Some(gr), Some(&r)) = (gd.get_mut(j), draw.get(j)) {
+                        *gr += gj * math::sigmoid(r + self.d_offset);
+                    }
                 }
                 _ => {}
             }
@@ -815,7 +884,7 @@ impl<S: Real> Spline<S> {
         // Position j depends on softmaxᵢ for i < j; positions 0 and K are constants except zuko's x_K.
         let last = match self.opts.kind {
             SplineKind::Zuko { .. } => kb,
-            _ => kb - 1,
+            _ => kb.saturating_sub(1),
         };
         let g0 = if k <= last { g0 * alpha } else { S::ZERO };
         let g1 = if k < last { g1 * alpha } else { S::ZERO };
@@ -831,12 +900,13 @@ impl<S: Real> Spline<S> {
             v
         };
         let mut dot = S::ZERO;
-        for (i, &si) in soft[..kb].iter().enumerate() {
+        let soft = slicing::head(soft, kb);
+        for (i, &si) in soft.iter().enumerate() {
             dot += si * gs(i);
         }
         let zuko = matches!(self.opts.kind, SplineKind::Zuko { .. });
         let ls = self.logit_scale;
-        for (i, ((g, &si), &l)) in g_logits.iter_mut().zip(&soft[..kb]).zip(logits).enumerate() {
+        for (i, ((g, &si), &l)) in g_logits.iter_mut().zip(soft).zip(logits).enumerate() {
             let mut d = si * (gs(i) - dot) * ls;
             if zuko {
                 d *= math::softclip_grad(l * ls, self.clip_logit);

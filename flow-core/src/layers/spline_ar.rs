@@ -15,11 +15,11 @@
 //! Network outputs are feature-major: `out[i·P + p]` is parameter `p` of feature `i`, which is how
 //! zuko (`unflatten(-1, (D, P))`), nflows (`view(B, D, P)`) and FlowJAX (`reshape(dim, -1)`) read them.
 
-use crate::layers::affine_ar::Direction;
+use crate::layers::affine_ar::{iaf_vjp, Autoregressive, Direction};
 use crate::layers::spline::SplineOpts;
 use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
-use crate::{Real, Weight};
+use crate::{slicing, Real, Weight};
 
 /// An autoregressive spline layer (see the module docs).
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +36,7 @@ pub struct SplineAutoregressive<'a, W> {
 
 impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     fn ctx_dim(&self) -> usize {
-        self.net.n_in() - self.dim
+        self.net.n_in().saturating_sub(self.dim)
     }
 
     /// Network outputs: `D·P`.
@@ -59,8 +59,8 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     /// `F(y)`: `zᵢ = fᵢ(yᵢ)`, returns Σ ln fᵢ'(yᵢ).
     #[inline]
     fn pass<S: Real>(&self, y: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
-        let (out, rest) = scratch.split_at_mut(self.n_out());
-        let (knots, rest) = rest.split_at_mut(self.spline.knots_len());
+        let (out, rest) = slicing::split_mut(scratch, self.n_out());
+        let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
         self.net.forward(y, ctx, out, rest);
         self.step(y, out, z, knots, true)
     }
@@ -68,8 +68,8 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     /// `F⁻¹(z)` by D passes; returns Σ ln dyᵢ/dzᵢ (log|det ∂y/∂z|).
     #[inline]
     fn solve<S: Real>(&self, z: &[S], ctx: &[S], y: &mut [S], scratch: &mut [S]) -> S {
-        let (out, rest) = scratch.split_at_mut(self.n_out());
-        let (knots, rest) = rest.split_at_mut(self.spline.knots_len());
+        let (out, rest) = slicing::split_mut(scratch, self.n_out());
+        let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
         y.fill(S::ZERO);
         let mut ldj = S::ZERO;
         for _ in 0..self.dim {
@@ -86,7 +86,7 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         let p = self.spline.params_per_feature();
         let sp = self.spline.prepare::<S>();
         let mut ldj = S::ZERO;
-        for ((di, &si), raw) in dst.iter_mut().zip(src).zip(out.chunks_exact(p)) {
+        for ((di, &si), raw) in dst.iter_mut().zip(src).zip(slicing::rows(out, p)) {
             sp.knots(raw, knots);
             let (v, l) = if pass {
                 sp.forward(knots, si)
@@ -119,6 +119,7 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     }
 
     /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx`, `g_params`.
+    /// `zᵢ = f(yᵢ; θᵢ)`: ∂/∂yᵢ directly, ∂/∂θᵢ through the network.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn pass_vjp<S: Real>(
@@ -134,78 +135,38 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     ) {
         let p = self.spline.params_per_feature();
         let sp = self.spline.prepare::<S>();
-        let (out, rest) = scratch.split_at_mut(self.n_out());
-        let (g_out, rest) = rest.split_at_mut(self.n_out());
-        let (cache, rest) = rest.split_at_mut(self.net.cache_len());
+        let (out, rest) = slicing::split_mut(scratch, self.n_out());
+        let (g_out, rest) = slicing::split_mut(rest, self.n_out());
+        let (cache, rest) = slicing::split_mut(rest, self.net.cache_len());
         self.net.forward_cached(y, ctx, out, cache);
-        // zᵢ = f(yᵢ; θᵢ): ∂/∂yᵢ directly, ∂/∂θᵢ through the network.
-        for i in 0..self.dim {
-            let raw = &out[i * p..(i + 1) * p];
-            let g_raw = &mut g_out[i * p..(i + 1) * p];
-            let (_, _, gy) = sp.forward_vjp(raw, y[i], g_z[i], g_ldj, g_raw, rest);
-            g_y[i] = gy;
+        let raws = slicing::rows(out, p).zip(slicing::rows_mut(g_out, p));
+        for (((gy, &yi), &gz), (raw, g_raw)) in g_y.iter_mut().zip(y).zip(g_z).zip(raws) {
+            *gy = sp.forward_vjp(raw, yi, gz, g_ldj, g_raw, rest).2;
         }
         self.net
             .backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
     }
+}
 
-    /// VJP of `u = F⁻¹(x)` with ℓ = −Σ ln fᵢ'(uᵢ), by implicit differentiation (as
-    /// [`AffineAutoregressive`](crate::layers::affine_ar::AffineAutoregressive) does): with
-    /// `w = g_u + ∂ℓ/∂u · g_ℓ`, solve `vᵀ J_F(u) = wᵀ` (triangular with diagonal `fᵢ'(uᵢ)`; D sweeps
-    /// of `pass_vjp`), then `g_x = v` and `g_θ = ∂ℓ/∂θ · g_ℓ − vᵀ ∂F/∂θ` (likewise for the context).
-    #[allow(clippy::too_many_arguments)]
-    fn iaf_vjp<S: Real>(
-        &self,
-        x: &[S],
-        ctx: &[S],
-        g_u: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        mut g_params: Option<&mut [S]>,
-        scratch: &mut [S],
-    ) {
-        let d = self.dim;
+impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
+    fn maf(&self) -> Self {
+        SplineAutoregressive {
+            direction: Direction::Maf,
+            ..*self
+        }
+    }
+
+    /// The spline slopes `fᵢ'(uᵢ)`.
+    fn diagonal(&self, u: &[S], ctx: &[S], diag: &mut [S], scratch: &mut [S]) {
         let p = self.spline.params_per_feature();
         let sp = self.spline.prepare::<S>();
-        let (u, rest) = scratch.split_at_mut(d);
-        let (w, rest) = rest.split_at_mut(d);
-        let (v, rest) = rest.split_at_mut(d);
-        let (tmp, rest) = rest.split_at_mut(d);
-        let (diag, rest) = rest.split_at_mut(d);
-        let (c_tmp, rest) = rest.split_at_mut(ctx.len());
-        self.solve(x, ctx, u, rest);
-        // ∂ℓ/∂u and ∂ℓ/∂θ: ℓ = −ldj(F at u), so pass cotangents (0, −g_ℓ).
-        tmp.fill(S::ZERO);
-        self.pass_vjp(u, ctx, tmp, -g_ldj, w, g_ctx, g_params.as_deref_mut(), rest);
-        for (wi, &gi) in w.iter_mut().zip(g_u) {
-            *wi += gi;
+        let (out, rest) = slicing::split_mut(scratch, self.n_out());
+        let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
+        self.net.forward(u, ctx, out, rest);
+        for ((di, &ui), raw) in diag.iter_mut().zip(u.iter()).zip(slicing::rows(out, p)) {
+            sp.knots(raw, knots);
+            *di = sp.forward(knots, ui).1.exp();
         }
-        // Diagonal of J_F: the spline slopes at u.
-        {
-            let (out, rest2) = rest.split_at_mut(self.n_out());
-            let (knots, rest2) = rest2.split_at_mut(self.spline.knots_len());
-            self.net.forward(u, ctx, out, rest2);
-            for ((di, &ui), raw) in diag.iter_mut().zip(u.iter()).zip(out.chunks_exact(p)) {
-                sp.knots(raw, knots);
-                *di = sp.forward(knots, ui).1.exp();
-            }
-        }
-        // Back substitution for vᵀJ = wᵀ: v ← (w − (vᵀJ − v∘f')) / f', exact after D sweeps.
-        v.fill(S::ZERO);
-        for _ in 0..d {
-            c_tmp.fill(S::ZERO);
-            self.pass_vjp(u, ctx, v, S::ZERO, tmp, c_tmp, None, rest);
-            for i in 0..d {
-                let off = tmp[i] - v[i] * diag[i];
-                v[i] = (w[i] - off) / diag[i];
-            }
-        }
-        g_x.copy_from_slice(v);
-        for vi in v.iter_mut() {
-            *vi = -*vi;
-        }
-        self.pass_vjp(u, ctx, v, S::ZERO, tmp, g_ctx, g_params, rest);
     }
 }
 
@@ -286,7 +247,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
     ) {
         match self.direction {
             Direction::Maf => self.pass_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
-            Direction::Iaf => self.iaf_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
+            Direction::Iaf => iaf_vjp(self, x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
         }
     }
 }

@@ -17,11 +17,11 @@
 //! a `RationalQuadraticSpline` transformer (the first `untransformed_dim` features are the identity
 //! features; `coupling_flow`'s default `invert=True` makes its `transform` our `inverse`).
 
-use crate::layers::affine_coupling::MaskBit;
+use crate::layers::affine_coupling::{coupling_forward_cached, gather, CouplingVjp, MaskBit};
 use crate::layers::spline::SplineOpts;
 use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
-use crate::{Real, Weight};
+use crate::{slicing, Real, Weight};
 
 /// A spline coupling layer (see the module docs).
 #[derive(Clone, Copy, Debug)]
@@ -46,27 +46,14 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         (self.mask.len() - self.n_identity()) * self.spline.params_per_feature()
     }
 
-    /// Copies the identity features of `x` into `a` (index order).
-    #[inline]
-    fn gather<S: Real>(&self, x: &[S], a: &mut [S]) {
-        for (ai, &xi) in a.iter_mut().zip(
-            x.iter()
-                .zip(self.mask)
-                .filter(|(_, m)| m.is_identity())
-                .map(|(v, _)| v),
-        ) {
-            *ai = xi;
-        }
-    }
-
     /// The map in either direction: identity features copied, the others through the spline
     /// (`data_to_base`: the kernel's `forward`) or its inverse.
     #[inline]
     fn apply<S: Real>(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S], data_to_base: bool) -> S {
-        let (a, rest) = scratch.split_at_mut(self.n_identity());
-        let (out, rest) = rest.split_at_mut(self.n_out());
-        let (knots, rest) = rest.split_at_mut(self.spline.knots_len());
-        self.gather(x, a);
+        let (a, rest) = slicing::split_mut(scratch, self.n_identity());
+        let (out, rest) = slicing::split_mut(rest, self.n_out());
+        let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
+        gather(self.mask, x, a);
         self.net.forward(a, ctx, out, rest);
         self.finish(x, out, z, knots, data_to_base)
     }
@@ -77,7 +64,7 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         let p = self.spline.params_per_feature();
         let sp = self.spline.prepare::<S>();
         let mut ldj = S::ZERO;
-        let mut raws = out.chunks_exact(p);
+        let mut raws = slicing::rows(out, p);
         for ((zi, &xi), &m) in z.iter_mut().zip(x).zip(self.mask) {
             if m.is_identity() {
                 *zi = xi;
@@ -106,7 +93,7 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         density: bool,
     ) {
         let step = |x: &[S], o: &[S], z: &mut [S], kn: &mut [S]| self.finish(x, o, z, kn, density);
-        let gather = |x: &[S], a: &mut [S]| self.gather(x, a);
+        let gather = |x: &[S], a: &mut [S]| gather(self.mask, x, a);
         let (n_id, k) = (self.n_identity(), self.spline.knots_len());
         blockwise::one_pass(&self.net, n_id, k, src, ctx, dst, ldj, scratch, gather, step);
     }
@@ -118,7 +105,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
     }
 
     fn context_dim(&self) -> usize {
-        self.net.n_in() - self.n_identity()
+        self.net.n_in().saturating_sub(self.n_identity())
     }
 
     fn n_params(&self) -> usize {
@@ -184,25 +171,22 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
     ) {
         let p = self.spline.params_per_feature();
         let sp = self.spline.prepare::<S>();
-        let (na, no) = (self.n_identity(), self.n_out());
-        let (a, rest) = scratch.split_at_mut(na);
-        let (g_a, rest) = rest.split_at_mut(na);
-        let (out, rest) = rest.split_at_mut(no);
-        let (g_out, rest) = rest.split_at_mut(no);
-        let (cache, rest) = rest.split_at_mut(self.net.cache_len());
-        self.gather(x, a);
-        self.net.forward_cached(a, ctx, out, cache);
+        let CouplingVjp {
+            xid: a,
+            g_xid: g_a,
+            out,
+            g_out,
+            cache,
+            rest,
+        } = coupling_forward_cached(&self.net, self.mask, x, ctx, self.n_out(), scratch);
         // z_b = f(x_b; θ): ∂/∂x_b directly; identity features pass g_z through, plus the network's
         // gradient below.
-        let mut t = 0;
-        for (i, &m) in self.mask.iter().enumerate() {
+        let mut raws = slicing::rows(out, p).zip(slicing::rows_mut(g_out, p));
+        for (((gx, &gz), &xi), m) in g_x.iter_mut().zip(g_z).zip(x).zip(self.mask) {
             if m.is_identity() {
-                g_x[i] = g_z[i];
-            } else {
-                let raw = &out[t * p..(t + 1) * p];
-                let g_raw = &mut g_out[t * p..(t + 1) * p];
-                g_x[i] = sp.forward_vjp(raw, x[i], g_z[i], g_ldj, g_raw, rest).2;
-                t += 1;
+                *gx = gz;
+            } else if let Some((raw, g_raw)) = raws.next() {
+                *gx = sp.forward_vjp(raw, xi, gz, g_ldj, g_raw, rest).2;
             }
         }
         g_a.fill(S::ZERO);

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::nn::dense::{self as kernel, dense_one as dense};
-use crate::{math, Real, Weight};
+use crate::{math, slicing, Real, Weight};
 
 /// The nonlinearity between hidden layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,17 +143,142 @@ pub const fn hidden_max(sizes: &[usize]) -> usize {
     n
 }
 
+/// One dense layer of an [`Mlp`]: its sizes, weights (`n_out × n_in`, row-major), biases, and where
+/// they start in the MLP's flat parameters.
+#[derive(Clone, Copy, Debug)]
+struct Layer<'p, W> {
+    n_in: usize,
+    n_out: usize,
+    w: &'p [W],
+    b: &'p [W],
+    offset: usize,
+}
+
+/// The layers of an [`Mlp`], first to last (last to first with `.rev()`), carved from its
+/// parameters without a panic path: iteration stops at a layer whose parameters are missing.
+#[derive(Clone, Debug)]
+struct Layers<'p, W> {
+    /// The sizes of the layers not yet yielded: `[n_in, h, …, n_out]`.
+    sizes: &'p [usize],
+    /// Their parameters.
+    params: &'p [W],
+    /// Where `params` starts in the MLP's parameters.
+    offset: usize,
+}
+
+impl<'p, W> Iterator for Layers<'p, W> {
+    type Item = Layer<'p, W>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Layer<'p, W>> {
+        let [n_in, n_out, ..] = *self.sizes else {
+            return None;
+        };
+        let n_w = n_in * n_out;
+        let (w, rest) = self.params.split_at_checked(n_w)?;
+        let (b, rest) = rest.split_at_checked(n_out)?;
+        let layer = Layer {
+            n_in,
+            n_out,
+            w,
+            b,
+            offset: self.offset,
+        };
+        self.sizes = self.sizes.split_first().map_or(&[], |(_, s)| s);
+        self.params = rest;
+        self.offset += n_w + n_out;
+        Some(layer)
+    }
+}
+
+impl<'p, W> DoubleEndedIterator for Layers<'p, W> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Layer<'p, W>> {
+        let [.., n_in, n_out] = *self.sizes else {
+            return None;
+        };
+        let (rest, b) = self
+            .params
+            .split_at_checked(self.params.len().checked_sub(n_out)?)?;
+        let (rest, w) = rest.split_at_checked(rest.len().checked_sub(n_in * n_out)?)?;
+        let layer = Layer {
+            n_in,
+            n_out,
+            w,
+            b,
+            offset: self.offset + rest.len(),
+        };
+        self.sizes = self.sizes.split_last().map_or(&[], |(_, s)| s);
+        self.params = rest;
+        Some(layer)
+    }
+}
+
+/// Adds `g ⊗ [input_x, input_c]` to the weight gradient and `g` to the bias gradient of `layer`
+/// (`gp` laid out as the MLP's parameters).
+#[inline(always)]
+fn accumulate<S: Real, W>(gp: &mut [S], layer: &Layer<'_, W>, g: &[S], input_x: &[S], input_c: &[S]) {
+    let n_w = layer.n_in * layer.n_out;
+    let (gw, gb) = slicing::split_mut(slicing::range_mut(gp, layer.offset, n_w + layer.n_out), n_w);
+    for ((row, gbo), &gv) in slicing::rows_mut(gw, layer.n_in).zip(gb.iter_mut()).zip(g) {
+        *gbo += gv;
+        let (rx, rc) = slicing::split_mut(row, input_x.len());
+        for (r, &xi) in rx.iter_mut().zip(input_x) {
+            *r += gv * xi;
+        }
+        for (r, &ci) in rc.iter_mut().zip(input_c) {
+            *r += gv * ci;
+        }
+    }
+}
+
+/// `g_in = Wᵀ g` (overwrite) for the first `g_in.len()` input columns.
+#[inline(always)]
+fn transpose_mul<S: Real, W: Weight>(w: &[W], n_in: usize, g: &[S], g_in: &mut [S]) {
+    g_in.fill(S::ZERO);
+    for (row, &gv) in slicing::rows(w, n_in).zip(g) {
+        for (gi, wi) in g_in.iter_mut().zip(row) {
+            *gi += wi.get::<S>() * gv;
+        }
+    }
+}
+
+/// `[g_x, g_c] += Wᵀ g` for the first layer, whose input columns are split at `n_x` into the
+/// features and the context.
+#[inline(always)]
+fn add_transpose_mul<S: Real, W: Weight>(
+    w: &[W],
+    n_in: usize,
+    n_x: usize,
+    g: &[S],
+    g_x: &mut [S],
+    g_c: &mut [S],
+) {
+    if n_x > n_in {
+        return;
+    }
+    for (row, &gv) in slicing::rows(w, n_in).zip(g) {
+        let (wx, wc) = slicing::split(row, n_x);
+        for (gi, wi) in g_x.iter_mut().zip(wx) {
+            *gi += wi.get::<S>() * gv;
+        }
+        for (gi, wi) in g_c.iter_mut().zip(wc) {
+            *gi += wi.get::<S>() * gv;
+        }
+    }
+}
+
 impl<'a, W: Weight> Mlp<'a, W> {
     /// Number of inputs (features + context).
     #[inline]
     pub fn n_in(&self) -> usize {
-        self.sizes[0]
+        self.sizes.first().copied().unwrap_or(0)
     }
 
     /// Number of outputs.
     #[inline]
     pub fn n_out(&self) -> usize {
-        self.sizes[self.sizes.len() - 1]
+        self.sizes.last().copied().unwrap_or(0)
     }
 
     /// Scratch that [`Mlp::forward`] needs: three buffers of the widest hidden layer (residual
@@ -184,21 +309,38 @@ impl<'a, W: Weight> Mlp<'a, W> {
         }
     }
 
+    /// Number of dense layers (`sizes.len() − 1`).
+    #[inline]
+    fn n_layers(&self) -> usize {
+        self.sizes.len().saturating_sub(1)
+    }
+
+    /// The dense layers, first to last.
+    #[inline]
+    fn layers(&self) -> Layers<'a, W> {
+        Layers {
+            sizes: self.sizes,
+            params: slicing::head(self.params, n_params(self.sizes)),
+            offset: 0,
+        }
+    }
+
     /// Evaluates the network on `[x, c]` into `out` (`n_out` long), using `scratch` for activations.
     pub fn forward<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
+        // The first layer reads `[x, c]`: nothing is computed without exactly `n_in` values. Here
+        // and below, a short buffer ends the evaluation rather than giving `dense` a row of
+        // another width.
+        if x.len() + c.len() != self.n_in() {
+            return;
+        }
         if self.residual {
             return self.forward_residual(x, c, out, scratch, None);
         }
         let h = hidden_max(self.sizes);
-        let (buf_a, rest) = scratch.split_at_mut(h);
-        let buf_b = &mut rest[..h];
-        let n_layers = self.sizes.len() - 1;
-        let mut offset = 0;
-        for l in 0..n_layers {
-            let (n_in, n_out) = (self.sizes[l], self.sizes[l + 1]);
-            let w = &self.params[offset..offset + n_in * n_out];
-            let b = &self.params[offset + n_in * n_out..offset + n_in * n_out + n_out];
-            offset += n_in * n_out + n_out;
+        let (buf_a, rest) = slicing::split_mut(scratch, h);
+        let buf_b = slicing::head_mut(rest, h);
+        let n_layers = self.n_layers();
+        for (l, layer) in self.layers().enumerate() {
             let last = l + 1 == n_layers;
             // Ping-pong between the two buffers: layer l reads the buffer layer l-1 wrote.
             let (src, dst): (&[S], &mut [S]) = if l % 2 == 0 {
@@ -206,11 +348,18 @@ impl<'a, W: Weight> Mlp<'a, W> {
             } else {
                 (&buf_a[..], &mut buf_b[..])
             };
-            let dst: &mut [S] = if last { &mut *out } else { &mut dst[..n_out] };
-            if l == 0 {
-                dense(w, b, x, c, dst);
+            let dst: &mut [S] = if last {
+                &mut *out
             } else {
-                dense(w, b, &src[..n_in], &[], dst);
+                slicing::head_mut(dst, layer.n_out)
+            };
+            if l == 0 {
+                dense(layer.w, layer.b, x, c, dst);
+            } else {
+                let Some(src) = src.get(..layer.n_in) else {
+                    return;
+                };
+                dense(layer.w, layer.b, src, &[], dst);
             }
             if !last {
                 self.activation.apply_all(dst);
@@ -271,20 +420,8 @@ impl<'a, W: Weight> Mlp<'a, W> {
             }
         }
         let (in_x, in_c) = inputs.split_at(kx);
-        let n_layers = self.sizes.len().saturating_sub(1);
-        let mut offset = 0;
-        for l in 0..n_layers {
-            let (Some(&n_in), Some(&n_out)) = (self.sizes.get(l), self.sizes.get(l + 1)) else {
-                return;
-            };
-            let n_w = n_in * n_out;
-            let (Some(w), Some(b)) = (
-                self.params.get(offset..offset + n_w),
-                self.params.get(offset + n_w..offset + n_w + n_out),
-            ) else {
-                return;
-            };
-            offset += n_w + n_out;
+        let n_layers = self.n_layers();
+        for (l, layer) in self.layers().enumerate() {
             // Ping-pong as in `forward`: layer l reads what layer l − 1 wrote.
             let (src, dst): (&[[S; N]], &mut [[S; N]]) = if l % 2 == 0 {
                 (&buf_b[..], &mut buf_a[..])
@@ -295,12 +432,12 @@ impl<'a, W: Weight> Mlp<'a, W> {
             let dst: &mut [[S; N]] = if last {
                 &mut out_t[..]
             } else {
-                dst.get_mut(..n_out).unwrap_or(&mut [])
+                dst.get_mut(..layer.n_out).unwrap_or(&mut [])
             };
             if l == 0 {
-                kernel::dense_soa(w, b, in_x, in_c, dst);
+                kernel::dense_soa(layer.w, layer.b, in_x, in_c, dst);
             } else {
-                kernel::dense_soa(w, b, src.get(..n_in).unwrap_or(&[]), &[], dst);
+                kernel::dense_soa(layer.w, layer.b, src.get(..layer.n_in).unwrap_or(&[]), &[], dst);
             }
             if !last {
                 self.activation.apply_all(dst.as_flattened_mut());
@@ -319,36 +456,42 @@ impl<'a, W: Weight> Mlp<'a, W> {
     /// As [`Mlp::forward`], keeping every hidden pre-activation and activation in `cache`
     /// (`cache_len()` long: for each hidden layer, its pre-activations then its activations).
     pub fn forward_cached<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], cache: &mut [S]) {
+        // As in `forward`: exactly `n_in` inputs, and a short cache ends the evaluation.
+        if x.len() + c.len() != self.n_in() {
+            return;
+        }
         if self.residual {
             return self.forward_residual(x, c, out, &mut [], Some(cache));
         }
-        let n_layers = self.sizes.len() - 1;
-        let mut offset = 0;
-        let mut cache_at = 0;
-        for l in 0..n_layers {
-            let (n_in, n_out) = (self.sizes[l], self.sizes[l + 1]);
-            let w = &self.params[offset..offset + n_in * n_out];
-            let b = &self.params[offset + n_in * n_out..offset + n_in * n_out + n_out];
-            offset += n_in * n_out + n_out;
+        let n_layers = self.n_layers();
+        // The part of the cache not yet written, and the activations the next layer reads.
+        let mut free = cache;
+        let mut prev: &[S] = &[];
+        for (l, layer) in self.layers().enumerate() {
+            // The first layer reads [x, c]; separate calls keep the others free of the context.
+            let (w, b) = (layer.w, layer.b);
             if l + 1 == n_layers {
                 if l == 0 {
                     dense(w, b, x, c, out);
                 } else {
-                    let prev = &cache[cache_at - n_in..cache_at];
                     dense(w, b, prev, &[], out);
                 }
             } else {
-                let (before, after) = cache.split_at_mut(cache_at);
-                let (pre, post) = after[..2 * n_out].split_at_mut(n_out);
+                let (Some(pre), Some(post)) = (
+                    slicing::take_front(&mut free, layer.n_out),
+                    slicing::take_front(&mut free, layer.n_out),
+                ) else {
+                    return;
+                };
                 if l == 0 {
                     dense(w, b, x, c, pre);
                 } else {
-                    dense(w, b, &before[cache_at - n_in..], &[], pre);
+                    dense(w, b, prev, &[], pre);
                 }
                 for (p, &z) in post.iter_mut().zip(pre.iter()) {
                     *p = self.activation.apply(z);
                 }
-                cache_at += 2 * n_out;
+                prev = post;
             }
         }
     }
@@ -373,132 +516,57 @@ impl<'a, W: Weight> Mlp<'a, W> {
             return self.backward_residual(x, c, cache, g_out, g_x, g_c, g_params, scratch);
         }
         let h = self.backward_width();
-        let (buf_a, rest) = scratch.split_at_mut(h);
-        let buf_b = &mut rest[..h];
-        let n_layers = self.sizes.len() - 1;
-        // Walk the layers backwards. `g_cur` holds dL/d(output of layer l) (post-activation for
-        // hidden layers), and we write dL/d(input of layer l) into the other buffer.
-        let mut offset = n_params(self.sizes);
-        let mut cache_end = self.cache_len();
-        for l in (0..n_layers).rev() {
-            let (n_in, n_out) = (self.sizes[l], self.sizes[l + 1]);
-            offset -= n_in * n_out + n_out;
-            let w = &self.params[offset..offset + n_in * n_out];
-            let last = l + 1 == n_layers;
-            let use_a = (n_layers - 1 - l).is_multiple_of(2);
-            let (g_cur, g_next): (&mut [S], &mut [S]) = if use_a {
+        let (buf_a, rest) = slicing::split_mut(scratch, h);
+        let buf_b = slicing::head_mut(rest, h);
+        let n_layers = self.n_layers();
+        // Walk the layers backwards (`k` = 0 is the last layer). `g_cur` holds dL/d(output of the
+        // layer) (post-activation for hidden layers), and we write dL/d(input of the layer) into
+        // the other buffer. `cache` shrinks from its end: it ends with the layer's input.
+        let mut cache = slicing::head(cache, self.cache_len());
+        for (k, layer) in self.layers().rev().enumerate() {
+            let first = k + 1 == n_layers;
+            let (g_cur, g_next): (&mut [S], &mut [S]) = if k % 2 == 0 {
                 (&mut buf_b[..], &mut buf_a[..])
             } else {
                 (&mut buf_a[..], &mut buf_b[..])
             };
-            // dL/d(pre-activation) of this layer, in place.
-            let g_pre: &mut [S] = if last {
-                g_cur[..n_out].copy_from_slice(g_out);
-                &mut g_cur[..n_out]
+            // dL/d(pre-activation) of this layer, in place. (Early returns rather than empty
+            // fallbacks here: exact lengths let the loops below vectorize as well as before.)
+            let Some(g_pre) = g_cur.get_mut(..layer.n_out) else {
+                return;
+            };
+            if k == 0 {
+                slicing::copy(g_pre, g_out);
             } else {
-                let pre = &cache[cache_end - 2 * n_out..cache_end - n_out];
-                let post = &cache[cache_end - n_out..cache_end];
-                cache_end -= 2 * n_out;
-                for ((g, &z), &y) in g_cur[..n_out].iter_mut().zip(pre).zip(post) {
+                let Some((rest, pre_post)) = slicing::split_back_checked(cache, 2 * layer.n_out) else {
+                    return;
+                };
+                let Some((pre, post)) = pre_post.split_at_checked(layer.n_out) else {
+                    return;
+                };
+                cache = rest;
+                for ((g, &z), &y) in g_pre.iter_mut().zip(pre).zip(post) {
                     *g *= self.activation.grad(z, y);
                 }
-                &mut g_cur[..n_out]
-            };
-            // Input of this layer (activations of the previous one, or [x, c]).
-            let input_prev: &[S] = if l == 0 {
-                &[]
-            } else {
-                &cache[cache_end - n_in..cache_end]
-            };
+            }
+            // Input of this layer: [x, c], or the activations of the previous one.
             if let Some(gp) = g_params.as_deref_mut() {
-                let (gw, gb) = gp[offset..offset + n_in * n_out + n_out].split_at_mut(n_in * n_out);
-                for ((row, gbo), &g) in gw.chunks_exact_mut(n_in).zip(gb.iter_mut()).zip(g_pre.iter()) {
-                    *gbo += g;
-                    if l == 0 {
-                        let (rx, rc) = row.split_at_mut(x.len());
-                        for (r, &xi) in rx.iter_mut().zip(x) {
-                            *r += g * xi;
-                        }
-                        for (r, &ci) in rc.iter_mut().zip(c) {
-                            *r += g * ci;
-                        }
-                    } else {
-                        for (r, &xi) in row.iter_mut().zip(input_prev) {
-                            *r += g * xi;
-                        }
-                    }
+                if first {
+                    accumulate(gp, &layer, g_pre, x, c);
+                } else {
+                    accumulate(gp, &layer, g_pre, slicing::split_back(cache, layer.n_in).1, &[]);
                 }
             }
             // dL/d input = Wᵀ g_pre.
-            if l == 0 {
-                for (row, &g) in w.chunks_exact(n_in).zip(g_pre.iter()) {
-                    let (wx, wc) = row.split_at(x.len());
-                    for (gi, wi) in g_x.iter_mut().zip(wx) {
-                        *gi += wi.get::<S>() * g;
-                    }
-                    for (gi, wi) in g_c.iter_mut().zip(wc) {
-                        *gi += wi.get::<S>() * g;
-                    }
-                }
+            if first {
+                add_transpose_mul(layer.w, layer.n_in, x.len(), g_pre, g_x, g_c);
             } else {
-                let g_in = &mut g_next[..n_in];
-                g_in.fill(S::ZERO);
-                for (row, &g) in w.chunks_exact(n_in).zip(g_pre.iter()) {
-                    for (gi, wi) in g_in.iter_mut().zip(row) {
-                        *gi += wi.get::<S>() * g;
-                    }
-                }
+                let Some(g_in) = g_next.get_mut(..layer.n_in) else {
+                    return;
+                };
+                transpose_mul(layer.w, layer.n_in, g_pre, g_in);
             }
         }
-    }
-}
-
-/// `(weights, bias)` of layer `l`.
-#[inline(always)]
-fn layer_params<'p, W>(sizes: &[usize], params: &'p [W], l: usize) -> (&'p [W], &'p [W], usize) {
-    let mut offset = 0;
-    for k in 0..l {
-        offset += sizes[k] * sizes[k + 1] + sizes[k + 1];
-    }
-    let (n_in, n_out) = (sizes[l], sizes[l + 1]);
-    (
-        &params[offset..offset + n_in * n_out],
-        &params[offset + n_in * n_out..offset + n_in * n_out + n_out],
-        offset,
-    )
-}
-
-/// Adds `g ⊗ input` to the weight gradient and `g` to the bias gradient of one layer.
-#[inline(always)]
-fn accumulate<S: Real>(gp: &mut [S], offset: usize, n_in: usize, g: &[S], input_x: &[S], input_c: &[S]) {
-    let n_out = g.len();
-    let (gw, gb) = gp[offset..offset + n_in * n_out + n_out].split_at_mut(n_in * n_out);
-    for ((row, gbo), &gv) in gw.chunks_exact_mut(n_in).zip(gb.iter_mut()).zip(g) {
-        *gbo += gv;
-        let (rx, rc) = row.split_at_mut(input_x.len());
-        for (r, &xi) in rx.iter_mut().zip(input_x) {
-            *r += gv * xi;
-        }
-        for (r, &ci) in rc.iter_mut().zip(input_c) {
-            *r += gv * ci;
-        }
-    }
-}
-
-/// `g_in = Wᵀ g` (overwrite) for the first `g_in.len()` input columns.
-#[inline(always)]
-fn transpose_mul<S: Real, W: Weight>(w: &[W], n_in: usize, g: &[S], g_in: &mut [S]) {
-    g_in.fill(S::ZERO);
-    for (row, &gv) in w.chunks_exact(n_in).zip(g) {
-        for (gi, wi) in g_in.iter_mut().zip(row) {
-            *gi += wi.get::<S>() * gv;
-        }
-    }
-}
-
-impl<'a, W: Weight> Mlp<'a, W> {
-    fn blocks(&self) -> usize {
-        (self.sizes.len() - 3) / 2
     }
 
     /// Residual forward. Cache layout: `h₀`, then per block `a₁, t, a₂, h_out` (width H each).
@@ -511,61 +579,62 @@ impl<'a, W: Weight> Mlp<'a, W> {
         scratch: &mut [S],
         cache: Option<&mut [S]>,
     ) {
-        let h = self.sizes[1];
-        let n_layers = self.sizes.len() - 1;
+        let mut layers = self.layers();
+        let (Some(first), Some(last)) = (layers.next(), layers.next_back()) else {
+            return;
+        };
+        let h = first.n_out;
         let act = self.activation;
-        let (w0, b0, _) = layer_params(self.sizes, self.params, 0);
-        let (wl, bl, _) = layer_params(self.sizes, self.params, n_layers - 1);
         match cache {
-            Some(cache) => {
-                dense(w0, b0, x, c, &mut cache[..h]);
-                let mut cur = 0;
-                for blk in 0..self.blocks() {
-                    let base = h + 4 * h * blk;
-                    let (before, after) = cache.split_at_mut(base);
-                    let h_in = &before[cur..cur + h];
-                    let (a1, r) = after.split_at_mut(h);
-                    let (t, r) = r.split_at_mut(h);
-                    let (a2, r) = r.split_at_mut(h);
-                    let hout = &mut r[..h];
+            Some(mut free) => {
+                let Some(h0) = slicing::take_front(&mut free, h) else {
+                    return;
+                };
+                dense(first.w, first.b, x, c, h0);
+                let mut h_in: &[S] = h0;
+                while let (Some(l1), Some(l2)) = (layers.next(), layers.next()) {
+                    let mut take = || slicing::take_front(&mut free, h);
+                    let (Some(a1), Some(t), Some(a2), Some(hout)) = (take(), take(), take(), take()) else {
+                        return;
+                    };
                     for (a, &v) in a1.iter_mut().zip(h_in) {
                         *a = act.apply(v);
                     }
-                    let (w, b, _) = layer_params(self.sizes, self.params, 2 * blk + 1);
-                    dense(w, b, a1, &[], t);
+                    dense(l1.w, l1.b, a1, &[], t);
                     for (a, &v) in a2.iter_mut().zip(t.iter()) {
                         *a = act.apply(v);
                     }
-                    let (w, b, _) = layer_params(self.sizes, self.params, 2 * blk + 2);
-                    dense(w, b, a2, &[], hout);
+                    dense(l2.w, l2.b, a2, &[], hout);
                     for (o, &v) in hout.iter_mut().zip(h_in) {
                         *o += v;
                     }
-                    cur = base + 3 * h;
+                    h_in = hout;
                 }
-                dense(wl, bl, &cache[cur..cur + h], &[], out);
+                dense(last.w, last.b, h_in, &[], out);
             }
             None => {
-                let (hb, r) = scratch.split_at_mut(h);
-                let (a, r) = r.split_at_mut(h);
-                let t = &mut r[..h];
-                dense(w0, b0, x, c, hb);
-                for blk in 0..self.blocks() {
+                let (hb, r) = slicing::split_mut(scratch, h);
+                let (a, r) = slicing::split_mut(r, h);
+                let t = slicing::head_mut(r, h);
+                // A short scratch ends the evaluation (then `t`, the last one, is short).
+                if t.len() != h {
+                    return;
+                }
+                dense(first.w, first.b, x, c, hb);
+                while let (Some(l1), Some(l2)) = (layers.next(), layers.next()) {
                     for (av, &v) in a.iter_mut().zip(hb.iter()) {
                         *av = act.apply(v);
                     }
-                    let (w, b, _) = layer_params(self.sizes, self.params, 2 * blk + 1);
-                    dense(w, b, a, &[], t);
+                    dense(l1.w, l1.b, a, &[], t);
                     for (av, &v) in a.iter_mut().zip(t.iter()) {
                         *av = act.apply(v);
                     }
-                    let (w, b, _) = layer_params(self.sizes, self.params, 2 * blk + 2);
-                    dense(w, b, a, &[], t);
+                    dense(l2.w, l2.b, a, &[], t);
                     for (hv, &u) in hb.iter_mut().zip(t.iter()) {
                         *hv += u;
                     }
                 }
-                dense(wl, bl, hb, &[], out);
+                dense(last.w, last.b, hb, &[], out);
             }
         }
     }
@@ -582,67 +651,51 @@ impl<'a, W: Weight> Mlp<'a, W> {
         mut g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        let h = self.sizes[1];
-        let n_layers = self.sizes.len() - 1;
-        let blocks = self.blocks();
-        let (g_h, rest) = scratch.split_at_mut(h);
-        let (g_a, rest) = rest.split_at_mut(h);
-        let g_t = &mut rest[..h];
-        // h entering the output layer: the last block's h_out, or h₀.
-        let h_last = if blocks == 0 {
-            &cache[..h]
-        } else {
-            &cache[h + 4 * h * (blocks - 1) + 3 * h..][..h]
+        let mut layers = self.layers();
+        let (Some(first), Some(last)) = (layers.next(), layers.next_back()) else {
+            return;
         };
-        let (w, _, off) = layer_params(self.sizes, self.params, n_layers - 1);
+        let h = first.n_out;
+        let (g_h, rest) = slicing::split_mut(scratch, h);
+        let (g_a, rest) = slicing::split_mut(rest, h);
+        let g_t = slicing::head_mut(rest, h);
+        // The cache in use, `h₀` and 4H per block; it shrinks from its end block by block, so
+        // that it ends with the h entering the block (the previous block's h_out, or h₀).
+        let blocks = self.sizes.len().saturating_sub(3) / 2;
+        let mut cache = slicing::head(cache, h + 4 * h * blocks);
         if let Some(gp) = g_params.as_deref_mut() {
-            accumulate(gp, off, h, g_out, h_last, &[]);
+            accumulate(gp, &last, g_out, slicing::split_back(cache, h).1, &[]);
         }
-        transpose_mul(w, h, g_out, g_h);
-        for blk in (0..blocks).rev() {
-            let base = h + 4 * h * blk;
-            let a1 = &cache[base..base + h];
-            let t = &cache[base + h..base + 2 * h];
-            let a2 = &cache[base + 2 * h..base + 3 * h];
-            let h_in = if blk == 0 {
-                &cache[..h]
-            } else {
-                &cache[base - h..base]
-            };
+        transpose_mul(last.w, h, g_out, g_h);
+        while let (Some(l2), Some(l1)) = (layers.next_back(), layers.next_back()) {
+            let (rest, block) = slicing::split_back(cache, 4 * h);
+            cache = rest;
+            let (a1, block) = slicing::split(block, h);
+            let (t, block) = slicing::split(block, h);
+            let a2 = slicing::head(block, h);
+            let h_in = slicing::split_back(cache, h).1;
             // u = L₂(a₂): g_u = g_h.
-            let (w2, _, off2) = layer_params(self.sizes, self.params, 2 * blk + 2);
             if let Some(gp) = g_params.as_deref_mut() {
-                accumulate(gp, off2, h, g_h, a2, &[]);
+                accumulate(gp, &l2, g_h, a2, &[]);
             }
-            transpose_mul(w2, h, g_h, g_a);
+            transpose_mul(l2.w, h, g_h, g_a);
             for ((g, &tv), &av) in g_a.iter_mut().zip(t).zip(a2) {
                 *g *= self.activation.grad(tv, av);
             }
             // t = L₁(a₁).
-            let (w1, _, off1) = layer_params(self.sizes, self.params, 2 * blk + 1);
             if let Some(gp) = g_params.as_deref_mut() {
-                accumulate(gp, off1, h, g_a, a1, &[]);
+                accumulate(gp, &l1, g_a, a1, &[]);
             }
-            transpose_mul(w1, h, g_a, g_t);
+            transpose_mul(l1.w, h, g_a, g_t);
             // h_out = h_in + u: g_h_in = g_h + g_a₁ · a'(h_in).
             for ((g, &gt), (&hv, &av)) in g_h.iter_mut().zip(g_t.iter()).zip(h_in.iter().zip(a1)) {
                 *g += gt * self.activation.grad(hv, av);
             }
         }
-        let (w0, _, off0) = layer_params(self.sizes, self.params, 0);
         if let Some(gp) = g_params {
-            accumulate(gp, off0, self.sizes[0], g_h, x, c);
+            accumulate(gp, &first, g_h, x, c);
         }
-        let n_in = self.sizes[0];
-        for (row, &gv) in w0.chunks_exact(n_in).zip(g_h.iter()) {
-            let (wx, wc) = row.split_at(x.len());
-            for (gi, wi) in g_x.iter_mut().zip(wx) {
-                *gi += wi.get::<S>() * gv;
-            }
-            for (gi, wi) in g_c.iter_mut().zip(wc) {
-                *gi += wi.get::<S>() * gv;
-            }
-        }
+        add_transpose_mul(first.w, first.n_in, x.len(), g_h, g_x, g_c);
     }
 }
 
