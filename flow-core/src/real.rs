@@ -43,6 +43,11 @@ pub trait Real:
     const NAN: Self;
     /// +∞.
     const INFINITY: Self;
+    /// Whether [`crate::math::RunningSum`] carries the rounding error of each addition: `true` for
+    /// `f32` (PyTorch's CPU `cumsum` accumulates float32 tensors in double, and the peers' float32
+    /// knot positions are those correctly rounded prefix sums), `false` for `f64` (accumulated
+    /// plainly, as PyTorch and JAX do in float64).
+    const COMPENSATED_PREFIX_SUMS: bool;
     /// Converts from `f64` (rounds to nearest for `f32`).
     fn from_f64(v: f64) -> Self;
     /// Converts from `f32` (exact).
@@ -84,7 +89,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $bits:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr) => {
+    ($t:ty, $bits:expr, $compensated:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -93,6 +98,7 @@ macro_rules! impl_real {
             const MAX: Self = <$t>::MAX;
             const NAN: Self = <$t>::NAN;
             const INFINITY: Self = <$t>::INFINITY;
+            const COMPENSATED_PREFIX_SUMS: bool = $compensated;
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 v as $t
@@ -165,6 +171,7 @@ macro_rules! impl_real {
 impl_real!(
     f32,
     32,
+    true,
     libm::expf,
     libm::logf,
     libm::log1pf,
@@ -190,6 +197,7 @@ mod mm {
 impl_real!(
     f32,
     32,
+    true,
     mm::exp,
     libm::logf,
     libm::log1pf,
@@ -202,6 +210,7 @@ impl_real!(
 impl_real!(
     f64,
     64,
+    false,
     libm::exp,
     libm::log,
     libm::log1p,

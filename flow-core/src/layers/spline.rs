@@ -584,6 +584,8 @@ impl<S: Real> Spline<S> {
         if let Some(soft) = soft {
             soft[..kb].copy_from_slice(&pos[1..]);
         }
+        // Prefix sums as the peers' cumsum computes them (see `math::RunningSum`).
+        let mut sum = math::RunningSum::new();
         let mut c = S::ZERO;
         match self.opts.kind {
             SplineKind::Zuko { .. } => {
@@ -591,14 +593,14 @@ impl<S: Real> Spline<S> {
                 let two = S::from_f64(2.0);
                 pos[0] = b * (two * c - S::ONE);
                 for p in pos[1..].iter_mut() {
-                    c += *p;
+                    c = sum.add(*p);
                     *p = b * (two * c - S::ONE);
                 }
             }
             SplineKind::Nflows { .. } => {
                 // 2B cumsum(W) − B, ends forced.
                 for p in pos[1..kb].iter_mut() {
-                    c += min + free * *p;
+                    c = sum.add(min + free * *p);
                     *p = self.span * c + -b;
                 }
                 pos[0] = -b;
@@ -607,7 +609,7 @@ impl<S: Real> Spline<S> {
             SplineKind::FlowJax { .. } => {
                 // cumsum(W)[:-1] − B between the ends.
                 for p in pos[1..kb].iter_mut() {
-                    c += min + free * *p;
+                    c = sum.add(min + free * *p);
                     *p = c + -b;
                 }
                 pos[0] = -b;
