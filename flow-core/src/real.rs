@@ -220,9 +220,11 @@ impl_real!(
     0.918_938_533_204_672_8
 );
 
-/// A stored weight: `f32` in model files and baked code, `f64` while training.
+/// A stored weight: `f32` (model files of format version 1 and their baked code) or `f64`
+/// (version-2 files and their baked code, and while training).
 pub trait Weight: Copy + Debug + Send + Sync + 'static {
-    /// The weight in the kernel's scalar type.
+    /// The weight in the kernel's scalar type: exact, except an `f64` weight read as `f32`, which
+    /// rounds to nearest.
     fn get<S: Real>(self) -> S;
 }
 

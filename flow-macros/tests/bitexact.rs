@@ -101,9 +101,12 @@ fn agree<S: Bits, F: BakedFlow<S>, const D: usize, const C: usize>(
     let mut ev = Evaluator::<S, 4096>::new(bytes).expect("runtime evaluator accepts the model");
     assert_eq!((F::DIM, F::CONTEXT_DIM), (D, C));
     assert_eq!((ev.dim(), ev.context_dim()), (D, C));
-    let runtime_flow = ev.model().flow::<S>();
-    assert_eq!(F::PARAMS, runtime_flow.n_params());
-    assert_eq!(F::WEIGHT_BYTES, 4 * F::PARAMS);
+    assert_eq!(F::PARAMS, ev.model().n_params());
+    // 4 bytes per weight in f32 files, 8 in f64 files, whatever the precision S.
+    assert_eq!(
+        F::WEIGHT_BYTES,
+        ev.model().weights.weight_type().size() * F::PARAMS
+    );
     assert_eq!(
         F::SCRATCH_BYTES,
         flow.flow().scratch_len() * core::mem::size_of::<S>()
