@@ -12,6 +12,12 @@
 //! permutations, and the scratch need against the capacity `N`. Every problem is a typed
 //! [`Error`]; nothing panics. Evaluation then runs the same kernels as baked code, in the same
 //! order, so results agree bit for bit.
+//!
+//! Files store `f32` weights (format version 1) or `f64` weights (version 2); the evaluator reads
+//! both, in either scalar type, so it carries the kernels for both weight types (which one a file
+//! has is known only at run time). Measured for an `Evaluator<f32, _>` of every layer kind on a
+//! Cortex-M4F (opt-level `s`, LTO): 32.8 KB of code before version 2, 46.6 KB with it. Baked
+//! models contain only their file's weight type.
 
 mod layers;
 mod validate;
