@@ -52,8 +52,8 @@ const TYPICAL: usize = 200;
 /// - the mean error: ours at most `F32_MEAN_MARGIN` × the library's.
 ///
 /// Not per point: two evaluations that round in different orders are each the closer one at about
-/// half of the points (measured: ours is the closer at 47–66% of them), so a per-point comparison
-/// says nothing about accuracy; the distribution of the errors does. The mean has a margin because
+/// half of the points (measured: ours is at least as close at 53–67% of them), so a per-point
+/// comparison says nothing about accuracy; the distribution of the errors does. The mean has a margin because
 /// a 200-point mean of |error| has a sampling noise of 5–9% relative (bootstrap on these fixtures)
 /// and because of one known excess: zuko RealNVP's mean is 1.04× zuko's, from the dense layers
 /// (`flow_core::nn::mlp`: no FMA, 8-lane partial sums; PyTorch's sgemm uses FMA) — with correctly
