@@ -2,8 +2,9 @@
 //! code take any baked flow.
 //!
 //! The macro reads the model file at compile time and emits, for the struct it annotates:
-//! - one `static` array of `f32` weights per layer (and one for the base), each weight written as
-//!   `f32::from_bits(0x…)` so it round-trips exactly, plus `static` network size lists;
+//! - one `static` array of weights per layer (and one for the base), in the file's weight type
+//!   (`f32`, or `f64` for files of format version 2), each weight written as `f32::from_bits(0x…)`
+//!   (`f64::from_bits`) so it round-trips exactly, plus `static` network size lists;
 //! - one `static` [`Flow`] whose layers are a typed composition
 //!   (`Chain<L0, Chain<L1, …>>`, see [`crate::layers::chain`]) of this crate's layer structs over
 //!   those arrays — no dynamic dispatch, every size a constant the optimizer can see;
@@ -54,7 +55,7 @@ pub trait BakedFlow<S: Real>: 'static {
     const CONTEXT_DIM: usize;
     /// Number of parameters (layers, then base), as [`Flow::n_params`].
     const PARAMS: usize;
-    /// Bytes of weights in the `static` arrays (flash): 4 per `f32` weight.
+    /// Bytes of weights in the `static` arrays (flash): 4 per `f32` weight, 8 per `f64` weight.
     const WEIGHT_BYTES: usize;
     /// Bytes of the scratch array every method puts on the stack: the flow's
     /// [`Flow::scratch_len`] elements of `S`, measured by the macro on the same composition.

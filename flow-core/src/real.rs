@@ -43,6 +43,11 @@ pub trait Real:
     const NAN: Self;
     /// +∞.
     const INFINITY: Self;
+    /// Whether [`crate::math::RunningSum`] carries the rounding error of each addition: `true` for
+    /// `f32` (PyTorch's CPU `cumsum` accumulates float32 tensors in double, and the peers' float32
+    /// knot positions are those correctly rounded prefix sums), `false` for `f64` (accumulated
+    /// plainly, as PyTorch and JAX do in float64).
+    const COMPENSATED_PREFIX_SUMS: bool;
     /// Converts from `f64` (rounds to nearest for `f32`).
     fn from_f64(v: f64) -> Self;
     /// Converts from `f32` (exact).
@@ -90,7 +95,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $bits:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr) => {
+    ($t:ty, $bits:expr, $compensated:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -99,6 +104,7 @@ macro_rules! impl_real {
             const MAX: Self = <$t>::MAX;
             const NAN: Self = <$t>::NAN;
             const INFINITY: Self = <$t>::INFINITY;
+            const COMPENSATED_PREFIX_SUMS: bool = $compensated;
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 v as $t
@@ -182,6 +188,7 @@ macro_rules! impl_real {
 impl_real!(
     f32,
     32,
+    true,
     libm::expf,
     libm::logf,
     libm::log1pf,
@@ -207,6 +214,7 @@ mod mm {
 impl_real!(
     f32,
     32,
+    true,
     mm::exp,
     libm::logf,
     libm::log1pf,
@@ -219,6 +227,7 @@ impl_real!(
 impl_real!(
     f64,
     64,
+    false,
     libm::exp,
     libm::log,
     libm::log1p,
@@ -228,9 +237,11 @@ impl_real!(
     0.918_938_533_204_672_8
 );
 
-/// A stored weight: `f32` in model files and baked code, `f64` while training.
+/// A stored weight: `f32` (model files of format version 1 and their baked code) or `f64`
+/// (version-2 files and their baked code, and while training).
 pub trait Weight: Copy + Debug + Send + Sync + 'static {
-    /// The weight in the kernel's scalar type.
+    /// The weight in the kernel's scalar type: exact, except an `f64` weight read as `f32`, which
+    /// rounds to nearest.
     fn get<S: Real>(self) -> S;
 }
 

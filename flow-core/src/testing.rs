@@ -264,3 +264,22 @@ pub fn check_short_buffers(layer: &dyn Bijection<f64>, x: &[f64], ctx: &[f64]) {
         }
     }
 }
+
+/// Hostile-input check of the runtime evaluator: validates `bytes` with scalar `S` and, when they
+/// are accepted, runs every method once on fixed inputs (the results do not matter, only that
+/// nothing panics). Returns whether the bytes were accepted. Used by the mutation tests and the
+/// fuzz target.
+pub fn exercise_model_bytes<S: crate::Real>(bytes: &[u8]) -> bool {
+    let Ok(mut ev) = crate::runtime::Evaluator::<S, 16384>::new(bytes) else {
+        return false;
+    };
+    let (d, c) = (ev.dim(), ev.context_dim());
+    let x = vec![S::from_f64(0.5); d];
+    let ctx = vec![S::from_f64(0.1); c];
+    let mut out = vec![S::ZERO; d];
+    let _ = ev.log_prob(&x, &ctx);
+    let _ = ev.inverse(&x, &ctx, &mut out);
+    let _ = ev.sample(&x, &ctx, &mut out);
+    let _ = ev.grad_log_prob(&x, &ctx, &mut out);
+    true
+}

@@ -17,24 +17,27 @@ use flow_core::flow::Flow;
 use flow_core::layers::affine_ar::AffineScale;
 use flow_core::layers::chain::Chain;
 use flow_core::layers::Bijection;
-use flow_core::model::file::{self, FormatError};
+use flow_core::model::file::{self, FormatError, WeightType};
 use flow_core::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span, MAX_DIM};
 use flow_core::runtime::{self, AnyLayer, Invalid, Layers};
-use flow_core::Real;
+use flow_core::{Real, Weight};
 use syn::LitStr;
 
 use crate::parse::{Args, Precision};
 
-/// Most weights a model may have to be baked (16 MiB of `f32`); beyond that the token stream and
+/// Most weights a model may have to be baked (16 MiB of `f32`, 32 of `f64`); beyond that the token stream and
 /// the compiler's memory grow out of proportion, and no flash holds it anyway.
 pub const MAX_WEIGHTS: usize = 1 << 22;
 
 /// A model that passed every check, with what generation needs.
+#[derive(Debug)]
 pub struct Model {
     /// The description.
     pub desc: ModelDesc,
-    /// The weight section.
-    pub weights: Vec<f32>,
+    /// The weight section, as `f64` (exact for `f32` weights).
+    pub weights: Vec<f64>,
+    /// How the file stores the weights, and so the type of the generated `static` arrays.
+    pub weight_type: WeightType,
     /// `include_bytes!` argument: the path as an expression (relative paths go through
     /// `env!("CARGO_MANIFEST_DIR")`, like the macro resolved them).
     pub include: proc_macro2::TokenStream,
@@ -61,14 +64,10 @@ pub fn check(args: &Args) -> syn::Result<Model> {
         error(lit, &why)
     })?;
     match check_bytes(&bytes, args.precision) {
-        Ok((desc, weights, ints, scratch, n_params)) => Ok(Model {
-            desc,
-            weights,
+        Ok(model) => Ok(Model {
             include,
-            scratch,
-            n_params,
-            ints,
             golden: crate::golden::read(&bytes),
+            ..model
         }),
         Err(problems) => {
             let mut all: Option<syn::Error> = None;
@@ -224,20 +223,46 @@ fn invalid_message(e: Invalid, i: usize) -> String {
     }
 }
 
-/// Everything that can be checked from the bytes. Returns the description, the weights, the
-/// integers, the scratch elements and the number of parameters, or every problem found.
-#[allow(clippy::type_complexity)]
-pub fn check_bytes(
-    bytes: &[u8],
-    precision: Precision,
-) -> Result<(ModelDesc, Vec<f32>, Vec<u16>, usize, usize), Vec<String>> {
+/// The weights in the file's own type, for the validator and the measurement (which must see
+/// exactly what the generated code holds).
+enum Typed {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl Typed {
+    fn new(weight_type: WeightType, weights: &[f64]) -> Self {
+        match weight_type {
+            // Exact: the values came from f32.
+            WeightType::F32 => Typed::F32(weights.iter().map(|&w| w as f32).collect()),
+            WeightType::F64 => Typed::F64(weights.to_vec()),
+        }
+    }
+
+    fn validate(&self, desc: &ModelDesc, ints: &[u16]) -> Result<(), Invalid> {
+        match self {
+            Typed::F32(w) => runtime::validate(desc, w, ints),
+            Typed::F64(w) => runtime::validate(desc, w, ints),
+        }
+    }
+
+    fn measure(&self, desc: &ModelDesc, ints: &[u16], precision: Precision) -> (usize, usize) {
+        match (self, precision) {
+            (Typed::F32(w), Precision::F32) => measure::<f32, f32>(desc, w, ints),
+            (Typed::F32(w), Precision::F64) => measure::<f64, f32>(desc, w, ints),
+            (Typed::F64(w), Precision::F32) => measure::<f32, f64>(desc, w, ints),
+            (Typed::F64(w), Precision::F64) => measure::<f64, f64>(desc, w, ints),
+        }
+    }
+}
+
+/// Everything that can be checked from the bytes: the model (without `include` and `golden`,
+/// which [`check`] adds), or every problem found.
+pub fn check_bytes(bytes: &[u8], precision: Precision) -> Result<Model, Vec<String>> {
     let sec = file::split(bytes).map_err(|e| vec![format_reason(e)])?;
     let desc = file::decode_desc(sec.desc).map_err(|e| vec![format_reason(e)])?;
-    let weights: Vec<f32> = sec
-        .weights
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let weight_type = sec.weight_type;
+    let weights: Vec<f64> = sec.weight_values().collect();
     let ints: Vec<u16> = sec
         .ints
         .chunks_exact(2)
@@ -257,24 +282,28 @@ pub fn check_bytes(
         ));
     }
 
-    // Non-finite weights: all counted, the first few named. The other checks run on a copy where
-    // they are zero, so that they still report their own problems.
-    let bad: Vec<usize> = (0..weights.len()).filter(|&i| !weights[i].is_finite()).collect();
+    // Non-finite weights (for f64 weights: also beyond the f32 range, which f32 evaluation reads
+    // as infinite): all counted, the first few named. The other checks run on a copy where they
+    // are zero, so that they still report their own problems.
+    let finite = |w: f64| w.is_finite() && (w as f32).is_finite();
+    let bad: Vec<usize> = (0..weights.len()).filter(|&i| !finite(weights[i])).collect();
     if !bad.is_empty() {
         let named: Vec<String> = bad
             .iter()
             .take(3)
-            .map(|&i| format!("#{i} ({}) = {}", owner(&desc, i), weights[i]))
+            .map(|&i| format!("#{i} ({}) = {:e}", owner(&desc, i), weights[i]))
             .collect();
         let more = if bad.len() > 3 { ", …" } else { "" };
         let n = bad.len();
         let noun = if n == 1 { "weight is" } else { "weights are" };
-        problems.push(format!("{n} {noun} NaN or infinite: {}{more}", named.join(", ")));
+        let what = match weight_type {
+            WeightType::F32 => "NaN or infinite",
+            WeightType::F64 => "NaN, infinite or beyond the f32 range",
+        };
+        problems.push(format!("{n} {noun} {what}: {}{more}", named.join(", ")));
     }
-    let clean: Vec<f32> = weights
-        .iter()
-        .map(|&w| if w.is_finite() { w } else { 0.0 })
-        .collect();
+    let clean: Vec<f64> = weights.iter().map(|&w| if finite(w) { w } else { 0.0 }).collect();
+    let clean = Typed::new(weight_type, &clean);
 
     // Each layer, on its own: kind, own checks, then the shared validator on a one-layer model.
     for (i, l) in desc.layers.iter().enumerate() {
@@ -296,28 +325,35 @@ pub fn check_bytes(
         one.base = BaseDesc::StandardNormal;
         one.layers.clear();
         let _ = one.layers.push(l.clone());
-        if let Err(e) = runtime::validate(&one, &clean, &ints) {
+        if let Err(e) = clean.validate(&one, &ints) {
             problems.push(invalid_message(e, i));
         }
     }
     // The base, with no layers.
     let mut bare = desc.clone();
     bare.layers.clear();
-    if let Err(e) = runtime::validate(&bare, &clean, &ints) {
+    if let Err(e) = clean.validate(&bare, &ints) {
         problems.push(format!("base distribution: {e}"));
     }
     if !problems.is_empty() {
         return Err(problems);
     }
     // Belt and braces: the whole model through the validator the runtime evaluator uses.
-    if let Err(e) = runtime::validate(&desc, &weights, &ints) {
+    let typed = Typed::new(weight_type, &weights);
+    if let Err(e) = typed.validate(&desc, &ints) {
         return Err(vec![e.to_string()]);
     }
-    let (scratch, n_params) = match precision {
-        Precision::F32 => measure::<f32>(&desc, &weights, &ints),
-        Precision::F64 => measure::<f64>(&desc, &weights, &ints),
-    };
-    Ok((desc, weights, ints, scratch, n_params))
+    let (scratch, n_params) = typed.measure(&desc, &ints, precision);
+    Ok(Model {
+        desc,
+        weights,
+        weight_type,
+        include: proc_macro2::TokenStream::new(),
+        scratch,
+        n_params,
+        ints,
+        golden: None,
+    })
 }
 
 /// A boxed layer composition, so that the macro can build the generated code's `Chain` nesting
@@ -366,19 +402,19 @@ impl<S: Real> Bijection<S> for Boxed<'_, S> {
 }
 
 /// `Chain(l₀, Chain(l₁, … l_{n−1}))`, the nesting `generate` emits (`Identity` without layers).
-fn compose<'a, S: Real>(layers: &[AnyLayer<'a, f32>], dim: usize) -> Boxed<'a, S> {
+fn compose<'a, S: Real, W: Weight>(layers: &[AnyLayer<'a, W>], dim: usize) -> Boxed<'a, S> {
     match layers {
         [] => Boxed(Box::new(Identity { dim })),
         [only] => Boxed(Box::new(*only)),
-        [first, rest @ ..] => Boxed(Box::new(Chain(*first, compose::<S>(rest, dim)))),
+        [first, rest @ ..] => Boxed(Box::new(Chain(*first, compose::<S, W>(rest, dim)))),
     }
 }
 
 /// Scratch elements and parameters of the baked flow, built the way the generated code builds it.
-fn measure<S: Real>(desc: &ModelDesc, weights: &[f32], ints: &[u16]) -> (usize, usize) {
+fn measure<S: Real, W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> (usize, usize) {
     let view = Layers { desc, weights, ints };
-    let layers: Vec<AnyLayer<'_, f32>> = (0..view.len()).map(|i| view.layer(i)).collect();
-    let base = runtime::flow_of::<S, f32>(desc, weights, ints).base;
-    let flow: Flow<S, _, _> = Flow::new(compose::<S>(&layers, desc.dim as usize), base);
+    let layers: Vec<AnyLayer<'_, W>> = (0..view.len()).map(|i| view.layer(i)).collect();
+    let base = runtime::flow_of::<S, W>(desc, weights, ints).base;
+    let flow: Flow<S, _, _> = Flow::new(compose::<S, W>(&layers, desc.dim as usize), base);
     (flow.scratch_len(), flow.n_params())
 }

@@ -8,8 +8,8 @@
 //! const _: &[u8] = include_bytes!(…);            // rebuild when the model file changes
 //! const SCRATCH: usize = …;                       // measured in `check`
 //! static L0_SIZES: [usize; K] = [...];            // one set per layer (see `gen_affine_ar`)
-//! static L0_PARAMS: [f32; N] = [f32::from_bits(0x…), …];
-//! static BASE_PARAMS: [f32; M] = [...];
+//! static L0_PARAMS: [W; N] = [W::from_bits(0x…), …];  // W: the file's weight type, f32 or f64
+//! static BASE_PARAMS: [W; M] = [...];
 //! static FLOW: Flow<S, Chain<L0, Chain<L1, L2>>, Base> = Flow::new(Chain(…), …);
 //! impl Name { consts and array methods }
 //! impl BakedFlow<S> for Name { slice methods }
@@ -20,6 +20,7 @@
 
 use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
 use flow_core::layers::spline::{SplineKind, SplineOpts};
+use flow_core::model::file::WeightType;
 use flow_core::model::{BaseDesc, LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
 use proc_macro2::{Literal, TokenStream};
@@ -40,10 +41,28 @@ pub struct LayerCode {
     pub value: TokenStream,
 }
 
-/// `[f32::from_bits(0x…), …]`: exact whatever the value (no decimal round trip).
-fn f32_array(ws: &[f32]) -> TokenStream {
-    let bits = ws.iter().map(|w| hex(u64::from(w.to_bits()), 8));
-    quote!([#(f32::from_bits(#bits)),*])
+/// The weight type of the generated arrays and layer types: the file's, `f32` or `f64`.
+fn weight_ty(m: &Model) -> TokenStream {
+    match m.weight_type {
+        WeightType::F32 => quote!(f32),
+        WeightType::F64 => quote!(f64),
+    }
+}
+
+/// `[f32::from_bits(0x…), …]` (or `f64::from_bits` for `f64` weights): exact whatever the value
+/// (no decimal round trip).
+fn weight_array(m: &Model, ws: &[f64]) -> TokenStream {
+    match m.weight_type {
+        WeightType::F32 => {
+            // Exact: f32 weights were widened to f64 when read.
+            let bits = ws.iter().map(|&w| hex(u64::from((w as f32).to_bits()), 8));
+            quote!([#(f32::from_bits(#bits)),*])
+        }
+        WeightType::F64 => {
+            let bits = ws.iter().map(|w| hex(w.to_bits(), 16));
+            quote!([#(f64::from_bits(#bits)),*])
+        }
+    }
 }
 
 /// An `f64` option value, exactly.
@@ -70,7 +89,7 @@ fn hex(v: u64, digits: usize) -> TokenStream {
 }
 
 /// The weights of `span` (the checker guaranteed they exist).
-fn weights(m: &Model, span: Span) -> syn::Result<&[f32]> {
+fn weights(m: &Model, span: Span) -> syn::Result<&[f64]> {
     span.range(m.weights.len())
         .and_then(|r| m.weights.get(r))
         .ok_or_else(|| {
@@ -135,13 +154,14 @@ fn gen_net(i: usize, net: &NetDesc, m: &Model) -> syn::Result<(TokenStream, Toke
     let k = Literal::usize_unsuffixed(net.sizes.len());
     let w = weights(m, net.params)?;
     let n = Literal::usize_unsuffixed(w.len());
-    let arr = f32_array(w);
+    let arr = weight_array(m, w);
+    let wt = weight_ty(m);
     let act = activation(net.activation)?;
     let residual = net.residual;
     Ok((
         quote! {
             static #sizes_id: [usize; #k] = [#(#sizes),*];
-            static #params_id: [f32; #n] = #arr;
+            static #params_id: [#wt; #n] = #arr;
         },
         quote! {
             ::flow_core::nn::Mlp { sizes: &#sizes_id, params: &#params_id, activation: #act, residual: #residual }
@@ -164,9 +184,10 @@ fn gen_affine_ar(
     let sc = scale(scale_)?;
     let lay = unit_variant(quote!(#p::AffineLayout), &layout, "affine layout")?;
     let dir = unit_variant(quote!(#p::Direction), &direction, "direction")?;
+    let wt = weight_ty(m);
     Ok(LayerCode {
         items,
-        ty: quote!(#p::AffineAutoregressive<'static, f32>),
+        ty: quote!(#p::AffineAutoregressive<'static, #wt>),
         value: quote! {
             #p::AffineAutoregressive {
                 net: #mlp,
@@ -179,13 +200,14 @@ fn gen_affine_ar(
     })
 }
 
-/// `static L{i}_PARAMS: [f32; N]` for a layer's own weights.
+/// `static L{i}_PARAMS: [W; N]` for a layer's own weights.
 fn gen_params(i: usize, span: Span, m: &Model) -> syn::Result<(TokenStream, proc_macro2::Ident)> {
     let id = format_ident!("L{}_PARAMS", i);
     let w = weights(m, span)?;
     let n = Literal::usize_unsuffixed(w.len());
-    let arr = f32_array(w);
-    Ok((quote!(static #id: [f32; #n] = #arr;), id))
+    let arr = weight_array(m, w);
+    let wt = weight_ty(m);
+    Ok((quote!(static #id: [#wt; #n] = #arr;), id))
 }
 
 /// `static L{i}_INTS: [u16; N]` (coupling masks, permutations).
@@ -262,9 +284,10 @@ fn gen_spline_ar(
         "direction",
     )?;
     let p = quote!(::flow_core::layers::spline_ar);
+    let wt = weight_ty(m);
     Ok(LayerCode {
         items,
-        ty: quote!(#p::SplineAutoregressive<'static, f32>),
+        ty: quote!(#p::SplineAutoregressive<'static, #wt>),
         value: quote!(#p::SplineAutoregressive { net: #mlp, dim: #d, spline: #sp, direction: #dir }),
     })
 }
@@ -288,9 +311,10 @@ fn gen_affine_coupling(
         "affine layout",
     )?;
     let p = quote!(::flow_core::layers::affine_coupling);
+    let wt = weight_ty(m);
     Ok(LayerCode {
         items: quote!(#net_items #mask_items),
-        ty: quote!(#p::AffineCoupling<'static, f32, u16>),
+        ty: quote!(#p::AffineCoupling<'static, #wt, u16>),
         value: quote!(#p::AffineCoupling { net: #mlp, mask: &#mask_id, scale: #sc, layout: #lay, additive: #additive }),
     })
 }
@@ -307,9 +331,10 @@ fn gen_spline_coupling(
     let (mask_items, mask_id) = gen_ints(i, mask, m)?;
     let sp = spline_opts(spline)?;
     let p = quote!(::flow_core::layers::spline_coupling);
+    let wt = weight_ty(m);
     Ok(LayerCode {
         items: quote!(#net_items #mask_items),
-        ty: quote!(#p::SplineCoupling<'static, f32, u16>),
+        ty: quote!(#p::SplineCoupling<'static, #wt, u16>),
         value: quote!(#p::SplineCoupling { net: #mlp, mask: &#mask_id, spline: #sp }),
     })
 }
@@ -322,27 +347,28 @@ type ValueOf<'a> = Box<dyn Fn(&proc_macro2::Ident) -> TokenStream + 'a>;
 fn gen_simple(i: usize, l: &LayerDesc, m: &Model) -> syn::Result<LayerCode> {
     let d = Literal::usize_unsuffixed(m.desc.dim as usize);
     let l_ = quote!(::flow_core::layers);
+    let wt = weight_ty(m);
     let (span, ty, value): (Span, TokenStream, ValueOf<'_>) = match l {
         LayerDesc::Planar { params } => (
             *params,
-            quote!(#l_::planar::Planar<'static, f32>),
+            quote!(#l_::planar::Planar<'static, #wt>),
             Box::new(|id| quote!(#l_::planar::Planar { params: &#id })),
         ),
         LayerDesc::Radial { params } => (
             *params,
-            quote!(#l_::radial::Radial<'static, f32>),
+            quote!(#l_::radial::Radial<'static, #wt>),
             Box::new(|id| quote!(#l_::radial::Radial { params: &#id })),
         ),
         LayerDesc::ActNorm { params } => (
             *params,
-            quote!(#l_::actnorm::ActNorm<'static, f32>),
+            quote!(#l_::actnorm::ActNorm<'static, #wt>),
             Box::new(|id| quote!(#l_::actnorm::ActNorm { params: &#id })),
         ),
         LayerDesc::BatchNorm { params, eps } => {
             let e = f64_lit(*eps);
             (
                 *params,
-                quote!(#l_::batchnorm::BatchNorm<'static, f32>),
+                quote!(#l_::batchnorm::BatchNorm<'static, #wt>),
                 Box::new(move |id| quote!(#l_::batchnorm::BatchNorm { params: &#id, eps: #e })),
             )
         }
@@ -351,7 +377,7 @@ fn gen_simple(i: usize, l: &LayerDesc, m: &Model) -> syn::Result<LayerCode> {
             let d = d.clone();
             (
                 *params,
-                quote!(#l_::lu_linear::LuLinear<'static, f32>),
+                quote!(#l_::lu_linear::LuLinear<'static, #wt>),
                 Box::new(move |id| quote!(#l_::lu_linear::LuLinear { dim: #d, params: &#id, eps: #e })),
             )
         }
@@ -364,7 +390,7 @@ fn gen_simple(i: usize, l: &LayerDesc, m: &Model) -> syn::Result<LayerCode> {
             let d = d.clone();
             (
                 *params,
-                quote!(#l_::elementwise::Elementwise<'static, f32>),
+                quote!(#l_::elementwise::Elementwise<'static, #wt>),
                 Box::new(move |id| quote!(#l_::elementwise::Elementwise { kind: #k, dim: #d, params: &#id })),
             )
         }
@@ -438,9 +464,10 @@ fn gen_layer(i: usize, l: &LayerDesc, m: &Model) -> syn::Result<LayerCode> {
 fn gen_base(m: &Model) -> syn::Result<LayerCode> {
     let p = quote!(::flow_core::base);
     let d = Literal::usize_unsuffixed(m.desc.dim as usize);
+    let wt = weight_ty(m);
     let params = |span: Span| -> syn::Result<(TokenStream, Literal)> {
         let w = weights(m, span)?;
-        Ok((f32_array(w), Literal::usize_unsuffixed(w.len())))
+        Ok((weight_array(m, w), Literal::usize_unsuffixed(w.len())))
     };
     Ok(match &m.desc.base {
         BaseDesc::StandardNormal => LayerCode {
@@ -451,16 +478,16 @@ fn gen_base(m: &Model) -> syn::Result<LayerCode> {
         BaseDesc::DiagNormal { params: span } => {
             let (arr, n) = params(*span)?;
             LayerCode {
-                items: quote!(static BASE_PARAMS: [f32; #n] = #arr;),
-                ty: quote!(#p::DiagNormal<'static, f32>),
+                items: quote!(static BASE_PARAMS: [#wt; #n] = #arr;),
+                ty: quote!(#p::DiagNormal<'static, #wt>),
                 value: quote!(#p::DiagNormal { params: &BASE_PARAMS }),
             }
         }
         BaseDesc::CholeskyNormal { params: span } => {
             let (arr, n) = params(*span)?;
             LayerCode {
-                items: quote!(static BASE_PARAMS: [f32; #n] = #arr;),
-                ty: quote!(#p::CholeskyNormal<'static, f32>),
+                items: quote!(static BASE_PARAMS: [#wt; #n] = #arr;),
+                ty: quote!(#p::CholeskyNormal<'static, #wt>),
                 value: quote!(#p::CholeskyNormal { dim: #d, params: &BASE_PARAMS }),
             }
         }
@@ -530,7 +557,7 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
     let c = Literal::usize_unsuffixed(cdim);
     let scratch = Literal::usize_unsuffixed(m.scratch);
     let params = Literal::usize_unsuffixed(m.n_params);
-    let weight_bytes = Literal::usize_unsuffixed(4 * m.n_params);
+    let weight_bytes = Literal::usize_unsuffixed(m.weight_type.size() * m.n_params);
     let s_size = Literal::usize_unsuffixed(s_size);
     // The batch methods keep `BLOCK` samples' scratch (BLOCK is 1 on targets without SIMD).
     let scratch_bytes = quote!(#s_size * SCRATCH * ::flow_core::block::BLOCK);

@@ -5,6 +5,7 @@
 use flow_core::model::file;
 
 /// The parts of `flow-train`'s golden vectors that the generated check uses.
+#[derive(Debug)]
 pub struct Golden {
     /// Probe points.
     pub points: Vec<Vec<f64>>,

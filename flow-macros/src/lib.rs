@@ -17,11 +17,14 @@
 //! # Arguments
 //! - the model file's path, a string literal, relative to the invoking crate's
 //!   `CARGO_MANIFEST_DIR` (or absolute);
-//! - `precision = "f32"` (default) or `"f64"`: the scalar the methods compute in. Weights stay
-//!   `f32` either way (the file's precision); f64 widens them exactly.
+//! - `precision = "f32"` (default) or `"f64"`: the scalar the methods compute in. The weights'
+//!   `static` arrays keep the file's type either way: `f32`, or `f64` for files of format
+//!   version 2. f64 evaluation widens `f32` weights exactly; f32 evaluation of `f64` weights rounds
+//!   each weight to `f32` as it reads it (as the runtime evaluator does, bit for bit).
 //!
 //! # Generated API (D = dimension, C = context dimension, S = the precision)
-//! - `const DIM`, `CONTEXT_DIM`, `PARAMS`, `WEIGHT_BYTES` (bytes of weights in flash),
+//! - `const DIM`, `CONTEXT_DIM`, `PARAMS`, `WEIGHT_BYTES` (bytes of weights in flash: 4 or 8 per
+//!   weight, the file's weight type),
 //!   `SCRATCH_BYTES` (the stack scratch every method uses, measured on the composition itself);
 //! - `log_prob(&[S; D]) -> S`, `grad_log_prob(&[S; D]) -> [S; D]`,
 //!   `inverse(&[S; D]) -> ([S; D], S)` (base point, log|det ∂z/∂x|),

@@ -11,7 +11,7 @@ use syn::{DeriveInput, Ident, LitStr, Token};
 pub enum Precision {
     /// `f32` (the default).
     F32,
-    /// `f64` (weights stay `f32`, widened exactly).
+    /// `f64` (the weights keep the file's type; `f32` weights are widened exactly).
     F64,
 }
 

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use flow_core::model::file::WeightType;
 use quote::quote;
 
 use crate::check::check_bytes;
@@ -126,18 +127,49 @@ fn good_models_pass_and_are_measured() {
         "moons_maf.flow",
     ] {
         let bytes = std::fs::read(manifest_dir().join("tests/models").join(file)).unwrap();
-        let (desc, weights, _ints, scratch, n_params) =
-            check_bytes(&bytes, Precision::F32).unwrap_or_else(|p| panic!("{file}: {p:?}"));
-        assert!(scratch >= 3 * desc.dim as usize, "{file}");
-        assert_eq!(n_params, weights.len(), "{file}: every weight is a parameter");
+        let m = check_bytes(&bytes, Precision::F32).unwrap_or_else(|p| panic!("{file}: {p:?}"));
+        assert!(m.scratch >= 3 * m.desc.dim as usize, "{file}");
+        assert_eq!(m.n_params, m.weights.len(), "{file}: every weight is a parameter");
+        assert_eq!(m.weight_type, WeightType::F32, "{file}");
     }
+}
+
+#[test]
+fn f64_weight_files_pass_and_bad_f64_weights_are_named() {
+    let bytes = std::fs::read(manifest_dir().join("tests/models/iaf_cholesky_f64.flow")).unwrap();
+    let m = check_bytes(&bytes, Precision::F32).unwrap_or_else(|p| panic!("{p:?}"));
+    assert_eq!(m.weight_type, WeightType::F64);
+    assert_eq!(m.n_params, m.weights.len());
+    assert!(
+        m.weights.iter().any(|&w| w as f32 as f64 != w),
+        "weights that f32 cannot hold"
+    );
+    // A weight beyond the f32 range: finite in f64, infinite when f32 evaluation reads it.
+    let sec = flow_core::model::file::split(&bytes).unwrap();
+    let w0 = bytes.len() - sec.weights.len() - sec.ints.len();
+    let mut b = bytes.clone();
+    b[w0 + 8..w0 + 16].copy_from_slice(&1e300f64.to_le_bytes());
+    let crc = flow_core::model::file::crc32(&b[16..]);
+    b[12..16].copy_from_slice(&crc.to_le_bytes());
+    let p = check_bytes(&b, Precision::F64).unwrap_err();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("1 weight is NaN, infinite or beyond the f32 range: #1 (layer 0) = 1e300"),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn garbage_never_panics() {
     // Every prefix and every single-byte corruption of a good file is an error or a model, never a
     // panic (the checker runs inside the compiler).
-    let good = std::fs::read(manifest_dir().join("tests/models/tiny_cond.flow")).unwrap();
+    for file in ["tiny_cond.flow", "misc_layers_f64.flow"] {
+        garbage_of(file);
+    }
+}
+
+fn garbage_of(file: &str) {
+    let good = std::fs::read(manifest_dir().join("tests/models").join(file)).unwrap();
     for n in 0..good.len() {
         let _ = check_bytes(&good[..n], Precision::F64);
     }

@@ -107,9 +107,12 @@ fn agree<S: Bits, F: BakedFlow<S>, const D: usize, const C: usize>(
     let mut ev = Evaluator::<S, 4096>::new(bytes).expect("runtime evaluator accepts the model");
     assert_eq!((F::DIM, F::CONTEXT_DIM), (D, C));
     assert_eq!((ev.dim(), ev.context_dim()), (D, C));
-    let runtime_flow = ev.model().flow::<S>();
-    assert_eq!(F::PARAMS, runtime_flow.n_params());
-    assert_eq!(F::WEIGHT_BYTES, 4 * F::PARAMS);
+    assert_eq!(F::PARAMS, ev.model().n_params());
+    // 4 bytes per weight in f32 files, 8 in f64 files, whatever the precision S.
+    assert_eq!(
+        F::WEIGHT_BYTES,
+        ev.model().weights.weight_type().size() * F::PARAMS
+    );
     assert_eq!(
         F::SCRATCH_BYTES,
         flow.flow().scratch_len() * core::mem::size_of::<S>() * flow_core::block::BLOCK
@@ -319,6 +322,60 @@ fn every_layer_kind_agrees_with_runtime() {
     agree::<f64, _, 4, 0>(api!(NflowsMaf64), &NflowsMaf64, &NFLOWS_MAF.0, 33);
     agree::<f32, _, 3, 2>(api!(ZukoNsfCond, ctx), &ZukoNsfCond, &ZUKO_NSF_COND.0, 34);
     agree::<f64, _, 3, 2>(api!(ZukoNsfCond64, ctx), &ZukoNsfCond64, &ZUKO_NSF_COND.0, 35);
+}
+
+model!(MISC_LAYERS_F64, "models/misc_layers_f64.flow");
+model!(IAF_CHOLESKY_F64, "models/iaf_cholesky_f64.flow");
+model!(FLOWJAX_MAF64, "models/golden_flowjax_maf64.flow");
+model!(FLOWJAX_RQ64, "models/golden_flowjax_rq64.flow");
+
+/// Files with f64 weights (format version 2): `static` f64 arrays; f32 methods round each weight
+/// as they read it, like the runtime evaluator.
+#[flow("tests/models/misc_layers_f64.flow")]
+struct MiscLayersF64W;
+#[flow("tests/models/misc_layers_f64.flow", precision = "f64")]
+struct MiscLayersF64W64;
+#[flow("tests/models/iaf_cholesky_f64.flow")]
+struct IafCholeskyF64W;
+#[flow("tests/models/iaf_cholesky_f64.flow", precision = "f64")]
+struct IafCholeskyF64W64;
+#[flow("tests/models/golden_flowjax_maf64.flow")]
+struct FlowjaxMafF64W;
+#[flow("tests/models/golden_flowjax_maf64.flow", precision = "f64")]
+struct FlowjaxMafF64W64;
+#[flow("tests/models/golden_flowjax_rq64.flow")]
+struct FlowjaxRqF64W;
+#[flow("tests/models/golden_flowjax_rq64.flow", precision = "f64")]
+struct FlowjaxRqF64W64;
+
+#[test]
+fn f64_weight_files_agree_with_runtime_in_f32_and_f64() {
+    agree::<f32, _, 3, 0>(api!(MiscLayersF64W), &MiscLayersF64W, &MISC_LAYERS_F64.0, 40);
+    agree::<f64, _, 3, 0>(api!(MiscLayersF64W64), &MiscLayersF64W64, &MISC_LAYERS_F64.0, 41);
+    agree::<f32, _, 3, 0>(api!(IafCholeskyF64W), &IafCholeskyF64W, &IAF_CHOLESKY_F64.0, 42);
+    agree::<f64, _, 3, 0>(
+        api!(IafCholeskyF64W64),
+        &IafCholeskyF64W64,
+        &IAF_CHOLESKY_F64.0,
+        43,
+    );
+    agree::<f32, _, 2, 0>(api!(FlowjaxMafF64W), &FlowjaxMafF64W, &FLOWJAX_MAF64.0, 44);
+    agree::<f64, _, 2, 0>(api!(FlowjaxMafF64W64), &FlowjaxMafF64W64, &FLOWJAX_MAF64.0, 45);
+    agree::<f32, _, 4, 0>(api!(FlowjaxRqF64W), &FlowjaxRqF64W, &FLOWJAX_RQ64.0, 46);
+    agree::<f64, _, 4, 0>(api!(FlowjaxRqF64W64), &FlowjaxRqF64W64, &FLOWJAX_RQ64.0, 47);
+    // Twice the flash of the same model with f32 weights, in either precision.
+    assert_eq!(MiscLayersF64W::WEIGHT_BYTES, 2 * MiscLayers::WEIGHT_BYTES);
+    assert_eq!(MiscLayersF64W64::WEIGHT_BYTES, MiscLayersF64W::WEIGHT_BYTES);
+    // f32 evaluation of f64 weights is f32 evaluation of the same weights rounded (the f32 file).
+    let x = [0.3f32, -1.1, 0.7];
+    assert_eq!(
+        IafCholeskyF64W::log_prob(&x).to_bits(),
+        IafCholesky::log_prob(&x).to_bits()
+    );
+    assert_ne!(
+        IafCholeskyF64W64::log_prob(&x.map(f64::from)),
+        IafCholesky64::log_prob(&x.map(f64::from))
+    );
 }
 
 /// D = 3, four MAF layers, diagonal-normal base.

@@ -19,14 +19,19 @@
 //!   `radial.flow`: the trainer's families with a standardization layer, weights redrawn;
 //! - `misc_layers.flow`: ActNorm, batch norm, LU linear, permutation, tanh and atanh maps;
 //! - `nflows_maf.flow`, `zuko_nsf_cond.flow`: imported from the peer fixtures (residual MADE,
-//!   permutations, zuko splines with context).
+//!   permutations, zuko splines with context);
+//! - `misc_layers_f64.flow`, `iaf_cholesky_f64.flow`: the same models with `f64` weights (format
+//!   version 2);
+//! - `golden_*.flow`: models with golden vectors for `tests/golden.rs`: every trainer family fitted,
+//!   and every peer fixture imported (`golden_flowjax_*64.flow` with FlowJAX's float64 parameters
+//!   as `f64` weights, `golden_flowjax_maf.flow` the same MAF rounded to `f32`).
 //!
 //! Except `moons_maf`, every trainable weight is redrawn at a scale that makes the layers far from
 //! the identity, so that agreement tests exercise the whole kernels.
 
 use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
 use flow_core::model::builder::ModelParts;
-use flow_core::model::file::{crc32, HEADER_LEN};
+use flow_core::model::file::{crc32, WeightType, HEADER_LEN};
 use flow_core::model::{LayerDesc, NetDesc};
 use flow_core::nn::{made, mlp, Activation};
 use flow_train::arch::{self, ArchConfig, FlowKind, Trainable};
@@ -446,17 +451,40 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
     ] {
         files.push((file, fitted_with_golden(flow, d)));
     }
-    for (file, fixture) in [
-        ("golden_nflows_rq.flow", "nflows_rqcoupling_moons"),
-        ("golden_flowjax_maf.flow", "flowjax_maf_moons"),
+    // Imports of every peer fixture with the weight type `flow-train import` chooses (f64 for
+    // FlowJAX's float64 parameters, f32 for torch's), and FlowJAX MAF also stored as f32.
+    for (file, fixture, weights) in [
+        ("golden_nflows_rq.flow", "nflows_rqcoupling_moons", None),
+        (
+            "golden_flowjax_maf.flow",
+            "flowjax_maf_moons",
+            Some(WeightType::F32),
+        ),
+        ("golden_flowjax_maf64.flow", "flowjax_maf_moons", None),
+        ("golden_flowjax_rq64.flow", "flowjax_rqcoupling_banana4", None),
+        ("golden_zuko_maf.flow", "zuko_maf_moons", None),
+        ("golden_zuko_nsf.flow", "zuko_nsf_moons", None),
+        ("golden_zuko_nsf_cond.flow", "zuko_nsf_conditional", None),
+        ("golden_zuko_realnvp.flow", "zuko_realnvp_banana4", None),
+        ("golden_nflows_maf.flow", "nflows_maf_banana4", None),
     ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("../../shared/fixtures/{fixture}.json"));
         if path.exists() {
-            let out = std::env::temp_dir().join(format!("gen_models_{fixture}.flow"));
-            flow_train::import::import_file(&path, &out).expect("import");
+            let out = std::env::temp_dir().join(format!("gen_models_{}_{file}", std::process::id()));
+            flow_train::import::import_file(&path, &out, weights).expect("import");
             files.push((file, std::fs::read(&out).unwrap()));
+            let _ = std::fs::remove_file(&out);
         }
+    }
+    // Synthetic models with f64 weights (format version 2): every simple layer kind and a
+    // Cholesky base, with weights that f32 cannot hold.
+    for (file, mut parts) in [
+        ("misc_layers_f64.flow", misc_layers()),
+        ("iaf_cholesky_f64.flow", iaf_cholesky()),
+    ] {
+        parts.weight_type = WeightType::F64;
+        files.push((file, parts.to_bytes(meta)));
     }
     let (golden, edited) = golden_models();
     files.push(("golden.flow", golden));

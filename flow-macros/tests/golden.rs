@@ -2,6 +2,7 @@
 //! `#[cfg(test)]` test in the crate that bakes it (`verify = false` turns it off), and
 //! `golden_errors()` to run the same check anywhere (e.g. on the target).
 
+use flow_core::baked::BakedFlow;
 use flow_macros::flow;
 
 /// Generates `__flow_golden_vectors_of_Golden`, run by this test binary.
@@ -111,6 +112,83 @@ fn golden_vectors_survive_fit_and_import_into_baked_code_for_every_kind() {
         eprintln!("{name}: golden errors {e:?}");
         assert!(e.iter().all(|&v| v <= tol), "{name}: {e:?} > {tol}");
     }
+}
+
+// Every peer fixture imported by `flow-train import` (f64 weights for FlowJAX's float64
+// parameters, f32 for torch's float32 ones) and baked in f64.
+#[flow("tests/models/golden_zuko_maf.flow", precision = "f64")]
+struct LibZukoMaf;
+#[flow("tests/models/golden_zuko_nsf.flow", precision = "f64")]
+struct LibZukoNsf;
+#[flow("tests/models/golden_zuko_nsf_cond.flow", precision = "f64")]
+struct LibZukoNsfCond;
+#[flow("tests/models/golden_zuko_realnvp.flow", precision = "f64")]
+struct LibZukoRealnvp;
+#[flow("tests/models/golden_nflows_maf.flow", precision = "f64")]
+struct LibNflowsMaf;
+#[flow("tests/models/golden_nflows_rq.flow", precision = "f64")]
+struct LibNflowsRq;
+#[flow("tests/models/golden_flowjax_maf64.flow", precision = "f64")]
+struct LibFlowjaxMaf;
+#[flow("tests/models/golden_flowjax_rq64.flow", precision = "f64")]
+struct LibFlowjaxRq;
+
+/// The largest errors of a baked f64 flow against the source library's own float64 answers kept
+/// in the model's golden vectors: log p relative to `max(1, |ref|)` over every probe point (typical,
+/// spline bounds ±1e-4, far out), and base noise → sample, absolute.
+fn against_library<F: BakedFlow<f64>>(flow: &F, file: &str) -> (f64, f64) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/models")
+        .join(file);
+    let (_, meta) = flow_train::io::read_model(&path).unwrap();
+    let g = meta.golden.expect("golden vectors");
+    let (lib_lp, lib_x) = (g.source_log_prob.unwrap(), g.source_sample.unwrap());
+    assert_eq!(lib_lp.len(), g.points.len());
+    let mut lp_err: f64 = 0.0;
+    for ((x, c), want) in g.points.iter().zip(&g.context).zip(&lib_lp) {
+        let lp = flow.log_prob(x, c).unwrap();
+        lp_err = lp_err.max((lp - want).abs() / want.abs().max(1.0));
+    }
+    let mut sample_err: f64 = 0.0;
+    for ((eps, c), want) in g.noise.iter().zip(&g.noise_context).zip(&lib_x) {
+        let mut x = vec![0.0; eps.len()];
+        flow.sample(eps, c, &mut x).unwrap();
+        for (a, b) in x.iter().zip(want) {
+            sample_err = sample_err.max((a - b).abs());
+        }
+    }
+    (lp_err, sample_err)
+}
+
+/// Asserts the criteria for one baked import: f64 log p within 1e-9 relative of the
+/// library's float64 on every probe point, and base noise → sample within 1e-6.
+fn assert_matches_library<F: BakedFlow<f64>>(name: &str, flow: &F, file: &str) {
+    let (lp, sample) = against_library(flow, file);
+    eprintln!("{name}: baked f64 vs library f64: log p {lp:.2e} (relative), sample {sample:.2e}");
+    assert!(lp <= 1e-9, "{name}: log p {lp:e}");
+    assert!(sample <= 1e-6, "{name}: sample {sample:e}");
+}
+
+#[test]
+fn every_imported_fixture_baked_in_f64_matches_its_library_within_1e_9() {
+    assert_matches_library("zuko MAF", &LibZukoMaf, "golden_zuko_maf.flow");
+    assert_matches_library("zuko NSF", &LibZukoNsf, "golden_zuko_nsf.flow");
+    assert_matches_library("zuko NSF cond.", &LibZukoNsfCond, "golden_zuko_nsf_cond.flow");
+    assert_matches_library("zuko RealNVP", &LibZukoRealnvp, "golden_zuko_realnvp.flow");
+    assert_matches_library("nflows MAF", &LibNflowsMaf, "golden_nflows_maf.flow");
+    assert_matches_library("nflows RQ coupling", &LibNflowsRq, "golden_nflows_rq.flow");
+    assert_matches_library(
+        "FlowJAX MAF (f64 w.)",
+        &LibFlowjaxMaf,
+        "golden_flowjax_maf64.flow",
+    );
+    assert_matches_library("FlowJAX RQ (f64 w.)", &LibFlowjaxRq, "golden_flowjax_rq64.flow");
+    assert_eq!(LibFlowjaxMaf::WEIGHT_BYTES, 8 * LibFlowjaxMaf::PARAMS);
+    assert_eq!(LibZukoMaf::WEIGHT_BYTES, 4 * LibZukoMaf::PARAMS);
+    // The same FlowJAX MAF with its parameters rounded to f32 is ~4e-7 off: what f64 weights fix.
+    let (rounded, _) = against_library(&GFlowjaxMaf64, "golden_flowjax_maf.flow");
+    eprintln!("FlowJAX MAF (f32 weights): baked f64 vs library f64: log p {rounded:.2e}");
+    assert!(rounded > 1e-8, "{rounded:e}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use flow_core::model::builder::ModelParts;
+use flow_core::model::file::WeightType;
 use flow_core::runtime::flow_of;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -224,19 +225,19 @@ pub fn fit(a: &FitArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// log p of every row of `data` with the model at `model` (f64 arithmetic, stored f32 weights:
-/// the runtime evaluator's `Evaluator<f64, _>` path).
+/// log p of every row of `data` with the model at `model` (f64 arithmetic, the weights as stored,
+/// f32 or f64: the same bits as the runtime evaluator's `Evaluator<f64, _>` on the file).
 pub fn log_probs(parts: &ModelParts, data: &Dataset) -> Vec<f64> {
-    let w: Vec<f32> = parts.weights_f32();
+    let w = parts.stored_weights();
     (0..data.len())
         .into_par_iter()
         .map_init(
             || {
-                let f = flow_of::<f64, f32>(&parts.desc, &w, &parts.ints);
+                let f = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
                 vec![0.0; f.scratch_len()]
             },
             |scratch, i| {
-                let f = flow_of::<f64, f32>(&parts.desc, &w, &parts.ints);
+                let f = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
                 let (x, c) = data.row(i);
                 f.log_prob(x, c, scratch)
             },
@@ -303,8 +304,8 @@ pub fn sample(model: &Path, n: usize, seed: u64, output: &Path, context_file: Op
             sel.chunks(c).map(|r| r.to_vec()).collect()
         }
     };
-    let w = parts.weights_f32();
-    let flow = flow_of::<f64, f32>(&parts.desc, &w, &parts.ints);
+    let w = parts.stored_weights();
+    let flow = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
     let mut scratch = vec![0.0; flow.scratch_len()];
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out_rows = Vec::with_capacity(n * ctx_rows.len());
@@ -333,7 +334,8 @@ pub fn sample(model: &Path, n: usize, seed: u64, output: &Path, context_file: Op
 pub fn inspect(model: &Path, json: bool) -> CliResult {
     let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
     let n_weights = parts.weights.len();
-    let weight_bytes = 4 * n_weights + 2 * parts.ints.len();
+    let weight_type = parts.weight_type;
+    let weight_bytes = weight_type.size() * n_weights + 2 * parts.ints.len();
     if json {
         let v = serde_json::json!({
             "dim": parts.desc.dim,
@@ -341,6 +343,7 @@ pub fn inspect(model: &Path, json: bool) -> CliResult {
             "layers": parts.desc.layers,
             "base": parts.desc.base,
             "params": n_weights,
+            "weight_type": weight_type.name(),
             "weight_bytes": weight_bytes,
             "meta": {
                 "columns": meta.columns,
@@ -369,7 +372,7 @@ pub fn inspect(model: &Path, json: bool) -> CliResult {
         println!("  layer {i}: {}", crate::describe::layer(l));
     }
     println!("  base: {:?}", parts.desc.base);
-    println!("  parameters {n_weights}  weight bytes {weight_bytes}");
+    println!("  parameters {n_weights} ({weight_type})  weight bytes {weight_bytes}");
     if let Some(t) = &meta.training {
         println!(
             "  trained: {} epochs, best_val_nll {:.5}, {:.1} s, stop {:?}, {} train / {} val rows",
@@ -386,13 +389,15 @@ pub fn inspect(model: &Path, json: bool) -> CliResult {
 /// 1 otherwise.
 pub fn verify(model: &Path, json: bool) -> CliResult {
     let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
-    let (_, meta) = io::read_model(model).map_err(|e| e.to_string())?;
-    let rounded = meta
-        .source
-        .as_ref()
-        .and_then(|s| s.get("weights_rounded_to_f32"))
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
+    // Only an f32 file can have rounded its source's parameters.
+    let rounded = parts.weight_type == WeightType::F32
+        && meta
+            .source
+            .as_ref()
+            .and_then(|s| s.get("weights_rounded_to_f32"))
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
     let tol_source = if rounded {
         golden::TOL_SOURCE_ROUNDED
     } else {
@@ -430,11 +435,16 @@ pub fn verify(model: &Path, json: bool) -> CliResult {
             "ok": ok, "points": g.points.len(), "samples": g.noise.len(),
             "f64": e64, "f32": e32, "tol_f64": golden::TOL_F64, "tol_f32": golden::TOL_F32,
             "source_log_prob": source.map(|s| s.0), "source_sample": source.map(|s| s.1),
-            "tol_source": tol_source,
+            "tol_source": tol_source, "weight_type": parts.weight_type.name(),
         });
         println!("{v}");
     } else {
-        println!("golden points {}  samples {}", g.points.len(), g.noise.len());
+        println!(
+            "golden points {}  samples {}  weights {}",
+            g.points.len(),
+            g.noise.len(),
+            parts.weight_type
+        );
         for (name, e, tol) in [("f64", e64, golden::TOL_F64), ("f32", e32, golden::TOL_F32)] {
             println!(
                 "{name}: log_prob {:.3e}  base {:.3e}  log_det {:.3e}  sample {:.3e}  (tolerance {tol:.0e})",

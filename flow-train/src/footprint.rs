@@ -333,8 +333,10 @@ pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Re
             weight_bytes_line = None;
         }
     }
-    // Weights: the baked type's constant when the firmware ran; otherwise the file's f32 weights.
-    fp.flash_weight_bytes = weight_bytes_line.unwrap_or(4 * parts.weights.len() as u64);
+    // Weights: the baked type's constant when the firmware ran; otherwise the file's weights
+    // (4 bytes each in f32 files, 8 in f64 files).
+    fp.flash_weight_bytes =
+        weight_bytes_line.unwrap_or((parts.weight_type.size() * parts.weights.len()) as u64);
     fp.flash_code_bytes = flash.saturating_sub(fp.flash_weight_bytes);
     Ok(fp)
 }

@@ -1,7 +1,7 @@
 //! Golden vectors: reference answers that travel inside every model file, and their check.
 //!
 //! When `fit` or `import` writes a model, it evaluates probe points in f64 with the weights as
-//! stored (f32, widened exactly) through the reference path (`flow_core::runtime::flow_of`), and
+//! stored (f32 widened exactly, or f64) through the reference path (`flow_core::runtime::flow_of`), and
 //! keeps the results in the metadata. `flow-train verify` and the code `flow-macros` generates
 //! re-evaluate them.
 //!
@@ -13,7 +13,8 @@
 //!   (error growing ~√n·ε), libm's `expf`/`logf` are within 1 ULP, and K layers compose, so errors
 //!   of 1e-5–1e-4 are normal on typical points; the far tails and spline bounds amplify them
 //!   through large scales. Measured worst cases are in the README.
-//! - imported models: our f64 against the source library's float64, `1e-8` (see [`TOL_SOURCE`]).
+//! - imported models: our f64 against the source library's float64, `1e-8` (see [`TOL_SOURCE`];
+//!   [`TOL_SOURCE_ROUNDED`] when float64 parameters were stored as f32).
 
 use flow_core::model::builder::ModelParts;
 use flow_core::runtime::flow_of;
@@ -28,8 +29,9 @@ pub const TOL_F32: f64 = 2e-3;
 /// ~1e-13 (measured on every fixture); 1e-8 leaves room for longer flows.
 pub const TOL_SOURCE: f64 = 1e-8;
 /// As [`TOL_SOURCE`] when the library's parameters were float64 and the model file stores them as
-/// f32 (FlowJAX exports): the rounding of every weight (~3e-8 relative) moves log p by ~4e-7
-/// relative on the fixtures.
+/// f32 (`flow-train import --weights f32` of a FlowJAX export; by default such parameters are
+/// stored as f64 and [`TOL_SOURCE`] applies): the rounding of every weight (~3e-8 relative) moves
+/// log p by ~4e-7 relative on the fixtures.
 pub const TOL_SOURCE_ROUNDED: f64 = 1e-5;
 
 /// Probe points and the reference path's answers.
@@ -67,9 +69,10 @@ pub struct Golden {
     pub source_sample: Option<Vec<Vec<f64>>>,
 }
 
-/// The weights as stored in a file (rounded to f32, widened back).
+/// The weights as stored in a file: rounded to f32 and widened back for f32 files, unchanged for
+/// f64 files (see `ModelParts::stored_weights`).
 pub fn stored_weights(parts: &ModelParts) -> Vec<f64> {
-    parts.weights.iter().map(|&w| w as f32 as f64).collect()
+    parts.stored_weights()
 }
 
 /// Evaluates probe points and noise vectors with the reference path (f64, stored weights).

@@ -187,6 +187,10 @@ enum Command {
         /// Output model file.
         #[arg(short = 'o', long)]
         output: PathBuf,
+        /// How the file stores the weights: f32 (format version 1) or f64 (version 2). Default:
+        /// f64 when the library's parameters were float64 (FlowJAX), f32 otherwise.
+        #[arg(long, value_parser = ["f32", "f64"])]
+        weights: Option<String>,
     },
     /// Re-evaluate the golden vectors stored in a model (f32 and f64) and report the errors.
     Verify {
@@ -307,13 +311,26 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }),
         Command::Verify { model, json } => cli::verify(&model, json),
-        Command::Import { file, output } => {
-            flow_train::import::import_file(&file, &output).map(|(parts, meta)| {
+        Command::Import {
+            file,
+            output,
+            weights,
+        } => {
+            use flow_core::model::file::WeightType;
+            let weights = weights.map(|w| {
+                if w == "f64" {
+                    WeightType::F64
+                } else {
+                    WeightType::F32
+                }
+            });
+            flow_train::import::import_file(&file, &output, weights).map(|(parts, meta)| {
                 println!(
-                    "imported {} ({} layers, {} parameters) to {}",
+                    "imported {} ({} layers, {} parameters, {} weights) to {}",
                     meta.flow,
                     parts.desc.layers.len(),
                     parts.weights.len(),
+                    parts.weight_type,
                     output.display()
                 );
                 ExitCode::SUCCESS

@@ -107,22 +107,23 @@ fn names_or(stored: &[String], n: usize, prefix: &str) -> Vec<String> {
 
 struct Model {
     parts: ModelParts,
-    w32: Vec<f32>,
+    /// The weights as the file stores them (see `ModelParts::stored_weights`).
+    stored: Vec<f64>,
     d: usize,
     c: usize,
 }
 
-type RtFlow<'a> = Flow<f64, Layers<'a, f32>, BaseView<'a, f32>>;
+type RtFlow<'a> = Flow<f64, Layers<'a, f64>, BaseView<'a, f64>>;
 
 impl Model {
     fn new(parts: ModelParts) -> Self {
-        let w32 = parts.weights_f32();
+        let stored = parts.stored_weights();
         let (d, c) = (parts.desc.dim as usize, parts.desc.context_dim as usize);
-        Model { parts, w32, d, c }
+        Model { parts, stored, d, c }
     }
 
     fn flow(&self) -> RtFlow<'_> {
-        flow_of::<f64, f32>(&self.parts.desc, &self.w32, &self.parts.ints)
+        flow_of::<f64, f64>(&self.parts.desc, &self.stored, &self.parts.ints)
     }
 
     /// `n` samples (row-major); rows with a non-finite value are dropped.

@@ -1,20 +1,37 @@
 //! Every fixture trained by zuko, nflows or FlowJAX (`../shared/fixtures`) imports and evaluates to
-//! the library's own numbers: f64 log p within 1e-9 relative on every probe point; f32 log p no
-//! further from the float64 value than the library's own float32 on the typical points, finite and
-//! within 1e-4 relative on the edge points; base → sample within 1e-6 (f64).
+//! the library's own numbers (the criteria):
+//! - f64 log p within 1e-9 relative (to `max(1, |ref|)`) of the library's float64 value on every
+//!   probe point, through the runtime evaluator on the model file `flow-train import` writes and
+//!   through `flow-train eval` on it (the baked path: `flow-macros/tests/golden.rs`);
+//! - f32 log p no further from the float64 value than the library's own float32 on the typical
+//!   points (see [`F32_MEAN_MARGIN`] for what is compared), finite and within 1e-4 relative on the
+//!   edge points;
+//! - base noise → sample within 1e-6 (f64).
+//!
+//! FlowJAX's parameters are float64, so its models are written with f64 weights (format version
+//! 2): through an f32 file (`--weights f32`) the f64 log p would move by ~4e-7 relative.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use flow_core::model::file::WeightType;
 use flow_core::model::BaseDesc;
-use flow_core::runtime::flow_of;
-use flow_train::import;
+use flow_core::runtime::Evaluator;
+use flow_core::Real;
+use flow_train::import::{self, Fixture};
 
 fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
 }
 
-/// Fixtures whose layer kinds the importer supports so far.
-const SUPPORTED: &[&str] = &[
+fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("import_fixtures");
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+/// Every fixture.
+const FIXTURES: &[&str] = &[
     "zuko_maf_moons",
     "zuko_nsf_moons",
     "zuko_nsf_conditional",
@@ -25,56 +42,126 @@ const SUPPORTED: &[&str] = &[
     "flowjax_rqcoupling_banana4",
 ];
 
+/// The first 200 probe points are typical data points; the rest are edge points (spline bounds
+/// ±1e-4, 0, far out).
+const TYPICAL: usize = 200;
+
+/// How the f32 criterion is read: our f32 log p against the library's float64 value, compared with
+/// the library's own float32 error, over the 200 typical points, on two statistics:
+/// - the worst typical point: ours at most the library's (strictly);
+/// - the mean error: ours at most `F32_MEAN_MARGIN` × the library's.
+///
+/// Not per point: two evaluations that round in different orders are each the closer one at about
+/// half of the points (measured: ours is at least as close at 53–67% of them), so a per-point
+/// comparison says nothing about accuracy; the distribution of the errors does. The mean has a margin because
+/// a 200-point mean of |error| has a sampling noise of 5–9% relative (bootstrap on these fixtures)
+/// and because of one known excess: zuko RealNVP's mean is 1.04× zuko's, from the dense layers
+/// (`flow_core::nn::mlp`: no FMA, 8-lane partial sums; PyTorch's sgemm uses FMA) — with correctly
+/// rounded dense layers ours would be 0.79×. The spline knots' prefix sums, which were 1.2× on zuko
+/// NSF, are now compensated like PyTorch's double-accumulated cumsum (`flow_core::math::RunningSum`).
+const F32_MEAN_MARGIN: f64 = 1.1;
+
 #[derive(Debug, Default)]
 struct Errs {
-    f64_rel: f64,
+    /// Largest f64 log p error relative to `max(1, |ref|)`: runtime evaluator on the file.
+    f64_runtime: f64,
+    /// The same through `flow-train eval`.
+    f64_eval: f64,
+    /// Largest and mean |our f32 − library f64| on the typical points.
     f32_typical: f64,
-    lib_f32_typical: f64,
     f32_typical_mean: f64,
+    /// The same for the library's own float32 (0 when it ran in float64).
+    lib_f32_typical: f64,
     lib_f32_typical_mean: f64,
+    /// Typical points where our f32 is at least as close as the library's.
+    f32_closer_share: f64,
+    /// Largest f32 error relative to `max(1, |ref|)` on the edge points.
     f32_edge_rel: f64,
+    /// Largest |our sample − library sample| (f64).
     sample_f64: f64,
 }
 
-fn check(name: &str) -> Errs {
+/// The context of probe point `i` (zeros for unconditional flows).
+fn context_of(fx: &Fixture, i: usize, c: usize) -> Vec<f64> {
+    fx.context
+        .as_ref()
+        .map(|c| c[i].clone())
+        .unwrap_or_else(|| vec![0.0; c])
+}
+
+/// log p of every probe point through `flow-train eval` on the model file.
+fn eval_cli(name: &str, model: &Path, fx: &Fixture, d: usize, c: usize) -> Vec<f64> {
+    let data = tmp(&format!("{name}.csv"));
+    let out = tmp(&format!("{name}.out.csv"));
+    let cols: Vec<String> = (0..d)
+        .map(|i| format!("x{i}"))
+        .chain((0..c).map(|i| format!("c{i}")))
+        .collect();
+    let rows = fx
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, x)| [x.clone(), context_of(fx, i, c)].concat());
+    flow_train::csv::write_csv(&data, &cols, rows).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_flow-train"))
+        .args(["eval", model.to_str().unwrap(), data.to_str().unwrap(), "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().ends_with(",log_prob"));
+    lines
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+fn check(name: &str) -> (Errs, WeightType) {
     let path = fixtures_dir().join(format!("{name}.json"));
     let fx = import::read_fixture(&path).unwrap();
-    let parts = import::to_parts(&fx).unwrap();
-    let w32 = parts.weights_f32();
-    // f64: the weights as the library stored them (torch's are float32 values, widened exactly;
-    // FlowJAX's ran in float64, so rounding them to f32 alone moves log p by ~4e-7 relative).
-    let f64flow = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
-    let f32flow = flow_of::<f32, f32>(&parts.desc, &w32, &parts.ints);
-    let mut s64 = vec![0.0f64; f64flow.scratch_len()];
-    let mut s32 = vec![0.0f32; f32flow.scratch_len()];
-    let c = parts.desc.context_dim as usize;
+    let model = tmp(&format!("{name}.flow"));
+    let (parts, _) = import::import_file(&path, &model, None).unwrap();
+    let bytes = std::fs::read(&model).unwrap();
+    let store = flow_train::golden::aligned(&bytes);
+    let file = &flow_core::bytemuck::cast_slice::<u64, u8>(&store)[..bytes.len()];
+    let mut ev64 = Evaluator::<f64, 16384>::new(file).unwrap();
+    let mut ev32 = Evaluator::<f32, 16384>::new(file).unwrap();
+    let (d, c) = (ev64.dim(), ev64.context_dim());
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(1.0);
     let mut e = Errs::default();
+    let mut closer = 0;
     for (i, x) in fx.points.iter().enumerate() {
-        let ctx: Vec<f64> = fx
-            .context
-            .as_ref()
-            .map(|c| c[i].clone())
-            .unwrap_or_else(|| vec![0.0; c]);
+        let ctx = context_of(&fx, i, c);
         let want = fx.log_prob[i];
-        let lp = f64flow.log_prob(x, &ctx, &mut s64);
-        e.f64_rel = e.f64_rel.max((lp - want).abs() / want.abs().max(1.0));
-        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        let c32: Vec<f32> = ctx.iter().map(|&v| v as f32).collect();
-        let lp32 = f32flow.log_prob(&x32, &c32, &mut s32) as f64;
+        e.f64_runtime = e.f64_runtime.max(rel(ev64.log_prob(x, &ctx).unwrap(), want));
+        let to32 = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+        let lp32 = ev32.log_prob(&to32(x), &to32(&ctx)).unwrap().to_f64();
         assert!(lp32.is_finite(), "{name}: f32 log p not finite at point {i}");
-        if i < 200 {
-            e.f32_typical = e.f32_typical.max((lp32 - want).abs());
-            e.f32_typical_mean += (lp32 - want).abs() / 200.0;
+        if i < TYPICAL {
+            let ours = (lp32 - want).abs();
+            e.f32_typical = e.f32_typical.max(ours);
+            e.f32_typical_mean += ours / TYPICAL as f64;
             if let Some(l32) = &fx.log_prob_f32 {
-                e.lib_f32_typical = e.lib_f32_typical.max((l32[i] - want).abs());
-                e.lib_f32_typical_mean += (l32[i] - want).abs() / 200.0;
+                let lib = (l32[i] - want).abs();
+                e.lib_f32_typical = e.lib_f32_typical.max(lib);
+                e.lib_f32_typical_mean += lib / TYPICAL as f64;
+                closer += usize::from(ours <= lib);
             }
         } else {
-            e.f32_edge_rel = e.f32_edge_rel.max((lp32 - want).abs() / want.abs().max(1.0));
+            e.f32_edge_rel = e.f32_edge_rel.max(rel(lp32, want));
         }
     }
+    e.f32_closer_share = closer as f64 / TYPICAL as f64;
+    for (lp, want) in eval_cli(name, &model, &fx, d, c).iter().zip(&fx.log_prob) {
+        e.f64_eval = e.f64_eval.max(rel(*lp, *want));
+    }
     for (k, base) in fx.sample.base.iter().enumerate() {
-        let ctx: Vec<f64> = fx
+        let ctx = fx
             .sample
             .context
             .as_ref()
@@ -85,7 +172,6 @@ fn check(name: &str) -> Errs {
         // that our `sample` maps to the same x is `(base − μ) / σ`.
         let eps: Vec<f64> = match (fx.library.as_str(), &parts.desc.base) {
             ("flowjax", BaseDesc::DiagNormal { params }) => {
-                let d = base.len();
                 let p = &parts.weights[params.offset as usize..][..2 * d];
                 base.iter()
                     .zip(&p[..d])
@@ -95,45 +181,71 @@ fn check(name: &str) -> Errs {
             }
             _ => base.clone(),
         };
-        let mut x = vec![0.0; eps.len()];
-        f64flow.sample(&eps, &ctx, &mut x, &mut s64);
+        let mut x = vec![0.0; d];
+        ev64.sample(&eps, &ctx, &mut x).unwrap();
         for (a, b) in x.iter().zip(&fx.sample.x[k]) {
             e.sample_f64 = e.sample_f64.max((a - b).abs());
         }
     }
-    e
+    (e, parts.weight_type)
 }
 
 #[test]
-fn every_supported_fixture_matches_its_library() {
+fn every_fixture_matches_its_library_through_the_runtime_evaluator_and_eval() {
     assert!(
         fixtures_dir().exists(),
         "fixtures not found at {}",
         fixtures_dir().display()
     );
-    for name in SUPPORTED {
-        let e = check(name);
-        eprintln!("{name}: {e:?}");
-        assert!(e.f64_rel < 1e-9, "{name}: f64 {e:?}");
+    for name in FIXTURES {
+        let (e, weights) = check(name);
+        eprintln!("{name} ({weights} weights): {e:?}");
+        // f64 weights exactly when the library's parameters were float64 (FlowJAX).
+        let flowjax = name.starts_with("flowjax");
+        assert_eq!(weights == WeightType::F64, flowjax, "{name}");
+        assert!(e.f64_runtime <= 1e-9, "{name}: f64 runtime {e:?}");
+        assert!(e.f64_eval <= 1e-9, "{name}: f64 eval {e:?}");
         if e.lib_f32_typical > 0.0 {
-            // Our f32 is as close to the float64 value as the library's own f32, within 50% on
-            // average and at the worst typical point. Both sides round differently (PyTorch's
-            // CPU matmuls use FMA; we do not, so the same arithmetic runs on every target); the
-            // measured ratios are in the README.
+            assert!(e.f32_typical <= e.lib_f32_typical, "{name}: f32 max {e:?}");
             assert!(
-                e.f32_typical_mean <= 1.5 * e.lib_f32_typical_mean,
+                e.f32_typical_mean <= F32_MEAN_MARGIN * e.lib_f32_typical_mean,
                 "{name}: f32 mean {e:?}"
             );
-            assert!(
-                e.f32_typical <= 1.5 * e.lib_f32_typical.max(1e-6),
-                "{name}: f32 max {e:?}"
-            );
         } else {
-            assert!(e.f32_typical < 1e-4, "{name}: f32 {e:?}");
+            // FlowJAX ran in float64 only: no float32 reference in the fixture. Its float32,
+            // measured with FlowJAX 19.1.2 (x64 off, parameters rounded), is 4.5e-6 / 5.4e-7
+            // (MAF, max / mean) and 1.1e-5 / 2.3e-6 (RQ coupling); the README has ours next to it.
+            assert!(e.f32_typical < 2e-5, "{name}: f32 {e:?}");
         }
         assert!(e.f32_edge_rel < 1e-4, "{name}: f32 edge {e:?}");
-        assert!(e.sample_f64 < 1e-6, "{name}: sample {e:?}");
+        assert!(e.sample_f64 <= 1e-6, "{name}: sample {e:?}");
     }
+}
+
+#[test]
+fn float64_parameters_stored_as_f32_move_log_p_by_their_rounding() {
+    // `--weights f32` on a FlowJAX fixture: a version-1 file, ~4e-7 relative from FlowJAX in f64
+    // (what the f64 weights remove), still far inside the documented 1e-5 for such models.
+    let path = fixtures_dir().join("flowjax_maf_moons.json");
+    let fx = import::read_fixture(&path).unwrap();
+    assert!(import::source_is_float64(&fx));
+    let model = tmp("flowjax_maf_moons_f32.flow");
+    let (parts, meta) = import::import_file(&path, &model, Some(WeightType::F32)).unwrap();
+    assert_eq!(parts.weight_type, WeightType::F32);
+    assert_eq!(meta.source.unwrap()["weights_rounded_to_f32"], true);
+    let bytes = std::fs::read(&model).unwrap();
+    assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 1);
+    let lps = eval_cli("flowjax_maf_moons_f32", &model, &fx, 2, 0);
+    let worst = lps
+        .iter()
+        .zip(&fx.log_prob)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+        .fold(0.0, f64::max);
+    eprintln!("FlowJAX MAF through an f32 file: f64 log p {worst:.2e} from FlowJAX");
+    assert!(worst > 1e-8 && worst < 1e-5, "{worst:e}");
+    // Torch's float32 parameters are f32 values: f32 files lose nothing.
+    let torch = import::read_fixture(&fixtures_dir().join("zuko_maf_moons.json")).unwrap();
+    assert!(!import::source_is_float64(&torch));
 }
 
 #[test]

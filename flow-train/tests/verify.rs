@@ -57,11 +57,49 @@ fn every_imported_fixture_verifies_against_its_library() {
         let (ok, out) = run(&["verify", &model, "--json"]);
         let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
         assert!(ok && v["ok"] == true, "{name}: {out}");
+        // FlowJAX's float64 parameters are stored as f64 weights, so the plain source tolerance
+        // (1e-8) applies to every imported model.
+        let f64_weights = name.starts_with("flowjax");
+        assert_eq!(
+            v["weight_type"],
+            if f64_weights { "f64" } else { "f32" },
+            "{name}"
+        );
+        assert_eq!(v["tol_source"], flow_train::golden::TOL_SOURCE, "{name}");
         eprintln!(
             "{name}: f64 {} f32 {} source {}",
             v["f64"]["log_prob"], v["f32"]["log_prob"], v["source_log_prob"]
         );
     }
+}
+
+#[test]
+fn float64_parameters_stored_as_f32_verify_with_the_looser_source_tolerance() {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/flowjax_maf_moons.json");
+    let model = tmp("flowjax_maf_moons_f32.flow");
+    let import = |weights: &str| {
+        run(&[
+            "import",
+            fixture.to_str().unwrap(),
+            "-o",
+            &model,
+            "--weights",
+            weights,
+        ])
+    };
+    let (ok, out) = import("f32");
+    assert!(ok && out.contains("f32 weights"), "{out}");
+    let (ok, out) = run(&["verify", &model, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(ok && v["ok"] == true, "{out}");
+    assert_eq!(v["weight_type"], "f32");
+    assert_eq!(v["tol_source"], flow_train::golden::TOL_SOURCE_ROUNDED);
+    let lp = v["source_log_prob"].as_f64().unwrap();
+    assert!(lp > flow_train::golden::TOL_SOURCE, "the rounding shows: {lp:e}");
+    // An unknown weight type is a usage error.
+    let (ok, out) = import("f16");
+    assert!(!ok && out.contains("f16"), "{out}");
 }
 
 #[test]

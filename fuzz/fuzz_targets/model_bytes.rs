@@ -2,11 +2,11 @@
 //! validator) must return `Err` or evaluate, never panic, never read out of bounds, never hang.
 #![no_main]
 
-use flow_core::runtime::Evaluator;
+use flow_core::testing::exercise_model_bytes;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    // The in-place reader needs 4-byte alignment: copy into u64 storage.
+    // The in-place reader needs 4-byte (f32 weights) or 8-byte (f64) alignment: copy into u64 storage.
     let mut store = vec![0u64; data.len().div_ceil(8)];
     flow_core::bytemuck::cast_slice_mut::<u64, u8>(&mut store)[..data.len()].copy_from_slice(data);
     let bytes = &mut flow_core::bytemuck::cast_slice_mut::<u64, u8>(&mut store)[..data.len()];
@@ -19,14 +19,7 @@ fuzz_target!(|data: &[u8]| {
         bytes[12..16].copy_from_slice(&crc.to_le_bytes());
     }
     let bytes = &*bytes;
-    if let Ok(mut ev) = Evaluator::<f32, 16384>::new(bytes) {
-        let (d, c) = (ev.dim(), ev.context_dim());
-        let x = vec![0.5f32; d];
-        let ctx = vec![0.1f32; c];
-        let mut out = vec![0.0f32; d];
-        let _ = ev.log_prob(&x, &ctx);
-        let _ = ev.inverse(&x, &ctx, &mut out);
-        let _ = ev.sample(&x, &ctx, &mut out);
-        let _ = ev.grad_log_prob(&x, &ctx, &mut out);
-    }
+    // Both scalar types must take f32- and f64-weight files (format versions 1 and 2).
+    exercise_model_bytes::<f32>(bytes);
+    exercise_model_bytes::<f64>(bytes);
 });

@@ -633,6 +633,8 @@ impl<S: Real> Spline<S> {
         if let Some(soft) = soft {
             slicing::copy(soft, tail);
         }
+        // Prefix sums as the peers' cumsum computes them (see `math::RunningSum`).
+        let mut sum = math::RunningSum::new();
         let mut c = S::ZERO;
         match self.opts.kind {
             SplineKind::Zuko { .. } => {
@@ -640,14 +642,14 @@ impl<S: Real> Spline<S> {
                 let two = S::from_f64(2.0);
                 *p0 = b * (two * c - S::ONE);
                 for p in tail.iter_mut() {
-                    c += *p;
+                    c = sum.add(*p);
                     *p = b * (two * c - S::ONE);
                 }
             }
             SplineKind::Nflows { .. } => {
                 // 2B cumsum(W) − B, ends forced.
                 for p in ends(pos, b).iter_mut() {
-                    c += min + free * *p;
+                    c = sum.add(min + free * *p);
                     *p = self.span * c + -b;
                 }
                 slicing::copy(pos, &[-b]);
@@ -655,7 +657,7 @@ impl<S: Real> Spline<S> {
             SplineKind::FlowJax { .. } => {
                 // cumsum(W)[:-1] − B between the ends.
                 for p in ends(pos, b).iter_mut() {
-                    c += min + free * *p;
+                    c = sum.add(min + free * *p);
                     *p = c + -b;
                 }
                 slicing::copy(pos, &[-b]);

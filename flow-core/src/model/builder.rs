@@ -3,7 +3,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{file, BaseDesc, LayerDesc, ModelDesc, Span};
+use super::file::{self, WeightType, Weights};
+use super::{BaseDesc, LayerDesc, ModelDesc, Span};
 
 /// A model under construction: description plus `f64` weights (training precision) and integers.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +15,10 @@ pub struct ModelParts {
     pub weights: Vec<f64>,
     /// Orders, hidden degrees, masks, permutations.
     pub ints: Vec<u16>,
+    /// How [`ModelParts::to_bytes`] stores the weights: `f32` (the default, format version 1) or
+    /// `f64` (version 2, for parameters trained in float64). [`ModelParts::from_bytes`] sets it
+    /// from the file.
+    pub weight_type: WeightType,
 }
 
 impl ModelParts {
@@ -28,6 +33,7 @@ impl ModelParts {
             },
             weights: Vec::new(),
             ints: Vec::new(),
+            weight_type: WeightType::F32,
         }
     }
 
@@ -79,33 +85,56 @@ impl ModelParts {
         self.desc.base = BaseDesc::CholeskyNormal { params };
     }
 
-    /// The weights rounded to `f32`, as stored in files.
+    /// The weights rounded to `f32`, as version-1 files store them.
     pub fn weights_f32(&self) -> Vec<f32> {
         self.weights.iter().map(|&w| w as f32).collect()
     }
 
-    /// Serializes to the model file format with `meta` JSON.
-    pub fn to_bytes(&self, meta: &str) -> Vec<u8> {
-        file::write(&self.desc, meta, &self.weights_f32(), &self.ints)
+    /// The weights as [`ModelParts::to_bytes`] stores them, as `f64`: rounded to `f32` and widened
+    /// back (exactly) for `f32` storage, unchanged for `f64`. A flow over these (`W = f64`) computes
+    /// the same bits as the runtime evaluator on the file, in either scalar type: kernels read
+    /// weights only through [`crate::Weight::get`], which gives the same value for an `f32` and its
+    /// exact widening.
+    pub fn stored_weights(&self) -> Vec<f64> {
+        match self.weight_type {
+            WeightType::F32 => self.weights.iter().map(|&w| w as f32 as f64).collect(),
+            WeightType::F64 => self.weights.clone(),
+        }
     }
 
-    /// Reads a model file into owned parts (weights widened to f64), validating it first.
-    /// Returns the parts and the metadata.
+    /// Serializes to the model file format with `meta` JSON, storing the weights as
+    /// [`ModelParts::weight_type`] says.
+    pub fn to_bytes(&self, meta: &str) -> Vec<u8> {
+        match self.weight_type {
+            WeightType::F32 => file::write(&self.desc, meta, Weights::F32(&self.weights_f32()), &self.ints),
+            WeightType::F64 => file::write(&self.desc, meta, Weights::F64(&self.weights), &self.ints),
+        }
+    }
+
+    /// Reads a model file into owned parts (weights widened to f64, [`ModelParts::weight_type`]
+    /// from the file), validating it first. Returns the parts and the metadata.
     pub fn from_bytes(bytes: &[u8]) -> Result<(Self, String), crate::runtime::Error> {
         let sec = file::split(bytes)?;
         let desc = file::decode_desc(sec.desc)?;
-        let weights_f32: Vec<f32> = sec
-            .weights
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
         let ints: Vec<u16> = sec
             .ints
             .chunks_exact(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .collect();
-        crate::runtime::validate(&desc, &weights_f32, &ints)?;
-        let weights = weights_f32.iter().map(|&w| w as f64).collect();
-        Ok((ModelParts { desc, weights, ints }, String::from(sec.meta)))
+        let weights: Vec<f64> = sec.weight_values().collect();
+        match sec.weight_type {
+            WeightType::F32 => {
+                let w32: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+                crate::runtime::validate(&desc, &w32, &ints)?;
+            }
+            WeightType::F64 => crate::runtime::validate(&desc, &weights, &ints)?,
+        }
+        let parts = ModelParts {
+            desc,
+            weights,
+            ints,
+            weight_type: sec.weight_type,
+        };
+        Ok((parts, String::from(sec.meta)))
     }
 }

@@ -4,10 +4,99 @@ use super::ModelDesc;
 
 /// `b"NFLW"`.
 pub const MAGIC: [u8; 4] = *b"NFLW";
-/// The format version this crate reads and writes.
+/// Format version of files whose weights are `f32` (every file written before `f64` weights
+/// existed, and every `f32` file since: their bytes did not change).
 pub const VERSION: u16 = 1;
+/// Format version of files whose weights are `f64`: version 1 with 8-byte weights at an 8-byte
+/// aligned offset. Writers use it only for `f64` weights, so that readers that know only version
+/// 1 reject these files with [`FormatError::UnsupportedVersion`] instead of misreading them.
+pub const VERSION_F64: u16 = 2;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 32;
+
+/// How the weight section stores each weight.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WeightType {
+    /// Little-endian `f32` (format version 1): the deployment precision.
+    #[default]
+    F32,
+    /// Little-endian `f64` (format version 2): parameters trained in float64 (e.g. FlowJAX),
+    /// kept exactly. `f32` evaluation rounds each weight to `f32` when it reads it.
+    F64,
+}
+
+impl WeightType {
+    /// Bytes per weight, which is also the weight section's alignment: 4 or 8.
+    pub const fn size(self) -> usize {
+        match self {
+            WeightType::F32 => 4,
+            WeightType::F64 => 8,
+        }
+    }
+
+    /// The format version of files with these weights.
+    pub const fn version(self) -> u16 {
+        match self {
+            WeightType::F32 => VERSION,
+            WeightType::F64 => VERSION_F64,
+        }
+    }
+
+    /// The weight type of a format version this reader knows.
+    pub const fn of_version(version: u16) -> Option<Self> {
+        match version {
+            VERSION => Some(WeightType::F32),
+            VERSION_F64 => Some(WeightType::F64),
+            _ => None,
+        }
+    }
+
+    /// `"f32"` or `"f64"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            WeightType::F32 => "f32",
+            WeightType::F64 => "f64",
+        }
+    }
+}
+
+impl core::fmt::Display for WeightType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A weight section as numbers, borrowed: what a file stores, in its own type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Weights<'a> {
+    /// Version 1 files.
+    F32(&'a [f32]),
+    /// Version 2 files.
+    F64(&'a [f64]),
+}
+
+impl Weights<'_> {
+    /// Number of weights.
+    pub fn len(&self) -> usize {
+        match self {
+            Weights::F32(w) => w.len(),
+            Weights::F64(w) => w.len(),
+        }
+    }
+
+    /// True without weights.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The type of the weights.
+    pub fn weight_type(&self) -> WeightType {
+        match self {
+            Weights::F32(_) => WeightType::F32,
+            Weights::F64(_) => WeightType::F64,
+        }
+    }
+}
 
 /// Why a model file was rejected. Every invalid input maps to one of these; none panics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +115,8 @@ pub enum FormatError {
     CorruptDescription,
     /// The metadata is not UTF-8.
     CorruptMetadata,
-    /// The weight section is not 4-byte aligned in memory (see [`crate::runtime::Aligned`]).
+    /// The weight section is not aligned in memory to its weight size, 4 bytes (`f32`) or 8
+    /// (`f64`); see [`crate::runtime::Aligned`].
     Misaligned,
     /// Big-endian targets are not supported by the in-place reader.
     UnsupportedEndian,
@@ -37,14 +127,18 @@ impl core::fmt::Display for FormatError {
         match self {
             FormatError::Truncated => write!(f, "truncated model file"),
             FormatError::BadMagic => write!(f, "not a model file (bad magic; expected NFLW)"),
-            FormatError::UnsupportedVersion(v) => {
-                write!(f, "unsupported format version {v} (this reader knows {VERSION})")
-            }
+            FormatError::UnsupportedVersion(v) => write!(
+                f,
+                "unsupported format version {v} (this reader knows {VERSION} with f32 weights and {VERSION_F64} with f64 weights)"
+            ),
             FormatError::BadLayout => write!(f, "inconsistent section lengths in the header"),
             FormatError::ChecksumMismatch => write!(f, "checksum mismatch (corrupted file)"),
             FormatError::CorruptDescription => write!(f, "corrupt model description"),
             FormatError::CorruptMetadata => write!(f, "metadata is not UTF-8"),
-            FormatError::Misaligned => write!(f, "model bytes are not 4-byte aligned in memory"),
+            FormatError::Misaligned => write!(
+                f,
+                "model bytes are not aligned in memory (4 bytes for f32 weights, 8 for f64)"
+            ),
             FormatError::UnsupportedEndian => write!(f, "big-endian targets are not supported"),
         }
     }
@@ -91,10 +185,24 @@ pub struct Sections<'a> {
     pub desc: &'a [u8],
     /// UTF-8 JSON metadata.
     pub meta: &'a str,
-    /// Weight bytes (`4 ×` count, little-endian `f32`).
+    /// How the weight section stores each weight (from the format version).
+    pub weight_type: WeightType,
+    /// Weight bytes (`size ×` count, little-endian `f32` or `f64`).
     pub weights: &'a [u8],
     /// Integer bytes (`2 ×` count, little-endian `u16`).
     pub ints: &'a [u8],
+}
+
+impl<'a> Sections<'a> {
+    /// The weights decoded from their little-endian bytes (any alignment), as `f64` (exact for
+    /// `f32` weights).
+    pub fn weight_values(&self) -> impl Iterator<Item = f64> + 'a {
+        let wt = self.weight_type;
+        self.weights.chunks_exact(wt.size()).map(move |c| match wt {
+            WeightType::F32 => f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
+            WeightType::F64 => f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+        })
+    }
 }
 
 /// Checks the header and checksum and splits the file into its sections.
@@ -110,9 +218,7 @@ pub fn split(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
         return Err(FormatError::BadMagic);
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if version != VERSION {
-        return Err(FormatError::UnsupportedVersion(version));
-    }
+    let weight_type = WeightType::of_version(version).ok_or(FormatError::UnsupportedVersion(version))?;
     if u16::from_le_bytes([bytes[6], bytes[7]]) as usize != HEADER_LEN {
         return Err(FormatError::BadLayout);
     }
@@ -133,9 +239,10 @@ pub fn split(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
     let n_ints = u32_at(bytes, 28) as usize;
     let desc_end = HEADER_LEN.checked_add(desc_len).ok_or(FormatError::BadLayout)?;
     let meta_end = desc_end.checked_add(meta_len).ok_or(FormatError::BadLayout)?;
-    let w_start = meta_end.checked_add(3).ok_or(FormatError::BadLayout)? & !3;
+    let size = weight_type.size();
+    let w_start = meta_end.checked_add(size - 1).ok_or(FormatError::BadLayout)? & !(size - 1);
     let w_end = n_weights
-        .checked_mul(4)
+        .checked_mul(size)
         .and_then(|n| n.checked_add(w_start))
         .ok_or(FormatError::BadLayout)?;
     let i_end = n_ints
@@ -149,6 +256,7 @@ pub fn split(bytes: &[u8]) -> Result<Sections<'_>, FormatError> {
     Ok(Sections {
         desc: &bytes[HEADER_LEN..desc_end],
         meta,
+        weight_type,
         weights: &bytes[w_start..w_end],
         ints: &bytes[w_end..i_end],
     })
@@ -162,17 +270,18 @@ pub fn decode_desc(desc: &[u8]) -> Result<ModelDesc, FormatError> {
     }
 }
 
-/// Writes a model file (host side).
+/// Writes a model file (host side): version 1 for `f32` weights, version 2 for `f64` weights.
 #[cfg(any(test, feature = "alloc"))]
-pub fn write(desc: &ModelDesc, meta: &str, weights: &[f32], ints: &[u16]) -> alloc::vec::Vec<u8> {
+pub fn write(desc: &ModelDesc, meta: &str, weights: Weights<'_>, ints: &[u16]) -> alloc::vec::Vec<u8> {
     use alloc::vec::Vec;
     let desc_bytes: Vec<u8> =
         postcard::to_allocvec(desc).expect("postcard serialization into a Vec cannot fail");
+    let wt = weights.weight_type();
     let mut out = Vec::with_capacity(
-        HEADER_LEN + desc_bytes.len() + meta.len() + 4 * weights.len() + 2 * ints.len() + 4,
+        HEADER_LEN + desc_bytes.len() + meta.len() + wt.size() * (weights.len() + 1) + 2 * ints.len(),
     );
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&wt.version().to_le_bytes());
     out.extend_from_slice(&(HEADER_LEN as u16).to_le_bytes());
     out.extend_from_slice(&[0; 8]); // total length and CRC, filled below
     out.extend_from_slice(&(desc_bytes.len() as u32).to_le_bytes());
@@ -181,11 +290,12 @@ pub fn write(desc: &ModelDesc, meta: &str, weights: &[f32], ints: &[u16]) -> all
     out.extend_from_slice(&(ints.len() as u32).to_le_bytes());
     out.extend_from_slice(&desc_bytes);
     out.extend_from_slice(meta.as_bytes());
-    while out.len() % 4 != 0 {
+    while out.len() % wt.size() != 0 {
         out.push(0);
     }
-    for w in weights {
-        out.extend_from_slice(&w.to_le_bytes());
+    match weights {
+        Weights::F32(ws) => ws.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes())),
+        Weights::F64(ws) => ws.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes())),
     }
     for i in ints {
         out.extend_from_slice(&i.to_le_bytes());

@@ -1,32 +1,43 @@
 //! The model description (serde) and the model file format.
 //!
-//! # File format (version 1)
+//! # File format (versions 1 and 2)
 //!
 //! All integers little-endian. A file is a 32-byte header followed by four sections:
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | magic `b"NFLW"` |
-//! | 4 | 2 | format version (`1`) |
+//! | 4 | 2 | format version: `1` (`f32` weights) or `2` (`f64` weights) |
 //! | 6 | 2 | header length (`32`) |
 //! | 8 | 4 | total file length in bytes |
 //! | 12 | 4 | CRC-32 (IEEE) of bytes `16..total` |
 //! | 16 | 4 | length of the description (postcard) |
 //! | 20 | 4 | length of the metadata (UTF-8 JSON; may be 0) |
-//! | 24 | 4 | number of `f32` weights |
+//! | 24 | 4 | number of weights |
 //! | 28 | 4 | number of `u16` integers |
-//! | 32 | … | description, metadata, zero padding to a multiple of 4, weights (`f32` LE), integers (`u16` LE) |
+//! | 32 | … | description, metadata, zero padding to a multiple of the weight size (4 or 8), weights (`f32` or `f64` LE), integers (`u16` LE) |
 //!
 //! The description ([`ModelDesc`]) says which layers there are and where each one's parameters sit
-//! in the weight and integer sections ([`Span`]). Weights are stored as `f32` (the deployment
-//! precision); f64 evaluation widens them exactly. Integers hold orders, hidden degrees, coupling
+//! in the weight and integer sections ([`Span`]). Integers hold orders, hidden degrees, coupling
 //! masks and permutations. MADE weights are stored already multiplied by their masks.
+//!
+//! # Weight precision
+//! Version 1 stores weights as `f32` (the deployment precision); f64 evaluation widens them
+//! exactly. Version 2 is version 1 with `f64` weights ([`file::WeightType`]), for parameters
+//! trained in float64 (FlowJAX) that `f32` would move by ~3e-8 relative each, i.e. ~4e-7 in log p:
+//! f64 evaluation then uses them exactly, and f32 evaluation (runtime and baked alike) rounds each
+//! weight to `f32` as it reads it, which is what a version-1 file of the same model would hold.
+//! Writers use version 2 only for `f64` weights, so `f32` files are byte for byte what they always
+//! were, and readers that know only version 1 reject `f64` files with an error rather than misread
+//! them. The validator requires every weight to be finite and, in `f64` files, to round to a
+//! finite `f32` (and positive scales to stay positive in `f32`), so that both precisions evaluate
+//! any accepted file.
 //!
 //! The metadata is free-form JSON for host tools (column names, training record, golden vectors);
 //! evaluators never read it.
 //!
-//! The sections are aligned: weights at a multiple of 4, so a file held in 4-byte aligned memory
-//! (see [`crate::runtime::Aligned`]) is evaluated in place without copying.
+//! The sections are aligned: weights at a multiple of their size, so a file held in 8-byte aligned
+//! memory (see [`crate::runtime::Aligned`]) is evaluated in place without copying.
 //!
 //! # What breaks the format
 //! Any change to the header layout, or to the order or shape of the serde types in this module

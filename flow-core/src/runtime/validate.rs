@@ -26,7 +26,8 @@ pub enum Invalid {
         /// Layer index.
         layer: usize,
     },
-    /// A weight is NaN or infinite.
+    /// A weight is NaN or infinite, or (`f64` weights) beyond the `f32` range, where `f32`
+    /// evaluation would read it as infinite.
     NonFiniteWeight {
         /// Index in the weight section.
         index: usize,
@@ -65,7 +66,9 @@ impl core::fmt::Display for Invalid {
         match self {
             Invalid::BadDimension => write!(f, "dimension out of range (1..={MAX_DIM})"),
             Invalid::BadSpan { layer } => write!(f, "layer {layer}: parameters out of range or wrong length"),
-            Invalid::NonFiniteWeight { index } => write!(f, "weight {index} is NaN or infinite"),
+            Invalid::NonFiniteWeight { index } => {
+                write!(f, "weight {index} is NaN or infinite (or beyond the f32 range)")
+            }
             Invalid::NetShape { layer } => write!(f, "layer {layer}: network sizes do not chain"),
             Invalid::NotAPermutation { layer } => write!(f, "layer {layer}: order is not a permutation"),
             Invalid::NotAutoregressive { layer } => {
@@ -98,6 +101,18 @@ fn check_mask(mask: Span, ints: &[u16], d: usize, layer: usize) -> Result<(usize
 
 fn finite(v: f64) -> bool {
     v.is_finite()
+}
+
+/// A weight that both precisions read as a finite number (an `f64` weight must round to a finite
+/// `f32`: `f32` evaluation reads every weight as `f32`).
+fn finite_weight<W: Weight>(w: &W) -> bool {
+    finite(w.get::<f64>()) && w.get::<f32>().is_finite()
+}
+
+/// A weight that both precisions read as positive (an `f64` weight below the smallest `f32`
+/// subnormal would be 0 in `f32`).
+fn positive<W: Weight>(w: &W) -> bool {
+    w.get::<f64>() > 0.0 && w.get::<f32>() > 0.0
 }
 
 fn span_len(span: Span, section: usize, len: usize, layer: usize) -> Result<(), Invalid> {
@@ -193,7 +208,7 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
     if d == 0 || d > MAX_DIM || c > MAX_DIM {
         return Err(Invalid::BadDimension);
     }
-    if let Some(index) = weights.iter().position(|w| !finite(w.get::<f64>())) {
+    if let Some(index) = weights.iter().position(|w| !finite_weight(w)) {
         return Err(Invalid::NonFiniteWeight { index });
     }
     // Base: parameters last, right length.
@@ -209,7 +224,6 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
             _ => return Err(Invalid::BadBase),
         }
         let p = slice(weights, base);
-        let positive = |v: &W| v.get::<f64>() > 0.0;
         let ok = match desc.base {
             BaseDesc::DiagNormal { .. } => p[d..].iter().all(positive),
             _ => (0..d).all(|i| positive(&p[d + crate::base::packed(i, i)])),
@@ -255,7 +269,7 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
             LayerDesc::Elementwise { kind, params } => {
                 span_len(*params, weights.len(), kind.n_params(d), i)?;
                 let p = slice(weights, *params);
-                if *kind == ElementwiseKind::Affine && p[d..].iter().any(|s| s.get::<f64>() <= 0.0) {
+                if *kind == ElementwiseKind::Affine && !p[d..].iter().all(positive) {
                     return Err(Invalid::BadOption { layer: i });
                 }
             }

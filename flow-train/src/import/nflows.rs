@@ -21,6 +21,49 @@
 //!   as our kernel expects); widths and heights divided by `√hidden_features` because
 //!   `ResidualNet` has that attribute (our `logit_scale = 1/√H`); `tails="linear"` only;
 //! - base `StandardNormal` (no parameters).
+//!
+//! # What is supported
+//!
+//! nflows' `Flow` objects are not self-describing, so the exporter names the construction; two
+//! forms are read. Any other constructor, option, option value, transform or parameter name is an
+//! error that names it (options whose only supported value is nflows' default may be given with
+//! that value).
+//!
+//! **`nflows.flows.MaskedAutoregressiveFlow`**, kwargs:
+//!
+//! | option | supported values |
+//! |---|---|
+//! | `features`, `hidden_features`, `num_layers` | required |
+//! | `num_blocks_per_layer` | any (default 2) |
+//! | `use_residual_blocks` | `true` (default) |
+//! | `use_random_masks` | `false` (default; nflows forbids it with residual blocks) |
+//! | `use_random_permutations` | `true` or `false` (the permutation is read from its buffer) |
+//! | `activation` | `"relu"` (default) |
+//! | `dropout_probability` | any in `[0, 1)` (inactive in evaluation) |
+//! | `batch_norm_within_layers`, `batch_norm_between_layers` | `false` (default) |
+//!
+//! **A coupling stack** (nflows has no NSF flow class), constructor
+//! `nflows composite: per layer i [P, PiecewiseRationalQuadraticCouplingTransform(ARGS)]`:
+//! - `P`: `ReversePermutation` or `RandomPermutation` (both store `_permutation`);
+//! - `ARGS`, comma-separated: `mask=…` (free text: the masks are read from the
+//!   `identity_features` / `transform_features` buffers), `ResidualNet` (or
+//!   `transform_net_create_fn=ResidualNet`; required), `tails=linear` (required; quotes allowed),
+//!   and optionally the spline options below as `key=value`;
+//! - kwargs and spline options:
+//!
+//! | option | supported values |
+//! |---|---|
+//! | `num_layers`, `hidden_features` | required (kwargs) |
+//! | `num_blocks` | any (default 2) |
+//! | `num_bins` | any ≥ 1 (default 10) |
+//! | `tail_bound` | any > 0 (default 1) |
+//! | `min_bin_width`, `min_bin_height`, `min_derivative` | in range (default 1e-3) |
+//! | `activation` | `"relu"` (default) |
+//! | `dropout_probability` | any in `[0, 1)` (inactive in evaluation) |
+//! | `use_batch_norm` | `false` (default) |
+//! | `apply_unconditional_transform` | `false` (default) |
+//!
+//! A spline option given both in the kwargs and in `ARGS` must agree.
 
 use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
 use flow_core::layers::spline::{SplineKind, SplineOpts};
@@ -29,6 +72,29 @@ use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
 
 use super::{check_kwargs, kw_usize, Constructor, Fixture, Params};
+
+/// An option whose only supported value is nflows' default: absent, or equal to `default`.
+fn only_default(c: &Constructor, key: &str, default: serde_json::Value) -> Result<(), String> {
+    match c.kwargs.get(key) {
+        Some(v) if *v != default => Err(format!(
+            "{}: option '{key}' = {v} is not supported (supported: {default})",
+            c.constructor
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The options every supported nflows network shares: ReLU, dropout (inactive in evaluation).
+fn check_network_options(c: &Constructor) -> Result<(), String> {
+    only_default(c, "activation", serde_json::json!("relu"))?;
+    match c.kwargs.get("dropout_probability") {
+        Some(v) if !v.as_f64().is_some_and(|p| (0.0..1.0).contains(&p)) => Err(format!(
+            "{}: option 'dropout_probability' = {v} is not a probability in [0, 1)",
+            c.constructor
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// A masked linear layer of an nflows MADE: `(W ⊙ mask, b)` appended to `w`; returns the
 /// layer's stored degrees.
@@ -117,8 +183,25 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                     "hidden_features",
                     "num_layers",
                     "num_blocks_per_layer",
+                    "use_residual_blocks",
+                    "use_random_masks",
+                    "use_random_permutations",
+                    "activation",
+                    "dropout_probability",
+                    "batch_norm_within_layers",
+                    "batch_norm_between_layers",
                 ],
             )?;
+            only_default(c, "use_residual_blocks", serde_json::json!(true))?;
+            only_default(c, "use_random_masks", serde_json::json!(false))?;
+            only_default(c, "batch_norm_within_layers", serde_json::json!(false))?;
+            only_default(c, "batch_norm_between_layers", serde_json::json!(false))?;
+            check_network_options(c)?;
+            if let Some(v) = c.kwargs.get("use_random_permutations") {
+                if !v.is_boolean() {
+                    return Err(format!("option 'use_random_permutations' is not a boolean: {v}"));
+                }
+            }
             let d = kw_usize(c, "features")?.ok_or("missing option 'features'")?;
             let h = kw_usize(c, "hidden_features")?.ok_or("missing option 'hidden_features'")?;
             let layers = kw_usize(c, "num_layers")?.ok_or("missing option 'num_layers'")?;
@@ -175,9 +258,19 @@ fn split_top(s: &str) -> Vec<&str> {
     parts
 }
 
+/// Spline options that may be given inside the composite's coupling arguments.
+const SPLINE_ARGS: [&str; 5] = [
+    "num_bins",
+    "tail_bound",
+    "min_bin_width",
+    "min_bin_height",
+    "min_derivative",
+];
+
 /// Checks the composite description: per layer `[permutation, RQ coupling(mask=…, ResidualNet,
-/// tails=linear)]`. The masks themselves are read from the layers' buffers.
-fn check_composite(constructor: &str) -> Result<(), String> {
+/// tails=linear, spline options…)]`, and returns the spline options given there as numbers. The
+/// masks themselves are read from the layers' buffers.
+fn check_composite(constructor: &str) -> Result<Vec<(&'static str, f64)>, String> {
     let body = constructor
         .strip_prefix(COMPOSITE_PREFIX)
         .and_then(|r| r.strip_prefix('['))
@@ -201,20 +294,35 @@ fn check_composite(constructor: &str) -> Result<(), String> {
             format!("unsupported nflows transform '{coupling}' (supported: PiecewiseRationalQuadraticCouplingTransform)")
         })?;
     let (mut residual_net, mut linear_tails) = (false, false);
+    let mut options = Vec::new();
     for arg in split_top(args) {
-        match arg {
-            "ResidualNet" => residual_net = true,
-            "tails=linear" => linear_tails = true,
-            a if a.starts_with("mask=") => {}
-            a if a.starts_with("tails=") => {
+        let (key, value) = match arg.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim().trim_matches(['\'', '"']))),
+            None => (arg, None),
+        };
+        match (key, value) {
+            ("ResidualNet", None) | ("transform_net_create_fn", Some("ResidualNet")) => residual_net = true,
+            ("tails", Some("linear")) => linear_tails = true,
+            ("mask", Some(_)) => {}
+            ("tails", _) => {
                 return Err(format!(
-                    "unsupported nflows spline option '{a}' (supported: tails=linear)"
+                    "unsupported nflows spline option '{arg}' (supported: tails=linear)"
                 ))
             }
-            a => {
+            ("apply_unconditional_transform", Some("False" | "false")) => {}
+            (k, Some(v)) if SPLINE_ARGS.contains(&k) => {
+                let v: f64 = v
+                    .parse()
+                    .map_err(|_| format!("nflows coupling argument '{arg}': not a number"))?;
+                let k = SPLINE_ARGS.iter().find(|&&s| s == k).copied().unwrap_or_default();
+                options.push((k, v));
+            }
+            _ => {
                 return Err(format!(
-                "unsupported nflows coupling argument '{a}' (supported: mask=…, ResidualNet, tails=linear)"
-            ))
+                    "unsupported nflows coupling argument '{arg}' (supported: mask=…, ResidualNet, \
+                     tails=linear, {})",
+                    SPLINE_ARGS.map(|k| format!("{k}=…")).join(", ")
+                ))
             }
         }
     }
@@ -228,17 +336,25 @@ fn check_composite(constructor: &str) -> Result<(), String> {
             "nflows coupling '{coupling}': only tails=linear is supported (nflows' default tails=None lives on [0, 1])"
         ));
     }
-    Ok(())
+    Ok(options)
 }
 
-/// Reads a numeric kwarg.
-fn kw_f64(c: &Constructor, key: &str) -> Result<Option<f64>, String> {
-    match c.kwargs.get(key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| format!("option '{key}' is not a number: {v}")),
+/// Reads a numeric option from the kwargs or the composite's coupling arguments (`in_args`);
+/// both must agree when both give it.
+fn kw_f64(c: &Constructor, key: &str, in_args: &[(&str, f64)]) -> Result<Option<f64>, String> {
+    let kw = match c.kwargs.get(key) {
+        None => None,
+        Some(v) => Some(
+            v.as_f64()
+                .ok_or_else(|| format!("option '{key}' is not a number: {v}"))?,
+        ),
+    };
+    let arg = in_args.iter().find(|(k, _)| *k == key).map(|&(_, v)| v);
+    match (kw, arg) {
+        (Some(a), Some(b)) if a != b => Err(format!(
+            "option '{key}' is {a} in the kwargs but {b} in the constructor string"
+        )),
+        (a, b) => Ok(a.or(b)),
     }
 }
 
@@ -301,7 +417,7 @@ fn residual_net(
 
 /// Layers of `[permutation, PiecewiseRationalQuadraticCouplingTransform]` over a standard normal.
 fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, String> {
-    check_composite(&c.constructor)?;
+    let in_args = check_composite(&c.constructor)?;
     check_kwargs(
         c,
         &[
@@ -313,15 +429,26 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
             "min_bin_width",
             "min_bin_height",
             "min_derivative",
+            "activation",
+            "dropout_probability",
+            "use_batch_norm",
+            "apply_unconditional_transform",
         ],
     )?;
+    only_default(c, "use_batch_norm", serde_json::json!(false))?;
+    only_default(c, "apply_unconditional_transform", serde_json::json!(false))?;
+    check_network_options(c)?;
     let layers = kw_usize(c, "num_layers")?.ok_or("missing option 'num_layers'")?;
     let h = kw_usize(c, "hidden_features")?.ok_or("missing option 'hidden_features'")?;
     // nflows' defaults: ResidualNet num_blocks=2; the transform's num_bins=10, tail_bound=1,
     // min_bin_width = min_bin_height = min_derivative = 1e-3.
     let blocks = kw_usize(c, "num_blocks")?.unwrap_or(2);
-    let bins = kw_usize(c, "num_bins")?.unwrap_or(10);
-    let tail_bound = kw_f64(c, "tail_bound")?.unwrap_or(1.0);
+    let bins = match kw_f64(c, "num_bins", &in_args)? {
+        None => 10,
+        Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= 1e6 => v as usize,
+        Some(v) => return Err(format!("option 'num_bins' is not a positive integer: {v}")),
+    };
+    let tail_bound = kw_f64(c, "tail_bound", &in_args)?.unwrap_or(1.0);
     let mut spline = SplineOpts::nflows(bins, tail_bound, 1.0 / (h as f64).sqrt());
     if let SplineKind::Nflows {
         min_bin_width,
@@ -329,9 +456,9 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
         min_derivative,
     } = &mut spline.kind
     {
-        *min_bin_width = kw_f64(c, "min_bin_width")?.unwrap_or(*min_bin_width);
-        *min_bin_height = kw_f64(c, "min_bin_height")?.unwrap_or(*min_bin_height);
-        *min_derivative = kw_f64(c, "min_derivative")?.unwrap_or(*min_derivative);
+        *min_bin_width = kw_f64(c, "min_bin_width", &in_args)?.unwrap_or(*min_bin_width);
+        *min_bin_height = kw_f64(c, "min_bin_height", &in_args)?.unwrap_or(*min_bin_height);
+        *min_derivative = kw_f64(c, "min_derivative", &in_args)?.unwrap_or(*min_derivative);
     }
     if !spline.is_valid() {
         return Err(format!(
@@ -401,6 +528,8 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
 mod tests {
     use std::path::PathBuf;
 
+    use serde_json::{json, Value};
+
     use crate::import::{read_fixture, to_parts, Fixture};
 
     fn fixture(name: &str) -> Fixture {
@@ -410,6 +539,20 @@ mod tests {
 
     fn err_of(fx: &Fixture) -> String {
         to_parts(fx).unwrap_err()
+    }
+
+    /// `fx` with the option `k` set to `v`.
+    fn with_kwarg(fx: &Fixture, k: &str, v: Value) -> Fixture {
+        let mut f = fx.clone();
+        f.flow.kwargs.insert(k.into(), v);
+        f
+    }
+
+    /// `fx` with `from` replaced by `to` in its constructor string.
+    fn with_constructor(fx: &Fixture, from: &str, to: &str) -> Fixture {
+        let mut f = fx.clone();
+        f.flow.constructor = f.flow.constructor.replace(from, to);
+        f
     }
 
     #[test]
@@ -459,11 +602,111 @@ mod tests {
         let name = "_transform._transforms.3.transform_net.final_layer.bias";
         bad.params.remove(name);
         assert!(err_of(&bad).contains(name));
+        // Written differently, the same construction imports the same model.
+        let same = to_parts(&fx).unwrap();
+        for (from, to) in [
+            ("tails=linear", "tails='linear'"),
+            ("ResidualNet", "transform_net_create_fn=ResidualNet"),
+            (
+                "tails=linear",
+                "tails=linear, num_bins=8, tail_bound=3.0, min_derivative=0.001",
+            ),
+            (
+                "tails=linear",
+                "tails=linear, apply_unconditional_transform=False",
+            ),
+        ] {
+            assert_eq!(to_parts(&with_constructor(&fx, from, to)).unwrap(), same, "{to}");
+        }
+        let mut ok = fx.clone();
+        for (k, v) in [
+            ("activation", json!("relu")),
+            ("dropout_probability", json!(0.1)),
+            ("use_batch_norm", json!(false)),
+            ("apply_unconditional_transform", json!(false)),
+            ("min_bin_width", json!(1e-3)),
+        ] {
+            ok = with_kwarg(&ok, k, v);
+        }
+        assert_eq!(to_parts(&ok).unwrap(), same);
+        // Options with values we cannot reproduce are named with the value.
+        for (k, v, want) in [
+            ("activation", json!("tanh"), "'activation' = \"tanh\""),
+            ("use_batch_norm", json!(true), "'use_batch_norm' = true"),
+            ("dropout_probability", json!(1.5), "'dropout_probability' = 1.5"),
+            ("num_bins", json!(2.5), "'num_bins'"),
+        ] {
+            let e = err_of(&with_kwarg(&fx, k, v));
+            assert!(e.contains(want), "{e}");
+        }
+        // A spline option in the string that contradicts the kwargs, or an unknown argument.
+        for (to, want) in [
+            ("tails=linear, num_bins=9", "'num_bins'"),
+            ("tails=linear, img_shape=2", "'img_shape=2'"),
+            ("tails='quadratic'", "tails='quadratic'"),
+        ] {
+            let e = err_of(&with_constructor(&fx, "tails=linear", to));
+            assert!(e.contains(want), "{e}");
+        }
         // The feature buffers must partition the features.
         let mut bad = fx;
         let t = bad.params["_transform._transforms.1.identity_features"].clone();
         bad.params
             .insert("_transform._transforms.1.transform_features".into(), t);
         assert!(err_of(&bad).contains("_transform._transforms.1"));
+    }
+
+    #[test]
+    fn maf_takes_nflows_default_options_and_names_the_others() {
+        let fx = fixture("nflows_maf_banana4");
+        let same = to_parts(&fx).unwrap();
+        let mut ok = fx.clone();
+        for (k, v) in [
+            ("use_residual_blocks", json!(true)),
+            ("use_random_masks", json!(false)),
+            ("use_random_permutations", json!(true)),
+            ("activation", json!("relu")),
+            ("dropout_probability", json!(0.0)),
+            ("batch_norm_within_layers", json!(false)),
+            ("batch_norm_between_layers", json!(false)),
+        ] {
+            ok = with_kwarg(&ok, k, v);
+        }
+        assert_eq!(to_parts(&ok).unwrap(), same);
+        for (k, v, want) in [
+            (
+                "use_residual_blocks",
+                json!(false),
+                "'use_residual_blocks' = false",
+            ),
+            ("use_random_masks", json!(true), "'use_random_masks' = true"),
+            (
+                "batch_norm_between_layers",
+                json!(true),
+                "'batch_norm_between_layers' = true",
+            ),
+            (
+                "batch_norm_within_layers",
+                json!(true),
+                "'batch_norm_within_layers' = true",
+            ),
+            ("activation", json!("elu"), "'activation' = \"elu\""),
+            (
+                "use_random_permutations",
+                json!("yes"),
+                "'use_random_permutations'",
+            ),
+            ("context_features", json!(2), "'context_features'"),
+        ] {
+            let e = err_of(&with_kwarg(&fx, k, v));
+            assert!(e.contains(want), "{k}: {e}");
+        }
+        let mut bad = fx;
+        bad.flow.constructor = "nflows.flows.SimpleRealNVP".into();
+        let e = err_of(&bad);
+        assert!(
+            e.contains("'nflows.flows.SimpleRealNVP'") && e.contains("MaskedAutoregressiveFlow"),
+            "{e}"
+        );
     }
 }
