@@ -95,6 +95,10 @@ pub trait BakedFlow<S: Real>: 'static {
     /// Samples from the base noise in every row of `eps` into the rows of `xs` (both `n · D`
     /// long), under one context.
     fn sample_batch(&self, eps: &[S], ctx: &[S], xs: &mut [S]) -> Result<(), Error>;
+
+    /// ∇ₓ log p of every row of `xs` under one context into the rows of `grads` (as long as `xs`)
+    /// and log p into `out`; `xs.len()` must be `out.len() · D`.
+    fn grad_log_prob_batch(&self, xs: &[S], ctx: &[S], grads: &mut [S], out: &mut [S]) -> Result<(), Error>;
 }
 
 /// `Ok` when `got == expected`, else [`Error::WrongLength`]. Generated code calls it before every

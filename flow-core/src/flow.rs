@@ -233,6 +233,49 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
             );
     }
 
+    /// ∇ₓ log p of every row of `xs` (`n × D`) into the rows of `grads` and log p into `out`
+    /// (the first `min(n, out.len(), grads.len() / D)` rows), all under context `ctx`. Row by
+    /// row, so bit for bit [`Flow::grad_log_prob`] of each: the vector-Jacobian products have no
+    /// block path yet. `scratch` needs [`Flow::scratch_len`].
+    pub fn grad_log_prob_batch(
+        &self,
+        xs: &[S],
+        ctx: &[S],
+        grads: &mut [S],
+        out: &mut [S],
+        scratch: &mut [S],
+    ) {
+        let d = self.dim().max(1);
+        let rows = xs
+            .chunks_exact(d)
+            .zip(grads.chunks_exact_mut(d))
+            .zip(out.iter_mut());
+        for ((x, g), o) in rows {
+            *o = self.grad_log_prob(x, ctx, g, scratch);
+        }
+    }
+
+    /// [`Flow::grad_log_prob_batch`] split over all cores (rayon) in chunks of [`PAR_CHUNK`] rows,
+    /// as [`Flow::par_log_prob_batch`]; the same bits as the one-thread call.
+    #[cfg(feature = "rayon")]
+    pub fn par_grad_log_prob_batch(&self, xs: &[S], ctx: &[S], grads: &mut [S], out: &mut [S])
+    where
+        L: Sync,
+        B: Sync,
+    {
+        use rayon::prelude::*;
+        let d = self.dim().max(1);
+        let n = (xs.len() / d).min(out.len()).min(grads.len() / d);
+        let (xs, grads, out) = (&xs[..n * d], &mut grads[..n * d], &mut out[..n]);
+        out.par_chunks_mut(PAR_CHUNK)
+            .zip(grads.par_chunks_mut(PAR_CHUNK * d))
+            .zip(xs.par_chunks(PAR_CHUNK * d))
+            .for_each_init(
+                || std::vec![S::ZERO; self.scratch_len()],
+                |scratch, ((o, g), x)| self.grad_log_prob_batch(x, ctx, g, o, scratch),
+            );
+    }
+
     /// A sample using noise drawn from `rng` with [`standard_normal`].
     pub fn sample_with<R: RngCore + ?Sized>(&self, rng: &mut R, ctx: &[S], x: &mut [S], scratch: &mut [S]) {
         let d = self.dim();

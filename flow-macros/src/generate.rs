@@ -580,6 +580,9 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
         "Samples from the base noise in each row of `eps` into the rows of `xs` (the first min(eps.len(), xs.len()) rows)",
     );
     let d_batch = doc("log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows)");
+    let d_grad_batch = doc(
+        "∇ₓ log p of each row of `xs` into the rows of `grads` and log p into `out` (the first min(xs.len(), grads.len(), out.len()) rows)",
+    );
 
     let e = quote!(::flow_core::runtime::Error);
     let len = quote!(::flow_core::baked::expect_len);
@@ -668,6 +671,12 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                     let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
                     FLOW.sample_batch(eps.as_flattened(), #ctx, xs.as_flattened_mut(), &mut scratch);
                 }
+
+                #[doc = #d_grad_batch]
+                pub fn grad_log_prob_batch(xs: &[[#s; #d]], #ctx_param grads: &mut [[#s; #d]], out: &mut [#s]) {
+                    let mut scratch = [0.0; SCRATCH];
+                    FLOW.grad_log_prob_batch(xs.as_flattened(), #ctx, grads.as_flattened_mut(), out, &mut scratch);
+                }
             }
 
             #[automatically_derived]
@@ -751,6 +760,21 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                     #len(#c, ctx.len())?;
                     let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
                     FLOW.sample_batch(eps, ctx, xs, &mut scratch);
+                    ::core::result::Result::Ok(())
+                }
+
+                fn grad_log_prob_batch(
+                    &self,
+                    xs: &[#s],
+                    ctx: &[#s],
+                    grads: &mut [#s],
+                    out: &mut [#s],
+                ) -> ::core::result::Result<(), #e> {
+                    #len(out.len().saturating_mul(#d), xs.len())?;
+                    #len(xs.len(), grads.len())?;
+                    #len(#c, ctx.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch);
                     ::core::result::Result::Ok(())
                 }
             }

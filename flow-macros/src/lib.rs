@@ -29,7 +29,11 @@
 //! - `log_prob(&[S; D]) -> S`, `grad_log_prob(&[S; D]) -> [S; D]`,
 //!   `inverse(&[S; D]) -> ([S; D], S)` (base point, log|det ∂z/∂x|),
 //!   `forward(&[S; D]) -> ([S; D], S)`, `sample(&[S; D]) -> [S; D]` (from standard-normal noise),
-//!   `sample_with(&mut impl RngCore) -> [S; D]`, `log_prob_batch(&[[S; D]], &mut [S])`;
+//!   `sample_with(&mut impl RngCore) -> [S; D]`, `log_prob_batch(&[[S; D]], &mut [S])`,
+//!   `sample_batch(&[[S; D]], &mut [[S; D]])` (noise rows → sample rows),
+//!   `grad_log_prob_batch(&[[S; D]], &mut [[S; D]], &mut [S])` (gradients and log p per row);
+//!   `SCRATCH_BYTES` includes the batch methods' blocks of `flow_core::block::BLOCK` samples
+//!   (8 on x86-64 and aarch64, 1 on targets without SIMD such as Cortex-M);
 //! - with C > 0 every method takes `&[S; C]` as its second argument;
 //! - an implementation of `flow_core::baked::BakedFlow<S>`.
 //!

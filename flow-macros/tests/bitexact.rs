@@ -17,6 +17,9 @@ type Map<S, const D: usize, const C: usize> = fn(&[S; D], &[S; C]) -> ([S; D], S
 /// `(rows, ctx, out rows)`: the shape of `sample_batch`.
 type BatchMap<S, const D: usize, const C: usize> = fn(&[[S; D]], &[S; C], &mut [[S; D]]);
 
+/// `(rows, ctx, gradient rows, log p)`: the shape of `grad_log_prob_batch`.
+type GradBatch<S, const D: usize, const C: usize> = fn(&[[S; D]], &[S; C], &mut [[S; D]], &mut [S]);
+
 /// The inherent methods of one baked type, as function pointers over `(x, ctx)`.
 struct Api<S, const D: usize, const C: usize> {
     log_prob: fn(&[S; D], &[S; C]) -> S,
@@ -27,6 +30,7 @@ struct Api<S, const D: usize, const C: usize> {
     sample_with: fn(&mut ChaCha8Rng, &[S; C]) -> [S; D],
     log_prob_batch: fn(&[[S; D]], &[S; C], &mut [S]),
     sample_batch: BatchMap<S, D, C>,
+    grad_log_prob_batch: GradBatch<S, D, C>,
 }
 
 /// `Api` of an unconditional (`api!(T)`) or conditional (`api!(T, ctx)`) baked type.
@@ -41,6 +45,7 @@ macro_rules! api {
             sample_with: |r, _| <$t>::sample_with(r),
             log_prob_batch: |xs, _, out| <$t>::log_prob_batch(xs, out),
             sample_batch: |es, _, out| <$t>::sample_batch(es, out),
+            grad_log_prob_batch: |xs, _, g, out| <$t>::grad_log_prob_batch(xs, g, out),
         }
     };
     ($t:ty, ctx) => {
@@ -53,6 +58,7 @@ macro_rules! api {
             sample_with: |r, c| <$t>::sample_with(r, c),
             log_prob_batch: |xs, c, out| <$t>::log_prob_batch(xs, c, out),
             sample_batch: |es, c, out| <$t>::sample_batch(es, c, out),
+            grad_log_prob_batch: |xs, c, g, out| <$t>::grad_log_prob_batch(xs, c, g, out),
         }
     };
 }
@@ -198,6 +204,31 @@ fn agree<S: Bits, F: BakedFlow<S>, const D: usize, const C: usize>(
         let mut x_rt = [S::ZERO; D];
         ev.sample(e, &ctxs[0], &mut x_rt).unwrap();
         same(x, &x_rt, "sample_batch", k);
+    }
+
+    // Batch gradients (row by row): the single-sample gradient and log p of each row.
+    let mut gs = vec![[S::ZERO; D]; xs.len()];
+    let mut lps = vec![S::ZERO; xs.len()];
+    (api.grad_log_prob_batch)(&xs, &ctxs[0], &mut gs, &mut lps);
+    let (mut gs_tr, mut lps_tr) = (vec![S::ZERO; flat.len()], vec![S::ZERO; xs.len()]);
+    flow.grad_log_prob_batch(&flat, &ctxs[0], &mut gs_tr, &mut lps_tr)
+        .unwrap();
+    for (k, x) in xs.iter().enumerate() {
+        let mut g_rt = [S::ZERO; D];
+        let lp_rt = ev.grad_log_prob(x, &ctxs[0], &mut g_rt).unwrap();
+        same(&gs[k], &g_rt, "grad_log_prob_batch", k);
+        same(
+            &gs_tr[k * D..(k + 1) * D],
+            &g_rt,
+            "BakedFlow::grad_log_prob_batch",
+            k,
+        );
+        same(
+            &[lps[k], lps_tr[k]],
+            &[lp_rt, lp_rt],
+            "grad_log_prob_batch log p",
+            k,
+        );
     }
 
     // Random sampling with the same generator state.

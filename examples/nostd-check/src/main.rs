@@ -119,6 +119,8 @@ macro_rules! exercise {
         let mut ys = [[0.0; $t::DIM]; 3];
         $t::sample_batch(&xs $(, &$ctx)?, &mut ys);
         put(ys[2][0]);
+        $t::grad_log_prob_batch(&xs $(, &$ctx)?, &mut ys, &mut out);
+        put(ys[1][0] + out[1]);
 
         let c: &[$s] = &context;
         let mut v = [0.0; $t::DIM];
@@ -132,6 +134,7 @@ macro_rules! exercise {
         let _ = BakedFlow::<$s>::sample_with(flow, &mut rng, c, &mut v);
         let _ = BakedFlow::<$s>::log_prob_batch(flow, xs.as_flattened(), c, &mut out);
         let _ = BakedFlow::<$s>::sample_batch(flow, xs.as_flattened(), c, ys.as_flattened_mut());
+        let _ = BakedFlow::<$s>::grad_log_prob_batch(flow, xs.as_flattened(), c, ys.as_flattened_mut(), &mut out);
         put(v[0] + out[1]);
 
         let mut scratch = [0.0; $t::SCRATCH_BYTES / core::mem::size_of::<$s>()];

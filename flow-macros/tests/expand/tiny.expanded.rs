@@ -173,6 +173,21 @@ const _: () = {
                 &mut scratch,
             );
         }
+        /// ∇ₓ log p of each row of `xs` into the rows of `grads` and log p into `out` (the first min(xs.len(), grads.len(), out.len()) rows) (baked from `tests/models/tiny.flow`).
+        pub fn grad_log_prob_batch(
+            xs: &[[f32; 2]],
+            grads: &mut [[f32; 2]],
+            out: &mut [f32],
+        ) {
+            let mut scratch = [0.0; SCRATCH];
+            FLOW.grad_log_prob_batch(
+                xs.as_flattened(),
+                &[],
+                grads.as_flattened_mut(),
+                out,
+                &mut scratch,
+            );
+        }
     }
     #[automatically_derived]
     impl ::flow_core::baked::BakedFlow<f32> for Tiny {
@@ -292,6 +307,20 @@ const _: () = {
             ::flow_core::baked::expect_len(0, ctx.len())?;
             let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
             FLOW.sample_batch(eps, ctx, xs, &mut scratch);
+            ::core::result::Result::Ok(())
+        }
+        fn grad_log_prob_batch(
+            &self,
+            xs: &[f32],
+            ctx: &[f32],
+            grads: &mut [f32],
+            out: &mut [f32],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
+            ::flow_core::baked::expect_len(xs.len(), grads.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch);
             ::core::result::Result::Ok(())
         }
     }

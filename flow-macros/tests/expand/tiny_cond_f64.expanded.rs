@@ -138,6 +138,22 @@ const _: () = {
                 &mut scratch,
             );
         }
+        /// ∇ₓ log p of each row of `xs` into the rows of `grads` and log p into `out` (the first min(xs.len(), grads.len(), out.len()) rows) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
+        pub fn grad_log_prob_batch(
+            xs: &[[f64; 2]],
+            ctx: &[f64; 1],
+            grads: &mut [[f64; 2]],
+            out: &mut [f64],
+        ) {
+            let mut scratch = [0.0; SCRATCH];
+            FLOW.grad_log_prob_batch(
+                xs.as_flattened(),
+                ctx,
+                grads.as_flattened_mut(),
+                out,
+                &mut scratch,
+            );
+        }
     }
     #[automatically_derived]
     impl ::flow_core::baked::BakedFlow<f64> for TinyCond {
@@ -251,6 +267,20 @@ const _: () = {
             ::flow_core::baked::expect_len(1, ctx.len())?;
             let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
             FLOW.sample_batch(eps, ctx, xs, &mut scratch);
+            ::core::result::Result::Ok(())
+        }
+        fn grad_log_prob_batch(
+            &self,
+            xs: &[f64],
+            ctx: &[f64],
+            grads: &mut [f64],
+            out: &mut [f64],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
+            ::flow_core::baked::expect_len(xs.len(), grads.len())?;
+            ::flow_core::baked::expect_len(1, ctx.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch);
             ::core::result::Result::Ok(())
         }
     }
