@@ -37,6 +37,8 @@ fn main() {
             ..ArchConfig::default()
         },
         epochs: if smoke { 2 } else { 60 },
+        // The rate the shipped model was fitted with (the library's default was 1e-3 then).
+        lr: 1e-3,
         seed: 0,
         ..FitConfig::default()
     };

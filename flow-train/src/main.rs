@@ -72,8 +72,8 @@ enum Command {
         /// (0 = off).
         #[arg(long, default_value_t = 8)]
         min_batches: usize,
-        /// Adam learning rate.
-        #[arg(long, default_value_t = 1e-3)]
+        /// Adam learning rate (the peak of the schedule; cosine's mean rate is half of it).
+        #[arg(long, default_value_t = 2e-3)]
         lr: f64,
         /// Decoupled weight decay (AdamW): each step multiplies every weight by 1 - lr × this
         /// (0 = off). Regularizes fits on small data sets (a few hundred rows or fewer).

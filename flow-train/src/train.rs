@@ -107,7 +107,12 @@ pub struct FitConfig {
     /// configurations from before this field read as 0.
     #[serde(default)]
     pub min_batches: usize,
-    /// Adam learning rate.
+    /// Adam learning rate: the peak of the schedule (default 2e-3). The cosine schedule's mean
+    /// rate is half its peak, so 2e-3 matches the mean of zuko's and nflows' usual constant 1e-3.
+    /// Measured on the benchmark data (test NLL, 2 threads): MAF moons 50 epochs 0.332 (1e-3:
+    /// 0.395), 100 epochs 0.319 (0.326); NSF moons 25 epochs 0.306 (0.322); RealNVP, IAF, planar,
+    /// radial and NSF coupling on moons at 30 epochs all better; wine (mean of 10 seeds, 100 epochs)
+    /// the same within 0.02 nats for MAF and NSF.
     pub lr: f64,
     /// Seed for the split, the initialization and the batch order.
     pub seed: u64,
@@ -142,7 +147,7 @@ impl Default for FitConfig {
             epochs: 100,
             batch_size: 256,
             min_batches: 8,
-            lr: 1e-3,
+            lr: 2e-3,
             seed: 0,
             val_fraction: 0.1,
             patience: 20,

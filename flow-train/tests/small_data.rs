@@ -35,11 +35,22 @@ fn rows(n: usize, seed: u64) -> Dataset {
     Dataset::from_rows((0..D).map(|i| format!("x{i}")).collect(), &rows)
 }
 
-/// Held-out NLL of a fit of 107 rows (96 train, 11 validation) for `epochs` epochs.
+/// Held-out NLL of a fit of 107 rows (96 train, 11 validation) for `epochs` epochs, at the
+/// learning rate 1e-3 these margins were measured with (the default is now 2e-3: there the
+/// synthetic set's margins are 1.7 and 0.3 nats; on wine itself `--weight-decay 5` still gains
+/// 0.74 nats, README).
 fn held_out_nll(cfg: FitConfig) -> f64 {
     let train = rows(107, 1);
     let test = rows(4000, 2);
-    let out = fit(&train, &FitConfig { threads: 1, ..cfg }).expect("fit");
+    let out = fit(
+        &train,
+        &FitConfig {
+            threads: 1,
+            lr: 1e-3,
+            ..cfg
+        },
+    )
+    .expect("fit");
     mean_nll(&out.model, &test, &(0..test.len()).collect::<Vec<_>>(), 1)
 }
 
