@@ -264,8 +264,9 @@ fn golden_models() -> (Vec<u8>, Vec<u8>) {
         epochs: 3,
         threads: 1,
         seed: 1,
-        // The checked-in bytes predate `min_batches`: keep one batch size for every epoch.
+        // The checked-in bytes predate `min_batches` and the 2e-3 default rate: keep both.
         min_batches: 0,
+        lr: 1e-3,
         ..Default::default()
     };
     cfg.arch = ArchConfig {
@@ -313,8 +314,9 @@ fn fitted_with_golden(flow: FlowKind, d: usize) -> Vec<u8> {
         epochs: 2,
         threads: 1,
         seed: 3,
-        // The checked-in bytes predate `min_batches`: keep one batch size for every epoch.
+        // The checked-in bytes predate `min_batches` and the 2e-3 default rate: keep both.
         min_batches: 0,
+        lr: 1e-3,
         ..Default::default()
     };
     cfg.arch = ArchConfig {
