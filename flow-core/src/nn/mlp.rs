@@ -15,6 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
+mod block;
+
 use crate::nn::dense::{self as kernel, dense_one as dense};
 use crate::{math, slicing, Real, Weight};
 
