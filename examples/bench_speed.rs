@@ -47,6 +47,11 @@ struct Row {
     batch_all_per_s: f64,
     sample_per_s: f64,
     sample_all_per_s: f64,
+    /// `grad_log_prob` of 10 000 rows one call per row, rows per second.
+    grad_rows_per_s: f64,
+    /// `grad_log_prob_batch` of 10 000 rows (blocks of `BLOCK`), one thread and all cores.
+    grad_batch_per_s: f64,
+    grad_all_per_s: f64,
     gflops: f64,
 }
 
@@ -95,8 +100,25 @@ fn measure<F: BakedFlow<f32> + Sync, const D: usize>(
     let sample_all = time(reps, || {
         flow.flow().par_sample_batch(black_box(&xs), &ctx, &mut xo);
     });
+    let mut g = vec![0.0f32; 10_000 * D];
+    let grad_rows = time(reps, || {
+        for (x, gr) in xs.chunks_exact(D).zip(g.chunks_exact_mut(D)) {
+            black_box(flow.grad_log_prob(black_box(x), &ctx, gr).unwrap());
+        }
+    });
+    let grad = time(reps, || {
+        flow.grad_log_prob_batch(black_box(&xs), &ctx, &mut g, &mut out)
+            .unwrap()
+    });
+    let grad_all = time(reps, || {
+        flow.flow()
+            .par_grad_log_prob_batch(black_box(&xs), &ctx, &mut g, &mut out);
+    });
     Row {
         name,
+        grad_rows_per_s: 1e4 / grad_rows,
+        grad_batch_per_s: 1e4 / grad,
+        grad_all_per_s: 1e4 / grad_all,
         single_ns: single * 1e9,
         runtime_single_ns: runtime_single * 1e9,
         batch_per_s: 1e4 / batch,
@@ -295,6 +317,19 @@ fn main() {
             ratio_t(r.sample_per_s, get(&z, "sample_per_s")),
             r.gflops,
             peak.map_or("-".into(), |p| format!("{:.1}%", 100.0 * r.gflops / p)),
+        );
+    }
+    println!();
+    println!("| model | baked grad_log_prob, row by row /s | grad_log_prob_batch /s (1 thr) | × rows | all cores |");
+    println!("|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} k | {:.0} k | {:.1}× | {:.0} k |",
+            r.name,
+            r.grad_rows_per_s / 1e3,
+            r.grad_batch_per_s / 1e3,
+            r.grad_batch_per_s / r.grad_rows_per_s,
+            r.grad_all_per_s / 1e3,
         );
     }
     if !have_py {

@@ -233,10 +233,51 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
             );
     }
 
+    /// Scratch elements of [`Flow::grad_log_prob_block`] for `n` samples.
+    pub fn grad_block_scratch_len(&self, n: usize) -> usize {
+        self.base.scratch_len() + n * self.context_dim() + self.layers.block_vjp_scratch_len(n)
+    }
+
+    /// ∇ₓ log p and log p of a block of `N` samples (`x[s]` → `g_x[s]`, `out[s]`), all under
+    /// context `ctx`, bit for bit [`Flow::grad_log_prob`] of each: the layers run their forward
+    /// and vector-Jacobian products for the block together ([`Bijection::inverse_vjp_head_block`]).
+    /// `scratch` needs [`Flow::grad_block_scratch_len`]`(N)`.
+    pub fn grad_log_prob_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: &[S],
+        g_x: [&mut [S]; N],
+        out: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let (base_scratch, rest) = slicing::split_mut(scratch, self.base.scratch_len());
+        let c = ctx.len();
+        let Some((g_ctx, rest)) = rest.split_at_mut_checked(N * c) else {
+            return;
+        };
+        g_ctx.fill(S::ZERO);
+        let base = &self.base;
+        let mut base_lp = [S::ZERO; N];
+        let mut head = |s: usize, z: &[S], g_z: &mut [S]| {
+            if let Some(lp) = base_lp.get_mut(s) {
+                *lp = base.log_prob(z, base_scratch);
+            }
+            base.log_prob_vjp(z, S::ONE, g_z, None, base_scratch);
+        };
+        let mut ldj = [S::ZERO; N];
+        let g_c = block::views_mut::<S, N>(g_ctx, c);
+        self.layers
+            .inverse_vjp_head_block(x, [ctx; N], &mut head, S::ONE, g_x, g_c, &mut ldj, rest);
+        for ((o, lp), l) in out.iter_mut().zip(base_lp).zip(ldj) {
+            *o = lp + l;
+        }
+    }
+
     /// ∇ₓ log p of every row of `xs` (`n × D`) into the rows of `grads` and log p into `out`
-    /// (the first `min(n, out.len(), grads.len() / D)` rows), all under context `ctx`. Row by
-    /// row, so bit for bit [`Flow::grad_log_prob`] of each: the vector-Jacobian products have no
-    /// block path yet. `scratch` needs [`Flow::scratch_len`].
+    /// (the first `min(n, out.len(), grads.len() / D)` rows), all under context `ctx`;
+    /// [`crate::block::BLOCK`] rows at a time when `scratch` holds
+    /// [`Flow::grad_block_scratch_len`]`(BLOCK)` elements, else row by row (it needs at least
+    /// [`Flow::scratch_len`]). Bit for bit [`Flow::grad_log_prob`] of each row.
     pub fn grad_log_prob_batch(
         &self,
         xs: &[S],
@@ -246,10 +287,31 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         scratch: &mut [S],
     ) {
         let d = self.dim().max(1);
-        let rows = xs
+        let n = (xs.len() / d).min(out.len()).min(grads.len() / d);
+        let full = if scratch.len() >= self.grad_block_scratch_len(BLOCK) {
+            n / BLOCK * BLOCK
+        } else {
+            0
+        };
+        let blocks = xs
+            .chunks_exact(BLOCK * d)
+            .zip(grads.chunks_exact_mut(BLOCK * d))
+            .zip(out.chunks_exact_mut(BLOCK))
+            .take(full / BLOCK);
+        for ((xb, gb), ob) in blocks {
+            let Ok(ob) = <&mut [S; BLOCK]>::try_from(ob) else {
+                continue;
+            };
+            let x = block::views::<S, BLOCK>(xb, d);
+            self.grad_log_prob_block::<BLOCK>(x, ctx, block::views_mut::<S, BLOCK>(gb, d), ob, scratch);
+        }
+        let tail_x = xs.get(full * d..n * d).unwrap_or(&[]);
+        let tail_g = grads.get_mut(full * d..n * d).unwrap_or(&mut []);
+        let tail_o = out.get_mut(full..n).unwrap_or(&mut []);
+        let rows = tail_x
             .chunks_exact(d)
-            .zip(grads.chunks_exact_mut(d))
-            .zip(out.iter_mut());
+            .zip(tail_g.chunks_exact_mut(d))
+            .zip(tail_o.iter_mut());
         for ((x, g), o) in rows {
             *o = self.grad_log_prob(x, ctx, g, scratch);
         }
@@ -271,7 +333,7 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
             .zip(grads.par_chunks_mut(PAR_CHUNK * d))
             .zip(xs.par_chunks(PAR_CHUNK * d))
             .for_each_init(
-                || std::vec![S::ZERO; self.scratch_len()],
+                || std::vec![S::ZERO; self.grad_block_scratch_len(BLOCK).max(self.scratch_len())],
                 |scratch, ((o, g), x)| self.grad_log_prob_batch(x, ctx, g, o, scratch),
             );
     }

@@ -674,7 +674,7 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
 
                 #[doc = #d_grad_batch]
                 pub fn grad_log_prob_batch(xs: &[[#s; #d]], #ctx_param grads: &mut [[#s; #d]], out: &mut [#s]) {
-                    let mut scratch = [0.0; SCRATCH];
+                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
                     FLOW.grad_log_prob_batch(xs.as_flattened(), #ctx, grads.as_flattened_mut(), out, &mut scratch);
                 }
             }
@@ -773,7 +773,7 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                     #len(out.len().saturating_mul(#d), xs.len())?;
                     #len(xs.len(), grads.len())?;
                     #len(#c, ctx.len())?;
-                    let mut scratch = [0.0; SCRATCH];
+                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
                     FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch);
                     ::core::result::Result::Ok(())
                 }

@@ -206,7 +206,16 @@ fn agree<S: Bits, F: BakedFlow<S>, const D: usize, const C: usize>(
         same(x, &x_rt, "sample_batch", k);
     }
 
-    // Batch gradients (row by row): the single-sample gradient and log p of each row.
+    // Batch gradients (blocks of BLOCK rows, then a tail): the single-sample gradient and log p
+    // of each row. The generated scratch must be large enough for the block path.
+    let fl = flow.flow();
+    let block = flow_core::block::BLOCK;
+    assert!(
+        fl.grad_block_scratch_len(block) <= block * fl.scratch_len(),
+        "the batch gradient would fall back to rows: {} > {block} x {}",
+        fl.grad_block_scratch_len(block),
+        fl.scratch_len()
+    );
     let mut gs = vec![[S::ZERO; D]; xs.len()];
     let mut lps = vec![S::ZERO; xs.len()];
     (api.grad_log_prob_batch)(&xs, &ctxs[0], &mut gs, &mut lps);

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::block;
 use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
 use crate::{math, slicing, Real, Weight};
@@ -236,14 +237,73 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
         let (g_out, rest) = slicing::split_mut(rest, 2 * d);
         let (cache, rest) = slicing::split_mut(rest, self.net.cache_len());
         self.net.forward_cached(y, ctx, out, cache);
+        self.pass_vjp_step(y, out, g_z, g_ldj, g_y, g_out);
+        self.net
+            .backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
+    }
+
+    /// The elementwise part of [`Self::pass_vjp`] given the network output `out` at `y`: writes
+    /// the direct part of `g_y` (`g_z · s`) and the cotangent `g_out` of the network output.
+    #[inline(always)]
+    fn pass_vjp_step<S: Real>(
+        &self,
+        y: &[S],
+        out: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_y: &mut [S],
+        g_out: &mut [S],
+    ) {
         let pairs = out.chunks_exact(2).zip(g_out.chunks_exact_mut(2));
         for (((gy, &gz), &yi), (p, gp)) in g_y.iter_mut().zip(g_z).zip(y).zip(pairs) {
             let (s, _, dls) = self.scale.eval(self.layout.split(p).1);
             *gy = gz * s;
             self.layout.join(gp, gz, (gz * yi * s + g_ldj) * dls);
         }
+    }
+
+    /// Scratch of [`Self::pass_vjp_block`] for `n` samples.
+    fn pass_vjp_block_scratch(&self, n: usize) -> usize {
+        let net = &self.net;
+        let passes = net
+            .block_forward_cached_scratch_len(n)
+            .max(net.block_backward_scratch_len(n));
+        n * 4 * self.dim + net.block_cache_len(n) + passes
+    }
+
+    /// [`Self::pass_vjp`] without parameter gradients for a block of samples: the network's
+    /// cached forward and its backward run once for the block.
+    #[allow(clippy::too_many_arguments)]
+    fn pass_vjp_block<S: Real, const N: usize>(
+        &self,
+        y: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        mut g_y: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        let w = 2 * self.dim;
+        let Some((out, rest)) = scratch.split_at_mut_checked(N * w) else {
+            return;
+        };
+        let Some((g_out, rest)) = rest.split_at_mut_checked(N * w) else {
+            return;
+        };
+        let Some((cache, rest)) = rest.split_at_mut_checked(self.net.block_cache_len(N)) else {
+            return;
+        };
         self.net
-            .backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
+            .forward_cached_block(y, ctx, block::views_mut::<S, N>(out, w), cache, rest);
+        let outs = block::views::<S, N>(out, w);
+        let per_sample = y.iter().zip(outs).zip(g_z).zip(g_y.iter_mut());
+        for ((((ys, o), gz), gy), go) in per_sample.zip(block::views_mut::<S, N>(g_out, w)) {
+            self.pass_vjp_step(ys, o, gz, g_ldj, gy, go);
+        }
+        let g_out = block::views::<S, N>(g_out, w);
+        self.net
+            .backward_inputs_block(y, ctx, cache, g_out, g_y, g_ctx, rest);
     }
 }
 
@@ -405,6 +465,35 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
         match self.direction {
             Direction::Maf => self.pass_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
             Direction::Iaf => iaf_vjp(self, x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
+        }
+    }
+
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        let single = <Self as Bijection<S>>::scratch_len(self) + 2 * self.dim;
+        match self.direction {
+            Direction::Maf => single.max(self.pass_vjp_block_scratch(n)),
+            Direction::Iaf => single,
+        }
+    }
+
+    fn inverse_vjp_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        match self.direction {
+            Direction::Maf => self.pass_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, scratch),
+            Direction::Iaf => {
+                let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
+                for ((((xs, cs), gz), gx), gc) in per_sample {
+                    iaf_vjp(self, xs, cs, gz, g_ldj, gx, gc, None, scratch);
+                }
+            }
         }
     }
 }

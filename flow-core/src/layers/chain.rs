@@ -4,7 +4,7 @@
 //! Log-determinants are accumulated layer by layer, in the same order as the runtime evaluator.
 
 use crate::block;
-use crate::layers::Bijection;
+use crate::layers::{Bijection, BlockHead};
 use crate::{slicing, Real};
 
 /// `A` then `B` in the density direction. Parameters are `A`'s followed by `B`'s.
@@ -101,6 +101,128 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
             .forward_acc_block(z, ctx, block::views_mut::<S, N>(mid, d), ldj, rest);
         self.0
             .forward_acc_block(block::views::<S, N>(mid, d), ctx, x, ldj, rest);
+    }
+
+    /// One forward pass: layer 0's output is kept for its VJP, the rest recurse, so each layer
+    /// runs its `inverse` once (the default would run the whole chain's, then each prefix again).
+    #[allow(clippy::too_many_arguments)]
+    fn inverse_vjp_head(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        head: &mut dyn FnMut(&[S], &mut [S]),
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) -> S {
+        let mut ldj = S::ZERO;
+        self.inverse_vjp_head_acc(x, ctx, head, g_ldj, g_x, g_ctx, g_params, &mut ldj, scratch);
+        ldj
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn inverse_vjp_head_acc(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        head: &mut dyn FnMut(&[S], &mut [S]),
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        ldj: &mut S,
+        scratch: &mut [S],
+    ) {
+        let d = self.dim();
+        let (mid, rest) = slicing::split_mut(scratch, d);
+        let (g_mid, rest) = slicing::split_mut(rest, d);
+        self.0.inverse_acc(x, ctx, mid, ldj, rest);
+        let (g_a, g_b) = match g_params {
+            Some(g) => {
+                let (a, b) = slicing::split_mut(g, self.0.n_params());
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
+        self.1
+            .inverse_vjp_head_acc(mid, ctx, head, g_ldj, g_mid, g_ctx, g_b, ldj, rest);
+        self.0.inverse_vjp(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
+    }
+
+    #[inline]
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        let inner = (self.0.block_scratch_len(n))
+            .max(self.0.block_vjp_scratch_len(n))
+            .max(self.1.block_vjp_scratch_len(n));
+        2 * n * self.dim() + inner
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn inverse_vjp_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        mut g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        let d = self.dim();
+        let Some((mid, rest)) = scratch.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let Some((g_mid, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let mut ldj = [S::ZERO; N];
+        self.0
+            .inverse_acc_block(x, ctx, block::views_mut::<S, N>(mid, d), &mut ldj, rest);
+        let g_c = g_ctx.each_mut().map(|g| &mut **g);
+        let mid = block::views::<S, N>(mid, d);
+        self.1.inverse_vjp_block(
+            mid,
+            ctx,
+            g_z,
+            g_ldj,
+            block::views_mut::<S, N>(g_mid, d),
+            g_c,
+            rest,
+        );
+        let g_mid = block::views::<S, N>(g_mid, d);
+        self.0.inverse_vjp_block(x, ctx, g_mid, g_ldj, g_x, g_ctx, rest);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn inverse_vjp_head_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        head: &mut BlockHead<'_, S>,
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        mut g_ctx: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let d = self.dim();
+        let Some((mid, rest)) = scratch.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let Some((g_mid, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        self.0
+            .inverse_acc_block(x, ctx, block::views_mut::<S, N>(mid, d), ldj, rest);
+        let g_c = g_ctx.each_mut().map(|g| &mut **g);
+        let mid = block::views::<S, N>(mid, d);
+        let g_mid_v = block::views_mut::<S, N>(g_mid, d);
+        self.1
+            .inverse_vjp_head_block(mid, ctx, head, g_ldj, g_mid_v, g_c, ldj, rest);
+        let g_mid = block::views::<S, N>(g_mid, d);
+        self.0.inverse_vjp_block(x, ctx, g_mid, g_ldj, g_x, g_ctx, rest);
     }
 
     fn inverse_vjp(

@@ -28,6 +28,10 @@ pub mod spline_coupling;
 
 use crate::{slicing, Real};
 
+/// The head of a block vector-Jacobian product: `head(s, z, g_z)` sees sample `s`'s base point
+/// `z` and writes `∂L/∂z` (see [`Bijection::inverse_vjp_head_block`]).
+pub type BlockHead<'h, S> = dyn FnMut(usize, &[S], &mut [S]) + 'h;
+
 /// One invertible layer `x ↔ z`, optionally conditioned on a context vector.
 ///
 /// Buffers: every method takes a `scratch` slice of at least [`Bijection::scratch_len`] elements.
@@ -112,6 +116,81 @@ pub trait Bijection<S: Real> {
     {
         for (((zs, cs), xs), l) in z.into_iter().zip(ctx).zip(x).zip(ldj.iter_mut()) {
             self.forward_acc(zs, cs, xs, l, scratch);
+        }
+    }
+
+    /// [`Bijection::inverse_vjp_head`] adding the log-determinant into `ldj` (as
+    /// [`Bijection::inverse_acc`]), so that a composition sums them in the order of its `inverse`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn inverse_vjp_head_acc(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        head: &mut dyn FnMut(&[S], &mut [S]),
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        ldj: &mut S,
+        scratch: &mut [S],
+    ) {
+        *ldj += self.inverse_vjp_head(x, ctx, head, g_ldj, g_x, g_ctx, g_params, scratch);
+    }
+
+    /// Scratch elements of [`Bijection::inverse_vjp_block`] and
+    /// [`Bijection::inverse_vjp_head_block`] for `n` samples.
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        let _ = n;
+        self.scratch_len() + 2 * self.dim()
+    }
+
+    /// [`Bijection::inverse_vjp`] without parameter gradients for a block of `N` samples: writes
+    /// `g_x[s]`, adds into `g_ctx[s]`, each bit for bit the single-sample value. Layers with a
+    /// network override it to run the network's cached forward and backward once for the block.
+    /// `scratch` needs [`Bijection::block_vjp_scratch_len`]`(N)`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn inverse_vjp_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) where
+        Self: Sized,
+    {
+        let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
+        for ((((xs, cs), gz), gx), gc) in per_sample {
+            self.inverse_vjp(xs, cs, gz, g_ldj, gx, gc, None, scratch);
+        }
+    }
+
+    /// [`Bijection::inverse_vjp_head_acc`] without parameter gradients for a block of `N`
+    /// samples: `head(s, z, g_z)` sees sample `s`'s base point. Every sample's results are bit
+    /// for bit the single-sample ones. `scratch` needs [`Bijection::block_vjp_scratch_len`]`(N)`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn inverse_vjp_head_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        head: &mut BlockHead<'_, S>,
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) where
+        Self: Sized,
+    {
+        let per_sample = x.into_iter().zip(ctx).zip(g_x).zip(g_ctx).zip(ldj.iter_mut());
+        for (s, ((((xs, cs), gx), gc), l)) in per_sample.enumerate() {
+            let mut one = |z: &[S], g: &mut [S]| head(s, z, g);
+            self.inverse_vjp_head_acc(xs, cs, &mut one, g_ldj, gx, gc, None, l, scratch);
         }
     }
 

@@ -415,12 +415,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
             return;
         };
         // Transpose the inputs: [x, c] of sample s becomes column s.
-        for (k, row) in inputs.iter_mut().enumerate() {
-            for (v, (xs, cs)) in row.iter_mut().zip(x.iter().zip(c.iter())) {
-                let src = if k < kx { xs.get(k) } else { cs.get(k - kx) };
-                *v = src.copied().unwrap_or(S::ZERO);
-            }
-        }
+        block::transpose_in(inputs, &x, &c, kx);
         let (in_x, in_c) = inputs.split_at(kx);
         let n_layers = self.n_layers();
         for (l, layer) in self.layers().enumerate() {
@@ -445,14 +440,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
                 self.activation.apply_all(dst.as_flattened_mut());
             }
         }
-        // Transpose the outputs back.
-        for (r, row) in out_t.iter().enumerate() {
-            for (o, &v) in out.iter_mut().zip(row.iter()) {
-                if let Some(slot) = o.get_mut(r) {
-                    *slot = v;
-                }
-            }
-        }
+        block::transpose_out(out_t, &mut out);
     }
 
     /// As [`Mlp::forward`], keeping every hidden pre-activation and activation in `cache`

@@ -179,7 +179,7 @@ const _: () = {
             grads: &mut [[f32; 2]],
             out: &mut [f32],
         ) {
-            let mut scratch = [0.0; SCRATCH];
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
             FLOW.grad_log_prob_batch(
                 xs.as_flattened(),
                 &[],
@@ -319,7 +319,7 @@ const _: () = {
             ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
             ::flow_core::baked::expect_len(xs.len(), grads.len())?;
             ::flow_core::baked::expect_len(0, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH];
+            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
             FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch);
             ::core::result::Result::Ok(())
         }

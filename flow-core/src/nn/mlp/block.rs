@@ -14,7 +14,12 @@ use crate::{slicing, Real, Weight};
 
 /// Writes `[x[s], c[s]]` into column `s` of `dst` (`dst[k][s]`; missing values are 0).
 #[inline(always)]
-fn transpose_in<S: Real, const N: usize>(dst: &mut [[S; N]], x: &[&[S]; N], c: &[&[S]; N], kx: usize) {
+pub(super) fn transpose_in<S: Real, const N: usize>(
+    dst: &mut [[S; N]],
+    x: &[&[S]; N],
+    c: &[&[S]; N],
+    kx: usize,
+) {
     for (k, row) in dst.iter_mut().enumerate() {
         for (v, (xs, cs)) in row.iter_mut().zip(x.iter().zip(c.iter())) {
             let src = if k < kx { xs.get(k) } else { cs.get(k - kx) };
@@ -25,7 +30,7 @@ fn transpose_in<S: Real, const N: usize>(dst: &mut [[S; N]], x: &[&[S]; N], c: &
 
 /// Writes column `s` of `src` into `dst[s]` (as far as both reach).
 #[inline(always)]
-fn transpose_out<S: Real, const N: usize>(src: &[[S; N]], dst: &mut [&mut [S]; N]) {
+pub(super) fn transpose_out<S: Real, const N: usize>(src: &[[S; N]], dst: &mut [&mut [S]; N]) {
     for (r, row) in src.iter().enumerate() {
         for (o, &v) in dst.iter_mut().zip(row.iter()) {
             if let Some(slot) = o.get_mut(r) {
