@@ -26,6 +26,7 @@
 //! The network needs at least one input (`n_I + C ≥ 1`; [`Mlp`] cannot have zero-width layers,
 //! which the model validator rejects).
 
+use crate::block;
 use crate::layers::affine_ar::{AffineLayout, AffineScale};
 use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
@@ -106,6 +107,94 @@ pub(crate) fn coupling_forward_cached<'s, S: Real, W: Weight, M: MaskBit>(
     }
 }
 
+/// Scratch of [`coupling_vjp_block`] for `n` samples (`extra` elements for the step).
+pub(crate) fn coupling_vjp_block_scratch<W: Weight, M: MaskBit>(
+    net: &Mlp<'_, W>,
+    mask: &[M],
+    extra: usize,
+    n: usize,
+) -> usize {
+    let n_id = mask.iter().filter(|m| m.is_identity()).count();
+    let passes = net
+        .block_forward_cached_scratch_len(n)
+        .max(net.block_backward_scratch_len(n));
+    2 * n * (n_id + net.n_out()) + net.block_cache_len(n) + extra + passes
+}
+
+/// The VJP of a coupling layer without parameter gradients for a block of `N` samples: the
+/// conditioner's cached forward and backward run once for the block; `step(x, g_z, out, g_out,
+/// g_x, extra)` is the layer's elementwise part for one sample (it writes the transformed
+/// features of `g_x` and `g_out`); the identity features get `g_z` plus the network's gradient,
+/// as in the single-sample VJPs.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn coupling_vjp_block<S: Real, W: Weight, M: MaskBit, const N: usize>(
+    net: &Mlp<'_, W>,
+    mask: &[M],
+    extra: usize,
+    x: [&[S]; N],
+    ctx: [&[S]; N],
+    g_z: [&[S]; N],
+    mut g_x: [&mut [S]; N],
+    g_ctx: [&mut [S]; N],
+    scratch: &mut [S],
+    step: impl Fn(&[S], &[S], &[S], &mut [S], &mut [S], &mut [S]),
+) {
+    let n_id = mask.iter().filter(|m| m.is_identity()).count();
+    let n_out = net.n_out();
+    let Some((xid, rest)) = scratch.split_at_mut_checked(N * n_id) else {
+        return;
+    };
+    let Some((g_xid, rest)) = rest.split_at_mut_checked(N * n_id) else {
+        return;
+    };
+    let Some((out, rest)) = rest.split_at_mut_checked(N * n_out) else {
+        return;
+    };
+    let Some((g_out, rest)) = rest.split_at_mut_checked(N * n_out) else {
+        return;
+    };
+    let Some((cache, rest)) = rest.split_at_mut_checked(net.block_cache_len(N)) else {
+        return;
+    };
+    let Some((extra, rest)) = rest.split_at_mut_checked(extra) else {
+        return;
+    };
+    for (xs, a) in x.iter().zip(block::views_mut::<S, N>(xid, n_id)) {
+        gather(mask, xs, a);
+    }
+    let a = block::views::<S, N>(xid, n_id);
+    net.forward_cached_block(a, ctx, block::views_mut::<S, N>(out, n_out), cache, rest);
+    let per_sample = x.iter().zip(g_z).zip(block::views::<S, N>(out, n_out));
+    let per_sample = per_sample
+        .zip(block::views_mut::<S, N>(g_out, n_out))
+        .zip(g_x.iter_mut());
+    for ((((xs, gz), o), go), gx) in per_sample {
+        step(xs, gz, o, go, gx, extra);
+    }
+    g_xid.fill(S::ZERO);
+    let g_a = block::views_mut::<S, N>(g_xid, n_id);
+    net.backward_inputs_block(
+        a,
+        ctx,
+        cache,
+        block::views::<S, N>(g_out, n_out),
+        g_a,
+        g_ctx,
+        rest,
+    );
+    for ((gx, gz), ga) in g_x.iter_mut().zip(g_z).zip(block::views::<S, N>(g_xid, n_id)) {
+        let identity = gx
+            .iter_mut()
+            .zip(gz.iter())
+            .zip(mask)
+            .filter(|(_, m)| m.is_identity());
+        for (((gi, &gzi), _), &gai) in identity.zip(ga) {
+            *gi = gzi + gai;
+        }
+    }
+}
+
 /// An affine (or additive) coupling layer (see the module docs).
 #[derive(Clone, Copy, Debug)]
 pub struct AffineCoupling<'a, W, M = bool> {
@@ -126,6 +215,29 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
     /// Number of identity features `n_I`.
     pub fn n_identity(&self) -> usize {
         self.mask.iter().filter(|m| m.is_identity()).count()
+    }
+
+    /// The elementwise part of the VJP given the conditioner's output `out`: writes `g_x` of the
+    /// transformed features (`g_z · s`) and the cotangent `g_out` of the output.
+    #[inline(always)]
+    fn vjp_step<S: Real>(&self, x: &[S], g_z: &[S], g_ldj: S, out: &[S], g_out: &mut [S], g_x: &mut [S]) {
+        let per = self.per();
+        let mut outs = slicing::rows(out, per).zip(slicing::rows_mut(g_out, per));
+        for (((gx, &gz), &xi), m) in g_x.iter_mut().zip(g_z).zip(x).zip(self.mask) {
+            if m.is_identity() {
+                continue;
+            }
+            let Some((o, g_o)) = outs.next() else {
+                break;
+            };
+            let (_, s, _, dls) = self.affine(o);
+            *gx = gz * s;
+            if self.additive {
+                slicing::copy(g_o, &[gz]);
+            } else {
+                self.layout.join(g_o, gz, (gz * xi * s + g_ldj) * dls);
+            }
+        }
     }
 
     /// Network outputs per transformed feature: 1 (NICE) or 2 (RealNVP).
@@ -274,23 +386,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
         scratch: &mut [S],
     ) {
         let v = coupling_forward_cached(&self.net, self.mask, x, ctx, self.net.n_out(), scratch);
-        let per = self.per();
-        let mut outs = slicing::rows(v.out, per).zip(slicing::rows_mut(v.g_out, per));
-        for (((gx, &gz), &xi), m) in g_x.iter_mut().zip(g_z).zip(x).zip(self.mask) {
-            if m.is_identity() {
-                continue;
-            }
-            let Some((o, g_o)) = outs.next() else {
-                break;
-            };
-            let (_, s, _, dls) = self.affine(o);
-            *gx = gz * s;
-            if self.additive {
-                slicing::copy(g_o, &[gz]);
-            } else {
-                self.layout.join(g_o, gz, (gz * xi * s + g_ldj) * dls);
-            }
-        }
+        self.vjp_step(x, g_z, g_ldj, v.out, v.g_out, g_x);
         v.g_xid.fill(S::ZERO);
         self.net
             .backward(v.xid, ctx, v.cache, v.g_out, v.g_xid, g_ctx, g_params, v.rest);
@@ -302,6 +398,27 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
         for (((gx, &gz), _), &gi) in identity.zip(v.g_xid.iter()) {
             *gx = gz + gi;
         }
+    }
+
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        let single = <Self as Bijection<S>>::scratch_len(self) + 2 * <Self as Bijection<S>>::dim(self);
+        single.max(coupling_vjp_block_scratch(&self.net, self.mask, 0, n))
+    }
+
+    fn inverse_vjp_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        let step = |x: &[S], g_z: &[S], out: &[S], g_out: &mut [S], g_x: &mut [S], _: &mut [S]| {
+            self.vjp_step(x, g_z, g_ldj, out, g_out, g_x);
+        };
+        coupling_vjp_block(&self.net, self.mask, 0, x, ctx, g_z, g_x, g_ctx, scratch, step);
     }
 }
 

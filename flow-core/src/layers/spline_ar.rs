@@ -15,6 +15,7 @@
 //! Network outputs are feature-major: `out[i·P + p]` is parameter `p` of feature `i`, which is how
 //! zuko (`unflatten(-1, (D, P))`), nflows (`view(B, D, P)`) and FlowJAX (`reshape(dim, -1)`) read them.
 
+use crate::block;
 use crate::layers::affine_ar::{iaf_vjp, Autoregressive, Direction};
 use crate::layers::spline::SplineOpts;
 use crate::layers::{blockwise, Bijection};
@@ -133,18 +134,79 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        let p = self.spline.params_per_feature();
-        let sp = self.spline.prepare::<S>();
         let (out, rest) = slicing::split_mut(scratch, self.n_out());
         let (g_out, rest) = slicing::split_mut(rest, self.n_out());
         let (cache, rest) = slicing::split_mut(rest, self.net.cache_len());
         self.net.forward_cached(y, ctx, out, cache);
-        let raws = slicing::rows(out, p).zip(slicing::rows_mut(g_out, p));
-        for (((gy, &yi), &gz), (raw, g_raw)) in g_y.iter_mut().zip(y).zip(g_z).zip(raws) {
-            *gy = sp.forward_vjp(raw, yi, gz, g_ldj, g_raw, rest).2;
-        }
+        self.pass_vjp_step(y, out, g_z, g_ldj, g_y, g_out, rest);
         self.net
             .backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
+    }
+
+    /// The elementwise part of [`Self::pass_vjp`] given the network output `out` at `y`: writes
+    /// the direct part of `g_y` and the cotangent `g_out` of the network output.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn pass_vjp_step<S: Real>(
+        &self,
+        y: &[S],
+        out: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_y: &mut [S],
+        g_out: &mut [S],
+        scratch: &mut [S],
+    ) {
+        let p = self.spline.params_per_feature();
+        let sp = self.spline.prepare::<S>();
+        let raws = slicing::rows(out, p).zip(slicing::rows_mut(g_out, p));
+        for (((gy, &yi), &gz), (raw, g_raw)) in g_y.iter_mut().zip(y).zip(g_z).zip(raws) {
+            *gy = sp.forward_vjp(raw, yi, gz, g_ldj, g_raw, scratch).2;
+        }
+    }
+
+    /// Scratch of [`Self::pass_vjp_block`] for `n` samples.
+    fn pass_vjp_block_scratch(&self, n: usize) -> usize {
+        let net = &self.net;
+        let passes = (net.block_forward_cached_scratch_len(n))
+            .max(net.block_backward_scratch_len(n))
+            .max(self.spline.vjp_scratch_len());
+        2 * n * self.n_out() + net.block_cache_len(n) + passes
+    }
+
+    /// [`Self::pass_vjp`] without parameter gradients for a block of samples: the network's
+    /// cached forward and its backward run once for the block.
+    #[allow(clippy::too_many_arguments)]
+    fn pass_vjp_block<S: Real, const N: usize>(
+        &self,
+        y: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        mut g_y: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        let w = self.n_out();
+        let Some((out, rest)) = scratch.split_at_mut_checked(N * w) else {
+            return;
+        };
+        let Some((g_out, rest)) = rest.split_at_mut_checked(N * w) else {
+            return;
+        };
+        let Some((cache, rest)) = rest.split_at_mut_checked(self.net.block_cache_len(N)) else {
+            return;
+        };
+        self.net
+            .forward_cached_block(y, ctx, block::views_mut::<S, N>(out, w), cache, rest);
+        let outs = block::views::<S, N>(out, w);
+        let per_sample = y.iter().zip(outs).zip(g_z).zip(g_y.iter_mut());
+        for ((((ys, o), gz), gy), go) in per_sample.zip(block::views_mut::<S, N>(g_out, w)) {
+            self.pass_vjp_step(ys, o, gz, g_ldj, gy, go, rest);
+        }
+        let g_out = block::views::<S, N>(g_out, w);
+        self.net
+            .backward_inputs_block(y, ctx, cache, g_out, g_y, g_ctx, rest);
     }
 }
 
@@ -248,6 +310,35 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
         match self.direction {
             Direction::Maf => self.pass_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
             Direction::Iaf => iaf_vjp(self, x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
+        }
+    }
+
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        let single = <Self as Bijection<S>>::scratch_len(self) + 2 * self.dim;
+        match self.direction {
+            Direction::Maf => single.max(self.pass_vjp_block_scratch(n)),
+            Direction::Iaf => single,
+        }
+    }
+
+    fn inverse_vjp_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        match self.direction {
+            Direction::Maf => self.pass_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, scratch),
+            Direction::Iaf => {
+                let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
+                for ((((xs, cs), gz), gx), gc) in per_sample {
+                    iaf_vjp(self, xs, cs, gz, g_ldj, gx, gc, None, scratch);
+                }
+            }
         }
     }
 }

@@ -17,7 +17,9 @@
 //! a `RationalQuadraticSpline` transformer (the first `untransformed_dim` features are the identity
 //! features; `coupling_flow`'s default `invert=True` makes its `transform` our `inverse`).
 
-use crate::layers::affine_coupling::{coupling_forward_cached, gather, CouplingVjp, MaskBit};
+use crate::layers::affine_coupling::{
+    coupling_forward_cached, coupling_vjp_block, coupling_vjp_block_scratch, gather, CouplingVjp, MaskBit,
+};
 use crate::layers::spline::SplineOpts;
 use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
@@ -56,6 +58,33 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         gather(self.mask, x, a);
         self.net.forward(a, ctx, out, rest);
         self.finish(x, out, z, knots, data_to_base)
+    }
+
+    /// The elementwise part of the VJP given the conditioner's output `out`: `z_b = f(x_b; θ)`,
+    /// so `g_x` of the transformed features directly and the cotangent `g_out` of the output;
+    /// identity features pass `g_z` through (the network's gradient is added by the caller).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn vjp_step<S: Real>(
+        &self,
+        x: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        out: &[S],
+        g_out: &mut [S],
+        g_x: &mut [S],
+        scratch: &mut [S],
+    ) {
+        let p = self.spline.params_per_feature();
+        let sp = self.spline.prepare::<S>();
+        let mut raws = slicing::rows(out, p).zip(slicing::rows_mut(g_out, p));
+        for (((gx, &gz), &xi), m) in g_x.iter_mut().zip(g_z).zip(x).zip(self.mask) {
+            if m.is_identity() {
+                *gx = gz;
+            } else if let Some((raw, g_raw)) = raws.next() {
+                *gx = sp.forward_vjp(raw, xi, gz, g_ldj, g_raw, scratch).2;
+            }
+        }
     }
 
     /// The elementwise part of [`Self::apply`] given the network output `out`.
@@ -169,8 +198,6 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        let p = self.spline.params_per_feature();
-        let sp = self.spline.prepare::<S>();
         let CouplingVjp {
             xid: a,
             g_xid: g_a,
@@ -179,16 +206,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
             cache,
             rest,
         } = coupling_forward_cached(&self.net, self.mask, x, ctx, self.n_out(), scratch);
-        // z_b = f(x_b; θ): ∂/∂x_b directly; identity features pass g_z through, plus the network's
-        // gradient below.
-        let mut raws = slicing::rows(out, p).zip(slicing::rows_mut(g_out, p));
-        for (((gx, &gz), &xi), m) in g_x.iter_mut().zip(g_z).zip(x).zip(self.mask) {
-            if m.is_identity() {
-                *gx = gz;
-            } else if let Some((raw, g_raw)) = raws.next() {
-                *gx = sp.forward_vjp(raw, xi, gz, g_ldj, g_raw, rest).2;
-            }
-        }
+        self.vjp_step(x, g_z, g_ldj, out, g_out, g_x, rest);
         g_a.fill(S::ZERO);
         self.net
             .backward(a, ctx, cache, g_out, g_a, g_ctx, g_params, rest);
@@ -201,6 +219,31 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         {
             *gi += ga;
         }
+    }
+
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        let single = <Self as Bijection<S>>::scratch_len(self) + 2 * <Self as Bijection<S>>::dim(self);
+        let extra = self.spline.vjp_scratch_len();
+        single.max(coupling_vjp_block_scratch(&self.net, self.mask, extra, n))
+    }
+
+    fn inverse_vjp_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        let step = |x: &[S], g_z: &[S], out: &[S], g_out: &mut [S], g_x: &mut [S], extra: &mut [S]| {
+            self.vjp_step(x, g_z, g_ldj, out, g_out, g_x, extra);
+        };
+        let extra = self.spline.vjp_scratch_len();
+        coupling_vjp_block(
+            &self.net, self.mask, extra, x, ctx, g_z, g_x, g_ctx, scratch, step,
+        );
     }
 }
 
