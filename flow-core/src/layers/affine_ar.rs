@@ -262,8 +262,8 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
         }
     }
 
-    /// Scratch of [`Self::pass_vjp_block`] for `n` samples.
-    fn pass_vjp_block_scratch(&self, n: usize) -> usize {
+    /// Scratch of [`Self::vjp_block`] for `n` samples.
+    fn vjp_block_len(&self, n: usize) -> usize {
         let net = &self.net;
         let passes = net
             .block_forward_cached_scratch_len(n)
@@ -274,7 +274,7 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     /// [`Self::pass_vjp`] without parameter gradients for a block of samples: the network's
     /// cached forward and its backward run once for the block.
     #[allow(clippy::too_many_arguments)]
-    fn pass_vjp_block<S: Real, const N: usize>(
+    fn vjp_block<S: Real, const N: usize>(
         &self,
         y: [&[S]; N],
         ctx: [&[S]; N],
@@ -316,6 +316,58 @@ pub(crate) trait Autoregressive<S: Real>: Bijection<S> + Sized {
     /// The diagonal of the Jacobian of `F` at `u` (`∂Fᵢ/∂uᵢ`, which depends on `u<ᵢ` only) into
     /// `diag`.
     fn diagonal(&self, u: &[S], ctx: &[S], diag: &mut [S], scratch: &mut [S]);
+
+    /// Whether the layer runs in the MAF direction (its `inverse` is the one-pass map `F`).
+    fn is_maf(&self) -> bool;
+
+    /// Scratch of [`Autoregressive::pass_vjp_block`] for `n` samples.
+    fn pass_vjp_block_len(&self, n: usize) -> usize;
+
+    /// The VJP of `F` without parameter gradients for a block of samples (the network's cached
+    /// forward and backward once for the block); bit for bit the single-sample VJP.
+    #[allow(clippy::too_many_arguments)]
+    fn pass_vjp_block<const N: usize>(
+        &self,
+        y: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_y: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    );
+}
+
+/// [`Bijection::block_vjp_scratch_len`] of an autoregressive layer.
+pub(crate) fn ar_block_vjp_scratch_len<S: Real, L: Autoregressive<S>>(layer: &L, n: usize) -> usize {
+    let single = layer.scratch_len() + 2 * layer.dim();
+    if layer.is_maf() {
+        single.max(layer.pass_vjp_block_len(n))
+    } else {
+        single
+    }
+}
+
+/// [`Bijection::inverse_vjp_block`] of an autoregressive layer: the block VJP of `F` in the MAF
+/// direction, [`iaf_vjp`] sample by sample in the IAF direction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ar_inverse_vjp_block<S: Real, L: Autoregressive<S>, const N: usize>(
+    layer: &L,
+    x: [&[S]; N],
+    ctx: [&[S]; N],
+    g_z: [&[S]; N],
+    g_ldj: S,
+    g_x: [&mut [S]; N],
+    g_ctx: [&mut [S]; N],
+    scratch: &mut [S],
+) {
+    if layer.is_maf() {
+        return layer.pass_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, scratch);
+    }
+    let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
+    for ((((xs, cs), gz), gx), gc) in per_sample {
+        iaf_vjp(layer, xs, cs, gz, g_ldj, gx, gc, None, scratch);
+    }
 }
 
 /// VJP of `u = F⁻¹(x)` with ℓ = −Σ ln Fᵢ'(uᵢ) (the `inverse` of an IAF layer, affine or spline), by
@@ -384,6 +436,27 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
         for (si, p) in diag.iter_mut().zip(out.chunks_exact(2)) {
             *si = self.scale.eval(self.layout.split(p).1).0;
         }
+    }
+
+    fn is_maf(&self) -> bool {
+        self.direction == Direction::Maf
+    }
+
+    fn pass_vjp_block_len(&self, n: usize) -> usize {
+        self.vjp_block_len(n)
+    }
+
+    fn pass_vjp_block<const N: usize>(
+        &self,
+        y: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_y: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        self.vjp_block(y, ctx, g_z, g_ldj, g_y, g_ctx, scratch);
     }
 }
 
@@ -469,11 +542,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
     }
 
     fn block_vjp_scratch_len(&self, n: usize) -> usize {
-        let single = <Self as Bijection<S>>::scratch_len(self) + 2 * self.dim;
-        match self.direction {
-            Direction::Maf => single.max(self.pass_vjp_block_scratch(n)),
-            Direction::Iaf => single,
-        }
+        ar_block_vjp_scratch_len::<S, _>(self, n)
     }
 
     fn inverse_vjp_block<const N: usize>(
@@ -486,15 +555,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
         g_ctx: [&mut [S]; N],
         scratch: &mut [S],
     ) {
-        match self.direction {
-            Direction::Maf => self.pass_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, scratch),
-            Direction::Iaf => {
-                let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
-                for ((((xs, cs), gz), gx), gc) in per_sample {
-                    iaf_vjp(self, xs, cs, gz, g_ldj, gx, gc, None, scratch);
-                }
-            }
-        }
+        ar_inverse_vjp_block(self, x, ctx, g_z, g_ldj, g_x, g_ctx, scratch);
     }
 }
 

@@ -16,7 +16,9 @@
 //! zuko (`unflatten(-1, (D, P))`), nflows (`view(B, D, P)`) and FlowJAX (`reshape(dim, -1)`) read them.
 
 use crate::block;
-use crate::layers::affine_ar::{iaf_vjp, Autoregressive, Direction};
+use crate::layers::affine_ar::{
+    ar_block_vjp_scratch_len, ar_inverse_vjp_block, iaf_vjp, Autoregressive, Direction,
+};
 use crate::layers::spline::SplineOpts;
 use crate::layers::{blockwise, Bijection};
 use crate::nn::Mlp;
@@ -165,8 +167,8 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         }
     }
 
-    /// Scratch of [`Self::pass_vjp_block`] for `n` samples.
-    fn pass_vjp_block_scratch(&self, n: usize) -> usize {
+    /// Scratch of [`Self::vjp_block`] for `n` samples.
+    fn vjp_block_len(&self, n: usize) -> usize {
         let net = &self.net;
         let passes = (net.block_forward_cached_scratch_len(n))
             .max(net.block_backward_scratch_len(n))
@@ -177,7 +179,7 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     /// [`Self::pass_vjp`] without parameter gradients for a block of samples: the network's
     /// cached forward and its backward run once for the block.
     #[allow(clippy::too_many_arguments)]
-    fn pass_vjp_block<S: Real, const N: usize>(
+    fn vjp_block<S: Real, const N: usize>(
         &self,
         y: [&[S]; N],
         ctx: [&[S]; N],
@@ -229,6 +231,27 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
             sp.knots(raw, knots);
             *di = sp.forward(knots, ui).1.exp();
         }
+    }
+
+    fn is_maf(&self) -> bool {
+        self.direction == Direction::Maf
+    }
+
+    fn pass_vjp_block_len(&self, n: usize) -> usize {
+        self.vjp_block_len(n)
+    }
+
+    fn pass_vjp_block<const N: usize>(
+        &self,
+        y: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_y: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        scratch: &mut [S],
+    ) {
+        self.vjp_block(y, ctx, g_z, g_ldj, g_y, g_ctx, scratch);
     }
 }
 
@@ -314,11 +337,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
     }
 
     fn block_vjp_scratch_len(&self, n: usize) -> usize {
-        let single = <Self as Bijection<S>>::scratch_len(self) + 2 * self.dim;
-        match self.direction {
-            Direction::Maf => single.max(self.pass_vjp_block_scratch(n)),
-            Direction::Iaf => single,
-        }
+        ar_block_vjp_scratch_len::<S, _>(self, n)
     }
 
     fn inverse_vjp_block<const N: usize>(
@@ -331,15 +350,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
         g_ctx: [&mut [S]; N],
         scratch: &mut [S],
     ) {
-        match self.direction {
-            Direction::Maf => self.pass_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, scratch),
-            Direction::Iaf => {
-                let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
-                for ((((xs, cs), gz), gx), gc) in per_sample {
-                    iaf_vjp(self, xs, cs, gz, g_ldj, gx, gc, None, scratch);
-                }
-            }
-        }
+        ar_inverse_vjp_block(self, x, ctx, g_z, g_ldj, g_x, g_ctx, scratch);
     }
 }
 
