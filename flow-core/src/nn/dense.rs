@@ -15,8 +15,8 @@
 //!
 //! **Batches.** [`crate::block::BLOCK`] samples at a time are stored as structure of arrays
 //! (`h[k][s]`) and go through [`dense_soa`]: there a vector register holds one lane of all the
-//! samples, so each step is a broadcast weight times a loaded row, and the lane tree is vertical
-//! adds — again the same order per sample, so the same bits.
+//! samples, so each step is a broadcast weight times a loaded row (shared by [`SOA_ROWS`] rows),
+//! and the lane tree is vertical adds — again the same order per sample, so the same bits.
 //!
 //! Everything here is free of panic paths: lengths are reconciled up front (the common length of
 //! all operands is used), so indexing is provably in bounds.
@@ -180,16 +180,44 @@ fn next_rows<'w, S: Real, W: Weight, const R: usize>(
 /// Rows per step of the structure-of-arrays kernel [`dense_soa`]: its accumulators are
 /// `SOA_ROWS × LANES` vectors of samples, which must fit the vector registers.
 ///
-/// Measured (whole MAF 5×64×64 batch, x86-64 with FMA and AVX-512 registers): one row keeps all
-/// eight lane vectors in registers (the loop is broadcast + FMA with a memory operand); with two
-/// or three rows the compiler stopped unrolling and kept the accumulators in memory (4–5×
-/// slower), so one row it is.
+/// Two rows with AVX-512 registers (32): 16 accumulators, each loaded input vector feeds two
+/// multiply-adds whose weights are broadcast memory operands. Three rows made the compiler give
+/// up vectorizing (scalar code, 13× slower). Measured (best of 5–8 runs, machine shared, noisy):
+/// `examples/soa_kernel.rs` 64×64 54.5 vs 54.0 GFLOP/s (one row), 128×128 60.9 vs 55.5, but a
+/// 2-input layer 6.9 vs 10.6; `bench/speed.sh` batch `log_prob` 5–30% faster on all four
+/// models. One row elsewhere (16 or fewer registers: more rows would spill).
+#[cfg(target_feature = "avx512vl")]
+pub const SOA_ROWS: usize = 2;
+/// Rows per step of the structure-of-arrays kernel (see above).
+#[cfg(not(target_feature = "avx512vl"))]
 pub const SOA_ROWS: usize = 1;
+
+/// `acc_r += w_r · x` for every row `r` and sample: one lane step of [`dot_soa`] (no loop over
+/// lanes, so nothing depends on the compiler unrolling one).
+#[inline(always)]
+fn lane_step<S: Real, const R: usize, const NB: usize>(acc: &mut [[S; NB]; R], w: [S; R], x: &[S; NB]) {
+    for (a, wr) in acc.iter_mut().zip(w) {
+        for (ai, &xi) in a.iter_mut().zip(x) {
+            *ai = wr.fmadd(xi, *ai);
+        }
+    }
+}
+
+/// Block `b` of every row, or `None` if some row has fewer blocks.
+#[inline(always)]
+fn block_of<'w, W, const R: usize>(wb: &[&'w [[W; LANES]]; R], b: usize) -> Option<[&'w [W; LANES]; R]> {
+    let first = wb.first()?.get(b)?;
+    let mut out = [first; R];
+    for (o, rb) in out.iter_mut().zip(wb) {
+        *o = rb.get(b)?;
+    }
+    Some(out)
+}
 
 /// The dot products `w_r · x` for `R` rows against `NB` samples stored as structure of arrays
 /// (`x[k][s]` = element `k` of sample `s`), each in [`dot_lanes`]'s order: lane `j` of every
 /// sample is one vector register of `NB` samples, so each step is one broadcast weight times one
-/// loaded row of samples, and the final tree is vertical adds (no shuffles).
+/// loaded row of samples (loaded once for all `R` rows), and the final tree is vertical adds.
 #[inline(always)]
 fn dot_soa<S: Real, W: Weight, const R: usize, const NB: usize>(w: [&[W]; R], x: &[[S; NB]]) -> [[S; NB]; R] {
     let mut k = x.len();
@@ -199,47 +227,43 @@ fn dot_soa<S: Real, W: Weight, const R: usize, const NB: usize>(w: [&[W]; R], x:
     let x = x.get(..k).unwrap_or(&[]);
     let w = w.map(|r| r.get(..k).unwrap_or(&[]));
     let (xb, xt) = x.as_chunks::<LANES>();
-    let mut wb: [&[[W; LANES]]; R] = [&[]; R];
-    let mut wt: [&[W]; R] = [&[]; R];
-    for r in 0..R {
-        (wb[r], wt[r]) = w[r].as_chunks::<LANES>();
+    let wb = w.map(|r| r.as_chunks::<LANES>().0);
+    let wt = w.map(|r| r.as_chunks::<LANES>().1);
+    // `acc[j][r]`: lane `j` of row `r`. Only constant indices into it (the lanes are spelled out
+    // below), so the accumulators stay in registers. Every operand has exactly `xb.len()` blocks
+    // and `xt.len()` tail elements.
+    let mut acc = [[[S::ZERO; NB]; R]; LANES];
+    macro_rules! lanes {
+        ($xv:ident, $wv:ident, $($j:literal)*) => {$(
+            lane_step(&mut acc[$j], $wv.map(|c| c[$j].get::<S>()), &$xv[$j]);
+        )*};
     }
-    // Plain indexed loops over constant bounds: fully unrolled, the accumulators stay in
-    // registers. Every operand has exactly `xb.len()` blocks and `xt.len()` tail elements.
-    let mut acc = [[[S::ZERO; NB]; LANES]; R];
     for (b, xv) in xb.iter().enumerate() {
-        for j in 0..LANES {
-            for r in 0..R {
-                let wv = match wb[r].get(b) {
-                    Some(c) => c[j].get::<S>(),
-                    None => S::ZERO,
-                };
-                for s in 0..NB {
-                    acc[r][j][s] = wv.fmadd(xv[j][s], acc[r][j][s]);
-                }
-            }
-        }
+        // Never `None` (see above); stopping there keeps the weights plain loads.
+        let Some(wv) = block_of(&wb, b) else { break };
+        lanes!(xv, wv, 0 1 2 3 4 5 6 7);
     }
-    // The tail with a constant lane index per step (a run-time index into `acc` would force the
-    // accumulators out of registers).
-    for j in 0..LANES {
-        let Some(xv) = xt.get(j) else { break };
-        for r in 0..R {
-            let wv = match wt[r].get(j) {
-                Some(v) => v.get::<S>(),
-                None => S::ZERO,
-            };
-            for s in 0..NB {
-                acc[r][j][s] = wv.fmadd(xv[s], acc[r][j][s]);
+    // The tail, lane `j` taking tail element `j`.
+    macro_rules! tail {
+        ($($j:literal)*) => {$(
+            if let Some(xv) = xt.get($j) {
+                let wv: [S; R] = wt.map(|t| t.get($j).map_or(S::ZERO, |v| v.get::<S>()));
+                lane_step(&mut acc[$j], wv, xv);
             }
-        }
+        )*};
     }
+    tail!(0 1 2 3 4 5 6 7);
     let mut out = [[S::ZERO; NB]; R];
-    for r in 0..R {
-        let a = &acc[r];
-        for s in 0..NB {
-            out[r][s] =
-                ((a[0][s] + a[4][s]) + (a[2][s] + a[6][s])) + ((a[1][s] + a[5][s]) + (a[3][s] + a[7][s]));
+    for (r, o) in out.iter_mut().enumerate() {
+        for (s, v) in o.iter_mut().enumerate() {
+            let a = |j: usize| {
+                acc.get(j)
+                    .and_then(|l| l.get(r))
+                    .and_then(|l| l.get(s))
+                    .copied()
+                    .unwrap_or(S::ZERO)
+            };
+            *v = ((a(0) + a(4)) + (a(2) + a(6))) + ((a(1) + a(5)) + (a(3) + a(7)));
         }
     }
     out
@@ -373,6 +397,35 @@ mod tests {
             let mut r3 = [0.0f32; 7];
             dense::<f32, f32, 3, 1>(&w, &b, [&xs[s]], [&cs[s]], &mut [&mut r3[..]]);
             assert_eq!(r3.as_slice(), want[s].as_slice());
+        }
+    }
+
+    #[test]
+    fn dense_soa_equals_the_reference_for_every_sample_and_row_count() {
+        let mut rng = Lcg(5);
+        for (m, kx, kc) in [(7, 13, 3), (8, 64, 0), (1, 2, 0), (5, 9, 0)] {
+            let w: std::vec::Vec<f32> = (0..m * (kx + kc)).map(|_| rng.normal() as f32).collect();
+            let b: std::vec::Vec<f32> = (0..m).map(|_| rng.normal() as f32).collect();
+            let x: std::vec::Vec<[f32; 8]> = (0..kx)
+                .map(|_| core::array::from_fn(|_| rng.normal() as f32))
+                .collect();
+            let c: std::vec::Vec<[f32; 8]> = (0..kc)
+                .map(|_| core::array::from_fn(|_| rng.normal() as f32))
+                .collect();
+            let mut out = std::vec![[0.0f32; 8]; m];
+            dense_soa(&w, &b, &x, &c, &mut out);
+            for (r, o) in out.iter().enumerate() {
+                let row = &w[r * (kx + kc)..(r + 1) * (kx + kc)];
+                for s in 0..8 {
+                    let xs: std::vec::Vec<f32> = x.iter().map(|v| v[s]).collect();
+                    let cs: std::vec::Vec<f32> = c.iter().map(|v| v[s]).collect();
+                    let mut want = b[r] + reference(&row[..kx], &xs);
+                    if kc > 0 {
+                        want += reference(&row[kx..], &cs);
+                    }
+                    assert_eq!(o[s].to_bits(), want.to_bits(), "m={m} kx={kx} r={r} s={s}");
+                }
+            }
         }
     }
 }
