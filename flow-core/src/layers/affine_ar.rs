@@ -261,50 +261,6 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
             self.layout.join(gp, gz, (gz * yi * s + g_ldj) * dls);
         }
     }
-
-    /// Scratch of [`Self::vjp_block`] for `n` samples.
-    fn vjp_block_len(&self, n: usize) -> usize {
-        let net = &self.net;
-        let passes = net
-            .block_forward_cached_scratch_len(n)
-            .max(net.block_backward_scratch_len(n));
-        n * 4 * self.dim + net.block_cache_len(n) + passes
-    }
-
-    /// [`Self::pass_vjp`] without parameter gradients for a block of samples: the network's
-    /// cached forward and its backward run once for the block.
-    #[allow(clippy::too_many_arguments)]
-    fn vjp_block<S: Real, const N: usize>(
-        &self,
-        y: [&[S]; N],
-        ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        mut g_y: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        scratch: &mut [S],
-    ) {
-        let w = 2 * self.dim;
-        let Some((out, rest)) = scratch.split_at_mut_checked(N * w) else {
-            return;
-        };
-        let Some((g_out, rest)) = rest.split_at_mut_checked(N * w) else {
-            return;
-        };
-        let Some((cache, rest)) = rest.split_at_mut_checked(self.net.block_cache_len(N)) else {
-            return;
-        };
-        self.net
-            .forward_cached_block(y, ctx, block::views_mut::<S, N>(out, w), cache, rest);
-        let outs = block::views::<S, N>(out, w);
-        let per_sample = y.iter().zip(outs).zip(g_z).zip(g_y.iter_mut());
-        for ((((ys, o), gz), gy), go) in per_sample.zip(block::views_mut::<S, N>(g_out, w)) {
-            self.pass_vjp_step(ys, o, gz, g_ldj, gy, go);
-        }
-        let g_out = block::views::<S, N>(g_out, w);
-        self.net
-            .backward_inputs_block(y, ctx, cache, g_out, g_y, g_ctx, rest);
-    }
 }
 
 /// An autoregressive layer (affine or spline) with what [`iaf_vjp`] needs besides [`Bijection`].
@@ -443,7 +399,11 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
     }
 
     fn pass_vjp_block_len(&self, n: usize) -> usize {
-        self.vjp_block_len(n)
+        let net = &self.net;
+        let passes = net
+            .block_forward_cached_scratch_len(n)
+            .max(net.block_backward_scratch_len(n));
+        n * 4 * self.dim + net.block_cache_len(n) + passes
     }
 
     fn pass_vjp_block<const N: usize>(
@@ -452,11 +412,30 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
         ctx: [&[S]; N],
         g_z: [&[S]; N],
         g_ldj: S,
-        g_y: [&mut [S]; N],
+        mut g_y: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
         scratch: &mut [S],
     ) {
-        self.vjp_block(y, ctx, g_z, g_ldj, g_y, g_ctx, scratch);
+        let w = 2 * self.dim;
+        let Some((out, rest)) = scratch.split_at_mut_checked(N * w) else {
+            return;
+        };
+        let Some((g_out, rest)) = rest.split_at_mut_checked(N * w) else {
+            return;
+        };
+        let Some((cache, rest)) = rest.split_at_mut_checked(self.net.block_cache_len(N)) else {
+            return;
+        };
+        self.net
+            .forward_cached_block(y, ctx, block::views_mut::<S, N>(out, w), cache, rest);
+        let outs = block::views::<S, N>(out, w);
+        let per_sample = y.iter().zip(outs).zip(g_z).zip(g_y.iter_mut());
+        for ((((ys, o), gz), gy), go) in per_sample.zip(block::views_mut::<S, N>(g_out, w)) {
+            self.pass_vjp_step(ys, o, gz, g_ldj, gy, go);
+        }
+        let g_out = block::views::<S, N>(g_out, w);
+        self.net
+            .backward_inputs_block(y, ctx, cache, g_out, g_y, g_ctx, rest);
     }
 }
 

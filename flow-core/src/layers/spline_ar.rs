@@ -166,9 +166,34 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
             *gy = sp.forward_vjp(raw, yi, gz, g_ldj, g_raw, scratch).2;
         }
     }
+}
 
-    /// Scratch of [`Self::vjp_block`] for `n` samples.
-    fn vjp_block_len(&self, n: usize) -> usize {
+impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
+    fn maf(&self) -> Self {
+        SplineAutoregressive {
+            direction: Direction::Maf,
+            ..*self
+        }
+    }
+
+    /// The spline slopes `fᵢ'(uᵢ)`.
+    fn diagonal(&self, u: &[S], ctx: &[S], diag: &mut [S], scratch: &mut [S]) {
+        let p = self.spline.params_per_feature();
+        let sp = self.spline.prepare::<S>();
+        let (out, rest) = slicing::split_mut(scratch, self.n_out());
+        let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
+        self.net.forward(u, ctx, out, rest);
+        for ((di, &ui), raw) in diag.iter_mut().zip(u.iter()).zip(slicing::rows(out, p)) {
+            sp.knots(raw, knots);
+            *di = sp.forward(knots, ui).1.exp();
+        }
+    }
+
+    fn is_maf(&self) -> bool {
+        self.direction == Direction::Maf
+    }
+
+    fn pass_vjp_block_len(&self, n: usize) -> usize {
         let net = &self.net;
         let passes = (net.block_forward_cached_scratch_len(n))
             .max(net.block_backward_scratch_len(n))
@@ -176,10 +201,7 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         2 * n * self.n_out() + net.block_cache_len(n) + passes
     }
 
-    /// [`Self::pass_vjp`] without parameter gradients for a block of samples: the network's
-    /// cached forward and its backward run once for the block.
-    #[allow(clippy::too_many_arguments)]
-    fn vjp_block<S: Real, const N: usize>(
+    fn pass_vjp_block<const N: usize>(
         &self,
         y: [&[S]; N],
         ctx: [&[S]; N],
@@ -209,49 +231,6 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         let g_out = block::views::<S, N>(g_out, w);
         self.net
             .backward_inputs_block(y, ctx, cache, g_out, g_y, g_ctx, rest);
-    }
-}
-
-impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
-    fn maf(&self) -> Self {
-        SplineAutoregressive {
-            direction: Direction::Maf,
-            ..*self
-        }
-    }
-
-    /// The spline slopes `fᵢ'(uᵢ)`.
-    fn diagonal(&self, u: &[S], ctx: &[S], diag: &mut [S], scratch: &mut [S]) {
-        let p = self.spline.params_per_feature();
-        let sp = self.spline.prepare::<S>();
-        let (out, rest) = slicing::split_mut(scratch, self.n_out());
-        let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
-        self.net.forward(u, ctx, out, rest);
-        for ((di, &ui), raw) in diag.iter_mut().zip(u.iter()).zip(slicing::rows(out, p)) {
-            sp.knots(raw, knots);
-            *di = sp.forward(knots, ui).1.exp();
-        }
-    }
-
-    fn is_maf(&self) -> bool {
-        self.direction == Direction::Maf
-    }
-
-    fn pass_vjp_block_len(&self, n: usize) -> usize {
-        self.vjp_block_len(n)
-    }
-
-    fn pass_vjp_block<const N: usize>(
-        &self,
-        y: [&[S]; N],
-        ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        g_y: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        scratch: &mut [S],
-    ) {
-        self.vjp_block(y, ctx, g_z, g_ldj, g_y, g_ctx, scratch);
     }
 }
 
