@@ -18,6 +18,7 @@ not reproduce). Probe points: 200 rows of `x` plus points at and 1e-4 around the
 0 and far in the tails (7.5, -12) in one coordinate.
 """
 import json
+import re
 
 import numpy as np
 
@@ -49,8 +50,13 @@ def _params(named):
 
 
 def _write(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f)
+    """Compact JSON (no spaces), written to a temporary file and renamed, so a reader never sees half a file."""
+    import os
+
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, separators=(",", ":"))
+    os.replace(tmp, path)
 
 
 def export_zuko(flow, constructor, kwargs, x, path, context=None, n_samples=50, seed=0, bound=5.0):
@@ -87,11 +93,18 @@ def export_zuko(flow, constructor, kwargs, x, path, context=None, n_samples=50, 
 
 def export_nflows_maf(flow, kwargs, x, path, n_samples=50, seed=0):
     """`flow` is `nflows.flows.MaskedAutoregressiveFlow(**kwargs)` (no context)."""
+    export_nflows(flow, "nflows.flows.MaskedAutoregressiveFlow", kwargs, x, path, 3.0, n_samples, seed)
+
+
+def export_nflows(flow, constructor, kwargs, x, path, bound=3.0, n_samples=50, seed=0):
+    """Any unconditional `nflows.flows.Flow`. `constructor` names how it was built: the class path
+    (`nflows.flows.MaskedAutoregressiveFlow`) or, for a hand-built `Flow(CompositeTransform([...]))`,
+    the `nflows composite: ...` grammar that `flow-train/src/import/nflows.rs` documents."""
     import nflows  # noqa: F401
     import torch
 
     rng = np.random.default_rng(seed)
-    pts = probe_points(x, 3.0, seed)
+    pts = probe_points(x, bound, seed)
     flow = flow.eval()
     with torch.no_grad():
         lp32 = flow.log_prob(torch.from_numpy(pts)).numpy()
@@ -104,7 +117,7 @@ def export_nflows_maf(flow, kwargs, x, path, n_samples=50, seed=0):
     _write(path, {
         "format": "flow-fixture/1", "library": "nflows", "library_version": "0.14",
         "framework": "torch " + torch.__version__,
-        "flow": {"constructor": "nflows.flows.MaskedAutoregressiveFlow", "kwargs": kwargs},
+        "flow": {"constructor": constructor, "kwargs": kwargs},
         "notes": "Sampling: x = flow._transform.inverse(base).",
         "params": params, "points": pts.tolist(), "context": None,
         "log_prob": lp64.tolist(), "log_prob_f32": lp32.tolist(),
@@ -134,7 +147,7 @@ def export_flowjax(flow, constructor, kwargs, transformer, transformer_kwargs, x
         "flow": {"constructor": "flowjax.flows." + constructor,
                  "kwargs": dict(kwargs, transformer=transformer, transformer_kwargs=transformer_kwargs),
                  "base_dist": "Normal(zeros(%d))" % pts.shape[1]},
-        "notes": "flowjax.__repr__ of the flow: " + repr(flow)[:4000] + " Sampling: x = flow.bijection.transform(base).",
+        "notes": "flowjax.__repr__ of the flow: " + re.sub(r" at 0x[0-9a-f]+", "", repr(flow))[:4000] + " Sampling: x = flow.bijection.transform(base).",
         "params": params, "points": pts.tolist(), "context": None,
         "log_prob": lp64.tolist(), "log_prob_f32": None,
         "sample": {"base": zb.tolist(), "context": None, "x": xs.tolist()},

@@ -78,6 +78,12 @@ impl<S: Real> RunningSum<S> {
         }
     }
 
+    /// The sum so far as an unevaluated pair `hi + lo` (`lo` is 0 without compensation).
+    #[inline]
+    pub fn hi_lo(&self) -> (S, S) {
+        (self.hi, self.lo)
+    }
+
     /// Adds `v` and returns the sum so far.
     #[inline]
     pub fn add(&mut self, v: S) -> S {

@@ -240,13 +240,17 @@ fn misc_layers() -> ModelParts {
     p
 }
 
+/// The path of a peer library's fixture (`tests/fixtures`, made by `python/make_fixtures.py`).
+fn fixture_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/{name}.json"))
+}
+
 /// A model imported from a peer library's fixture (real trained weights; residual MADE for
-/// nflows), when the fixtures are present.
-fn imported(name: &str) -> Option<ModelParts> {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../shared/fixtures/{name}.json"));
-    let fx = flow_train::import::read_fixture(&path).ok()?;
-    Some(flow_train::import::to_parts(&fx).expect("fixture imports"))
+/// nflows).
+fn imported(name: &str) -> ModelParts {
+    let path = fixture_path(name);
+    let fx = flow_train::import::read_fixture(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    flow_train::import::to_parts(&fx).expect("fixture imports")
 }
 
 /// A model fitted by `flow_train::fit` (NSF, a few epochs, one thread: deterministic) with the
@@ -470,14 +474,12 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("golden_zuko_realnvp.flow", "zuko_realnvp_banana4", None),
         ("golden_nflows_maf.flow", "nflows_maf_banana4", None),
     ] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("../../shared/fixtures/{fixture}.json"));
-        if path.exists() {
-            let out = std::env::temp_dir().join(format!("gen_models_{}_{file}", std::process::id()));
-            flow_train::import::import_file(&path, &out, weights).expect("import");
-            files.push((file, std::fs::read(&out).unwrap()));
-            let _ = std::fs::remove_file(&out);
-        }
+        let path = fixture_path(fixture);
+        let out = std::env::temp_dir().join(format!("gen_models_{}_{file}", std::process::id()));
+        flow_train::import::import_file(&path, &out, weights)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        files.push((file, std::fs::read(&out).unwrap()));
+        let _ = std::fs::remove_file(&out);
     }
     // Synthetic models with f64 weights (format version 2): every simple layer kind and a
     // Cholesky base, with weights that f32 cannot hold.
@@ -491,14 +493,12 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
     let (golden, edited) = golden_models();
     files.push(("golden.flow", golden));
     files.push(("golden_edited.flow", edited));
-    // Peer-trained models (checked in; regenerated only where the fixtures exist).
+    // Peer-trained models.
     for (file, fixture) in [
         ("nflows_maf.flow", "nflows_maf_banana4"),
         ("zuko_nsf_cond.flow", "zuko_nsf_conditional"),
     ] {
-        if let Some(p) = imported(fixture) {
-            files.push((file, p.to_bytes(meta)));
-        }
+        files.push((file, imported(fixture).to_bytes(meta)));
     }
     let good = tiny().to_bytes(meta);
     let w0 = weights_at(&good);

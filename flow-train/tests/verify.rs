@@ -39,7 +39,7 @@ const FIXTURES: &[&str] = &[
 
 #[test]
 fn every_imported_fixture_verifies_against_its_library() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     for name in FIXTURES {
         let model = tmp(&format!("{name}.flow"));
         let (ok, out) = run(&[
@@ -75,8 +75,7 @@ fn every_imported_fixture_verifies_against_its_library() {
 
 #[test]
 fn float64_parameters_stored_as_f32_verify_with_the_looser_source_tolerance() {
-    let fixture =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/flowjax_maf_moons.json");
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/flowjax_maf_moons.json");
     let model = tmp("flowjax_maf_moons_f32.flow");
     let import = |weights: &str| {
         run(&[

@@ -622,34 +622,56 @@ impl<S: Real> Spline<S> {
                 put(p, l * self.logit_scale);
             }
         }
-        let mut sum = S::ZERO;
+        // In f32 the exponent's rounding error `e` (v − max = d + e exactly, TwoSum) is put back
+        // as exp(d + e) ≈ exp(d)(1 + e), and the sum is compensated: each softmax value is then
+        // within ~1 ulp, where the plain formula is ~3 ulp off for logits a few units below the
+        // maximum (the widths' errors reach ln s, and the log-det, squared).
+        let mut sum = math::RunningSum::new();
+        let mut total = S::ZERO;
         for p in tail.iter_mut() {
-            *p = (*p - mx).exp();
-            sum += *p;
+            let v = *p;
+            let d = v - mx;
+            *p = if S::COMPENSATED_PREFIX_SUMS {
+                let bm = d - v;
+                let e = (v - (d - bm)) + (-mx - bm);
+                let x = d.exp();
+                x + x * e
+            } else {
+                d.exp()
+            };
+            total = sum.add(*p);
         }
-        for p in tail.iter_mut() {
-            *p = *p / sum;
-        }
+        // `tail` holds the unnormalized exponentials; the softmax is each divided by `total`.
         if let Some(soft) = soft {
-            slicing::copy(soft, tail);
+            for (s, &e) in soft.iter_mut().zip(tail.iter()) {
+                *s = e / total;
+            }
         }
         // Prefix sums as the peers' cumsum computes them (see `math::RunningSum`).
         let mut sum = math::RunningSum::new();
-        let mut c = S::ZERO;
+        let mut c;
         match self.opts.kind {
             SplineKind::Zuko { .. } => {
-                // B (2 cumsum([0, W]) − 1).
+                // B (2 cumsum([0, W]) − 1), evaluated as B ((2 Σₖ − T) + 2 lo) / T with the
+                // compensated prefix sum Σₖ + lo of the exponentials and their total T: no
+                // rounding of the cumsum before the cancellation in 2c − 1 (which made the
+                // knots, and through s = h/w the log-det, the largest f32 error of zuko splines).
+                // The ends are exactly ∓B.
                 let two = S::from_f64(2.0);
-                *p0 = b * (two * c - S::ONE);
+                *p0 = -b;
                 for p in tail.iter_mut() {
-                    c = sum.add(*p);
-                    *p = b * (two * c - S::ONE);
+                    sum.add(*p);
+                    let (hi, lo) = sum.hi_lo();
+                    *p = b * ((two * hi - total + two * lo) / total);
+                }
+                if let Some(last) = tail.last_mut() {
+                    *last = b;
                 }
             }
             SplineKind::Nflows { .. } => {
                 // 2B cumsum(W) − B, ends forced.
                 for p in ends(pos, b).iter_mut() {
-                    c = sum.add(min + free * *p);
+                    c = sum.add(min + free * (*p / total));
                     *p = self.span * c + -b;
                 }
                 slicing::copy(pos, &[-b]);
@@ -657,7 +679,7 @@ impl<S: Real> Spline<S> {
             SplineKind::FlowJax { .. } => {
                 // cumsum(W)[:-1] − B between the ends.
                 for p in ends(pos, b).iter_mut() {
-                    c = sum.add(min + free * *p);
+                    c = sum.add(min + free * (*p / total));
                     *p = c + -b;
                 }
                 slicing::copy(pos, &[-b]);

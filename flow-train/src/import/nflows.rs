@@ -533,7 +533,7 @@ mod tests {
     use crate::import::{read_fixture, to_parts, Fixture};
 
     fn fixture(name: &str) -> Fixture {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
         read_fixture(&dir.join(format!("{name}.json"))).unwrap()
     }
 
