@@ -9,7 +9,7 @@ mkdir -p "$out"
 epochs=${DEMO_EPOCHS:-60}
 flow=${DEMO_FLOW:-maf}
 cargo build --release -q -p flow-train
-ft=target/release/flow-train
+ft="${CARGO_TARGET_DIR:-target}/release/flow-train"
 
 $ft data moons --n 12000 --seed 1 -o "$out/moons.csv"
 $ft data moons --n 5000 --seed 2 -o "$out/moons_test.csv"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training benchmark: flow-train vs zuko on the same CSVs, same machine, same run.
 # usage: PY=<venv>/bin/python bench/train_vs_zuko.sh [EPOCHS] [THREADS]
-# The Python side needs ../shared/peers (setup.sh makes the venv; default $HOME/.cache/flow-peers).
+# The Python side: python/peers/setup.sh makes the venv (default $HOME/.cache/flow-peers).
 # Prints one table: seconds per epoch, test NLL (raw units), and for ours the smallest epoch budget
 # (of E/4, E/2, E) whose test NLL is no worse than zuko's at E epochs, with its wall time.
 # Both libraries run their defaults; the last row adds `--weight-decay 5` to ours (the documented
@@ -12,14 +12,13 @@ cd "$(dirname "$0")/.."
 E=${1:-100}
 T=${2:-2}
 PY=${PY:-$HOME/.cache/flow-peers/bin/python}
-PEERS=${PEERS:-../shared/peers}
+PEERS=python/peers
 out=target/bench/train
 mkdir -p "$out"
 cargo build --release -q -p flow-train
-ft=target/release/flow-train
+ft="${CARGO_TARGET_DIR:-target}/release/flow-train"
 if [ ! -f "$out/data/moons_train.csv" ]; then
-  rm -rf "$out/peers" && cp -r "$PEERS/bench" "$out/peers"
-  "$PY" "$out/peers/datasets.py" --out "$out/data" > /dev/null
+  "$PY" "$PEERS/datasets.py" --out "$out/data" > /dev/null
 fi
 printf '| config | library | threads | epochs | s/epoch | test NLL | epochs to reach zuko | seconds to reach zuko |\n|---|---|---|---|---|---|---|---|\n'
 for cfg in "maf moons" "nsf moons" "maf wine" "nsf wine" "maf wine --weight-decay 5"; do

@@ -5,7 +5,7 @@
 //! latency, batch-10 000 `log_prob` and `sample` throughput on one thread and on all cores
 //! (rayon), the achieved GFLOP/s of batch `log_prob` (2 × multiply-adds per sample) next to the
 //! single-core f32 FMA peak measured in the same run (`tools/fma_peak.c`, built with `cc`), and
-//! the peers' numbers when the Python environment of `../shared/peers/setup.sh` exists
+//! the peers' numbers when the Python environment of `python/peers/setup.sh` exists
 //! (`PEERS_PY`, default `$HOME/.cache/flow-peers/bin/python`). Ratios are within this run; the
 //! machine is shared and noisy. `--quick` uses fewer repetitions; `--no-peers` skips zuko and FlowJAX.
 
@@ -333,6 +333,6 @@ fn main() {
         );
     }
     if !have_py {
-        println!("\n(peers not measured: no Python environment at {py}; see ../shared/peers/setup.sh)");
+        println!("\n(peers not measured: no Python environment at {py}; see python/peers/setup.sh)");
     }
 }

@@ -1,7 +1,7 @@
 //! Built-in 2-D toy densities of the normalizing-flow literature, generated deterministically.
 //!
 //! [`generate`] returns `n` points of one of the sets in [`NAMES`]. The constructions follow the peer
-//! benchmark's `shared/peers/bench/datasets.py` (itself the FFJORD / NSF toy-data code and
+//! benchmark's `python/peers/datasets.py` (itself the FFJORD / NSF toy-data code and
 //! scikit-learn's `make_moons` / `make_circles`), constant for constant, so a model fitted here is
 //! compared with zuko / nflows / FlowJAX on the same densities:
 //!

@@ -1,7 +1,7 @@
 //! Fit → file → evaluate through the command line, checked against the runtime evaluator.
 //!
 //! Threshold: on moons (noise 0.05, as the peers' benchmark), zuko's MAF(5 × 64 × 64) reaches a
-//! test NLL of 0.36–0.40 after 100 epochs (`../shared/peers/baselines.md`); ours reached 0.33 after
+//! test NLL of 0.36–0.40 after 100 epochs (measured with `bench/train_vs_zuko.sh`); ours reached 0.33 after
 //! 100 epochs. This test runs 25 epochs to stay fast and requires < 1.0 nats, which a flow that
 //! learned nothing (a Gaussian fit has ≈ 1.9) cannot pass.
 
