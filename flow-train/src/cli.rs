@@ -470,13 +470,9 @@ pub fn footprint(
     work_dir: Option<std::path::PathBuf>,
 ) -> CliResult {
     let (parts, _) = io::read_model(model).map_err(|e| e.to_string())?;
-    let repo = repo.unwrap_or_else(crate::footprint::default_repo);
-    let stem = model
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
-    let work = work_dir.unwrap_or_else(|| repo.join("target/footprint").join(stem));
-    let fp = crate::footprint::measure(model, &parts, &repo, &work)?;
+    let source = crate::footprint::CrateSource::new(repo);
+    let work = work_dir.unwrap_or_else(|| crate::footprint::default_work_dir(&source, model));
+    let fp = crate::footprint::measure(model, &parts, &source, &work)?;
     if json {
         println!("{}", serde_json::to_string(&fp).map_err(|e| e.to_string())?);
     } else {

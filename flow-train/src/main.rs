@@ -173,10 +173,12 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
-        /// Checkout of this repository (default: the one this binary was built from).
+        /// Take flow-core and flow-macros from this checkout of the repository (default: the
+        /// copies compiled into this binary).
         #[arg(long)]
         repo: Option<PathBuf>,
-        /// Where to build the firmware (default: <repo>/target/footprint/<model name>).
+        /// Where to build the firmware (default: <repo>/target/footprint/<model name> with
+        /// --repo, else flow-train/footprint/<model name> in the user's cache folder).
         #[arg(long)]
         work_dir: Option<PathBuf>,
     },

@@ -38,7 +38,7 @@ impl rand_core::RngCore for XorShift {
     }
 }
 
-/// Called around measured operations; `tools/qemu-icount` counts executed instructions at its
+/// Called around measured operations; `flow-train/src/footprint/icount.c` counts executed instructions at its
 /// address. Never inlined, and its body is unique so the linker cannot fold it.
 #[inline(never)]
 #[no_mangle]
@@ -48,7 +48,7 @@ pub extern "C" fn flow_marker() {
 
 #[entry]
 fn main() -> ! {
-    // Measured section (see tools/qemu-icount): empty pair, then log_prob, sample, grad_log_prob.
+    // Measured section (see flow-train/src/footprint/icount.c): empty pair, then log_prob, sample, grad_log_prob.
     flow_marker();
     flow_marker();
     let lp0 = Model::log_prob(&POINTS[0]);

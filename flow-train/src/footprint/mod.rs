@@ -1,20 +1,25 @@
 //! `flow-train footprint MODEL.flow`: what a model costs on a Cortex-M4F.
 //!
-//! Builds a throw-away `#![no_std]` firmware crate that bakes the model with `flow-macros`
-//! (from a checkout of this repository), for `thumbv7em-none-eabihf`, and measures:
+//! Builds a throw-away `#![no_std]` firmware crate that bakes the model with `flow-macros`, for
+//! `thumbv7em-none-eabihf`, and measures:
 //! - flash: code and weights separately (`llvm-size` of the linked binary, minus the same
 //!   firmware built without the model, so the harness's semihosting and printing do not count;
 //!   weights are the baked type's `WEIGHT_BYTES`), static RAM (`.data` + `.bss`, same difference);
 //! - peak stack of `log_prob`, `sample` and `grad_log_prob` (cortex-m-rt paints the stack with
 //!   `0xCCCCCCCC`; the firmware finds the lowest overwritten word after the calls);
 //! - executed instructions of each call, exactly, under `qemu-system-arm -M mps2-an386` with the
-//!   TCG plugin `tools/qemu-icount` (instructions between two calls of a marker function; the
-//!   cost of an empty marker pair is subtracted);
+//!   TCG plugin in `icount.c` (instructions between two calls of a marker function; the cost of
+//!   an empty marker pair is subtracted);
 //! - multiply-adds of one `log_prob` (every dense layer's `in × out`, masked entries included
 //!   since the kernel executes them) and instructions per multiply-add.
 //!
 //! Without qemu (or a C compiler for the plugin) it still reports the sizes and says what it
 //! skipped. The firmware prints integers only, so float formatting does not inflate the size.
+//!
+//! Where `flow-core` and `flow-macros` come from ([`CrateSource`]): a checkout given with
+//! `--repo`, else the copies compiled into this binary (`build.rs`), so an installed
+//! `flow-train` works in any folder; a binary built from the published crate uses the same
+//! version from crates.io. The firmware's other dependencies (cortex-m, …) come from crates.io.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,9 +76,98 @@ pub fn multiply_adds(parts: &ModelParts) -> u64 {
         .sum()
 }
 
-/// The repository checkout this binary was built from (override with `--repo`).
-pub fn default_repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+/// Where the firmware takes `flow-core` and `flow-macros` from.
+#[derive(Clone, Debug)]
+pub enum CrateSource {
+    /// A checkout of this repository (`--repo`).
+    Checkout(PathBuf),
+    /// The sources compiled into this binary, written next to the firmware.
+    Embedded,
+    /// crates.io, this binary's version.
+    Registry,
+}
+
+/// The embedded sources, `(path inside the workspace, text)`; empty for a published build.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/crate_sources.rs"));
+}
+
+/// The instruction-count plugin for `qemu-system-arm` (C, built with `cc` on first use).
+const ICOUNT_C: &str = include_str!("icount.c");
+
+impl CrateSource {
+    /// `--repo` if given, else the embedded sources, else crates.io.
+    pub fn new(repo: Option<PathBuf>) -> Self {
+        match repo {
+            Some(r) => CrateSource::Checkout(r),
+            None if !embedded::CRATE_SOURCES.is_empty() => CrateSource::Embedded,
+            None => CrateSource::Registry,
+        }
+    }
+
+    /// The `[dependencies]` lines of the firmware for the two crates, writing the embedded
+    /// sources under `work/crates` first.
+    fn dependencies(&self, work: &Path) -> Result<String, String> {
+        let path_deps = |root: &Path| {
+            format!(
+                "flow-core = {{ path = {:?} }}\nflow-macros = {{ path = {:?} }}\n",
+                root.join("flow-core").display().to_string(),
+                root.join("flow-macros").display().to_string()
+            )
+        };
+        match self {
+            CrateSource::Checkout(repo) => {
+                if !repo.join("flow-macros/Cargo.toml").exists() {
+                    return Err(format!(
+                        "{}: not a checkout of this repository (no flow-macros/Cargo.toml)",
+                        repo.display()
+                    ));
+                }
+                let repo = std::fs::canonicalize(repo).map_err(|e| format!("{}: {e}", repo.display()))?;
+                Ok(path_deps(&repo))
+            }
+            CrateSource::Embedded => {
+                let root = work.join("crates");
+                for (rel, text) in embedded::CRATE_SOURCES {
+                    let p = root.join(rel);
+                    if let Some(dir) = p.parent() {
+                        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    }
+                    // Unchanged files keep their modification time, so cargo does not rebuild.
+                    if std::fs::read_to_string(&p).ok().as_deref() != Some(*text) {
+                        crate::io::write_atomic(&p, text.as_bytes())
+                            .map_err(|e| format!("{}: {e}", p.display()))?;
+                    }
+                }
+                let root = std::fs::canonicalize(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+                Ok(path_deps(&root))
+            }
+            CrateSource::Registry => {
+                let v = env!("CARGO_PKG_VERSION");
+                Ok(format!("flow-core = \"={v}\"\nflow-macros = \"={v}\"\n"))
+            }
+        }
+    }
+}
+
+/// The default folder for the firmware of `model`: `<repo>/target/footprint/<stem>` with
+/// `--repo`, else `flow-train/footprint/<stem>` in the user's cache folder (`$XDG_CACHE_HOME`,
+/// `$HOME/.cache`, or the temporary folder), kept so that a second run reuses the build.
+pub fn default_work_dir(source: &CrateSource, model: &Path) -> PathBuf {
+    let stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    match source {
+        CrateSource::Checkout(repo) => repo.join("target/footprint").join(stem),
+        _ => {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
+            cache.join("flow-train/footprint").join(stem)
+        }
+    }
 }
 
 fn firmware_main(d: usize, c: usize) -> String {
@@ -90,7 +184,7 @@ use panic_semihosting as _;
 #[flow_macros::flow("model.flow", verify = false)]
 pub struct M;
 
-/// Instruction-count marker (see tools/qemu-icount).
+/// Instruction-count marker (see flow-train's footprint/icount.c).
 #[inline(never)]
 #[no_mangle]
 pub extern "C" fn flow_marker() {{
@@ -142,7 +236,7 @@ fn main() -> ! {{
     )
 }
 
-fn firmware_cargo(repo: &Path) -> String {
+fn firmware_cargo(deps: &str) -> String {
     format!(
         r#"[package]
 name = "flow-footprint"
@@ -153,9 +247,7 @@ publish = false
 [workspace]
 
 [dependencies]
-flow-core = {{ path = "{core}" }}
-flow-macros = {{ path = "{macros}" }}
-cortex-m = {{ version = "0.7", features = ["critical-section-single-core"] }}
+{deps}cortex-m = {{ version = "0.7", features = ["critical-section-single-core"] }}
 cortex-m-rt = {{ version = "0.7", features = ["paint-stack"] }}
 cortex-m-semihosting = "0.5"
 panic-semihosting = {{ version = "0.6", features = ["exit"] }}
@@ -168,9 +260,7 @@ opt-level = 3
 codegen-units = 1
 lto = true
 debug = false
-"#,
-        core = repo.join("flow-core").display(),
-        macros = repo.join("flow-macros").display()
+"#
     )
 }
 
@@ -202,26 +292,23 @@ fn llvm_tool(name: &str) -> Option<PathBuf> {
 }
 
 /// Builds, runs and measures the model at `model` (see the module docs).
-pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Result<Footprint, String> {
+pub fn measure(
+    model: &Path,
+    parts: &ModelParts,
+    source: &CrateSource,
+    work: &Path,
+) -> Result<Footprint, String> {
     let d = parts.desc.dim as usize;
     let c = parts.desc.context_dim as usize;
     let mut fp = Footprint {
         multiply_adds: multiply_adds(parts),
         ..Default::default()
     };
-    if !repo.join("flow-macros").exists() {
-        return Err(format!(
-            "{}: not a checkout of this repository (give --repo)",
-            repo.display()
-        ));
-    }
     std::fs::create_dir_all(work.join("src")).map_err(|e| format!("{}: {e}", work.display()))?;
+    let deps = source.dependencies(work)?;
     std::fs::create_dir_all(work.join(".cargo")).map_err(|e| e.to_string())?;
     let write = |p: PathBuf, s: &str| std::fs::write(&p, s).map_err(|e| format!("{}: {e}", p.display()));
-    write(
-        work.join("Cargo.toml"),
-        &firmware_cargo(&std::fs::canonicalize(repo).map_err(|e| e.to_string())?),
-    )?;
+    write(work.join("Cargo.toml"), &firmware_cargo(&deps))?;
     write(work.join("memory.x"), MEMORY_X)?;
     write(
         work.join(".cargo/config.toml"),
@@ -262,11 +349,12 @@ pub fn measure(model: &Path, parts: &ModelParts, repo: &Path, work: &Path) -> Re
         .output()
         .is_ok_and(|o| o.status.success());
     let plugin = work.join("libicount.so");
+    write(work.join("icount.c"), ICOUNT_C)?;
     let cc_ok = qemu_ok
         && Command::new("cc")
             .args(["-shared", "-fPIC", "-O2", "-o"])
             .arg(&plugin)
-            .arg(repo.join("tools/qemu-icount/icount.c"))
+            .arg(work.join("icount.c"))
             .status()
             .is_ok_and(|s| s.success());
     let marker = llvm_tool("llvm-nm").and_then(|nm| {
