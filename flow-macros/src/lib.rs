@@ -5,14 +5,23 @@
 //! dispatch. The math stays in `flow-core`; the generated code is data plus a typed composition of
 //! `flow-core`'s layer structs (see `flow_core::baked`).
 //!
-//! ```ignore
-//! #[flow_macros::flow("models/moons.flow")]
-//! pub struct Moons;
-//!
-//! let lp: f32 = Moons::log_prob(&[0.5, -0.2]);
-//! let (z, ldj) = Moons::inverse(&[0.5, -0.2]);
-//! let x: [f32; 2] = Moons::sample(&[0.1, 1.3]);
 //! ```
+//! // A two-layer MAF (D = 2) from this crate's test models; paths are relative to the crate
+//! // that invokes the macro. The crate needs `flow-core` as a dependency too.
+//! #[flow_macros::flow("tests/models/tiny.flow")]
+//! pub struct Tiny;
+//!
+//! let lp: f32 = Tiny::log_prob(&[0.5, -0.2]);
+//! let (z, ldj) = Tiny::inverse(&[0.5, -0.2]);           // base point, log|det ∂z/∂x|
+//! let x: [f32; 2] = Tiny::sample(&[0.1, 1.3]);          // standard-normal noise → sample
+//! let g: [f32; 2] = Tiny::grad_log_prob(&[0.5, -0.2]);  // ∇ₓ log p
+//! assert!(lp.is_finite() && ldj.is_finite());
+//! assert!(z.iter().chain(&x).chain(&g).all(|v| v.is_finite()));
+//! assert_eq!(Tiny::DIM, 2);
+//! ```
+//!
+//! Works in `#![no_std]` crates (firmware): the generated code uses `core` and `flow-core` only;
+//! `WEIGHT_BYTES` and `SCRATCH_BYTES` say what it costs in flash and on the stack.
 //!
 //! # Arguments
 //! - the model file's path, a string literal, relative to the invoking crate's

@@ -144,6 +144,8 @@ impl core::fmt::Display for FormatError {
     }
 }
 
+impl core::error::Error for FormatError {}
+
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
 pub fn crc32(bytes: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {

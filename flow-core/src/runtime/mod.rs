@@ -1,10 +1,14 @@
 //! The runtime evaluator: validate a model file held in memory, then evaluate it with fixed-size
 //! scratch memory and no allocation.
 //!
-//! ```ignore
-//! static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("moons.flow"));
+//! ```
+//! use flow_core::runtime::{Aligned, Evaluator};
+//! static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../examples/models/moons.flow"));
 //! let mut ev = Evaluator::<f32, 4096>::new(&MODEL.0)?;   // validates everything once
 //! let lp = ev.log_prob(&[0.5, -0.2], &[])?;                // only input lengths can fail now
+//! assert!(lp.is_finite());
+//! assert!(ev.log_prob(&[0.5], &[]).is_err());              // wrong length: an Err, not a panic
+//! # Ok::<(), flow_core::runtime::Error>(())
 //! ```
 //!
 //! [`Evaluator::new`] runs the shared validator ([`validate`]): header, checksum, description,
@@ -82,6 +86,16 @@ impl core::fmt::Display for Error {
                 write!(f, "model needs {needed} scratch elements, capacity is {capacity}")
             }
             Error::WrongLength { expected, got } => write!(f, "expected {expected} values, got {got}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Error::Format(e) => Some(e),
+            Error::Invalid(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -84,6 +84,8 @@ impl core::fmt::Display for Invalid {
     }
 }
 
+impl core::error::Error for Invalid {}
+
 /// A coupling mask: `D` values, each 0 (transformed) or 1 (identity), at least one transformed.
 /// Returns (identity count, transformed count).
 fn check_mask(mask: Span, ints: &[u16], d: usize, layer: usize) -> Result<(usize, usize), Invalid> {
