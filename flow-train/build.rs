@@ -15,35 +15,40 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.join("..");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let mut entries = Vec::new();
+    // (path inside the workspace, text) of every embedded file.
+    let mut files: Vec<(String, String)> = Vec::new();
     let workspace = std::fs::read_to_string(root.join("Cargo.toml")).ok();
     if let Some(ws) = workspace.filter(|_| root.join("flow-core/src/lib.rs").exists()) {
-        println!("cargo:rerun-if-changed=../Cargo.toml");
+        // Absolute paths: two checkouts that share a target directory (as `.ci/run` does) then
+        // each rerun this script instead of taking the other's output as fresh.
+        let root = std::fs::canonicalize(&root).unwrap();
+        println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
         for krate in ["flow-core", "flow-macros"] {
             let dir = root.join(krate);
-            println!("cargo:rerun-if-changed=../{krate}/Cargo.toml");
-            println!("cargo:rerun-if-changed=../{krate}/src");
+            println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+            println!("cargo:rerun-if-changed={}", dir.join("src").display());
             let toml = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
-            let standalone = standalone_manifest(&toml, &ws);
-            let name = format!("{krate}.Cargo.toml");
-            std::fs::write(out.join(&name), standalone).unwrap();
-            entries.push((format!("{krate}/Cargo.toml"), out.join(&name)));
-            let mut files = Vec::new();
-            walk(&dir.join("src"), &mut files);
-            files.sort();
-            for f in files {
+            files.push((format!("{krate}/Cargo.toml"), standalone_manifest(&toml, &ws)));
+            let mut sources = Vec::new();
+            walk(&dir.join("src"), &mut sources);
+            sources.sort();
+            for f in sources {
                 let rel = f.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
-                entries.push((format!("{krate}/{rel}"), f));
+                files.push((format!("{krate}/{rel}"), std::fs::read_to_string(&f).unwrap()));
             }
         }
     }
+    // The texts are copied into OUT_DIR and included from there, so the generated code names no
+    // path outside it.
     let mut code = String::from("/// Sources of flow-core and flow-macros (see build.rs).\npub const CRATE_SOURCES: &[(&str, &str)] = &[\n");
-    for (rel, path) in entries {
-        let abs = std::fs::canonicalize(&path).unwrap();
+    for (rel, text) in files {
+        let copy = out.join("embedded").join(&rel);
+        std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        std::fs::write(&copy, text).unwrap();
         writeln!(
             code,
-            "    ({rel:?}, include_str!({:?})),",
-            abs.display().to_string()
+            "    ({rel:?}, include_str!(concat!(env!(\"OUT_DIR\"), {:?}))),",
+            format!("/embedded/{rel}")
         )
         .unwrap();
     }
