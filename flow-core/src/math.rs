@@ -90,9 +90,7 @@ impl<S: Real> RunningSum<S> {
         if S::COMPENSATED_PREFIX_SUMS {
             // TwoSum: hi + v = s + e exactly (no assumption on the magnitudes; rustc never
             // reassociates floating-point operations, so the error term survives optimization).
-            let s = self.hi + v;
-            let bv = s - self.hi;
-            let e = (self.hi - (s - bv)) + (v - bv);
+            let (s, e) = two_sum(self.hi, v);
             self.hi = s;
             self.lo += e;
             self.hi + self.lo
@@ -101,6 +99,15 @@ impl<S: Real> RunningSum<S> {
             self.hi
         }
     }
+}
+
+/// TwoSum: `(s, e)` with `s = a + b` rounded and `a + b = s + e` exactly, for any magnitudes
+/// (rustc never reassociates floating-point operations, so the error term survives optimization).
+#[inline]
+pub fn two_sum<S: Real>(a: S, b: S) -> (S, S) {
+    let s = a + b;
+    let bv = s - a;
+    (s, (a - (s - bv)) + (b - bv))
 }
 
 /// Dot product from left to right.

@@ -629,15 +629,12 @@ impl<S: Real> Spline<S> {
         let mut sum = math::RunningSum::new();
         let mut total = S::ZERO;
         for p in tail.iter_mut() {
-            let v = *p;
-            let d = v - mx;
             *p = if S::COMPENSATED_PREFIX_SUMS {
-                let bm = d - v;
-                let e = (v - (d - bm)) + (-mx - bm);
+                let (d, e) = math::two_sum(*p, -mx);
                 let x = d.exp();
                 x + x * e
             } else {
-                d.exp()
+                (*p - mx).exp()
             };
             total = sum.add(*p);
         }
@@ -649,7 +646,6 @@ impl<S: Real> Spline<S> {
         }
         // Prefix sums as the peers' cumsum computes them (see `math::RunningSum`).
         let mut sum = math::RunningSum::new();
-        let mut c;
         match self.opts.kind {
             SplineKind::Zuko { .. } => {
                 // B (2 cumsum([0, W]) − 1), evaluated as B ((2 Σₖ − T) + 2 lo) / T with the
@@ -671,7 +667,7 @@ impl<S: Real> Spline<S> {
             SplineKind::Nflows { .. } => {
                 // 2B cumsum(W) − B, ends forced.
                 for p in ends(pos, b).iter_mut() {
-                    c = sum.add(min + free * (*p / total));
+                    let c = sum.add(min + free * (*p / total));
                     *p = self.span * c + -b;
                 }
                 slicing::copy(pos, &[-b]);
@@ -679,7 +675,7 @@ impl<S: Real> Spline<S> {
             SplineKind::FlowJax { .. } => {
                 // cumsum(W)[:-1] − B between the ends.
                 for p in ends(pos, b).iter_mut() {
-                    c = sum.add(min + free * (*p / total));
+                    let c = sum.add(min + free * (*p / total));
                     *p = c + -b;
                 }
                 slicing::copy(pos, &[-b]);
