@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The speed report of issue 7 in one command: baked flows vs the runtime evaluator vs zuko and
+# The speed report in one command: baked flows vs the runtime evaluator vs zuko and
 # FlowJAX, single-sample latency, batch-10 000 throughput (one thread, all cores) and GFLOP/s next
 # to the single-core FMA peak measured in the same run.
 #

@@ -5,7 +5,7 @@
 # Prints one table: seconds per epoch, test NLL (raw units), and for ours the smallest epoch budget
 # (of E/4, E/2, E) whose test NLL is no worse than zuko's at E epochs, with its wall time.
 # Both libraries run their defaults; the last row adds `--weight-decay 5` to ours (the documented
-# regularizer for small data sets, issue 3). zuko's script fixes seed 0, and so does this one:
+# regularizer for small data sets). zuko's script fixes seed 0, and so does this one:
 # on wine (107 rows) one seed moves the test NLL by ±0.5, so compare means over seeds there.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -78,35 +78,51 @@ fn have(cmd: &str, arg: &str) -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn firmware_under_qemu_prints_the_host_values_bit_for_bit() {
+/// Whether qemu and the target are installed; their absence fails the test under
+/// `FLOW_REQUIRE_QEMU=1`, and otherwise is reported as a skip.
+fn qemu_ready() -> bool {
     let required = std::env::var("FLOW_REQUIRE_QEMU").is_ok_and(|v| v == "1");
     let target_ok = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("thumbv7em-none-eabihf"))
         .unwrap_or(false);
-    if !(have("qemu-system-arm", "--version") && target_ok) {
-        assert!(
-            !required,
-            "qemu-system-arm or the thumbv7em-none-eabihf target is missing"
-        );
-        eprintln!("skipped: qemu-system-arm or thumbv7em-none-eabihf not installed");
-        return;
+    if have("qemu-system-arm", "--version") && target_ok {
+        return true;
     }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/firmware");
+    assert!(
+        !required,
+        "qemu-system-arm or the thumbv7em-none-eabihf target is missing"
+    );
+    eprintln!("skipped: qemu-system-arm or thumbv7em-none-eabihf not installed");
+    false
+}
+
+/// `cargo run --release` in a firmware crate (its runner is qemu); what it printed.
+fn run_under_qemu(dir: &std::path::Path) -> String {
     let out = Command::new("cargo")
         .args(["run", "--release", "-q"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_remove("CARGO_TARGET_DIR")
         .output()
         .expect("cargo runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "firmware failed: {}\n{stdout}",
+        "the firmware in {} failed: {}\n{stdout}",
+        dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[test]
+fn firmware_under_qemu_prints_the_host_values_bit_for_bit() {
+    if !qemu_ready() {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/firmware");
+    let stdout = run_under_qemu(&dir);
     let got: Vec<String> = stdout
         .lines()
         .map(|l| l.trim().to_string())
@@ -114,4 +130,90 @@ fn firmware_under_qemu_prints_the_host_values_bit_for_bit() {
         .collect();
     let model = std::fs::read(dir.join("model.flow")).unwrap();
     assert_eq!(got, expected(&model));
+}
+
+/// The fenced code blocks of a Markdown file, as (language, text).
+fn code_blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        if let Some(lang) = line.strip_prefix("```").filter(|l| !l.is_empty()) {
+            let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            blocks.push((lang.to_string(), body.join("\n") + "\n"));
+        }
+    }
+    blocks
+}
+
+/// A TOML block without its comment lines (the README shows the docs' `Cargo.toml` without them).
+fn without_comments(toml: &str) -> String {
+    toml.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// docs/firmware.md's complete firmware crate (Cargo.toml, .cargo/config.toml, memory.x,
+/// src/main.rs), with the README's copy of it checked against the docs.
+fn quick_start_files() -> [String; 4] {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let docs = code_blocks(&std::fs::read_to_string(root.join("docs/firmware.md")).unwrap());
+    let kinds: Vec<&str> = docs.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(
+        kinds.starts_with(&["toml", "toml", "text", "rust"]),
+        "docs/firmware.md starts with the Cargo.toml, config.toml, memory.x and main.rs blocks: {kinds:?}"
+    );
+    let readme = code_blocks(&std::fs::read_to_string(root.join("README.md")).unwrap());
+    let readme_toml = readme
+        .iter()
+        .find(|(k, _)| k == "toml")
+        .expect("README shows a Cargo.toml");
+    let readme_main = readme
+        .iter()
+        .find(|(k, _)| k == "rust")
+        .expect("README shows a main.rs");
+    assert_eq!(
+        without_comments(&readme_toml.1),
+        without_comments(&docs[0].1),
+        "README and docs/firmware.md show different Cargo.toml files"
+    );
+    assert_eq!(
+        readme_main.1, docs[3].1,
+        "README and docs/firmware.md show different main.rs files"
+    );
+    [0, 1, 2, 3].map(|i| docs[i].1.clone())
+}
+
+#[test]
+fn the_documented_firmware_quick_start_builds_and_runs_under_qemu() {
+    // Checked before qemu: the README and the docs agree even where qemu is missing.
+    let [cargo_toml, config, memory, main] = quick_start_files();
+    if !qemu_ready() {
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let git = r#"{ git = "https://github.com/flows-rs/flows" }"#;
+    assert_eq!(
+        cargo_toml.matches(git).count(),
+        2,
+        "the docs' Cargo.toml takes flow-core and flow-macros from git"
+    );
+    let cargo_toml = cargo_toml
+        .replacen(git, &format!("{{ path = {:?} }}", root.join("flow-core")), 1)
+        .replacen(git, &format!("{{ path = {:?} }}", root.join("flow-macros")), 1);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flow-demo-fw");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join(".cargo")).unwrap();
+    // An empty [workspace] keeps the crate out of any workspace around the target directory.
+    std::fs::write(dir.join("Cargo.toml"), cargo_toml + "\n[workspace]\n").unwrap();
+    std::fs::write(dir.join(".cargo/config.toml"), config).unwrap();
+    std::fs::write(dir.join("memory.x"), memory).unwrap();
+    std::fs::write(dir.join("src/main.rs"), main).unwrap();
+    std::fs::copy(root.join("examples/models/moons.flow"), dir.join("moons.flow")).unwrap();
+    // The firmware example's lock file pins the same dependencies (cargo adds what is missing).
+    std::fs::copy(root.join("examples/firmware/Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let stdout = run_under_qemu(&dir);
+    assert!(stdout.starts_with("log_prob "), "{stdout}");
+    assert!(stdout.contains("golden true"), "{stdout}");
 }

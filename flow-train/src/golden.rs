@@ -12,7 +12,7 @@
 //!   f32 carries ~6e-8 relative precision; each layer's network sums up to a few hundred products
 //!   (error growing ~√n·ε), libm's `expf`/`logf` are within 1 ULP, and K layers compose, so errors
 //!   of 1e-5–1e-4 are normal on typical points; the far tails and spline bounds amplify them
-//!   through large scales. Measured worst cases are in the README.
+//!   through large scales. Measured worst cases are in docs/numerics.md.
 //! - imported models: our f64 against the source library's float64, `1e-8` (see [`TOL_SOURCE`];
 //!   [`TOL_SOURCE_ROUNDED`] when float64 parameters were stored as f32).
 

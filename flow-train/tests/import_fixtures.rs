@@ -225,7 +225,7 @@ fn every_fixture_matches_its_library_through_the_runtime_evaluator_and_eval() {
         } else {
             // FlowJAX ran in float64 only: no float32 reference in the fixture. Its float32,
             // measured with FlowJAX 19.1.2 (x64 off, parameters rounded), is 4.5e-6 / 5.4e-7
-            // (MAF, max / mean) and 1.1e-5 / 2.3e-6 (RQ coupling); the README has ours next to it.
+            // (MAF, max / mean) and 1.1e-5 / 2.3e-6 (RQ coupling); docs/numerics.md has ours next to it.
             assert!(e.f32_typical < 2e-5, "{name}: f32 {e:?}");
         }
         assert!(e.f32_edge_rel < 1e-4, "{name}: f32 edge {e:?}");
