@@ -3,15 +3,17 @@
 # FlowJAX, single-sample latency, batch-10 000 throughput (one thread, all cores) and GFLOP/s next
 # to the single-core FMA peak measured in the same run.
 #
-# Built for this CPU (`-C target-cpu=native`) with fused multiply-adds (`--features fma`), in its
-# own target directory so that the normal builds are not invalidated. Pass `--no-peers` to skip
-# the Python libraries, `--quick` for fewer repetitions. `FMA=0 bench/speed.sh` measures the
-# default build instead (separate multiply and add, as on a Cortex-M).
+# The default build (what a user gets: the kernels pick AVX2 or AVX-512 at run time), then the
+# same built for this CPU (`-C target-cpu=native`, in its own target directory so that the normal
+# builds are not invalidated). Pass `--no-peers` to skip the Python libraries, `--quick` for fewer
+# repetitions; `NATIVE=0` skips the second build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${FMA:-1}" = 1 ]; then
-  export CARGO_TARGET_DIR=target/bench-native RUSTFLAGS="-C target-cpu=native"
-  exec cargo run --release -q --features fma --example bench_speed -- "$@"
-else
-  exec cargo run --release -q --example bench_speed -- "$@"
+echo "== default build (cargo build --release)"
+cargo run --release -q --example bench_speed -- "$@"
+if [ "${NATIVE:-1}" = 1 ]; then
+  echo
+  echo "== RUSTFLAGS=\"-C target-cpu=native\""
+  CARGO_TARGET_DIR=target/bench-native RUSTFLAGS="-C target-cpu=native" \
+    cargo run --release -q --example bench_speed -- "$@"
 fi

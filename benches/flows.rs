@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the baked bench models (the models of `bench/speed.sh`): single-sample
 //! `log_prob`, and batches of 10 000 through `log_prob_batch`, `sample_batch` and
 //! `grad_log_prob_batch`, one thread. `cargo bench --bench flows` (add
-//! `RUSTFLAGS="-C target-cpu=native"` and `--features fma` for the figures of the speed report).
+//! `RUSTFLAGS="-C target-cpu=native"` for the second half of the speed report).
 //! Throughput is reported in samples per second.
 
 use std::hint::black_box;

@@ -258,8 +258,8 @@ fn main() {
         ("MAF", "maf", 16),
     ];
     println!(
-        "build: fused multiply-add {}, AVX2 {}, AVX-512 {}; batch block {} samples",
-        if cfg!(feature = "fma") { "on" } else { "off" },
+        "kernel: {} (compiled for AVX2 {}, AVX-512 {}); batch block {} samples",
+        flow_core::arch::kernel().name(),
         if cfg!(target_feature = "avx2") {
             "on"
         } else {

@@ -1,7 +1,7 @@
 //! Micro-benchmark of the batch dense kernel `flow_core::nn::dense::dense_soa`: one 64 × 64 layer
 //! against 8 samples in structure-of-arrays form, best of 5 timings, in GFLOP/s (2 flops per
 //! weight and sample). Build it like the speed report: `RUSTFLAGS="-C target-cpu=native" cargo
-//! run --release --features fma --example soa_kernel`.
+//! run --release --example soa_kernel`.
 
 use flow_core::nn::dense::dense_soa;
 use std::hint::black_box;

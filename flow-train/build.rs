@@ -31,6 +31,10 @@ fn main() {
             files.push((format!("{krate}/Cargo.toml"), standalone_manifest(&toml, &ws)));
             let mut sources = Vec::new();
             walk(&dir.join("src"), &mut sources);
+            if dir.join("build.rs").exists() {
+                println!("cargo:rerun-if-changed={}", dir.join("build.rs").display());
+                sources.push(dir.join("build.rs"));
+            }
             sources.sort();
             for f in sources {
                 let rel = f.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");

@@ -39,8 +39,9 @@
 //! # Conventions
 //! `z = inverse(x)`, `log p(x) = log p_base(z) + log|det ∂z/∂x|`; `forward` maps base noise to
 //! data. The baked code, the runtime evaluator and the trainer call the same kernels in the same
-//! order, so they agree bit for bit (on the host and on a Cortex-M4F: libm on both, no fused
-//! multiply-add unless the `fma` feature asks for it).
+//! order, so they agree bit for bit, on the host and on a Cortex-M4F: libm on both, and fused
+//! multiply-adds (one instruction where the processor has it, [`arch`]). On x86-64 the dense
+//! kernels pick AVX2 or AVX-512 at run time ([`arch::kernel`]), with the same bits.
 //!
 //! # Features
 //! | feature | what |
@@ -49,7 +50,6 @@
 //! | `alloc` | owned model types and writers for host tools ([`model::builder`]) |
 //! | `std` | `alloc` + `std` |
 //! | `micromath` | micromath's approximations of exp/ln/sqrt instead of libm (f32; faster, less exact) |
-//! | `fma` | fused multiply-adds in the dot products (needs `std`; changes the last bits) |
 //! | `rayon` | `par_*` batch methods over all cores |
 //! | `testing` | finite-difference checks for other crates' tests |
 //!
@@ -65,6 +65,7 @@
 #[cfg(any(test, feature = "alloc"))]
 extern crate alloc;
 
+pub mod arch;
 pub mod baked;
 pub mod base;
 pub mod block;

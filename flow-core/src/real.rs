@@ -28,6 +28,7 @@ pub trait Real:
     + Send
     + Sync
     + 'static
+    + crate::arch::Native
 {
     /// 0.
     const ZERO: Self;
@@ -76,11 +77,9 @@ pub trait Real:
     fn max(self, other: Self) -> Self;
     /// The smaller of two values (NaN-ignoring, as `f32::min`).
     fn min(self, other: Self) -> Self;
-    /// `self · b + c`, the multiply-add of every dot product. Two roundings by default (what a
-    /// Cortex-M computes); one rounding (a fused multiply-add instruction) with the `fma`
-    /// feature, which is faster on CPUs that have FMA but changes the last bits. Every path of
-    /// one build (baked, runtime, training, batch) uses this same operation, so they still agree
-    /// bit for bit.
+    /// `self · b + c` rounded once (fused), the multiply-add of every dot product: one
+    /// instruction where the processor has it, libm's exact routine elsewhere, the same bits on
+    /// every target (see [`crate::arch`]).
     fn fmadd(self, b: Self, c: Self) -> Self;
     /// x · 2ⁿ-free sign: −1, 0 or +1 (0 for ±0, NaN for NaN).
     fn signum0(self) -> Self {
@@ -95,7 +94,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $bits:expr, $compensated:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr) => {
+    ($t:ty, $bits:expr, $compensated:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr, $fma:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -171,14 +170,7 @@ macro_rules! impl_real {
             }
             #[inline(always)]
             fn fmadd(self, b: Self, c: Self) -> Self {
-                #[cfg(feature = "fma")]
-                {
-                    self.mul_add(b, c)
-                }
-                #[cfg(not(feature = "fma"))]
-                {
-                    self * b + c
-                }
+                $fma(self, b, c)
             }
         }
     };
@@ -195,7 +187,8 @@ impl_real!(
     libm::expm1f,
     libm::sqrtf,
     libm::tanhf,
-    0.918_938_5
+    0.918_938_5,
+    crate::arch::fmaf
 );
 
 #[cfg(feature = "micromath")]
@@ -221,7 +214,8 @@ impl_real!(
     mm::exp_m1,
     libm::sqrtf,
     libm::tanhf,
-    0.918_938_5
+    0.918_938_5,
+    crate::arch::fmaf
 );
 
 impl_real!(
@@ -234,7 +228,8 @@ impl_real!(
     libm::expm1,
     libm::sqrt,
     libm::tanh,
-    0.918_938_533_204_672_8
+    0.918_938_533_204_672_8,
+    crate::arch::fma
 );
 
 /// A stored weight: `f32` (model files of format version 1 and their baked code) or `f64`
@@ -243,6 +238,8 @@ pub trait Weight: Copy + Debug + Send + Sync + 'static {
     /// The weight in the kernel's scalar type: exact, except an `f64` weight read as `f32`, which
     /// rounds to nearest.
     fn get<S: Real>(self) -> S;
+    /// The slice as `f32` weights, if they are (the Cortex-M4F's assembly kernel takes them).
+    fn f32s(s: &[Self]) -> Option<&[f32]>;
 }
 
 impl Weight for f32 {
@@ -250,11 +247,19 @@ impl Weight for f32 {
     fn get<S: Real>(self) -> S {
         S::from_f32(self)
     }
+    #[inline(always)]
+    fn f32s(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
 }
 
 impl Weight for f64 {
     #[inline(always)]
     fn get<S: Real>(self) -> S {
         S::from_f64(self)
+    }
+    #[inline(always)]
+    fn f32s(_: &[f64]) -> Option<&[f32]> {
+        None
     }
 }

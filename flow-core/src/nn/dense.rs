@@ -1,11 +1,24 @@
 //! The dense-layer kernel every conditioner network runs: `out = W [x, c] + b`.
 //!
 //! **One summation order.** Each output is `bias + Σₖ wₖ xₖ` computed by [`dot_lanes`]'s fixed
-//! order: `LANES` partial sums (lane `j` takes the elements `j, j + LANES, …`, each step a
-//! [`Real::fmadd`]), the tail added to lanes `0, 1, …`, then the lanes added in a fixed tree
+//! order: `LANES` partial sums (lane `j` takes the elements `j, j + LANES, …` in increasing
+//! order, each step a fused multiply-add [`Real::fmadd`]), then the lanes added in a fixed tree
 //! `((l₀+l₄)+(l₂+l₆)) + ((l₁+l₅)+(l₃+l₇))`. Compilers vectorize the lanes without reassociating
-//! anything, so every path (one sample or a block of samples, baked, runtime, training) gets the
-//! same bits.
+//! anything, so every path (one sample or a block of samples, baked, runtime, training) and every
+//! processor gets the same bits. Why this order:
+//! - eight independent partial sums hide the multiply-add latency on every core, both within one
+//!   row (one 8-lane vector per row on x86-64 and NEON, eight registers on a Cortex-M4F, whose
+//!   weights and inputs stream with one `vldmia` of eight) and across samples (a batch keeps one
+//!   vector of samples per lane, so the tree is vertical adds);
+//! - the multiply-add is fused: one instruction on x86-64 since 2013, aarch64 and the Cortex-M4F
+//!   (`vfma.f32`), twice the throughput of a multiply then an add, and one rounding instead of
+//!   two; where it is not an instruction, libm computes the same bits in software;
+//! - row-major weights (the model file's layout) give each row's partial sums contiguous loads.
+//!
+//! **Dispatch.** [`dense_one`] and [`dense_soa`] run the compilation for the CPU
+//! ([`crate::arch::kernel`]); the generic kernels below take the multiply-add as a parameter
+//! ([`MulAdd`]) so that the same code is the portable kernel and, inside functions compiled for
+//! AVX2 or AVX-512, the vectorized one.
 //!
 //! **Register blocking.** [`dot_block`] computes `R` rows against `N` inputs at once: each weight
 //! block is loaded once for `N` samples and each input block once for `R` rows, so on a SIMD CPU
@@ -15,13 +28,31 @@
 //!
 //! **Batches.** [`crate::block::BLOCK`] samples at a time are stored as structure of arrays
 //! (`h[k][s]`) and go through [`dense_soa`]: there a vector register holds one lane of all the
-//! samples, so each step is a broadcast weight times a loaded row (shared by [`SOA_ROWS`] rows),
+//! samples, so each step is a broadcast weight times a loaded row (shared by the rows of one step),
 //! and the lane tree is vertical adds — again the same order per sample, so the same bits.
 //!
 //! Everything here is free of panic paths: lengths are reconciled up front (the common length of
 //! all operands is used), so indexing is provably in bounds.
 
 use crate::{Real, Weight};
+
+/// The multiply-add a kernel is instantiated with: [`Portable`] ([`Real::fmadd`]) or, on x86-64,
+/// the FMA instruction inside code compiled for it. Both round once, so both give the same bits.
+pub trait MulAdd: Copy {
+    /// `a · b + c`, rounded once.
+    fn mul_add<S: Real>(self, a: S, b: S, c: S) -> S;
+}
+
+/// [`Real::fmadd`]: the multiply-add of every target's baseline.
+#[derive(Clone, Copy, Debug)]
+pub struct Portable;
+
+impl MulAdd for Portable {
+    #[inline(always)]
+    fn mul_add<S: Real>(self, a: S, b: S, c: S) -> S {
+        a.fmadd(b, c)
+    }
+}
 
 /// Number of independent partial sums in a dot product (see the module docs).
 pub const LANES: usize = 8;
@@ -39,14 +70,15 @@ pub const ROWS: usize = 1;
 /// `Σ wᵢ xᵢ` over the common length of `w` and `x`, in the fixed order of the module docs.
 #[inline(always)]
 pub fn dot_lanes<S: Real, W: Weight>(w: &[W], x: &[S]) -> S {
-    let [[v]] = dot_block::<S, W, 1, 1>([w], [x]);
+    let [[v]] = dot_block::<S, W, Portable, 1, 1>(Portable, [w], [x]);
     v
 }
 
 /// The `R × N` dot products `w_r · x_s` (over the common length of all operands), each in the
 /// order of [`dot_lanes`].
 #[inline(always)]
-pub fn dot_block<S: Real, W: Weight, const R: usize, const N: usize>(
+pub fn dot_block<S: Real, W: Weight, F: MulAdd, const R: usize, const N: usize>(
+    f: F,
     w: [&[W]; R],
     x: [&[S]; N],
 ) -> [[S; N]; R] {
@@ -78,7 +110,7 @@ pub fn dot_block<S: Real, W: Weight, const R: usize, const N: usize>(
         for r in 0..R {
             for s in 0..N {
                 for j in 0..LANES {
-                    acc[r][s][j] = wv[r][j].fmadd(xv[s][j], acc[r][s][j]);
+                    acc[r][s][j] = f.mul_add(wv[r][j], xv[s][j], acc[r][s][j]);
                 }
             }
         }
@@ -88,7 +120,7 @@ pub fn dot_block<S: Real, W: Weight, const R: usize, const N: usize>(
         for r in 0..R {
             for s in 0..N {
                 if let (Some(wi), Some(&xi)) = (wb[r].1.get(j), xb[s].1.get(j)) {
-                    acc[r][s][j] = wi.get::<S>().fmadd(xi, acc[r][s][j]);
+                    acc[r][s][j] = f.mul_add(wi.get::<S>(), xi, acc[r][s][j]);
                 }
             }
         }
@@ -102,7 +134,8 @@ pub fn dot_block<S: Real, W: Weight, const R: usize, const N: usize>(
 /// every sample); each output is `(bᵣ + wᵣₓ · x_s) + wᵣ꜀ · c_s` (the context term only when
 /// `kc > 0`), the order [`crate::nn::Mlp`] has always used.
 #[inline(always)]
-pub fn dense<S: Real, W: Weight, const R: usize, const N: usize>(
+pub fn dense_with<S: Real, W: Weight, F: MulAdd, const R: usize, const N: usize>(
+    f: F,
     w: &[W],
     b: &[W],
     x: [&[S]; N],
@@ -122,9 +155,9 @@ pub fn dense<S: Real, W: Weight, const R: usize, const N: usize>(
         if got == 0 {
             return;
         }
-        let dx = dot_block::<S, W, R, N>(wx, x);
+        let dx = dot_block::<S, W, F, R, N>(f, wx, x);
         let dc = if kc > 0 {
-            dot_block::<S, W, R, N>(wc, c)
+            dot_block::<S, W, F, R, N>(f, wc, c)
         } else {
             [[S::ZERO; N]; R]
         };
@@ -177,28 +210,18 @@ fn next_rows<'w, S: Real, W: Weight, const R: usize>(
     (got, wx, wc, bias)
 }
 
-/// Rows per step of the structure-of-arrays kernel [`dense_soa`]: its accumulators are
-/// `SOA_ROWS × LANES` vectors of samples, which must fit the vector registers.
-///
-/// Two rows with AVX-512 registers (32): 16 accumulators, each loaded input vector feeds two
-/// multiply-adds whose weights are broadcast memory operands. Three rows made the compiler give
-/// up vectorizing (scalar code, 13× slower). Measured (best of 5–8 runs, machine shared, noisy):
-/// `examples/soa_kernel.rs` 64×64 54.5 vs 54.0 GFLOP/s (one row), 128×128 60.9 vs 55.5, but a
-/// 2-input layer 6.9 vs 10.6; `bench/speed.sh` batch `log_prob` 5–30% faster on all four
-/// models. One row elsewhere (16 or fewer registers: more rows would spill).
-#[cfg(target_feature = "avx512vl")]
-pub const SOA_ROWS: usize = 2;
-/// Rows per step of the structure-of-arrays kernel (see above).
-#[cfg(not(target_feature = "avx512vl"))]
-pub const SOA_ROWS: usize = 1;
-
 /// `acc_r += w_r · x` for every row `r` and sample: one lane step of [`dot_soa`] (no loop over
 /// lanes, so nothing depends on the compiler unrolling one).
 #[inline(always)]
-fn lane_step<S: Real, const R: usize, const NB: usize>(acc: &mut [[S; NB]; R], w: [S; R], x: &[S; NB]) {
+fn lane_step<S: Real, F: MulAdd, const R: usize, const NB: usize>(
+    f: F,
+    acc: &mut [[S; NB]; R],
+    w: [S; R],
+    x: &[S; NB],
+) {
     for (a, wr) in acc.iter_mut().zip(w) {
         for (ai, &xi) in a.iter_mut().zip(x) {
-            *ai = wr.fmadd(xi, *ai);
+            *ai = f.mul_add(wr, xi, *ai);
         }
     }
 }
@@ -219,7 +242,11 @@ fn block_of<'w, W, const R: usize>(wb: &[&'w [[W; LANES]]; R], b: usize) -> Opti
 /// sample is one vector register of `NB` samples, so each step is one broadcast weight times one
 /// loaded row of samples (loaded once for all `R` rows), and the final tree is vertical adds.
 #[inline(always)]
-fn dot_soa<S: Real, W: Weight, const R: usize, const NB: usize>(w: [&[W]; R], x: &[[S; NB]]) -> [[S; NB]; R] {
+fn dot_soa<S: Real, W: Weight, F: MulAdd, const R: usize, const NB: usize>(
+    f: F,
+    w: [&[W]; R],
+    x: &[[S; NB]],
+) -> [[S; NB]; R] {
     let mut k = x.len();
     for r in &w {
         k = k.min(r.len());
@@ -235,7 +262,7 @@ fn dot_soa<S: Real, W: Weight, const R: usize, const NB: usize>(w: [&[W]; R], x:
     let mut acc = [[[S::ZERO; NB]; R]; LANES];
     macro_rules! lanes {
         ($xv:ident, $wv:ident, $($j:literal)*) => {$(
-            lane_step(&mut acc[$j], $wv.map(|c| c[$j].get::<S>()), &$xv[$j]);
+            lane_step(f, &mut acc[$j], $wv.map(|c| c[$j].get::<S>()), &$xv[$j]);
         )*};
     }
     for (b, xv) in xb.iter().enumerate() {
@@ -248,7 +275,7 @@ fn dot_soa<S: Real, W: Weight, const R: usize, const NB: usize>(w: [&[W]; R], x:
         ($($j:literal)*) => {$(
             if let Some(xv) = xt.get($j) {
                 let wv: [S; R] = wt.map(|t| t.get($j).map_or(S::ZERO, |v| v.get::<S>()));
-                lane_step(&mut acc[$j], wv, xv);
+                lane_step(f, &mut acc[$j], wv, xv);
             }
         )*};
     }
@@ -270,7 +297,7 @@ fn dot_soa<S: Real, W: Weight, const R: usize, const NB: usize>(w: [&[W]; R], x:
 }
 
 /// `out = W [x, c] + b` for `NB` samples in structure-of-arrays form (`x[k][s]`, `c[k][s]`,
-/// `out[r][s]`), [`SOA_ROWS`] rows at a time; every output is bit for bit what [`dense_one`]
+/// `out[r][s]`), in the compilation for the CPU; every output is bit for bit what [`dense_one`]
 /// gives for that sample.
 #[inline(always)]
 pub fn dense_soa<S: Real, W: Weight, const NB: usize>(
@@ -280,7 +307,39 @@ pub fn dense_soa<S: Real, W: Weight, const NB: usize>(
     c: &[[S; NB]],
     out: &mut [[S; NB]],
 ) {
-    const R: usize = SOA_ROWS;
+    #[cfg(target_arch = "x86_64")]
+    if crate::arch::x86_64::dense_soa(crate::arch::kernel(), w, b, x, c, out) {
+        return;
+    }
+    // One sample per block on the Cortex-M4F: the single-sample kernel.
+    #[cfg(flow_vfma)]
+    if NB == 1 {
+        let (xf, cf) = (x.as_flattened(), c.as_flattened());
+        if let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(xf), S::f32s(cf)) {
+            let out = out.as_flattened_mut();
+            dense_vfma(w, b, x, c, |r, v| {
+                if let Some(o) = out.get_mut(r) {
+                    *o = S::from_f32(v);
+                }
+            });
+            return;
+        }
+    }
+    dense_soa_with::<S, W, Portable, 1, NB>(Portable, w, b, x, c, out);
+}
+
+/// [`dense_soa`] with multiply-add `f`, `R` rows at a time: its accumulators are `R × LANES`
+/// vectors of samples, which must fit the vector registers (two rows with AVX-512's 32: each
+/// loaded input vector feeds two multiply-adds; three made the compiler give up vectorizing).
+#[inline(always)]
+pub fn dense_soa_with<S: Real, W: Weight, F: MulAdd, const R: usize, const NB: usize>(
+    f: F,
+    w: &[W],
+    b: &[W],
+    x: &[[S; NB]],
+    c: &[[S; NB]],
+    out: &mut [[S; NB]],
+) {
     let (kx, kc) = (x.len(), c.len());
     let n_in = kx + kc;
     if n_in == 0 {
@@ -293,9 +352,9 @@ pub fn dense_soa<S: Real, W: Weight, const NB: usize>(
         if got == 0 {
             return;
         }
-        let dx = dot_soa::<S, W, R, NB>(wx, x);
+        let dx = dot_soa::<S, W, F, R, NB>(f, wx, x);
         let dc = if kc > 0 {
-            dot_soa::<S, W, R, NB>(wc, c)
+            dot_soa::<S, W, F, R, NB>(f, wc, c)
         } else {
             [[S::ZERO; NB]; R]
         };
@@ -315,10 +374,43 @@ pub fn dense_soa<S: Real, W: Weight, const NB: usize>(
     }
 }
 
-/// One sample through one dense layer: `out = W [x, c] + b`.
+/// One sample through one dense layer: `out = W [x, c] + b`, in the compilation for the CPU.
 #[inline(always)]
 pub fn dense_one<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
-    dense::<S, W, ROWS, 1>(w, b, [x], [c], &mut [out]);
+    #[cfg(target_arch = "x86_64")]
+    if crate::arch::x86_64::dense_one(crate::arch::kernel(), w, b, x, c, out) {
+        return;
+    }
+    #[cfg(flow_vfma)]
+    if let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(x), S::f32s(c)) {
+        dense_vfma(w, b, x, c, |r, v| {
+            if let Some(o) = out.get_mut(r) {
+                *o = S::from_f32(v);
+            }
+        });
+        return;
+    }
+    dense_with::<S, W, Portable, ROWS, 1>(Portable, w, b, [x], [c], &mut [out]);
+}
+
+/// `out = W [x, c] + b` row by row with the Cortex-M4F's assembly dot product
+/// ([`crate::arch::arm`]), in the same order as [`dense_with`]; `put(r, v)` stores output `r`.
+#[cfg(flow_vfma)]
+#[inline(always)]
+fn dense_vfma(w: &[f32], b: &[f32], x: &[f32], c: &[f32], mut put: impl FnMut(usize, f32)) {
+    let (kx, kc) = (x.len(), c.len());
+    let n_in = kx + kc;
+    if n_in == 0 {
+        return;
+    }
+    for (r, (row, &bias)) in w.chunks_exact(n_in).zip(b).enumerate() {
+        let (wx, wc) = row.split_at_checked(kx).unwrap_or((row, &[]));
+        let mut v = bias + crate::arch::arm::dot(wx, x);
+        if kc > 0 {
+            v += crate::arch::arm::dot(wc, c);
+        }
+        put(r, v);
+    }
 }
 
 #[cfg(test)]
@@ -348,7 +440,7 @@ mod tests {
                 core::array::from_fn(|_| (0..k).map(|_| rng.normal() as f32).collect());
             let x: [std::vec::Vec<f32>; 2] =
                 core::array::from_fn(|_| (0..k).map(|_| rng.normal() as f32).collect());
-            let got = dot_block::<f32, f32, 3, 2>([&w[0], &w[1], &w[2]], [&x[0], &x[1]]);
+            let got = dot_block::<f32, f32, Portable, 3, 2>(Portable, [&w[0], &w[1], &w[2]], [&x[0], &x[1]]);
             for r in 0..3 {
                 for s in 0..2 {
                     let want = reference(&w[r], &x[s]);
@@ -381,7 +473,8 @@ mod tests {
         {
             let [o0, o1, o2] = &mut o;
             let mut outs: [&mut [f32]; 3] = [o0, o1, o2];
-            dense::<f32, f32, 2, 3>(
+            dense_with::<f32, f32, Portable, 2, 3>(
+                Portable,
                 &w,
                 &b,
                 [&xs[0], &xs[1], &xs[2]],
@@ -395,7 +488,7 @@ mod tests {
             dense_one(&w, &b, &xs[s], &cs[s], &mut one);
             assert_eq!(one.as_slice(), want[s].as_slice());
             let mut r3 = [0.0f32; 7];
-            dense::<f32, f32, 3, 1>(&w, &b, [&xs[s]], [&cs[s]], &mut [&mut r3[..]]);
+            dense_with::<f32, f32, Portable, 3, 1>(Portable, &w, &b, [&xs[s]], [&cs[s]], &mut [&mut r3[..]]);
             assert_eq!(r3.as_slice(), want[s].as_slice());
         }
     }

@@ -1,0 +1,582 @@
+//! x86-64: CPU detection and the AVX2 / AVX-512 compilations of the dense kernels.
+//!
+//! Each compilation is the portable kernel of [`crate::nn::dense`] instantiated with [`Fused`]
+//! (the FMA instruction instead of libm's routine) inside a function compiled for the feature
+//! set, so the compiler vectorizes the same operations in the same order with wider registers.
+
+use core::arch::x86_64::{__cpuid, __cpuid_count, _mm_cvtsd_f64, _mm_cvtss_f32, _mm_fmadd_sd, _mm_fmadd_ss};
+use core::arch::x86_64::{_mm_set_sd, _mm_set_ss, _xgetbv};
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use super::Kernel;
+use crate::nn::dense::{self, MulAdd};
+use crate::{Real, Weight};
+
+/// `a · b + c` rounded once, by the FMA instruction.
+///
+/// # Safety
+/// Only on a CPU with FMA.
+#[inline(always)]
+pub(crate) unsafe fn fmaf_native(a: f32, b: f32, c: f32) -> f32 {
+    // SAFETY: the caller guarantees FMA; the intrinsics only touch registers.
+    unsafe { _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c))) }
+}
+
+/// `a · b + c` rounded once, by the FMA instruction.
+///
+/// # Safety
+/// Only on a CPU with FMA.
+#[inline(always)]
+pub(crate) unsafe fn fma_native(a: f64, b: f64, c: f64) -> f64 {
+    // SAFETY: as for `fmaf_native`.
+    unsafe { _mm_cvtsd_f64(_mm_fmadd_sd(_mm_set_sd(a), _mm_set_sd(b), _mm_set_sd(c))) }
+}
+
+/// The FMA instruction as the kernels' multiply-add. A value exists only inside the functions
+/// below that are compiled for AVX2 or AVX-512 (its field is private to this module), and those
+/// run only after [`detect`] found the features.
+#[derive(Clone, Copy)]
+pub(crate) struct Fused(());
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add<S: Real>(self, a: S, b: S, c: S) -> S {
+        // SAFETY: a `Fused` exists only in code that runs on a CPU with FMA (see the type).
+        unsafe { a.fma_native(b, c) }
+    }
+}
+
+/// What the CPU and the OS support (the OS must save the wide registers: XCR0).
+fn detect() -> Kernel {
+    // SAFETY: `cpuid` exists on every x86-64 processor and only reads identification registers.
+    #[allow(unused_unsafe)]
+    let (max, l1) = unsafe { (__cpuid(0).eax, __cpuid(1)) };
+    let (fma, osxsave, avx) = (
+        l1.ecx >> 12 & 1 == 1,
+        l1.ecx >> 27 & 1 == 1,
+        l1.ecx >> 28 & 1 == 1,
+    );
+    if !(fma && osxsave && avx) || max < 7 {
+        return Kernel::Portable;
+    }
+    // SAFETY: OSXSAVE is set, so the OS enabled `xgetbv`; leaf 7 exists (max ≥ 7).
+    #[allow(unused_unsafe)]
+    let (xcr0, l7) = unsafe { (xcr0(), __cpuid_count(7, 0)) };
+    let (avx2, avx512f, avx512vl) = (l7.ebx >> 5 & 1 == 1, l7.ebx >> 16 & 1 == 1, l7.ebx >> 31 & 1 == 1);
+    // XMM and YMM state (bits 1, 2); opmask, upper ZMM and ZMM16-31 state (bits 5, 6, 7).
+    if !avx2 || xcr0 & 0b110 != 0b110 {
+        return Kernel::Portable;
+    }
+    if avx512f && avx512vl && xcr0 & 0b1110_0000 == 0b1110_0000 {
+        Kernel::Avx512
+    } else {
+        Kernel::Avx2
+    }
+}
+
+/// XCR0, the register states the OS saves.
+///
+/// # Safety
+/// Only when cpuid reports OSXSAVE (otherwise `xgetbv` faults).
+#[target_feature(enable = "xsave")]
+unsafe fn xcr0() -> u64 {
+    // SAFETY: the caller checked OSXSAVE.
+    unsafe { _xgetbv(0) }
+}
+
+/// 0 until detected, then 1 + the detected kernel.
+static DETECTED: AtomicU8 = AtomicU8::new(0);
+/// 1 + the highest kernel allowed to run ([`limit_kernel`]).
+static LIMIT: AtomicU8 = AtomicU8::new(3);
+
+fn from_code(v: u8) -> Kernel {
+    match v {
+        3 => Kernel::Avx512,
+        2 => Kernel::Avx2,
+        _ => Kernel::Portable,
+    }
+}
+
+fn code(k: Kernel) -> u8 {
+    match k {
+        Kernel::Portable => 1,
+        Kernel::Avx2 => 2,
+        Kernel::Avx512 => 3,
+    }
+}
+
+/// The detected kernel (detection runs once).
+fn detected() -> Kernel {
+    match DETECTED.load(Ordering::Relaxed) {
+        0 => {
+            let k = detect();
+            DETECTED.store(code(k), Ordering::Relaxed);
+            k
+        }
+        v => from_code(v),
+    }
+}
+
+/// See [`super::kernel`].
+#[inline]
+pub(crate) fn kernel() -> Kernel {
+    detected().min(from_code(LIMIT.load(Ordering::Relaxed)))
+}
+
+/// See [`super::limit_kernel`].
+pub(crate) fn limit_kernel(k: Kernel) -> Kernel {
+    LIMIT.store(code(k), Ordering::Relaxed);
+    kernel()
+}
+
+/// Rows per step of the single-sample kernel: four independent accumulator chains.
+const ROWS: usize = dense::ROWS;
+
+/// The single-sample dense layer in code compiled for FMA: the intrinsics kernel for `f32`, the
+/// generic kernel with the FMA instruction otherwise.
+#[inline(always)]
+fn dense_one_fused<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
+    if let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(x), S::f32s(c)) {
+        if let Some(out) = S::f32s_mut(out) {
+            f32x8::dense(w, b, x, c, out);
+            return;
+        }
+    }
+    dense::dense_with::<S, W, Fused, ROWS, 1>(Fused(()), w, b, [x], [c], &mut [out]);
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn dense_one_avx2<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
+    dense_one_fused(w, b, x, c, out);
+}
+
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+fn dense_one_avx512<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
+    dense_one_fused(w, b, x, c, out);
+}
+
+/// The single-sample `f32` kernel in AVX2 intrinsics: each row's eight partial sums are one
+/// 256-bit register (lane `j` = elements `j, j + 8, …`, as [`dense::dot_lanes`]), eight rows in
+/// flight sharing each input load, the tail through masked loads and a blend (lanes past the tail
+/// keep their value, as in the portable order), and the tree `((l₀+l₄)+(l₂+l₆)) + ((l₁+l₅)+(l₃+l₇))`
+/// of four rows at once by shuffles. Inlined only into the functions above, which are compiled for
+/// AVX2 and FMA.
+mod f32x8 {
+    use core::arch::x86_64::*;
+
+    /// Lane masks for a tail of `t` elements (`t` = 0..7): lanes `< t` all ones.
+    const TAIL: [[i32; 8]; 8] = {
+        let mut m = [[0; 8]; 8];
+        let mut t = 0;
+        while t < 8 {
+            let mut j = 0;
+            while j < t {
+                m[t][j] = -1;
+                j += 1;
+            }
+            t += 1;
+        }
+        m
+    };
+
+    /// One operand (`x` or the context) of a dense layer: `len` elements at `ptr`, in `len / 8`
+    /// blocks and a tail of `len mod 8` held masked in a register.
+    #[derive(Clone, Copy)]
+    struct Operand {
+        ptr: *const f32,
+        blocks: usize,
+        tail: usize,
+        mask: __m256i,
+        tail_v: __m256,
+    }
+
+    impl Operand {
+        /// # Safety
+        /// AVX2 and FMA; `v` is valid for reads of `v.len()` elements (it is a slice).
+        #[inline(always)]
+        unsafe fn new(v: &[f32]) -> Self {
+            let (blocks, tail) = (v.len() / 8, v.len() % 8);
+            // SAFETY: `TAIL[tail]` is a `[i32; 8]` (tail < 8); the masked load reads only the
+            // `tail` elements after the blocks, which exist.
+            unsafe {
+                let mask = _mm256_loadu_si256(TAIL[tail].as_ptr().cast());
+                let tail_v = _mm256_maskload_ps(v.as_ptr().add(8 * blocks), mask);
+                Operand {
+                    ptr: v.as_ptr(),
+                    blocks,
+                    tail,
+                    mask,
+                    tail_v,
+                }
+            }
+        }
+
+        /// The dot products of `R` rows (`rows[i]` points at the operand's weights in row `i`)
+        /// with this operand: `R` registers of eight partial sums.
+        ///
+        /// # Safety
+        /// AVX2 and FMA; every `rows[i]` is valid for reads of `8 · blocks + tail` elements.
+        #[inline(always)]
+        unsafe fn partials<const R: usize>(&self, rows: [*const f32; R]) -> [__m256; R] {
+            // SAFETY: the loads stay inside the `8 · blocks + tail` elements of the operand and
+            // of every row (the caller's guarantee); the masked loads read only the tail.
+            unsafe {
+                let mut acc = [_mm256_setzero_ps(); R];
+                for blk in 0..self.blocks {
+                    let xv = _mm256_loadu_ps(self.ptr.add(8 * blk));
+                    for i in 0..R {
+                        acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(rows[i].add(8 * blk)), xv, acc[i]);
+                    }
+                }
+                if self.tail > 0 {
+                    let keep = _mm256_castsi256_ps(self.mask);
+                    for i in 0..R {
+                        let wv = _mm256_maskload_ps(rows[i].add(8 * self.blocks), self.mask);
+                        let sum = _mm256_fmadd_ps(wv, self.tail_v, acc[i]);
+                        acc[i] = _mm256_blendv_ps(acc[i], sum, keep);
+                    }
+                }
+                acc
+            }
+        }
+    }
+
+    /// The trees of four rows' partial sums, as `[t₀, t₁, t₂, t₃]`.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn tree4(a: [__m256; 4]) -> __m128 {
+        // SAFETY: register-only intrinsics on a CPU with AVX2.
+        unsafe {
+            // [sᵣ] = [l0+l4, l1+l5, l2+l6, l3+l7] of rows 0,1 and 2,3.
+            let s01 = _mm256_add_ps(
+                _mm256_permute2f128_ps(a[0], a[1], 0x20),
+                _mm256_permute2f128_ps(a[0], a[1], 0x31),
+            );
+            let s23 = _mm256_add_ps(
+                _mm256_permute2f128_ps(a[2], a[3], 0x20),
+                _mm256_permute2f128_ps(a[2], a[3], 0x31),
+            );
+            // Per 128-bit half: [(l0+l4)+(l2+l6), (l1+l5)+(l3+l7)] of rows 0, 2 | 1, 3.
+            let lo = _mm256_shuffle_ps(s01, s23, 0b01_00_01_00);
+            let hi = _mm256_shuffle_ps(s01, s23, 0b11_10_11_10);
+            let v = _mm256_add_ps(lo, hi);
+            // [t₀, t₂, t₀, t₂ | t₁, t₃, t₁, t₃]
+            let t = _mm256_add_ps(
+                _mm256_shuffle_ps(v, v, 0b10_00_10_00),
+                _mm256_shuffle_ps(v, v, 0b11_01_11_01),
+            );
+            _mm_unpacklo_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1))
+        }
+    }
+
+    /// The tree of one row's partial sums.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn tree1(a: __m256) -> f32 {
+        // SAFETY: register-only intrinsics on a CPU with AVX2.
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+            let t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)))
+        }
+    }
+
+    /// `out = W [x, c] + b` in the order of [`super::dense::dense_with`]: output `r` is
+    /// `(bᵣ + wᵣₓ · x) + wᵣ꜀ · c` (the context term only when `c` is not empty), for the rows that
+    /// `w`, `b` and `out` all have.
+    #[inline(always)]
+    pub(super) fn dense(w: &[f32], b: &[f32], x: &[f32], c: &[f32], out: &mut [f32]) {
+        let (kx, kc) = (x.len(), c.len());
+        let n_in = kx + kc;
+        if n_in == 0 {
+            return;
+        }
+        let m = (w.len() / n_in).min(b.len()).min(out.len());
+        // SAFETY: this module runs only in functions compiled for AVX2 and FMA (see above). Row
+        // `r < m` occupies `w[r·n_in .. (r+1)·n_in]`, inside `w` because `m ≤ w.len() / n_in`: its
+        // `kx` weights start at `r·n_in` and its `kc` context weights at `r·n_in + kx`, which is
+        // what `partials` reads; `b` and `out` have at least `m` elements.
+        unsafe {
+            let xo = Operand::new(x);
+            let co = Operand::new(c);
+            let (wp, bp, op) = (w.as_ptr(), b.as_ptr(), out.as_mut_ptr());
+            let mut r = 0;
+            // Eight rows in flight: eight independent chains cover the FMA latency (4 cycles,
+            // two per cycle); then four, then one.
+            while r + 8 <= m {
+                let rows: [*const f32; 8] = core::array::from_fn(|i| wp.add((r + i) * n_in));
+                let ax = xo.partials(rows);
+                let mut v0 = _mm_add_ps(_mm_loadu_ps(bp.add(r)), tree4([ax[0], ax[1], ax[2], ax[3]]));
+                let mut v1 = _mm_add_ps(_mm_loadu_ps(bp.add(r + 4)), tree4([ax[4], ax[5], ax[6], ax[7]]));
+                if kc > 0 {
+                    let ac = co.partials(rows.map(|p| p.add(kx)));
+                    v0 = _mm_add_ps(v0, tree4([ac[0], ac[1], ac[2], ac[3]]));
+                    v1 = _mm_add_ps(v1, tree4([ac[4], ac[5], ac[6], ac[7]]));
+                }
+                _mm_storeu_ps(op.add(r), v0);
+                _mm_storeu_ps(op.add(r + 4), v1);
+                r += 8;
+            }
+            while r + 4 <= m {
+                let rows = [0, 1, 2, 3].map(|i| wp.add((r + i) * n_in));
+                let mut v = _mm_add_ps(_mm_loadu_ps(bp.add(r)), tree4(xo.partials(rows)));
+                if kc > 0 {
+                    v = _mm_add_ps(v, tree4(co.partials(rows.map(|p| p.add(kx)))));
+                }
+                _mm_storeu_ps(op.add(r), v);
+                r += 4;
+            }
+            while r < m {
+                let row = wp.add(r * n_in);
+                let [acc] = xo.partials([row]);
+                let mut v = *bp.add(r) + tree1(acc);
+                if kc > 0 {
+                    let [acc] = co.partials([row.add(kx)]);
+                    v += tree1(acc);
+                }
+                *op.add(r) = v;
+                r += 1;
+            }
+        }
+    }
+}
+
+/// [`dense::dense_one`] compiled for `k` (at most the detected kernel); `false` for
+/// [`Kernel::Portable`], which the caller runs itself.
+#[inline]
+pub(crate) fn dense_one<S: Real, W: Weight>(
+    k: Kernel,
+    w: &[W],
+    b: &[W],
+    x: &[S],
+    c: &[S],
+    out: &mut [S],
+) -> bool {
+    match k.min(detected()) {
+        // SAFETY: `detected()` returns Avx512 only when cpuid reports AVX-512F/VL, AVX2 and FMA
+        // and XCR0 shows the OS saves their registers.
+        Kernel::Avx512 => unsafe { dense_one_avx512(w, b, x, c, out) },
+        // SAFETY: likewise for AVX2 and FMA.
+        Kernel::Avx2 => unsafe { dense_one_avx2(w, b, x, c, out) },
+        Kernel::Portable => return false,
+    }
+    true
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn dense_soa_avx2<S: Real, W: Weight, const NB: usize>(
+    w: &[W],
+    b: &[W],
+    x: &[[S; NB]],
+    c: &[[S; NB]],
+    out: &mut [[S; NB]],
+) {
+    dense::dense_soa_with::<S, W, Fused, 1, NB>(Fused(()), w, b, x, c, out);
+}
+
+/// Two rows per step with AVX-512's 32 registers: 16 accumulators, each loaded input vector
+/// feeds two multiply-adds.
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+fn dense_soa_avx512<S: Real, W: Weight, const NB: usize>(
+    w: &[W],
+    b: &[W],
+    x: &[[S; NB]],
+    c: &[[S; NB]],
+    out: &mut [[S; NB]],
+) {
+    dense::dense_soa_with::<S, W, Fused, 2, NB>(Fused(()), w, b, x, c, out);
+}
+
+/// [`dense::dense_soa`] compiled for `k` (at most the detected kernel); `false` for
+/// [`Kernel::Portable`].
+#[inline]
+pub(crate) fn dense_soa<S: Real, W: Weight, const NB: usize>(
+    k: Kernel,
+    w: &[W],
+    b: &[W],
+    x: &[[S; NB]],
+    c: &[[S; NB]],
+    out: &mut [[S; NB]],
+) -> bool {
+    match k.min(detected()) {
+        // SAFETY: as in `dense_one`.
+        Kernel::Avx512 => unsafe { dense_soa_avx512(w, b, x, c, out) },
+        // SAFETY: as in `dense_one`.
+        Kernel::Avx2 => unsafe { dense_soa_avx2(w, b, x, c, out) },
+        Kernel::Portable => return false,
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Lcg;
+    use std::vec::Vec;
+
+    fn random(rng: &mut Lcg, n: usize) -> Vec<f64> {
+        (0..n).map(|_| rng.normal()).collect()
+    }
+
+    /// Every compilation the CPU can run gives the portable kernel's bits, in f32 and f64, for
+    /// shapes that include 0 and 1 and sizes that are not multiples of the lanes or rows.
+    #[test]
+    fn every_kernel_gives_the_portable_bits() {
+        let mut rng = Lcg(7);
+        let kernels: Vec<Kernel> = [Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|&k| k <= detected())
+            .collect();
+        std::eprintln!(
+            "detected {:?}; comparing {kernels:?} against portable",
+            detected()
+        );
+        let shapes = [
+            (0, 3, 0),
+            (1, 1, 0),
+            (3, 0, 2),
+            (5, 2, 0),
+            (7, 13, 3),
+            (64, 64, 0),
+            (4, 64, 0),
+            (9, 17, 5),
+            (2, 8, 8),
+            (6, 7, 9),
+        ];
+        for (m, kx, kc) in shapes {
+            let w = random(&mut rng, m * (kx + kc));
+            let b = random(&mut rng, m);
+            let x = random(&mut rng, kx);
+            let c = random(&mut rng, kc);
+            let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+            let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let c32: Vec<f32> = c.iter().map(|&v| v as f32).collect();
+            let mut want32 = std::vec![0.0f32; m];
+            let mut want64 = std::vec![0.0f64; m];
+            dense::dense_with::<f32, f32, dense::Portable, ROWS, 1>(
+                dense::Portable,
+                &w32,
+                &b32,
+                [&x32],
+                [&c32],
+                &mut [&mut want32[..]],
+            );
+            dense::dense_with::<f64, f64, dense::Portable, ROWS, 1>(
+                dense::Portable,
+                &w,
+                &b,
+                [&x],
+                [&c],
+                &mut [&mut want64[..]],
+            );
+            // Batches: 8 samples in structure-of-arrays form, sample 0 the one above.
+            let xs: Vec<[f32; 8]> = (0..kx)
+                .map(|k| core::array::from_fn(|s| if s == 0 { x32[k] } else { rng.normal() as f32 }))
+                .collect();
+            let cs: Vec<[f32; 8]> = (0..kc)
+                .map(|k| core::array::from_fn(|s| if s == 0 { c32[k] } else { rng.normal() as f32 }))
+                .collect();
+            let mut want_soa = std::vec![[0.0f32; 8]; m];
+            dense::dense_soa_with::<f32, f32, dense::Portable, 1, 8>(
+                dense::Portable,
+                &w32,
+                &b32,
+                &xs,
+                &cs,
+                &mut want_soa,
+            );
+            for (r, o) in want_soa.iter().enumerate() {
+                assert_eq!(
+                    o[0].to_bits(),
+                    want32[r].to_bits(),
+                    "portable batch = single, m={m} kx={kx} kc={kc} r={r}"
+                );
+            }
+            let bits32 = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let bits64 = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for &k in &kernels {
+                let mut got32 = std::vec![0.0f32; m];
+                let mut got64 = std::vec![0.0f64; m];
+                assert!(dense_one(k, &w32, &b32, &x32, &c32, &mut got32));
+                assert!(dense_one(k, &w, &b, &x, &c, &mut got64));
+                assert_eq!(bits32(&got32), bits32(&want32), "{k:?} f32 m={m} kx={kx} kc={kc}");
+                assert_eq!(bits64(&got64), bits64(&want64), "{k:?} f64 m={m} kx={kx} kc={kc}");
+                // f32 computed from f64 weights (the generic compilation).
+                let mut mixed = std::vec![0.0f32; m];
+                let mut mixed_want = std::vec![0.0f32; m];
+                assert!(dense_one(k, &w, &b, &x32, &c32, &mut mixed));
+                dense::dense_with::<f32, f64, dense::Portable, ROWS, 1>(
+                    dense::Portable,
+                    &w,
+                    &b,
+                    [&x32],
+                    [&c32],
+                    &mut [&mut mixed_want[..]],
+                );
+                assert_eq!(
+                    bits32(&mixed),
+                    bits32(&mixed_want),
+                    "{k:?} f32 over f64 weights m={m} kx={kx} kc={kc}"
+                );
+                let mut got_soa = std::vec![[0.0f32; 8]; m];
+                assert!(dense_soa(k, &w32, &b32, &xs, &cs, &mut got_soa));
+                for (g, w) in got_soa.iter().zip(&want_soa) {
+                    assert_eq!(
+                        g.map(f32::to_bits),
+                        w.map(f32::to_bits),
+                        "{k:?} batch m={m} kx={kx} kc={kc}"
+                    );
+                }
+            }
+            assert!(!dense_one(Kernel::Portable, &w32, &b32, &x32, &c32, &mut want32));
+        }
+    }
+
+    /// Partial sums that round to −0 stay −0 in every kernel: eleven products that round to −0 make
+    /// all eight lanes −0 in the first block, and the tail of three must leave lanes 3–7 alone
+    /// (adding a masked-out 0 would make them +0, and the result +0).
+    #[test]
+    fn negative_zero_partial_sums_keep_their_sign() {
+        let tiny = f32::from_bits(1); // 2⁻¹⁴⁹: tiny · (−tiny) rounds to −0
+        let w = [tiny; 11];
+        let x = [-tiny; 11];
+        let b = [-0.0f32];
+        let mut want = [1.0f32];
+        dense::dense_with::<f32, f32, dense::Portable, ROWS, 1>(
+            dense::Portable,
+            &w,
+            &b,
+            [&x],
+            [&[]],
+            &mut [&mut want[..]],
+        );
+        assert_eq!(want[0].to_bits(), (-0.0f32).to_bits());
+        for k in [Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|&k| k <= detected())
+        {
+            let mut got = [1.0f32];
+            assert!(dense_one(k, &w, &b, &x, &[], &mut got));
+            assert_eq!(got[0].to_bits(), want[0].to_bits(), "{k:?}");
+        }
+    }
+
+    /// The fused multiply-add rounds once: `(1 + 2⁻²³)(1 − 2⁻²³) − 1 = −2⁻⁴⁶` exactly, which a
+    /// multiply then an add rounds to 0.
+    #[test]
+    fn the_multiply_add_is_fused_on_every_path() {
+        let (a, b, c) = (1.0 + f32::EPSILON, 1.0 - f32::EPSILON, -1.0f32);
+        let exact = -(2.0f32.powi(-46));
+        assert_eq!(crate::Real::fmadd(a, b, c), exact);
+        assert_eq!(dense::Portable.mul_add(a, b, c), exact);
+        if detected() >= Kernel::Avx2 {
+            // SAFETY: the CPU has FMA (detected above).
+            assert_eq!(unsafe { fmaf_native(a, b, c) }, exact);
+        }
+    }
+}
