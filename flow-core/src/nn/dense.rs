@@ -317,6 +317,12 @@ pub fn dense_soa<S: Real, W: Weight, const NB: usize>(
         let (xf, cf) = (x.as_flattened(), c.as_flattened());
         if let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(xf), S::f32s(cf)) {
             let out = out.as_flattened_mut();
+            if c.is_empty() {
+                if let Some(out) = S::f32s_mut(out) {
+                    crate::arch::arm::dense(w, b, x, out);
+                    return;
+                }
+            }
             dense_vfma(w, b, x, c, |r, v| {
                 if let Some(o) = out.get_mut(r) {
                     *o = S::from_f32(v);
@@ -383,6 +389,12 @@ pub fn dense_one<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &m
     }
     #[cfg(flow_vfma)]
     if let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(x), S::f32s(c)) {
+        if c.is_empty() {
+            if let Some(out) = S::f32s_mut(out) {
+                crate::arch::arm::dense(w, b, x, out);
+                return;
+            }
+        }
         dense_vfma(w, b, x, c, |r, v| {
             if let Some(o) = out.get_mut(r) {
                 *o = S::from_f32(v);

@@ -31,9 +31,14 @@ use serde::Serialize;
 /// The measurements.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Footprint {
-    /// Flash used by the model's code (and constants other than the weights): the firmware's
-    /// flash minus the weights minus the same firmware built without the model.
+    /// Flash used by the model's code (and constants other than the weights) in a firmware that
+    /// calls `log_prob`, `sample` and `grad_log_prob`: the firmware's flash minus the weights
+    /// minus the same firmware built without the model.
     pub flash_code_bytes: u64,
+    /// The same for a firmware that calls only `log_prob`.
+    pub flash_code_bytes_log_prob: u64,
+    /// The same for a firmware that calls `log_prob` and `sample`.
+    pub flash_code_bytes_log_prob_sample: u64,
     /// Flash used by the weights (the baked type's `WEIGHT_BYTES`).
     pub flash_weight_bytes: u64,
     /// `.data` + `.bss`.
@@ -208,10 +213,18 @@ fn main() -> ! {{
         let lp = M::log_prob(&x{ctx_arg});
         flow_marker();
         flow_marker();
+        // `log_prob_only` and `log_prob_sample` leave out calls, to measure what each entry point
+        // costs in flash (those builds are not run).
+        #[cfg(not(feature = "log_prob_only"))]
         let s = M::sample(&x{ctx_arg});
+        #[cfg(feature = "log_prob_only")]
+        let s = ();
         flow_marker();
         flow_marker();
+        #[cfg(not(any(feature = "log_prob_only", feature = "log_prob_sample")))]
         let g = M::grad_log_prob(&x{ctx_arg});
+        #[cfg(any(feature = "log_prob_only", feature = "log_prob_sample"))]
+        let g = ();
         flow_marker();
         core::hint::black_box((lp, s, g));
     }}
@@ -254,6 +267,8 @@ panic-semihosting = {{ version = "0.6", features = ["exit"] }}
 
 [features]
 baseline = []
+log_prob_only = []
+log_prob_sample = []
 
 [profile.release]
 opt-level = 3
@@ -338,6 +353,9 @@ pub fn measure(
         Ok((flash, section(".data") + section(".bss") + section(".uninit")))
     };
     let (base_flash, base_ram) = sizes(&["--features", "baseline"])?;
+    let (flash_log_prob, _) = sizes(&["--features", "log_prob_only"])?;
+    let (flash_log_prob_sample, _) = sizes(&["--features", "log_prob_sample"])?;
+    // The full build last: it is the one run under qemu.
     let (flash, ram) = sizes(&[])?;
     fp.harness_flash_bytes = base_flash;
     let flash = flash.saturating_sub(base_flash);
@@ -425,7 +443,10 @@ pub fn measure(
     // (4 bytes each in f32 files, 8 in f64 files).
     fp.flash_weight_bytes =
         weight_bytes_line.unwrap_or((parts.weight_type.size() * parts.weights.len()) as u64);
+    let code = |f: u64| f.saturating_sub(base_flash).saturating_sub(fp.flash_weight_bytes);
     fp.flash_code_bytes = flash.saturating_sub(fp.flash_weight_bytes);
+    fp.flash_code_bytes_log_prob = code(flash_log_prob);
+    fp.flash_code_bytes_log_prob_sample = code(flash_log_prob_sample);
     Ok(fp)
 }
 
@@ -438,7 +459,18 @@ pub fn table(fp: &Footprint) -> String {
     };
     let mut s = String::new();
     s += "| measure | value |\n|---|---|\n";
-    s += &format!("| flash, code | {} B |\n", fp.flash_code_bytes);
+    s += &format!(
+        "| flash, code: log_prob only | {} B |\n",
+        fp.flash_code_bytes_log_prob
+    );
+    s += &format!(
+        "| flash, code: log_prob + sample | {} B |\n",
+        fp.flash_code_bytes_log_prob_sample
+    );
+    s += &format!(
+        "| flash, code: log_prob + sample + grad_log_prob | {} B |\n",
+        fp.flash_code_bytes
+    );
     s += &format!("| flash, weights | {} B |\n", fp.flash_weight_bytes);
     s += &format!("| static RAM | {} B |\n", fp.ram_static_bytes);
     s += &format!(
@@ -452,10 +484,15 @@ pub fn table(fp: &Footprint) -> String {
         opt(fp.instructions_log_prob),
         per_mac(fp.instructions_log_prob)
     );
-    s += &format!("| instructions: sample | {} |\n", opt(fp.instructions_sample));
     s += &format!(
-        "| instructions: grad_log_prob | {} |\n",
-        opt(fp.instructions_grad_log_prob)
+        "| instructions: sample | {} ({} per multiply-add of log_prob) |\n",
+        opt(fp.instructions_sample),
+        per_mac(fp.instructions_sample)
+    );
+    s += &format!(
+        "| instructions: grad_log_prob | {} ({} per multiply-add of log_prob) |\n",
+        opt(fp.instructions_grad_log_prob),
+        per_mac(fp.instructions_grad_log_prob)
     );
     for k in &fp.skipped {
         s += &format!("skipped: {k}\n");
