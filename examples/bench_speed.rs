@@ -180,6 +180,8 @@ print("single_ns=%.1f batch_per_s=%.1f sample_per_s=%.1f" % (statistics.median(l
 fn flowjax_script(kind: &str, d: usize) -> String {
     format!(
         r#"
+import os
+os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 import time, statistics, jax, jax.numpy as jnp, equinox as eqx
 from flowjax import flows, bijections
 from flowjax.distributions import Normal
@@ -278,8 +280,8 @@ fn main() {
         peak.map_or("not measured (no cc)".into(), |p| format!("{p:.1} GFLOP/s"))
     );
     println!();
-    println!("| model | baked log_prob b1 | runtime b1 | zuko b1 | flowjax b1 | speed-up vs zuko b1 | baked log_prob b10k /s (1 thr) | all cores | zuko b10k /s | ×zuko | baked sample b10k /s (1 thr) | all cores | zuko sample /s | ×zuko | GFLOP/s (1 thr) | % of FMA peak |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| model | baked log_prob b1 | runtime b1 | zuko b1 | flowjax b1 | speed-up vs zuko b1 | baked log_prob b10k /s (1 thr) | all cores | zuko b10k /s | ×zuko | flowjax b10k /s | ×flowjax | baked sample b10k /s (1 thr) | all cores | zuko sample /s | ×zuko | GFLOP/s (1 thr) | % of FMA peak |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (r, (zc, fk, d)) in rows.iter().zip(peer_cfgs) {
         let z = if have_py {
             peers(&py, &zuko_script(zc, d))
@@ -300,7 +302,7 @@ fn main() {
         let ratio_t =
             |ours: f64, theirs: Option<f64>| theirs.map_or("-".into(), |t| format!("{:.1}×", ours / t));
         println!(
-            "| {} | {:.2} µs | {:.2} µs | {} | {} | {} | {:.0} k | {:.0} k | {} | {} | {:.0} k | {:.0} k | {} | {} | {:.2} | {} |",
+            "| {} | {:.2} µs | {:.2} µs | {} | {} | {} | {:.0} k | {:.0} k | {} | {} | {} | {} | {:.0} k | {:.0} k | {} | {} | {:.2} | {} |",
             r.name,
             r.single_ns / 1e3,
             r.runtime_single_ns / 1e3,
@@ -311,6 +313,8 @@ fn main() {
             r.batch_all_per_s / 1e3,
             get(&z, "batch_per_s").map_or("-".into(), |v| format!("{:.0} k", v / 1e3)),
             ratio_t(r.batch_per_s, get(&z, "batch_per_s")),
+            get(&f, "batch_per_s").map_or("-".into(), |v| format!("{:.0} k", v / 1e3)),
+            ratio_t(r.batch_per_s, get(&f, "batch_per_s")),
             r.sample_per_s / 1e3,
             r.sample_all_per_s / 1e3,
             get(&z, "sample_per_s").map_or("-".into(), |v| format!("{:.0} k", v / 1e3)),

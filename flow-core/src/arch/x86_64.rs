@@ -155,6 +155,13 @@ fn dense_one_avx512<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out:
     dense_one_fused(w, b, x, c, out);
 }
 
+/// `(n_in, m)` of a dense layer: its row width and the rows that the weights (`w_len`), biases
+/// and outputs all have; `None` for rows of width 0.
+#[inline(always)]
+fn rows(w_len: usize, b_len: usize, out_len: usize, n_in: usize) -> Option<(usize, usize)> {
+    (n_in > 0).then(|| (n_in, (w_len / n_in).min(b_len).min(out_len)))
+}
+
 /// The single-sample `f32` kernel in AVX2 intrinsics: each row's eight partial sums are one
 /// 256-bit register (lane `j` = elements `j, j + 8, …`, as [`dense::dot_lanes`]), eight rows in
 /// flight sharing each input load, the tail through masked loads and a blend (lanes past the tail
@@ -291,11 +298,9 @@ mod f32x8 {
     #[inline(always)]
     pub(super) fn dense(w: &[f32], b: &[f32], x: &[f32], c: &[f32], out: &mut [f32]) {
         let (kx, kc) = (x.len(), c.len());
-        let n_in = kx + kc;
-        if n_in == 0 {
+        let Some((n_in, m)) = super::rows(w.len(), b.len(), out.len(), kx + kc) else {
             return;
-        }
-        let m = (w.len() / n_in).min(b.len()).min(out.len());
+        };
         // SAFETY: this module runs only in functions compiled for AVX2 and FMA (see above). Row
         // `r < m` occupies `w[r·n_in .. (r+1)·n_in]`, inside `w` because `m ≤ w.len() / n_in`: its
         // `kx` weights start at `r·n_in` and its `kc` context weights at `r·n_in + kx`, which is
@@ -367,6 +372,38 @@ pub(crate) fn dense_one<S: Real, W: Weight>(
     true
 }
 
+/// A block of eight `f32` samples through the intrinsics kernel [`soa8`], if the types are `f32`
+/// and the block is eight wide; `false` otherwise.
+#[inline(always)]
+fn dense_soa_f32<S: Real, W: Weight, const NB: usize, const R: usize>(
+    w: &[W],
+    b: &[W],
+    x: &[[S; NB]],
+    c: &[[S; NB]],
+    out: &mut [[S; NB]],
+) -> bool {
+    if NB != 8 {
+        return false;
+    }
+    let (Some(w), Some(b)) = (W::f32s(w), W::f32s(b)) else {
+        return false;
+    };
+    let (Some(x), Some(c)) = (S::f32s(x.as_flattened()), S::f32s(c.as_flattened())) else {
+        return false;
+    };
+    let Some(out) = S::f32s_mut(out.as_flattened_mut()) else {
+        return false;
+    };
+    soa8::dense::<R>(
+        w,
+        b,
+        x.as_chunks::<8>().0,
+        c.as_chunks::<8>().0,
+        out.as_chunks_mut::<8>().0,
+    );
+    true
+}
+
 #[target_feature(enable = "avx2,fma")]
 fn dense_soa_avx2<S: Real, W: Weight, const NB: usize>(
     w: &[W],
@@ -375,11 +412,13 @@ fn dense_soa_avx2<S: Real, W: Weight, const NB: usize>(
     c: &[[S; NB]],
     out: &mut [[S; NB]],
 ) {
-    dense::dense_soa_with::<S, W, Fused, 1, NB>(Fused(()), w, b, x, c, out);
+    if !dense_soa_f32::<S, W, NB, 1>(w, b, x, c, out) {
+        dense::dense_soa_with::<S, W, Fused, 1, NB>(Fused(()), w, b, x, c, out);
+    }
 }
 
-/// Two rows per step with AVX-512's 32 registers: 16 accumulators, each loaded input vector
-/// feeds two multiply-adds.
+/// Three rows per step with AVX-512's 32 registers: 24 accumulators, each loaded input vector
+/// feeds three multiply-adds.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 fn dense_soa_avx512<S: Real, W: Weight, const NB: usize>(
     w: &[W],
@@ -388,7 +427,9 @@ fn dense_soa_avx512<S: Real, W: Weight, const NB: usize>(
     c: &[[S; NB]],
     out: &mut [[S; NB]],
 ) {
-    dense::dense_soa_with::<S, W, Fused, 2, NB>(Fused(()), w, b, x, c, out);
+    if !dense_soa_f32::<S, W, NB, 3>(w, b, x, c, out) {
+        dense::dense_soa_with::<S, W, Fused, 2, NB>(Fused(()), w, b, x, c, out);
+    }
 }
 
 /// [`dense::dense_soa`] compiled for `k` (at most the detected kernel); `false` for
@@ -410,6 +451,106 @@ pub(crate) fn dense_soa<S: Real, W: Weight, const NB: usize>(
         Kernel::Portable => return false,
     }
     true
+}
+
+/// The batch `f32` kernel in intrinsics, eight samples per 256-bit register (structure of
+/// arrays): `R` rows at a time keep `8 · R` accumulators (lane `j`, row `r`), each input element
+/// is loaded once for the `R` rows and each weight broadcast once for the eight samples; the tree
+/// is vertical adds. The same operations in the same order per sample as [`dense::dot_lanes`].
+/// Inlined only into the functions above, compiled for AVX2 and FMA (`R = 3` needs AVX-512's 32
+/// registers).
+mod soa8 {
+    use core::arch::x86_64::*;
+
+    /// `R` rows' dot products with the samples `x` (`x[k]` = element `k` of the eight samples),
+    /// one vector of eight samples per row. `rows[r]` points at row `r`'s weights for `x`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; every `rows[r]` is valid for reads of `x.len()` elements.
+    #[inline(always)]
+    unsafe fn dots<const R: usize>(rows: [*const f32; R], x: &[[f32; 8]]) -> [__m256; R] {
+        let (xb, xt) = x.as_chunks::<8>();
+        // SAFETY: the broadcasts read element `8·blk + j < x.len()` of each row (the caller's
+        // guarantee); the input loads read whole `[f32; 8]` arrays of `x`.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); R]; 8];
+            for (blk, xv) in xb.iter().enumerate() {
+                for j in 0..8 {
+                    let v = _mm256_loadu_ps(xv[j].as_ptr());
+                    for r in 0..R {
+                        let wv = _mm256_broadcast_ss(&*rows[r].add(8 * blk + j));
+                        acc[j][r] = _mm256_fmadd_ps(wv, v, acc[j][r]);
+                    }
+                }
+            }
+            let base = 8 * xb.len();
+            for (j, xe) in xt.iter().enumerate() {
+                let v = _mm256_loadu_ps(xe.as_ptr());
+                for r in 0..R {
+                    let wv = _mm256_broadcast_ss(&*rows[r].add(base + j));
+                    acc[j][r] = _mm256_fmadd_ps(wv, v, acc[j][r]);
+                }
+            }
+            // Plain loops and indexing, no closures or `map`: those are compiled without the
+            // target features, so the intrinsics in them would not be inlined.
+            let mut out = [_mm256_setzero_ps(); R];
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = _mm256_add_ps(
+                    _mm256_add_ps(
+                        _mm256_add_ps(acc[0][r], acc[4][r]),
+                        _mm256_add_ps(acc[2][r], acc[6][r]),
+                    ),
+                    _mm256_add_ps(
+                        _mm256_add_ps(acc[1][r], acc[5][r]),
+                        _mm256_add_ps(acc[3][r], acc[7][r]),
+                    ),
+                );
+            }
+            out
+        }
+    }
+
+    /// `out[r] = (b[r] + W_rx · x) + W_rc · c` for eight samples (the context term only when `c`
+    /// is not empty), for the rows that `w`, `b` and `out` all have.
+    #[inline(always)]
+    pub(super) fn dense<const R: usize>(
+        w: &[f32],
+        b: &[f32],
+        x: &[[f32; 8]],
+        c: &[[f32; 8]],
+        out: &mut [[f32; 8]],
+    ) {
+        let (kx, kc) = (x.len(), c.len());
+        let Some((n_in, m)) = super::rows(w.len(), b.len(), out.len(), kx + kc) else {
+            return;
+        };
+        // SAFETY: compiled for AVX2 and FMA (see the module). Row `r < m` is `w[r·n_in ..
+        // (r+1)·n_in]`, inside `w` since `m ≤ w.len() / n_in`: its `kx` weights start at `r·n_in`
+        // and its context weights at `r·n_in + kx`; `b` and `out` have at least `m` entries.
+        unsafe {
+            let (wp, bp, op) = (w.as_ptr(), b.as_ptr(), out.as_mut_ptr());
+            let mut r0 = 0;
+            while r0 < m {
+                // A short last group repeats row r0 (computed, not stored).
+                let rows: [*const f32; R] =
+                    core::array::from_fn(|i| wp.add(if r0 + i < m { r0 + i } else { r0 } * n_in));
+                let dx = dots::<R>(rows, x);
+                let dc = if kc > 0 {
+                    dots::<R>(rows.map(|p| p.add(kx)), c)
+                } else {
+                    [_mm256_setzero_ps(); R]
+                };
+                for i in 0..R.min(m - r0) {
+                    let mut v = _mm256_add_ps(_mm256_broadcast_ss(&*bp.add(r0 + i)), dx[i]);
+                    if kc > 0 {
+                        v = _mm256_add_ps(v, dc[i]);
+                    }
+                    _mm256_storeu_ps(op.add(r0 + i).cast(), v);
+                }
+                r0 += R;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
