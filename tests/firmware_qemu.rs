@@ -184,13 +184,10 @@ fn quick_start_files() -> [String; 4] {
     [0, 1, 2, 3].map(|i| docs[i].1.clone())
 }
 
-#[test]
-fn the_documented_firmware_quick_start_builds_and_runs_under_qemu() {
-    // Checked before qemu: the README and the docs agree even where qemu is missing.
-    let [cargo_toml, config, memory, main] = quick_start_files();
-    if !qemu_ready() {
-        return;
-    }
+/// The docs' firmware crate in `CARGO_TARGET_TMPDIR/name`, with `flow-core` and `flow-macros`
+/// from this checkout, `main` as `src/main.rs` and `model` as `moons.flow`.
+fn firmware_crate(name: &str, main: &str, model: &std::path::Path) -> PathBuf {
+    let [cargo_toml, config, memory, _] = quick_start_files();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let git = r#"{ git = "https://github.com/flows-rs/flows" }"#;
     assert_eq!(
@@ -201,7 +198,7 @@ fn the_documented_firmware_quick_start_builds_and_runs_under_qemu() {
     let cargo_toml = cargo_toml
         .replacen(git, &format!("{{ path = {:?} }}", root.join("flow-core")), 1)
         .replacen(git, &format!("{{ path = {:?} }}", root.join("flow-macros")), 1);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flow-demo-fw");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::create_dir_all(dir.join(".cargo")).unwrap();
@@ -210,10 +207,71 @@ fn the_documented_firmware_quick_start_builds_and_runs_under_qemu() {
     std::fs::write(dir.join(".cargo/config.toml"), config).unwrap();
     std::fs::write(dir.join("memory.x"), memory).unwrap();
     std::fs::write(dir.join("src/main.rs"), main).unwrap();
-    std::fs::copy(root.join("examples/models/moons.flow"), dir.join("moons.flow")).unwrap();
+    std::fs::copy(model, dir.join("moons.flow")).unwrap();
     // The firmware example's lock file pins the same dependencies (cargo adds what is missing).
     std::fs::copy(root.join("examples/firmware/Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    dir
+}
+
+#[test]
+fn the_documented_firmware_quick_start_builds_and_runs_under_qemu() {
+    // Checked before qemu: the README and the docs agree even where qemu is missing.
+    let [_, _, _, main] = quick_start_files();
+    if !qemu_ready() {
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = firmware_crate("flow-demo-fw", &main, &root.join("examples/models/moons.flow"));
     let stdout = run_under_qemu(&dir);
     assert!(stdout.starts_with("log_prob "), "{stdout}");
     assert!(stdout.contains("golden true"), "{stdout}");
+}
+
+/// A conditional model (context inputs in the first layer of every conditioner: the Cortex-M4F's
+/// row-by-row assembly dot product, not the whole-layer routine) prints the host's bits.
+#[test]
+fn conditional_model_under_qemu_prints_the_host_values_bit_for_bit() {
+    if !qemu_ready() {
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let points: Vec<([f32; 3], [f32; 1])> = (0..6)
+        .map(|i| {
+            let t = i as f32;
+            (
+                [0.1 * t - 0.2, 0.35 - 0.15 * t, 0.05 * t * t - 0.4],
+                [0.5 - 0.25 * t],
+            )
+        })
+        .collect();
+    let calls: String = points
+        .iter()
+        .map(|(x, c)| {
+            format!(
+                "    hprintln!(\"{{:08x}}\", M::log_prob(&core::hint::black_box([{:?}f32, {:?}, {:?}]), &[{:?}f32]).to_bits());\n",
+                x[0], x[1], x[2], c[0]
+            )
+        })
+        .collect();
+    let main = format!(
+        "#![no_std]\n#![no_main]\nuse cortex_m_rt::entry;\nuse cortex_m_semihosting::{{debug, hprintln}};\nuse panic_semihosting as _;\n\
+         #[flow_macros::flow(\"moons.flow\", verify = false)]\npub struct M;\n\
+         #[entry]\nfn main() -> ! {{\n{calls}    debug::exit(debug::EXIT_SUCCESS);\n    loop {{}}\n}}\n"
+    );
+    let model_path = root.join("flow-macros/tests/models/realnvp_cond.flow");
+    let dir = firmware_crate("flow-cond-fw", &main, &model_path);
+    let got: Vec<String> = run_under_qemu(&dir)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let model = std::fs::read(&model_path).unwrap();
+    let store = flow_train::golden::aligned(&model);
+    let mut ev =
+        Evaluator::<f32, 4096>::new(&flow_core::bytemuck::cast_slice(&store)[..model.len()]).unwrap();
+    let want: Vec<String> = points
+        .iter()
+        .map(|(x, c)| hex(&[ev.log_prob(x, c).unwrap()]))
+        .collect();
+    assert_eq!(got, want);
 }
