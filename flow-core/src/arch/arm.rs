@@ -1,100 +1,11 @@
-//! Cortex-M4F/M7 (and Armv8-M/R): the dot product of the dense layers in assembly, because
-//! stable Rust can neither name the fused `vfma.f32` nor (before rust-lang/rust#159988) pass
-//! `f32` registers to inline assembly on these targets.
+//! Cortex-M4F/M7 (and Armv8-M/R): the dense layers in assembly, because stable Rust can neither
+//! name the fused `vfma.f32` nor (before rust-lang/rust#159988) pass `f32` registers to inline
+//! assembly on these targets.
 //!
-//! `flow_dot_f32(w, x, n)` computes [`crate::nn::dense::dot_lanes`]'s order exactly: eight
-//! accumulators `s0–s7`, lane `j` taking elements `j, j + 8, …` with `vfma.f32` (one rounding),
-//! the tail into lanes `0, 1, …`, then `((l₀+l₄)+(l₂+l₆)) + ((l₁+l₅)+(l₃+l₇))`. Per eight
-//! multiply-adds the loop is two `vldmia` (eight weights, eight inputs), eight `vfma` and the
-//! loop count: 1.25 instructions per multiply-add.
-
-core::arch::global_asm!(
-    // Module-level assembly does not see the target's features: name the FPU (FPv4-SP, a
-    // subset of every FPU `build.rs` enables this file for).
-    ".syntax unified",
-    ".thumb",
-    ".fpu fpv4-sp-d16",
-    ".section .text.flow_dot_f32,\"ax\",%progbits",
-    ".global flow_dot_f32",
-    ".type flow_dot_f32,%function",
-    ".thumb_func",
-    ".p2align 2",
-    "flow_dot_f32:",
-    // s16–s23 are callee-saved (AAPCS-VFP); they hold eight inputs.
-    "vpush {{s16-s23}}",
-    "movs r3, #0",
-    "vmov s0, r3",
-    "vmov.f32 s1, s0",
-    "vmov.f32 s2, s0",
-    "vmov.f32 s3, s0",
-    "vmov.f32 s4, s0",
-    "vmov.f32 s5, s0",
-    "vmov.f32 s6, s0",
-    "vmov.f32 s7, s0",
-    "lsrs r3, r2, #3",
-    "beq 2f",
-    "1:",
-    "vldmia r0!, {{s8-s15}}",
-    "vldmia r1!, {{s16-s23}}",
-    "vfma.f32 s0, s8, s16",
-    "vfma.f32 s1, s9, s17",
-    "vfma.f32 s2, s10, s18",
-    "vfma.f32 s3, s11, s19",
-    "vfma.f32 s4, s12, s20",
-    "vfma.f32 s5, s13, s21",
-    "vfma.f32 s6, s14, s22",
-    "vfma.f32 s7, s15, s23",
-    "subs r3, r3, #1",
-    "bne 1b",
-    "2:",
-    // The tail: n mod 8 elements into lanes 0, 1, …
-    "ands r2, r2, #7",
-    "beq 3f",
-    "vldr s8, [r0, #0]",
-    "vldr s16, [r1, #0]",
-    "vfma.f32 s0, s8, s16",
-    "cmp r2, #1",
-    "beq 3f",
-    "vldr s9, [r0, #4]",
-    "vldr s17, [r1, #4]",
-    "vfma.f32 s1, s9, s17",
-    "cmp r2, #2",
-    "beq 3f",
-    "vldr s10, [r0, #8]",
-    "vldr s18, [r1, #8]",
-    "vfma.f32 s2, s10, s18",
-    "cmp r2, #3",
-    "beq 3f",
-    "vldr s11, [r0, #12]",
-    "vldr s19, [r1, #12]",
-    "vfma.f32 s3, s11, s19",
-    "cmp r2, #4",
-    "beq 3f",
-    "vldr s12, [r0, #16]",
-    "vldr s20, [r1, #16]",
-    "vfma.f32 s4, s12, s20",
-    "cmp r2, #5",
-    "beq 3f",
-    "vldr s13, [r0, #20]",
-    "vldr s21, [r1, #20]",
-    "vfma.f32 s5, s13, s21",
-    "cmp r2, #6",
-    "beq 3f",
-    "vldr s14, [r0, #24]",
-    "vldr s22, [r1, #24]",
-    "vfma.f32 s6, s14, s22",
-    "3:",
-    "vadd.f32 s0, s0, s4",
-    "vadd.f32 s2, s2, s6",
-    "vadd.f32 s1, s1, s5",
-    "vadd.f32 s3, s3, s7",
-    "vadd.f32 s0, s0, s2",
-    "vadd.f32 s1, s1, s3",
-    "vadd.f32 s0, s0, s1",
-    "vpop {{s16-s23}}",
-    "bx lr",
-    ".size flow_dot_f32, . - flow_dot_f32",
-);
+//! Each dot product is [`crate::nn::dense::dot_lanes`]'s order exactly: eight accumulators
+//! `s0–s7`, lane `j` taking elements `j, j + 8, …` with `vfma.f32` (one rounding), the tail into
+//! lanes `0, 1, …`, then `((l₀+l₄)+(l₂+l₆)) + ((l₁+l₅)+(l₃+l₇))`. Per eight multiply-adds the
+//! loop is two `vldmia` (eight weights, eight inputs) and eight `vfma`.
 
 // `flow_dense_f32(w, b, x, n, m, out)`: `out[r] = b[r] + Σᵢ w[r·n + i] x[i]` for `r < m`, each dot
 // product in the order above. One call per layer: per row, eight zeros from the stack, the blocks
@@ -231,36 +142,60 @@ core::arch::global_asm!(
 );
 
 unsafe extern "C" {
-    /// `Σ wᵢ xᵢ` over `n` elements in the order of the module docs.
-    fn flow_dot_f32(w: *const f32, x: *const f32, n: usize) -> f32;
     /// `out[r] = b[r] + Σᵢ w[r·n + i] x[i]` for `r < m`.
     fn flow_dense_f32(w: *const f32, b: *const f32, x: *const f32, n: usize, m: usize, out: *mut f32);
 }
 
 /// `out[r] = b[r] + w_r · x` for the rows that `w` (`n = x.len()` per row), `b` and `out` all
-/// have, each dot product in [`dot`]'s order: a dense layer without context in one call.
+/// have, each dot product in the module's order: a dense layer without context in one call.
 #[inline(always)]
 pub fn dense(w: &[f32], b: &[f32], x: &[f32], out: &mut [f32]) {
     let n = x.len();
-    if n == 0 {
-        return;
-    }
-    let m = (w.len() / n).min(b.len()).min(out.len());
-    // SAFETY: the routine reads `w[..m·n]` (inside `w`: `m ≤ w.len() / n`), `b[..m]`, `x[..n]`,
+    // Rows of width 0 (a layer whose only inputs are the context) are `b[r] + 0`.
+    let m = w
+        .len()
+        .checked_div(n)
+        .unwrap_or(b.len())
+        .min(b.len())
+        .min(out.len());
+    // SAFETY: the routine reads `w[..m·n]` (inside `w`: `m ≤ w.len() / n`, or nothing if n = 0), `b[..m]`, `x[..n]`,
     // and writes `out[..m]`, all inside their slices; `out` does not overlap the inputs (a `&mut`
     // slice). It saves and restores every callee-saved register it uses (r4–r8, s16–s23), and
     // its 32 bytes of zeros live below the saved registers and are released before it returns.
     unsafe { flow_dense_f32(w.as_ptr(), b.as_ptr(), x.as_ptr(), n, m, out.as_mut_ptr()) }
 }
 
-/// `Σ wᵢ xᵢ` over the common length of `w` and `x`, in [`crate::nn::dense::dot_lanes`]'s order.
+/// `out = W [x, c] + b` for the rows that `w`, `b` and `out` all have, in the order of
+/// [`crate::nn::dense::dense_with`]: without context one call for the layer; with context two
+/// calls per row, `v = b_r + w_rx · x`, then `v + w_rc · c` (the same two additions).
+/// `false` unless every operand is `f32`.
 #[inline(always)]
-pub fn dot(w: &[f32], x: &[f32]) -> f32 {
-    let n = w.len().min(x.len());
-    // SAFETY: the routine reads exactly elements `0..n` of each pointer (`n / 8` blocks with
-    // `vldmia`, then `n mod 8` single loads), and `n` is at most both lengths; `f32` slices are
-    // 4-byte aligned, as `vldmia`/`vldr` need. It follows the AAPCS-VFP calling convention: it
-    // saves and restores the callee-saved `s16–s23` it uses and writes only caller-saved
-    // registers and flags, and it touches no other memory.
-    unsafe { flow_dot_f32(w.as_ptr(), x.as_ptr(), n) }
+pub fn dense_f32<S: crate::Real, W: crate::Weight>(
+    w: &[W],
+    b: &[W],
+    x: &[S],
+    c: &[S],
+    out: &mut [S],
+) -> bool {
+    let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(x), S::f32s(c)) else {
+        return false;
+    };
+    let Some(out) = S::f32s_mut(out) else { return false };
+    let (kx, n_in) = (x.len(), x.len() + c.len());
+    if n_in == 0 {
+        return true; // rows of width 0: nothing to compute, as in the portable kernel
+    }
+    if c.is_empty() {
+        dense(w, b, x, out);
+        return true;
+    }
+    for ((row, bias), o) in w.chunks_exact(n_in).zip(b).zip(out.iter_mut()) {
+        let (wx, wc) = row.split_at_checked(kx).unwrap_or((row, &[]));
+        let mut v = [0.0f32];
+        dense(wx, core::slice::from_ref(bias), x, &mut v);
+        let partial = v;
+        dense(wc, &partial, c, &mut v);
+        *o = v[0];
+    }
+    true
 }

@@ -313,23 +313,10 @@ pub fn dense_soa<S: Real, W: Weight, const NB: usize>(
     }
     // One sample per block on the Cortex-M4F: the single-sample kernel.
     #[cfg(flow_vfma)]
-    if NB == 1 {
-        let (xf, cf) = (x.as_flattened(), c.as_flattened());
-        if let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(xf), S::f32s(cf)) {
-            let out = out.as_flattened_mut();
-            if c.is_empty() {
-                if let Some(out) = S::f32s_mut(out) {
-                    crate::arch::arm::dense(w, b, x, out);
-                    return;
-                }
-            }
-            dense_vfma(w, b, x, c, |r, v| {
-                if let Some(o) = out.get_mut(r) {
-                    *o = S::from_f32(v);
-                }
-            });
-            return;
-        }
+    if NB == 1
+        && crate::arch::arm::dense_f32(w, b, x.as_flattened(), c.as_flattened(), out.as_flattened_mut())
+    {
+        return;
     }
     dense_soa_with::<S, W, Portable, 1, NB>(Portable, w, b, x, c, out);
 }
@@ -388,41 +375,10 @@ pub fn dense_one<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &m
         return;
     }
     #[cfg(flow_vfma)]
-    if let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(x), S::f32s(c)) {
-        if c.is_empty() {
-            if let Some(out) = S::f32s_mut(out) {
-                crate::arch::arm::dense(w, b, x, out);
-                return;
-            }
-        }
-        dense_vfma(w, b, x, c, |r, v| {
-            if let Some(o) = out.get_mut(r) {
-                *o = S::from_f32(v);
-            }
-        });
+    if crate::arch::arm::dense_f32(w, b, x, c, out) {
         return;
     }
     dense_with::<S, W, Portable, ROWS, 1>(Portable, w, b, [x], [c], &mut [out]);
-}
-
-/// `out = W [x, c] + b` row by row with the Cortex-M4F's assembly dot product
-/// ([`crate::arch::arm`]), in the same order as [`dense_with`]; `put(r, v)` stores output `r`.
-#[cfg(flow_vfma)]
-#[inline(always)]
-fn dense_vfma(w: &[f32], b: &[f32], x: &[f32], c: &[f32], mut put: impl FnMut(usize, f32)) {
-    let (kx, kc) = (x.len(), c.len());
-    let n_in = kx + kc;
-    if n_in == 0 {
-        return;
-    }
-    for (r, (row, &bias)) in w.chunks_exact(n_in).zip(b).enumerate() {
-        let (wx, wc) = row.split_at_checked(kx).unwrap_or((row, &[]));
-        let mut v = bias + crate::arch::arm::dot(wx, x);
-        if kc > 0 {
-            v += crate::arch::arm::dot(wc, c);
-        }
-        put(r, v);
-    }
 }
 
 #[cfg(test)]
