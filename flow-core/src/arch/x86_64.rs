@@ -207,7 +207,13 @@ mod f32x8 {
             // `tail` elements after the blocks, which exist.
             unsafe {
                 let mask = _mm256_loadu_si256(TAIL[tail].as_ptr().cast());
-                let tail_v = _mm256_maskload_ps(v.as_ptr().add(8 * blocks), mask);
+                // No masked load without a tail: with every lane masked off from a dangling
+                // pointer (an empty context), the CPU takes a microcode assist on each call.
+                let tail_v = if tail > 0 {
+                    _mm256_maskload_ps(v.as_ptr().add(8 * blocks), mask)
+                } else {
+                    _mm256_setzero_ps()
+                };
                 Operand {
                     ptr: v.as_ptr(),
                     blocks,
@@ -278,6 +284,63 @@ mod f32x8 {
         }
     }
 
+    /// The dot products of eight consecutive rows of width `n` ∈ {1, 2, 4} (no context) starting
+    /// at `wp`, `8n` contiguous weights, packed `8 / n` rows per register. With `n < 8` lanes
+    /// `n..8` of every row's partial sums stay `+0`, so the tree
+    /// `((l₀+l₄)+(l₂+l₆)) + ((l₁+l₅)+(l₃+l₇))` is the sum of the `n` products in the same shape,
+    /// plus `+0` (which makes a `−0` sum `+0`, as the zero lanes do): `(l₀+l₂)+(l₁+l₃)`,
+    /// `l₀+l₁` or `l₀`, then `+ 0`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; `wp` is valid for reads of `8n` elements.
+    #[inline(always)]
+    unsafe fn packed8(wp: *const f32, n: usize, x: &[f32]) -> __m256 {
+        // SAFETY: the loads read `8n` elements from `wp` (the caller's guarantee); the rest is
+        // register-only.
+        unsafe {
+            let zero = _mm256_setzero_ps();
+            let t = match n {
+                1 => _mm256_fmadd_ps(_mm256_loadu_ps(wp), _mm256_set1_ps(x[0]), zero),
+                2 => {
+                    // [x₀, x₁] repeated: four rows per register.
+                    let xv = _mm256_setr_ps(x[0], x[1], x[0], x[1], x[0], x[1], x[0], x[1]);
+                    let a = _mm256_fmadd_ps(_mm256_loadu_ps(wp), xv, zero);
+                    let b = _mm256_fmadd_ps(_mm256_loadu_ps(wp.add(8)), xv, zero);
+                    // Rows [0, 1, 4, 5 | 2, 3, 6, 7].
+                    let s = _mm256_add_ps(
+                        _mm256_shuffle_ps(a, b, 0b10_00_10_00),
+                        _mm256_shuffle_ps(a, b, 0b11_01_11_01),
+                    );
+                    _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0b11_01_10_00))
+                }
+                _ => {
+                    // [x₀, x₁, x₂, x₃] twice: two rows per register.
+                    let xv = _mm256_setr_ps(x[0], x[1], x[2], x[3], x[0], x[1], x[2], x[3]);
+                    let mut v = [zero; 4];
+                    for (i, vi) in v.iter_mut().enumerate() {
+                        *vi = _mm256_fmadd_ps(_mm256_loadu_ps(wp.add(8 * i)), xv, zero);
+                    }
+                    // [l₀+l₂, l₁+l₃] of rows [0, 2 | 1, 3] and [4, 6 | 5, 7].
+                    let s01 = _mm256_add_ps(
+                        _mm256_shuffle_ps(v[0], v[1], 0b01_00_01_00),
+                        _mm256_shuffle_ps(v[0], v[1], 0b11_10_11_10),
+                    );
+                    let s23 = _mm256_add_ps(
+                        _mm256_shuffle_ps(v[2], v[3], 0b01_00_01_00),
+                        _mm256_shuffle_ps(v[2], v[3], 0b11_10_11_10),
+                    );
+                    // Rows [0, 2, 4, 6 | 1, 3, 5, 7].
+                    let t = _mm256_add_ps(
+                        _mm256_shuffle_ps(s01, s23, 0b10_00_10_00),
+                        _mm256_shuffle_ps(s01, s23, 0b11_01_11_01),
+                    );
+                    _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+                }
+            };
+            _mm256_add_ps(t, zero)
+        }
+    }
+
     /// The tree of one row's partial sums.
     ///
     /// # Safety
@@ -310,6 +373,15 @@ mod f32x8 {
             let co = Operand::new(c);
             let (wp, bp, op) = (w.as_ptr(), b.as_ptr(), out.as_mut_ptr());
             let mut r = 0;
+            // Rows of one, two or four inputs (a first layer): several rows per register
+            // instead of a register of mostly zero lanes per row.
+            if kc == 0 && matches!(kx, 1 | 2 | 4) {
+                while r + 8 <= m {
+                    let t = packed8(wp.add(r * n_in), kx, x);
+                    _mm256_storeu_ps(op.add(r), _mm256_add_ps(_mm256_loadu_ps(bp.add(r)), t));
+                    r += 8;
+                }
+            }
             // Eight rows in flight: eight independent chains cover the FMA latency (4 cycles,
             // two per cycle); then four, then one.
             while r + 8 <= m {
@@ -587,6 +659,10 @@ mod tests {
             (9, 17, 5),
             (2, 8, 8),
             (6, 7, 9),
+            (64, 2, 0),
+            (21, 1, 0),
+            (19, 4, 0),
+            (16, 2, 1),
         ];
         for (m, kx, kc) in shapes {
             let w = random(&mut rng, m * (kx + kc));
@@ -704,6 +780,36 @@ mod tests {
             let mut got = [1.0f32];
             assert!(dense_one(k, &w, &b, &x, &[], &mut got));
             assert_eq!(got[0].to_bits(), want[0].to_bits(), "{k:?}");
+        }
+    }
+
+    /// Rows of one, two or four inputs whose products all round to −0 sum to +0 (their zero lanes
+    /// make them +0), so a −0 bias gives +0 in every kernel, as in the portable one.
+    #[test]
+    fn short_rows_of_negative_zero_products_sum_to_positive_zero() {
+        let tiny = f32::from_bits(1);
+        for n in [1, 2, 4] {
+            let w = std::vec![tiny; 8 * n];
+            let x = std::vec![-tiny; n];
+            let b = [-0.0f32; 8];
+            let mut want = [1.0f32; 8];
+            dense::dense_with::<f32, f32, dense::Portable, ROWS, 1>(
+                dense::Portable,
+                &w,
+                &b,
+                [&x],
+                [&[]],
+                &mut [&mut want[..]],
+            );
+            assert_eq!(want.map(f32::to_bits), [0.0f32.to_bits(); 8], "portable n={n}");
+            for k in [Kernel::Avx2, Kernel::Avx512]
+                .into_iter()
+                .filter(|&k| k <= detected())
+            {
+                let mut got = [1.0f32; 8];
+                assert!(dense_one(k, &w, &b, &x, &[], &mut got));
+                assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "{k:?} n={n}");
+            }
         }
     }
 
