@@ -254,6 +254,36 @@ mod f32x8 {
         }
     }
 
+    /// Per 128-bit half: `[a₀+a₂, a₁+a₃, b₀+b₂, b₁+b₃]`.
+    ///
+    /// # Safety
+    /// AVX.
+    #[inline(always)]
+    unsafe fn add_halves(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: register-only intrinsics.
+        unsafe {
+            _mm256_add_ps(
+                _mm256_shuffle_ps(a, b, 0b01_00_01_00),
+                _mm256_shuffle_ps(a, b, 0b11_10_11_10),
+            )
+        }
+    }
+
+    /// Per 128-bit half: `[a₀+a₁, a₂+a₃, b₀+b₁, b₂+b₃]`.
+    ///
+    /// # Safety
+    /// AVX.
+    #[inline(always)]
+    unsafe fn add_neighbours(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: register-only intrinsics.
+        unsafe {
+            _mm256_add_ps(
+                _mm256_shuffle_ps(a, b, 0b10_00_10_00),
+                _mm256_shuffle_ps(a, b, 0b11_01_11_01),
+            )
+        }
+    }
+
     /// The trees of four rows' partial sums, as `[t₀, t₁, t₂, t₃]`.
     ///
     /// # Safety
@@ -272,14 +302,9 @@ mod f32x8 {
                 _mm256_permute2f128_ps(a[2], a[3], 0x31),
             );
             // Per 128-bit half: [(l0+l4)+(l2+l6), (l1+l5)+(l3+l7)] of rows 0, 2 | 1, 3.
-            let lo = _mm256_shuffle_ps(s01, s23, 0b01_00_01_00);
-            let hi = _mm256_shuffle_ps(s01, s23, 0b11_10_11_10);
-            let v = _mm256_add_ps(lo, hi);
+            let v = add_halves(s01, s23);
             // [t₀, t₂, t₀, t₂ | t₁, t₃, t₁, t₃]
-            let t = _mm256_add_ps(
-                _mm256_shuffle_ps(v, v, 0b10_00_10_00),
-                _mm256_shuffle_ps(v, v, 0b11_01_11_01),
-            );
+            let t = add_neighbours(v, v);
             _mm_unpacklo_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1))
         }
     }
@@ -307,10 +332,7 @@ mod f32x8 {
                     let a = _mm256_fmadd_ps(_mm256_loadu_ps(wp), xv, zero);
                     let b = _mm256_fmadd_ps(_mm256_loadu_ps(wp.add(8)), xv, zero);
                     // Rows [0, 1, 4, 5 | 2, 3, 6, 7].
-                    let s = _mm256_add_ps(
-                        _mm256_shuffle_ps(a, b, 0b10_00_10_00),
-                        _mm256_shuffle_ps(a, b, 0b11_01_11_01),
-                    );
+                    let s = add_neighbours(a, b);
                     _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0b11_01_10_00))
                 }
                 _ => {
@@ -321,19 +343,9 @@ mod f32x8 {
                         *vi = _mm256_fmadd_ps(_mm256_loadu_ps(wp.add(8 * i)), xv, zero);
                     }
                     // [l₀+l₂, l₁+l₃] of rows [0, 2 | 1, 3] and [4, 6 | 5, 7].
-                    let s01 = _mm256_add_ps(
-                        _mm256_shuffle_ps(v[0], v[1], 0b01_00_01_00),
-                        _mm256_shuffle_ps(v[0], v[1], 0b11_10_11_10),
-                    );
-                    let s23 = _mm256_add_ps(
-                        _mm256_shuffle_ps(v[2], v[3], 0b01_00_01_00),
-                        _mm256_shuffle_ps(v[2], v[3], 0b11_10_11_10),
-                    );
+                    let (s01, s23) = (add_halves(v[0], v[1]), add_halves(v[2], v[3]));
                     // Rows [0, 2, 4, 6 | 1, 3, 5, 7].
-                    let t = _mm256_add_ps(
-                        _mm256_shuffle_ps(s01, s23, 0b10_00_10_00),
-                        _mm256_shuffle_ps(s01, s23, 0b11_01_11_01),
-                    );
+                    let t = add_neighbours(s01, s23);
                     _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
                 }
             };
