@@ -5,10 +5,14 @@
 //! and is the same code as the single-sample path, so each sample's result is bit for bit the
 //! single-sample one.
 
-/// Samples per block of the batch paths: 8 on CPUs with SIMD (x86-64, aarch64), one vector of 8
-/// `f32` lanes per hidden unit in [`crate::nn::dense::dense_soa`]; 1 elsewhere (Cortex-M: no
-/// SIMD, so a block would only spill registers).
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+/// Samples per block of the batch paths: 16 on x86-64 (one 512-bit vector of `f32` per hidden
+/// unit in [`crate::nn::dense::dense_soa`] with AVX-512, two 256-bit ones with AVX2), 8 on
+/// aarch64 (two NEON vectors), 1 elsewhere (Cortex-M: no SIMD, so a block would only spill
+/// registers).
+#[cfg(target_arch = "x86_64")]
+pub const BLOCK: usize = 16;
+/// Samples per block of the batch paths (see above).
+#[cfg(target_arch = "aarch64")]
 pub const BLOCK: usize = 8;
 /// Samples per block of the batch paths (see above).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -47,3 +51,9 @@ pub fn strided<S, const N: usize>(buf: &[S], stride: usize, len: usize) -> [&[S]
 pub fn shared<'a, S, const N: usize>(v: &'a [&mut [S]; N]) -> [&'a [S]; N] {
     v.each_ref().map(|s| &**s)
 }
+
+/// A value aligned to 64 bytes (a cache line, a 512-bit vector): the scratch arrays of the batch
+/// methods, so that every vector of [`BLOCK`] `f32` samples in them is one aligned load.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+pub struct Aligned<T>(pub T);

@@ -662,20 +662,20 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
 
                 #[doc = #d_batch]
                 pub fn log_prob_batch(xs: &[[#s; #d]], #ctx_param out: &mut [#s]) {
-                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-                    FLOW.log_prob_batch(xs.as_flattened(), #ctx, out, &mut scratch);
+                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
+                    FLOW.log_prob_batch(xs.as_flattened(), #ctx, out, &mut scratch.0);
                 }
 
                 #[doc = #d_sample_batch]
                 pub fn sample_batch(eps: &[[#s; #d]], #ctx_param xs: &mut [[#s; #d]]) {
-                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-                    FLOW.sample_batch(eps.as_flattened(), #ctx, xs.as_flattened_mut(), &mut scratch);
+                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
+                    FLOW.sample_batch(eps.as_flattened(), #ctx, xs.as_flattened_mut(), &mut scratch.0);
                 }
 
                 #[doc = #d_grad_batch]
                 pub fn grad_log_prob_batch(xs: &[[#s; #d]], #ctx_param grads: &mut [[#s; #d]], out: &mut [#s]) {
-                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-                    FLOW.grad_log_prob_batch(xs.as_flattened(), #ctx, grads.as_flattened_mut(), out, &mut scratch);
+                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
+                    FLOW.grad_log_prob_batch(xs.as_flattened(), #ctx, grads.as_flattened_mut(), out, &mut scratch.0);
                 }
             }
 
@@ -749,8 +749,8 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                 fn log_prob_batch(&self, xs: &[#s], ctx: &[#s], out: &mut [#s]) -> ::core::result::Result<(), #e> {
                     #len(out.len().saturating_mul(#d), xs.len())?;
                     #len(#c, ctx.len())?;
-                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-                    FLOW.log_prob_batch(xs, ctx, out, &mut scratch);
+                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
+                    FLOW.log_prob_batch(xs, ctx, out, &mut scratch.0);
                     ::core::result::Result::Ok(())
                 }
 
@@ -758,8 +758,8 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                     #len(eps.len(), xs.len())?;
                     #len(eps.len() / #d * #d, eps.len())?;
                     #len(#c, ctx.len())?;
-                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-                    FLOW.sample_batch(eps, ctx, xs, &mut scratch);
+                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
+                    FLOW.sample_batch(eps, ctx, xs, &mut scratch.0);
                     ::core::result::Result::Ok(())
                 }
 
@@ -773,8 +773,8 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                     #len(out.len().saturating_mul(#d), xs.len())?;
                     #len(xs.len(), grads.len())?;
                     #len(#c, ctx.len())?;
-                    let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-                    FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch);
+                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
+                    FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch.0);
                     ::core::result::Result::Ok(())
                 }
             }

@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use super::Kernel;
 use crate::nn::dense::{self, MulAdd};
+use crate::nn::mlp::Activation;
 use crate::{Real, Weight};
 
 /// `a · b + c` rounded once, by the FMA instruction.
@@ -456,17 +457,19 @@ pub(crate) fn dense_one<S: Real, W: Weight>(
     true
 }
 
-/// A block of eight `f32` samples through the intrinsics kernel [`soa8`], if the types are `f32`
-/// and the block is eight wide; `false` otherwise.
+/// A block of `f32` samples through the intrinsics kernels: [`soa16`] on each 16 samples when
+/// `WIDE` (AVX-512), else [`soa8`] on each 8, if the types are `f32` and the block is a multiple
+/// of the vector; `false` otherwise.
 #[inline(always)]
-fn dense_soa_f32<S: Real, W: Weight, const NB: usize, const R: usize>(
+fn dense_soa_f32<S: Real, W: Weight, const NB: usize, const R: usize, const WIDE: bool, const RELU: bool>(
     w: &[W],
     b: &[W],
     x: &[[S; NB]],
     c: &[[S; NB]],
     out: &mut [[S; NB]],
 ) -> bool {
-    if NB != 8 {
+    let lanes = if WIDE { 16 } else { 8 };
+    if !NB.is_multiple_of(lanes) {
         return false;
     }
     let (Some(w), Some(b)) = (W::f32s(w), W::f32s(b)) else {
@@ -478,48 +481,61 @@ fn dense_soa_f32<S: Real, W: Weight, const NB: usize, const R: usize>(
     let Some(out) = S::f32s_mut(out.as_flattened_mut()) else {
         return false;
     };
-    soa8::dense::<R>(
-        w,
-        b,
-        x.as_chunks::<8>().0,
-        c.as_chunks::<8>().0,
-        out.as_chunks_mut::<8>().0,
+    let (x, c, out) = (
+        x.as_chunks::<NB>().0,
+        c.as_chunks::<NB>().0,
+        out.as_chunks_mut::<NB>().0,
     );
+    let mut h = 0;
+    while h < NB {
+        if WIDE {
+            soa16::dense::<R, NB, RELU>(w, b, x, c, out, h);
+        } else {
+            soa8::dense::<R, NB, RELU>(w, b, x, c, out, h);
+        }
+        h += lanes;
+    }
     true
 }
 
 #[target_feature(enable = "avx2,fma")]
-fn dense_soa_avx2<S: Real, W: Weight, const NB: usize>(
+fn dense_soa_avx2<S: Real, W: Weight, const NB: usize, const RELU: bool>(
     w: &[W],
     b: &[W],
     x: &[[S; NB]],
     c: &[[S; NB]],
     out: &mut [[S; NB]],
 ) {
-    if !dense_soa_f32::<S, W, NB, 1>(w, b, x, c, out) {
+    if !dense_soa_f32::<S, W, NB, 1, false, RELU>(w, b, x, c, out) {
         dense::dense_soa_with::<S, W, Fused, 1, NB>(Fused(()), w, b, x, c, out);
+        if RELU {
+            Activation::Relu.apply_all(out.as_flattened_mut());
+        }
     }
 }
 
-/// Three rows per step with AVX-512's 32 registers: 24 accumulators, each loaded input vector
-/// feeds three multiply-adds.
+/// Sixteen samples per 512-bit register, three rows per step with AVX-512's 32 registers: 24
+/// accumulators, each loaded input vector feeds three multiply-adds.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-fn dense_soa_avx512<S: Real, W: Weight, const NB: usize>(
+fn dense_soa_avx512<S: Real, W: Weight, const NB: usize, const RELU: bool>(
     w: &[W],
     b: &[W],
     x: &[[S; NB]],
     c: &[[S; NB]],
     out: &mut [[S; NB]],
 ) {
-    if !dense_soa_f32::<S, W, NB, 3>(w, b, x, c, out) {
+    if !dense_soa_f32::<S, W, NB, 3, true, RELU>(w, b, x, c, out) {
         dense::dense_soa_with::<S, W, Fused, 2, NB>(Fused(()), w, b, x, c, out);
+        if RELU {
+            Activation::Relu.apply_all(out.as_flattened_mut());
+        }
     }
 }
 
-/// [`dense::dense_soa`] compiled for `k` (at most the detected kernel); `false` for
-/// [`Kernel::Portable`].
+/// [`dense::dense_soa`] (then ReLU on every output when `RELU`, fused into the store) compiled
+/// for `k` (at most the detected kernel); `false` for [`Kernel::Portable`].
 #[inline]
-pub(crate) fn dense_soa<S: Real, W: Weight, const NB: usize>(
+pub(crate) fn dense_soa<S: Real, W: Weight, const NB: usize, const RELU: bool>(
     k: Kernel,
     w: &[W],
     b: &[W],
@@ -529,113 +545,165 @@ pub(crate) fn dense_soa<S: Real, W: Weight, const NB: usize>(
 ) -> bool {
     match k.min(detected()) {
         // SAFETY: as in `dense_one`.
-        Kernel::Avx512 => unsafe { dense_soa_avx512(w, b, x, c, out) },
+        Kernel::Avx512 => unsafe { dense_soa_avx512::<S, W, NB, RELU>(w, b, x, c, out) },
         // SAFETY: as in `dense_one`.
-        Kernel::Avx2 => unsafe { dense_soa_avx2(w, b, x, c, out) },
+        Kernel::Avx2 => unsafe { dense_soa_avx2::<S, W, NB, RELU>(w, b, x, c, out) },
         Kernel::Portable => return false,
     }
     true
 }
 
-/// The batch `f32` kernel in intrinsics, eight samples per 256-bit register (structure of
+/// The batch `f32` kernels in intrinsics, a vector of samples per register (structure of
 /// arrays): `R` rows at a time keep `8 · R` accumulators (lane `j`, row `r`), each input element
-/// is loaded once for the `R` rows and each weight broadcast once for the eight samples; the tree
-/// is vertical adds. The same operations in the same order per sample as [`dense::dot_lanes`].
-/// Inlined only into the functions above, compiled for AVX2 and FMA (`R = 3` needs AVX-512's 32
-/// registers).
-mod soa8 {
-    use core::arch::x86_64::*;
+/// is loaded once for the `R` rows and each weight broadcast once for the vector's samples; the
+/// tree is vertical adds. The same operations in the same order per sample as
+/// [`dense::dot_lanes`]. `soa8` (256-bit, `R = 3` needs AVX-512's 32 registers) runs inside the
+/// functions above compiled for AVX2 and FMA, `soa16` (512-bit) inside those compiled for AVX-512.
+macro_rules! soa_kernel {
+    ($name:ident, $v:ty, $lanes:literal, $zero:ident, $load:ident, $store:ident, $set1:ident,
+     $fmadd:ident, $add:ident, $max:ident) => {
+        mod $name {
+            use core::arch::x86_64::*;
 
-    /// `R` rows' dot products with the samples `x` (`x[k]` = element `k` of the eight samples),
-    /// one vector of eight samples per row. `rows[r]` points at row `r`'s weights for `x`.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; every `rows[r]` is valid for reads of `x.len()` elements.
-    #[inline(always)]
-    unsafe fn dots<const R: usize>(rows: [*const f32; R], x: &[[f32; 8]]) -> [__m256; R] {
-        let (xb, xt) = x.as_chunks::<8>();
-        // SAFETY: the broadcasts read element `8·blk + j < x.len()` of each row (the caller's
-        // guarantee); the input loads read whole `[f32; 8]` arrays of `x`.
-        unsafe {
-            let mut acc = [[_mm256_setzero_ps(); R]; 8];
-            for (blk, xv) in xb.iter().enumerate() {
-                for j in 0..8 {
-                    let v = _mm256_loadu_ps(xv[j].as_ptr());
-                    for r in 0..R {
-                        let wv = _mm256_broadcast_ss(&*rows[r].add(8 * blk + j));
-                        acc[j][r] = _mm256_fmadd_ps(wv, v, acc[j][r]);
+            /// Samples per register.
+            const LANES: usize = $lanes;
+
+            /// `R` rows' dot products with samples `h .. h + LANES` of `x` (`x[k]` = element `k`
+            /// of the block's samples), one vector of samples per row. `rows[r]` points at row
+            /// `r`'s weights for `x`.
+            ///
+            /// # Safety
+            /// The target features of the vector; every `rows[r]` is valid for reads of
+            /// `x.len()` elements; `h + LANES ≤ NB`.
+            #[inline(always)]
+            unsafe fn dots<const R: usize, const NB: usize>(
+                rows: [*const f32; R],
+                x: &[[f32; NB]],
+                h: usize,
+            ) -> [$v; R] {
+                let (xb, xt) = x.as_chunks::<8>();
+                // SAFETY: the broadcasts read element `8·blk + j < x.len()` of each row (the
+                // caller's guarantee); the input loads read `LANES` elements from `h` of one
+                // `[f32; NB]` of `x`, inside it since `h + LANES ≤ NB`.
+                unsafe {
+                    let mut acc = [[$zero(); R]; 8];
+                    for (blk, xv) in xb.iter().enumerate() {
+                        for j in 0..8 {
+                            let v = $load(xv[j].as_ptr().add(h));
+                            for r in 0..R {
+                                let wv = $set1(*rows[r].add(8 * blk + j));
+                                acc[j][r] = $fmadd(wv, v, acc[j][r]);
+                            }
+                        }
                     }
+                    let base = 8 * xb.len();
+                    for (j, xe) in xt.iter().enumerate() {
+                        let v = $load(xe.as_ptr().add(h));
+                        for r in 0..R {
+                            let wv = $set1(*rows[r].add(base + j));
+                            acc[j][r] = $fmadd(wv, v, acc[j][r]);
+                        }
+                    }
+                    // Plain loops and indexing, no closures or `map`: those are compiled without
+                    // the target features, so the intrinsics in them would not be inlined.
+                    let mut out = [$zero(); R];
+                    for (r, o) in out.iter_mut().enumerate() {
+                        *o = $add(
+                            $add($add(acc[0][r], acc[4][r]), $add(acc[2][r], acc[6][r])),
+                            $add($add(acc[1][r], acc[5][r]), $add(acc[3][r], acc[7][r])),
+                        );
+                    }
+                    out
                 }
             }
-            let base = 8 * xb.len();
-            for (j, xe) in xt.iter().enumerate() {
-                let v = _mm256_loadu_ps(xe.as_ptr());
-                for r in 0..R {
-                    let wv = _mm256_broadcast_ss(&*rows[r].add(base + j));
-                    acc[j][r] = _mm256_fmadd_ps(wv, v, acc[j][r]);
-                }
-            }
-            // Plain loops and indexing, no closures or `map`: those are compiled without the
-            // target features, so the intrinsics in them would not be inlined.
-            let mut out = [_mm256_setzero_ps(); R];
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = _mm256_add_ps(
-                    _mm256_add_ps(
-                        _mm256_add_ps(acc[0][r], acc[4][r]),
-                        _mm256_add_ps(acc[2][r], acc[6][r]),
-                    ),
-                    _mm256_add_ps(
-                        _mm256_add_ps(acc[1][r], acc[5][r]),
-                        _mm256_add_ps(acc[3][r], acc[7][r]),
-                    ),
-                );
-            }
-            out
-        }
-    }
 
-    /// `out[r] = (b[r] + W_rx · x) + W_rc · c` for eight samples (the context term only when `c`
-    /// is not empty), for the rows that `w`, `b` and `out` all have.
-    #[inline(always)]
-    pub(super) fn dense<const R: usize>(
-        w: &[f32],
-        b: &[f32],
-        x: &[[f32; 8]],
-        c: &[[f32; 8]],
-        out: &mut [[f32; 8]],
-    ) {
-        let (kx, kc) = (x.len(), c.len());
-        let Some((n_in, m)) = super::rows(w.len(), b.len(), out.len(), kx + kc) else {
-            return;
-        };
-        // SAFETY: compiled for AVX2 and FMA (see the module). Row `r < m` is `w[r·n_in ..
-        // (r+1)·n_in]`, inside `w` since `m ≤ w.len() / n_in`: its `kx` weights start at `r·n_in`
-        // and its context weights at `r·n_in + kx`; `b` and `out` have at least `m` entries.
-        unsafe {
-            let (wp, bp, op) = (w.as_ptr(), b.as_ptr(), out.as_mut_ptr());
-            let mut r0 = 0;
-            while r0 < m {
-                // A short last group repeats row r0 (computed, not stored).
-                let rows: [*const f32; R] =
-                    core::array::from_fn(|i| wp.add(if r0 + i < m { r0 + i } else { r0 } * n_in));
-                let dx = dots::<R>(rows, x);
-                let dc = if kc > 0 {
-                    dots::<R>(rows.map(|p| p.add(kx)), c)
-                } else {
-                    [_mm256_setzero_ps(); R]
+            /// `out[r] = (b[r] + W_rx · x) + W_rc · c` for samples `h .. h + LANES` of the block
+            /// (the context term only when `c` is not empty), for the rows that `w`, `b` and
+            /// `out` all have; nothing when `h + LANES > NB`. With `RELU`, each output is
+            /// `max(v, 0)` before it is stored: `v` if `v > 0`, else `+0` (NaN and −0 too), as
+            /// [`crate::nn::mlp::Activation::Relu`].
+            #[inline(always)]
+            pub(super) fn dense<const R: usize, const NB: usize, const RELU: bool>(
+                w: &[f32],
+                b: &[f32],
+                x: &[[f32; NB]],
+                c: &[[f32; NB]],
+                out: &mut [[f32; NB]],
+                h: usize,
+            ) {
+                let (kx, kc) = (x.len(), c.len());
+                let Some((n_in, m)) = super::rows(w.len(), b.len(), out.len(), kx + kc) else {
+                    return;
                 };
-                for i in 0..R.min(m - r0) {
-                    let mut v = _mm256_add_ps(_mm256_broadcast_ss(&*bp.add(r0 + i)), dx[i]);
-                    if kc > 0 {
-                        v = _mm256_add_ps(v, dc[i]);
-                    }
-                    _mm256_storeu_ps(op.add(r0 + i).cast(), v);
+                if h + LANES > NB {
+                    return;
                 }
-                r0 += R;
+                // SAFETY: compiled for the vector's features (see the module). Row `r < m` is
+                // `w[r·n_in .. (r+1)·n_in]`, inside `w` since `m ≤ w.len() / n_in`: its `kx`
+                // weights start at `r·n_in` and its context weights at `r·n_in + kx`; `b` and
+                // `out` have at least `m` entries, and the stores write `LANES` elements from
+                // `h` of one `[f32; NB]`, inside it since `h + LANES ≤ NB`.
+                unsafe {
+                    let (wp, bp, op) = (w.as_ptr(), b.as_ptr(), out.as_mut_ptr());
+                    let mut r0 = 0;
+                    while r0 < m {
+                        // A short last group repeats row r0 (computed, not stored).
+                        let mut rows = [wp; R];
+                        for (i, row) in rows.iter_mut().enumerate() {
+                            *row = wp.add(if r0 + i < m { r0 + i } else { r0 } * n_in);
+                        }
+                        let dx = dots::<R, NB>(rows, x, h);
+                        let dc = if kc > 0 {
+                            for row in rows.iter_mut() {
+                                *row = row.add(kx);
+                            }
+                            dots::<R, NB>(rows, c, h)
+                        } else {
+                            [$zero(); R]
+                        };
+                        for i in 0..R.min(m - r0) {
+                            let mut v = $add($set1(*bp.add(r0 + i)), dx[i]);
+                            if kc > 0 {
+                                v = $add(v, dc[i]);
+                            }
+                            if RELU {
+                                // max(a, b) = a > b ? a : b, b when either is NaN.
+                                v = $max(v, $zero());
+                            }
+                            $store(op.add(r0 + i).cast::<f32>().add(h), v);
+                        }
+                        r0 += R;
+                    }
+                }
             }
         }
-    }
+    };
 }
+
+soa_kernel!(
+    soa8,
+    __m256,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_add_ps,
+    _mm256_max_ps
+);
+soa_kernel!(
+    soa16,
+    __m512,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_add_ps,
+    _mm512_max_ps
+);
 
 #[cfg(test)]
 mod tests {
@@ -753,13 +821,42 @@ mod tests {
                     "{k:?} f32 over f64 weights m={m} kx={kx} kc={kc}"
                 );
                 let mut got_soa = std::vec![[0.0f32; 8]; m];
-                assert!(dense_soa(k, &w32, &b32, &xs, &cs, &mut got_soa));
+                assert!(dense_soa::<_, _, 8, false>(k, &w32, &b32, &xs, &cs, &mut got_soa));
                 for (g, w) in got_soa.iter().zip(&want_soa) {
                     assert_eq!(
                         g.map(f32::to_bits),
                         w.map(f32::to_bits),
                         "{k:?} batch m={m} kx={kx} kc={kc}"
                     );
+                }
+                // Blocks of 16 (the x86-64 block: one 512-bit vector, or two 256-bit ones), with
+                // and without the fused ReLU; samples 8..16 repeat 0..8.
+                let wide = |v: &[[f32; 8]]| -> Vec<[f32; 16]> {
+                    v.iter().map(|a| core::array::from_fn(|s| a[s % 8])).collect()
+                };
+                let (xs16, cs16) = (wide(&xs), wide(&cs));
+                for relu in [false, true] {
+                    let mut got16 = std::vec![[0.0f32; 16]; m];
+                    if relu {
+                        assert!(dense_soa::<_, _, 16, true>(
+                            k, &w32, &b32, &xs16, &cs16, &mut got16
+                        ));
+                    } else {
+                        assert!(dense_soa::<_, _, 16, false>(
+                            k, &w32, &b32, &xs16, &cs16, &mut got16
+                        ));
+                    }
+                    for (g, w) in got16.iter().zip(&want_soa) {
+                        let want: [u32; 16] = core::array::from_fn(|s| {
+                            let v = w[s % 8];
+                            if relu { Activation::Relu.apply(v) } else { v }.to_bits()
+                        });
+                        assert_eq!(
+                            g.map(f32::to_bits),
+                            want,
+                            "{k:?} block 16 relu={relu} m={m} kx={kx} kc={kc}"
+                        );
+                    }
                 }
             }
             assert!(!dense_one(Kernel::Portable, &w32, &b32, &x32, &c32, &mut want32));
@@ -821,6 +918,46 @@ mod tests {
                 let mut got = [1.0f32; 8];
                 assert!(dense_one(k, &w, &b, &x, &[], &mut got));
                 assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "{k:?} n={n}");
+            }
+        }
+    }
+
+    /// The fused ReLU is `Activation::Relu`: `−0` and NaN become `+0`, in blocks of 8 and 16.
+    #[test]
+    fn fused_relu_maps_negative_zero_and_nan_to_zero() {
+        let tiny = f32::from_bits(1);
+        // Eight products that round to −0 make the tree −0; a −0 bias keeps the output −0.
+        let w = [tiny; 24];
+        let b = [-0.0f32, f32::NAN, 2.0];
+        let x8: Vec<[f32; 8]> = std::vec![[-tiny; 8]; 8];
+        let x16: Vec<[f32; 16]> = std::vec![[-tiny; 16]; 8];
+        let mut plain = std::vec![[1.0f32; 8]; 3];
+        dense::dense_soa_with::<f32, f32, dense::Portable, 1, 8>(
+            dense::Portable,
+            &w,
+            &b,
+            &x8,
+            &[],
+            &mut plain,
+        );
+        assert_eq!(plain[0][0].to_bits(), (-0.0f32).to_bits());
+        assert!(plain[1][0].is_nan());
+        for k in [Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|&k| k <= detected())
+        {
+            let mut got8 = std::vec![[1.0f32; 8]; 3];
+            let mut got16 = std::vec![[1.0f32; 16]; 3];
+            assert!(dense_soa::<_, _, 8, true>(k, &w, &b, &x8, &[], &mut got8));
+            assert!(dense_soa::<_, _, 16, true>(k, &w, &b, &x16, &[], &mut got16));
+            for (r, want) in [0.0f32, 0.0, 2.0].into_iter().enumerate() {
+                assert!(
+                    got8[r]
+                        .iter()
+                        .chain(&got16[r])
+                        .all(|v| v.to_bits() == want.to_bits()),
+                    "{k:?} row {r}"
+                );
             }
         }
     }

@@ -308,7 +308,7 @@ pub fn dense_soa<S: Real, W: Weight, const NB: usize>(
     out: &mut [[S; NB]],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if crate::arch::x86_64::dense_soa(crate::arch::kernel(), w, b, x, c, out) {
+    if crate::arch::x86_64::dense_soa::<S, W, NB, false>(crate::arch::kernel(), w, b, x, c, out) {
         return;
     }
     // One sample per block on the Cortex-M4F: the single-sample kernel.
@@ -319,6 +319,24 @@ pub fn dense_soa<S: Real, W: Weight, const NB: usize>(
         return;
     }
     dense_soa_with::<S, W, Portable, 1, NB>(Portable, w, b, x, c, out);
+}
+
+/// [`dense_soa`], then ReLU on every output ([`crate::nn::mlp::Activation::Relu`]: `v` if
+/// `v > 0`, else `+0`), fused into the kernel's store where it can be.
+#[inline(always)]
+pub fn dense_soa_relu<S: Real, W: Weight, const NB: usize>(
+    w: &[W],
+    b: &[W],
+    x: &[[S; NB]],
+    c: &[[S; NB]],
+    out: &mut [[S; NB]],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::arch::x86_64::dense_soa::<S, W, NB, true>(crate::arch::kernel(), w, b, x, c, out) {
+        return;
+    }
+    dense_soa(w, b, x, c, out);
+    crate::nn::mlp::Activation::Relu.apply_all(out.as_flattened_mut());
 }
 
 /// [`dense_soa`] with multiply-add `f`, `R` rows at a time: its accumulators are `R × LANES`

@@ -431,13 +431,18 @@ impl<'a, W: Weight> Mlp<'a, W> {
             } else {
                 dst.get_mut(..layer.n_out).unwrap_or(&mut [])
             };
-            if l == 0 {
-                kernel::dense_soa(layer.w, layer.b, in_x, in_c, dst);
+            let (src_x, src_c) = if l == 0 {
+                (in_x, in_c)
             } else {
-                kernel::dense_soa(layer.w, layer.b, src.get(..layer.n_in).unwrap_or(&[]), &[], dst);
-            }
-            if !last {
-                self.activation.apply_all(dst.as_flattened_mut());
+                (src.get(..layer.n_in).unwrap_or(&[]), &[][..])
+            };
+            if !last && self.activation == Activation::Relu {
+                kernel::dense_soa_relu(layer.w, layer.b, src_x, src_c, dst);
+            } else {
+                kernel::dense_soa(layer.w, layer.b, src_x, src_c, dst);
+                if !last {
+                    self.activation.apply_all(dst.as_flattened_mut());
+                }
             }
         }
         block::transpose_out(out_t, &mut out);

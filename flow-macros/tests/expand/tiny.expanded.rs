@@ -160,17 +160,21 @@ const _: () = {
         }
         /// log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows) (baked from `tests/models/tiny.flow`).
         pub fn log_prob_batch(xs: &[[f32; 2]], out: &mut [f32]) {
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-            FLOW.log_prob_batch(xs.as_flattened(), &[], out, &mut scratch);
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.log_prob_batch(xs.as_flattened(), &[], out, &mut scratch.0);
         }
         /// Samples from the base noise in each row of `eps` into the rows of `xs` (the first min(eps.len(), xs.len()) rows) (baked from `tests/models/tiny.flow`).
         pub fn sample_batch(eps: &[[f32; 2]], xs: &mut [[f32; 2]]) {
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
             FLOW.sample_batch(
                 eps.as_flattened(),
                 &[],
                 xs.as_flattened_mut(),
-                &mut scratch,
+                &mut scratch.0,
             );
         }
         /// ∇ₓ log p of each row of `xs` into the rows of `grads` and log p into `out` (the first min(xs.len(), grads.len(), out.len()) rows) (baked from `tests/models/tiny.flow`).
@@ -179,13 +183,15 @@ const _: () = {
             grads: &mut [[f32; 2]],
             out: &mut [f32],
         ) {
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
             FLOW.grad_log_prob_batch(
                 xs.as_flattened(),
                 &[],
                 grads.as_flattened_mut(),
                 out,
-                &mut scratch,
+                &mut scratch.0,
             );
         }
     }
@@ -292,8 +298,10 @@ const _: () = {
         ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
             ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
             ::flow_core::baked::expect_len(0, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-            FLOW.log_prob_batch(xs, ctx, out, &mut scratch);
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.log_prob_batch(xs, ctx, out, &mut scratch.0);
             ::core::result::Result::Ok(())
         }
         fn sample_batch(
@@ -305,8 +313,10 @@ const _: () = {
             ::flow_core::baked::expect_len(eps.len(), xs.len())?;
             ::flow_core::baked::expect_len(eps.len() / 2 * 2, eps.len())?;
             ::flow_core::baked::expect_len(0, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-            FLOW.sample_batch(eps, ctx, xs, &mut scratch);
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.sample_batch(eps, ctx, xs, &mut scratch.0);
             ::core::result::Result::Ok(())
         }
         fn grad_log_prob_batch(
@@ -319,8 +329,10 @@ const _: () = {
             ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
             ::flow_core::baked::expect_len(xs.len(), grads.len())?;
             ::flow_core::baked::expect_len(0, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-            FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch);
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch.0);
             ::core::result::Result::Ok(())
         }
     }

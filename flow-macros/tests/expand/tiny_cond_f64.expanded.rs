@@ -125,17 +125,21 @@ const _: () = {
         }
         /// log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
         pub fn log_prob_batch(xs: &[[f64; 2]], ctx: &[f64; 1], out: &mut [f64]) {
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-            FLOW.log_prob_batch(xs.as_flattened(), ctx, out, &mut scratch);
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.log_prob_batch(xs.as_flattened(), ctx, out, &mut scratch.0);
         }
         /// Samples from the base noise in each row of `eps` into the rows of `xs` (the first min(eps.len(), xs.len()) rows) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
         pub fn sample_batch(eps: &[[f64; 2]], ctx: &[f64; 1], xs: &mut [[f64; 2]]) {
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
             FLOW.sample_batch(
                 eps.as_flattened(),
                 ctx,
                 xs.as_flattened_mut(),
-                &mut scratch,
+                &mut scratch.0,
             );
         }
         /// ∇ₓ log p of each row of `xs` into the rows of `grads` and log p into `out` (the first min(xs.len(), grads.len(), out.len()) rows) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
@@ -145,13 +149,15 @@ const _: () = {
             grads: &mut [[f64; 2]],
             out: &mut [f64],
         ) {
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
             FLOW.grad_log_prob_batch(
                 xs.as_flattened(),
                 ctx,
                 grads.as_flattened_mut(),
                 out,
-                &mut scratch,
+                &mut scratch.0,
             );
         }
     }
@@ -252,8 +258,10 @@ const _: () = {
         ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
             ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
             ::flow_core::baked::expect_len(1, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-            FLOW.log_prob_batch(xs, ctx, out, &mut scratch);
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.log_prob_batch(xs, ctx, out, &mut scratch.0);
             ::core::result::Result::Ok(())
         }
         fn sample_batch(
@@ -265,8 +273,10 @@ const _: () = {
             ::flow_core::baked::expect_len(eps.len(), xs.len())?;
             ::flow_core::baked::expect_len(eps.len() / 2 * 2, eps.len())?;
             ::flow_core::baked::expect_len(1, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-            FLOW.sample_batch(eps, ctx, xs, &mut scratch);
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.sample_batch(eps, ctx, xs, &mut scratch.0);
             ::core::result::Result::Ok(())
         }
         fn grad_log_prob_batch(
@@ -279,8 +289,10 @@ const _: () = {
             ::flow_core::baked::expect_len(out.len().saturating_mul(2), xs.len())?;
             ::flow_core::baked::expect_len(xs.len(), grads.len())?;
             ::flow_core::baked::expect_len(1, ctx.len())?;
-            let mut scratch = [0.0; SCRATCH * ::flow_core::block::BLOCK];
-            FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch);
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch.0);
             ::core::result::Result::Ok(())
         }
     }
