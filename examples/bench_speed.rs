@@ -208,26 +208,30 @@ print("single_ns=%.1f batch_per_s=%.1f sample_per_s=%.1f" % (statistics.median(l
     )
 }
 
-fn fma_peak() -> Option<f64> {
+/// The single-core f32 FMA peak (GFLOP/s) and the read bandwidth (GB/s) of a buffer as large as
+/// the MAF bench model's weights (90 KiB), from `tools/fma_peak.c`.
+fn rooflines() -> (Option<f64>, Option<f64>) {
     let dir = std::env::temp_dir().join(format!("fma_peak_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok()?;
+    if std::fs::create_dir_all(&dir).is_err() {
+        return (None, None);
+    }
     let exe = dir.join("fma_peak");
     let ok = Command::new("cc")
         .args(["-O3", "-march=native", "-ffp-contract=fast", "-o"])
         .arg(&exe)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/fma_peak.c"))
         .status()
-        .ok()?
-        .success();
-    if !ok {
-        return None;
-    }
-    let out = Command::new(&exe).output().ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .strip_prefix("peak_gflops=")?
-        .parse()
-        .ok()
+        .is_ok_and(|s| s.success());
+    let Some(out) = ok.then(|| Command::new(&exe).output().ok()).flatten() else {
+        return (None, None);
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    (value("peak_gflops="), value("read_gbs="))
 }
 
 fn main() {
@@ -245,7 +249,7 @@ fn main() {
         measure::<_, 8>("RealNVP 5×64×64, D=8", &RealNvp8, &b3, macs(&b3), quick),
         measure::<_, 16>("MAF 5×64×64, D=16", &Maf16, &b4, macs(&b4), quick),
     ];
-    let peak = fma_peak();
+    let (peak, read_gbs) = rooflines();
     let py = std::env::var("PEERS_PY").unwrap_or_else(|_| {
         format!(
             "{}/.cache/flow-peers/bin/python",
@@ -275,9 +279,13 @@ fn main() {
         flow_core::block::BLOCK,
     );
     println!(
-        "threads: {}; single-core f32 FMA peak: {}",
+        "threads: {}; single-core f32 FMA peak: {}; read bandwidth of 90 KiB (the MAF weights, more than L1): {}",
         rayon::current_num_threads(),
-        peak.map_or("not measured (no cc)".into(), |p| format!("{p:.1} GFLOP/s"))
+        peak.map_or("not measured (no cc)".into(), |p| format!("{p:.1} GFLOP/s")),
+        read_gbs.map_or("not measured".into(), |g| format!(
+            "{g:.1} GB/s = {:.2} µs per pass",
+            92_160.0 / g / 1e3
+        ))
     );
     println!();
     println!("| model | baked log_prob b1 | runtime b1 | zuko b1 | flowjax b1 | speed-up vs zuko b1 | baked log_prob b10k /s (1 thr) | all cores | zuko b10k /s | ×zuko | flowjax b10k /s | ×flowjax | baked sample b10k /s (1 thr) | all cores | zuko sample /s | ×zuko | GFLOP/s (1 thr) | % of FMA peak |");

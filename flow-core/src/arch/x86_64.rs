@@ -133,27 +133,31 @@ pub(crate) fn limit_kernel(k: Kernel) -> Kernel {
 /// Rows per step of the single-sample kernel: four independent accumulator chains.
 const ROWS: usize = dense::ROWS;
 
-/// The single-sample dense layer in code compiled for FMA: the intrinsics kernel for `f32`, the
-/// generic kernel with the FMA instruction otherwise.
+/// The single-sample dense layer (then ReLU when `RELU`) in code compiled for FMA: the
+/// intrinsics kernel for `f32`, with the ReLU fused into its stores, the generic kernel with the
+/// FMA instruction otherwise.
 #[inline(always)]
-fn dense_one_fused<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
+fn dense_one_fused<S: Real, W: Weight, const RELU: bool>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
     if let (Some(w), Some(b), Some(x), Some(c)) = (W::f32s(w), W::f32s(b), S::f32s(x), S::f32s(c)) {
         if let Some(out) = S::f32s_mut(out) {
-            f32x8::dense(w, b, x, c, out);
+            f32x8::dense::<RELU>(w, b, x, c, out);
             return;
         }
     }
-    dense::dense_with::<S, W, Fused, ROWS, 1>(Fused(()), w, b, [x], [c], &mut [out]);
+    dense::dense_with::<S, W, Fused, ROWS, 1>(Fused(()), w, b, [x], [c], &mut [&mut *out]);
+    if RELU {
+        Activation::Relu.apply_all(out);
+    }
 }
 
 #[target_feature(enable = "avx2,fma")]
-fn dense_one_avx2<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
-    dense_one_fused(w, b, x, c, out);
+fn dense_one_avx2<S: Real, W: Weight, const RELU: bool>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
+    dense_one_fused::<S, W, RELU>(w, b, x, c, out);
 }
 
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-fn dense_one_avx512<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
-    dense_one_fused(w, b, x, c, out);
+fn dense_one_avx512<S: Real, W: Weight, const RELU: bool>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
+    dense_one_fused::<S, W, RELU>(w, b, x, c, out);
 }
 
 /// `(n_in, m)` of a dense layer: its row width and the rows that the weights (`w_len`), biases
@@ -354,6 +358,22 @@ mod f32x8 {
         }
     }
 
+    /// `max(v, 0)` per lane when `RELU` (`v > 0 ? v : +0`), else `v`.
+    ///
+    /// # Safety
+    /// SSE.
+    #[inline(always)]
+    unsafe fn relu4<const RELU: bool>(v: __m128) -> __m128 {
+        // SAFETY: register-only intrinsics.
+        unsafe {
+            if RELU {
+                _mm_max_ps(v, _mm_setzero_ps())
+            } else {
+                v
+            }
+        }
+    }
+
     /// The tree of one row's partial sums.
     ///
     /// # Safety
@@ -370,9 +390,10 @@ mod f32x8 {
 
     /// `out = W [x, c] + b` in the order of [`super::dense::dense_with`]: output `r` is
     /// `(bᵣ + wᵣₓ · x) + wᵣ꜀ · c` (the context term only when `c` is not empty), for the rows that
-    /// `w`, `b` and `out` all have.
+    /// `w`, `b` and `out` all have; with `RELU`, `max(v, 0)` of each (`+0` for −0 and NaN, as
+    /// [`crate::nn::mlp::Activation::Relu`]).
     #[inline(always)]
-    pub(super) fn dense(w: &[f32], b: &[f32], x: &[f32], c: &[f32], out: &mut [f32]) {
+    pub(super) fn dense<const RELU: bool>(w: &[f32], b: &[f32], x: &[f32], c: &[f32], out: &mut [f32]) {
         let (kx, kc) = (x.len(), c.len());
         let Some((n_in, m)) = super::rows(w.len(), b.len(), out.len(), kx + kc) else {
             return;
@@ -391,7 +412,15 @@ mod f32x8 {
             if kc == 0 && matches!(kx, 1 | 2 | 4) {
                 while r + 8 <= m {
                     let t = packed8(wp.add(r * n_in), kx, x);
-                    _mm256_storeu_ps(op.add(r), _mm256_add_ps(_mm256_loadu_ps(bp.add(r)), t));
+                    let v = _mm256_add_ps(_mm256_loadu_ps(bp.add(r)), t);
+                    _mm256_storeu_ps(
+                        op.add(r),
+                        if RELU {
+                            _mm256_max_ps(v, _mm256_setzero_ps())
+                        } else {
+                            v
+                        },
+                    );
                     r += 8;
                 }
             }
@@ -407,8 +436,8 @@ mod f32x8 {
                     v0 = _mm_add_ps(v0, tree4([ac[0], ac[1], ac[2], ac[3]]));
                     v1 = _mm_add_ps(v1, tree4([ac[4], ac[5], ac[6], ac[7]]));
                 }
-                _mm_storeu_ps(op.add(r), v0);
-                _mm_storeu_ps(op.add(r + 4), v1);
+                _mm_storeu_ps(op.add(r), relu4::<RELU>(v0));
+                _mm_storeu_ps(op.add(r + 4), relu4::<RELU>(v1));
                 r += 8;
             }
             while r + 4 <= m {
@@ -417,7 +446,7 @@ mod f32x8 {
                 if kc > 0 {
                     v = _mm_add_ps(v, tree4(co.partials(rows.map(|p| p.add(kx)))));
                 }
-                _mm_storeu_ps(op.add(r), v);
+                _mm_storeu_ps(op.add(r), relu4::<RELU>(v));
                 r += 4;
             }
             while r < m {
@@ -428,7 +457,7 @@ mod f32x8 {
                     let [acc] = co.partials([row.add(kx)]);
                     v += tree1(acc);
                 }
-                *op.add(r) = v;
+                *op.add(r) = if RELU { super::Activation::Relu.apply(v) } else { v };
                 r += 1;
             }
         }
@@ -438,7 +467,7 @@ mod f32x8 {
 /// [`dense::dense_one`] compiled for `k` (at most the detected kernel); `false` for
 /// [`Kernel::Portable`], which the caller runs itself.
 #[inline]
-pub(crate) fn dense_one<S: Real, W: Weight>(
+pub(crate) fn dense_one<S: Real, W: Weight, const RELU: bool>(
     k: Kernel,
     w: &[W],
     b: &[W],
@@ -449,9 +478,9 @@ pub(crate) fn dense_one<S: Real, W: Weight>(
     match k.min(detected()) {
         // SAFETY: `detected()` returns Avx512 only when cpuid reports AVX-512F/VL, AVX2 and FMA
         // and XCR0 shows the OS saves their registers.
-        Kernel::Avx512 => unsafe { dense_one_avx512(w, b, x, c, out) },
+        Kernel::Avx512 => unsafe { dense_one_avx512::<S, W, RELU>(w, b, x, c, out) },
         // SAFETY: likewise for AVX2 and FMA.
-        Kernel::Avx2 => unsafe { dense_one_avx2(w, b, x, c, out) },
+        Kernel::Avx2 => unsafe { dense_one_avx2::<S, W, RELU>(w, b, x, c, out) },
         Kernel::Portable => return false,
     }
     true
@@ -799,14 +828,22 @@ mod tests {
             for &k in &kernels {
                 let mut got32 = std::vec![0.0f32; m];
                 let mut got64 = std::vec![0.0f64; m];
-                assert!(dense_one(k, &w32, &b32, &x32, &c32, &mut got32));
-                assert!(dense_one(k, &w, &b, &x, &c, &mut got64));
+                assert!(dense_one::<_, _, false>(k, &w32, &b32, &x32, &c32, &mut got32));
+                assert!(dense_one::<_, _, false>(k, &w, &b, &x, &c, &mut got64));
                 assert_eq!(bits32(&got32), bits32(&want32), "{k:?} f32 m={m} kx={kx} kc={kc}");
+                let mut relu32 = std::vec![0.0f32; m];
+                assert!(dense_one::<_, _, true>(k, &w32, &b32, &x32, &c32, &mut relu32));
+                let want_relu: Vec<f32> = want32.iter().map(|&v| Activation::Relu.apply(v)).collect();
+                assert_eq!(
+                    bits32(&relu32),
+                    bits32(&want_relu),
+                    "{k:?} f32 relu m={m} kx={kx} kc={kc}"
+                );
                 assert_eq!(bits64(&got64), bits64(&want64), "{k:?} f64 m={m} kx={kx} kc={kc}");
                 // f32 computed from f64 weights (the generic compilation).
                 let mut mixed = std::vec![0.0f32; m];
                 let mut mixed_want = std::vec![0.0f32; m];
-                assert!(dense_one(k, &w, &b, &x32, &c32, &mut mixed));
+                assert!(dense_one::<_, _, false>(k, &w, &b, &x32, &c32, &mut mixed));
                 dense::dense_with::<f32, f64, dense::Portable, ROWS, 1>(
                     dense::Portable,
                     &w,
@@ -859,7 +896,14 @@ mod tests {
                     }
                 }
             }
-            assert!(!dense_one(Kernel::Portable, &w32, &b32, &x32, &c32, &mut want32));
+            assert!(!dense_one::<_, _, false>(
+                Kernel::Portable,
+                &w32,
+                &b32,
+                &x32,
+                &c32,
+                &mut want32
+            ));
         }
     }
 
@@ -887,7 +931,7 @@ mod tests {
             .filter(|&k| k <= detected())
         {
             let mut got = [1.0f32];
-            assert!(dense_one(k, &w, &b, &x, &[], &mut got));
+            assert!(dense_one::<_, _, false>(k, &w, &b, &x, &[], &mut got));
             assert_eq!(got[0].to_bits(), want[0].to_bits(), "{k:?}");
         }
     }
@@ -916,13 +960,14 @@ mod tests {
                 .filter(|&k| k <= detected())
             {
                 let mut got = [1.0f32; 8];
-                assert!(dense_one(k, &w, &b, &x, &[], &mut got));
+                assert!(dense_one::<_, _, false>(k, &w, &b, &x, &[], &mut got));
                 assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "{k:?} n={n}");
             }
         }
     }
 
-    /// The fused ReLU is `Activation::Relu`: `−0` and NaN become `+0`, in blocks of 8 and 16.
+    /// The fused ReLU is `Activation::Relu`: `−0` and NaN become `+0`, in blocks of 8 and 16 and
+    /// for one sample.
     #[test]
     fn fused_relu_maps_negative_zero_and_nan_to_zero() {
         let tiny = f32::from_bits(1);
@@ -959,6 +1004,13 @@ mod tests {
                     "{k:?} row {r}"
                 );
             }
+            // One sample, 13 rows: the 8-row, 4-row and 1-row paths.
+            let w13 = [tiny; 8 * 13];
+            let b13: [f32; 13] = core::array::from_fn(|r| b[r % 3]);
+            let mut one = [1.0f32; 13];
+            assert!(dense_one::<_, _, true>(k, &w13, &b13, &[-tiny; 8], &[], &mut one));
+            let want13: [u32; 13] = core::array::from_fn(|r| [0.0f32, 0.0, 2.0][r % 3].to_bits());
+            assert_eq!(one.map(f32::to_bits), want13, "{k:?} one sample");
         }
     }
 

@@ -389,7 +389,7 @@ pub fn dense_soa_with<S: Real, W: Weight, F: MulAdd, const R: usize, const NB: u
 #[inline(always)]
 pub fn dense_one<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::arch::x86_64::dense_one(crate::arch::kernel(), w, b, x, c, out) {
+    if crate::arch::x86_64::dense_one::<S, W, false>(crate::arch::kernel(), w, b, x, c, out) {
         return;
     }
     #[cfg(flow_vfma)]
@@ -397,6 +397,18 @@ pub fn dense_one<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &m
         return;
     }
     dense_with::<S, W, Portable, ROWS, 1>(Portable, w, b, [x], [c], &mut [out]);
+}
+
+/// [`dense_one`], then ReLU on every output ([`crate::nn::mlp::Activation::Relu`]), fused into
+/// the kernel's stores where it can be.
+#[inline(always)]
+pub fn dense_one_relu<S: Real, W: Weight>(w: &[W], b: &[W], x: &[S], c: &[S], out: &mut [S]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::arch::x86_64::dense_one::<S, W, true>(crate::arch::kernel(), w, b, x, c, out) {
+        return;
+    }
+    dense_one(w, b, x, c, out);
+    crate::nn::mlp::Activation::Relu.apply_all(out);
 }
 
 #[cfg(test)]

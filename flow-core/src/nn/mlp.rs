@@ -355,16 +355,21 @@ impl<'a, W: Weight> Mlp<'a, W> {
             } else {
                 slicing::head_mut(dst, layer.n_out)
             };
-            if l == 0 {
-                dense(layer.w, layer.b, x, c, dst);
+            let (src_x, src_c) = if l == 0 {
+                (x, c)
             } else {
                 let Some(src) = src.get(..layer.n_in) else {
                     return;
                 };
-                dense(layer.w, layer.b, src, &[], dst);
-            }
-            if !last {
-                self.activation.apply_all(dst);
+                (src, &[][..])
+            };
+            if !last && self.activation == Activation::Relu {
+                kernel::dense_one_relu(layer.w, layer.b, src_x, src_c, dst);
+            } else {
+                dense(layer.w, layer.b, src_x, src_c, dst);
+                if !last {
+                    self.activation.apply_all(dst);
+                }
             }
         }
     }
