@@ -646,11 +646,65 @@ macro_rules! soa_kernel {
                 }
             }
 
+            /// A dense layer over samples `h .. h + LANES` of a block: row `r`'s weights at
+            /// `wp + r·n_in` (its `x` part, then its context part), bias `bp + r`, output `op + r`.
+            struct Layer<'a, const NB: usize> {
+                wp: *const f32,
+                bp: *const f32,
+                op: *mut [f32; NB],
+                n_in: usize,
+                x: &'a [[f32; NB]],
+                c: &'a [[f32; NB]],
+                h: usize,
+            }
+
+            impl<const NB: usize> Layer<'_, NB> {
+                /// Rows `r0 .. r0 + K` computed together and stored (with `RELU`, `max(v, 0)`:
+                /// `v` if `v > 0`, else `+0`, NaN and −0 too, as
+                /// [`crate::nn::mlp::Activation::Relu`]).
+                ///
+                /// # Safety
+                /// The target features of the vector; rows `r0 .. r0 + K` exist in the weights
+                /// (`n_in` each), biases and outputs; `h + LANES ≤ NB`.
+                #[inline(always)]
+                unsafe fn rows<const K: usize, const RELU: bool>(&self, r0: usize) {
+                    let kx = self.x.len();
+                    // SAFETY: rows `r0 .. r0 + K` are in bounds (the caller's guarantee): their
+                    // weights are `n_in = kx + c.len()` long, which is what `dots` reads, and
+                    // the stores write `LANES` elements from `h` of one `[f32; NB]`.
+                    unsafe {
+                        let mut rows = [self.wp; K];
+                        for (i, row) in rows.iter_mut().enumerate() {
+                            *row = self.wp.add((r0 + i) * self.n_in);
+                        }
+                        let dx = dots::<K, NB>(rows, self.x, self.h);
+                        let dc = if self.c.is_empty() {
+                            [$zero(); K]
+                        } else {
+                            for row in rows.iter_mut() {
+                                *row = row.add(kx);
+                            }
+                            dots::<K, NB>(rows, self.c, self.h)
+                        };
+                        for i in 0..K {
+                            let mut v = $add($set1(*self.bp.add(r0 + i)), dx[i]);
+                            if !self.c.is_empty() {
+                                v = $add(v, dc[i]);
+                            }
+                            if RELU {
+                                // max(a, b) = a > b ? a : b, b when either is NaN.
+                                v = $max(v, $zero());
+                            }
+                            $store(self.op.add(r0 + i).cast::<f32>().add(self.h), v);
+                        }
+                    }
+                }
+            }
+
             /// `out[r] = (b[r] + W_rx · x) + W_rc · c` for samples `h .. h + LANES` of the block
             /// (the context term only when `c` is not empty), for the rows that `w`, `b` and
-            /// `out` all have; nothing when `h + LANES > NB`. With `RELU`, each output is
-            /// `max(v, 0)` before it is stored: `v` if `v > 0`, else `+0` (NaN and −0 too), as
-            /// [`crate::nn::mlp::Activation::Relu`].
+            /// `out` all have, `R` rows at a time and the last `m mod R` one by one; nothing when
+            /// `h + LANES > NB`. With `RELU`, `max(v, 0)` of each output.
             #[inline(always)]
             pub(super) fn dense<const R: usize, const NB: usize, const RELU: bool>(
                 w: &[f32],
@@ -660,48 +714,34 @@ macro_rules! soa_kernel {
                 out: &mut [[f32; NB]],
                 h: usize,
             ) {
-                let (kx, kc) = (x.len(), c.len());
-                let Some((n_in, m)) = super::rows(w.len(), b.len(), out.len(), kx + kc) else {
+                let Some((n_in, m)) = super::rows(w.len(), b.len(), out.len(), x.len() + c.len()) else {
                     return;
                 };
                 if h + LANES > NB {
                     return;
                 }
+                let layer = Layer {
+                    wp: w.as_ptr(),
+                    bp: b.as_ptr(),
+                    op: out.as_mut_ptr(),
+                    n_in,
+                    x,
+                    c,
+                    h,
+                };
                 // SAFETY: compiled for the vector's features (see the module). Row `r < m` is
-                // `w[r·n_in .. (r+1)·n_in]`, inside `w` since `m ≤ w.len() / n_in`: its `kx`
-                // weights start at `r·n_in` and its context weights at `r·n_in + kx`; `b` and
-                // `out` have at least `m` entries, and the stores write `LANES` elements from
-                // `h` of one `[f32; NB]`, inside it since `h + LANES ≤ NB`.
+                // `w[r·n_in .. (r+1)·n_in]`, inside `w` since `m ≤ w.len() / n_in`; `b` and
+                // `out` have at least `m` entries; `h + LANES ≤ NB` (checked above). The loops
+                // ask only for rows below `m`.
                 unsafe {
-                    let (wp, bp, op) = (w.as_ptr(), b.as_ptr(), out.as_mut_ptr());
                     let mut r0 = 0;
-                    while r0 < m {
-                        // A short last group repeats row r0 (computed, not stored).
-                        let mut rows = [wp; R];
-                        for (i, row) in rows.iter_mut().enumerate() {
-                            *row = wp.add(if r0 + i < m { r0 + i } else { r0 } * n_in);
-                        }
-                        let dx = dots::<R, NB>(rows, x, h);
-                        let dc = if kc > 0 {
-                            for row in rows.iter_mut() {
-                                *row = row.add(kx);
-                            }
-                            dots::<R, NB>(rows, c, h)
-                        } else {
-                            [$zero(); R]
-                        };
-                        for i in 0..R.min(m - r0) {
-                            let mut v = $add($set1(*bp.add(r0 + i)), dx[i]);
-                            if kc > 0 {
-                                v = $add(v, dc[i]);
-                            }
-                            if RELU {
-                                // max(a, b) = a > b ? a : b, b when either is NaN.
-                                v = $max(v, $zero());
-                            }
-                            $store(op.add(r0 + i).cast::<f32>().add(h), v);
-                        }
+                    while r0 + R <= m {
+                        layer.rows::<R, RELU>(r0);
                         r0 += R;
+                    }
+                    while r0 < m {
+                        layer.rows::<1, RELU>(r0);
+                        r0 += 1;
                     }
                 }
             }
