@@ -60,21 +60,35 @@ impl AffineScale {
     /// Returns `(s, ln s, d ln s / da)`.
     #[inline]
     pub fn eval<S: Real>(self, a: S) -> (S, S, S) {
+        self.eval_with::<S, true>(a)
+    }
+
+    /// `(s, ln s)`: [`AffineScale::eval`] without the derivative (the same bits), for the
+    /// forward and inverse passes.
+    #[inline(always)]
+    pub fn scale<S: Real>(self, a: S) -> (S, S) {
+        let (s, ls, _) = self.eval_with::<S, false>(a);
+        (s, ls)
+    }
+
+    /// `(s, ln s, d ln s / da)`, the derivative only when `GRAD` (else 0).
+    #[inline(always)]
+    fn eval_with<S: Real, const GRAD: bool>(self, a: S) -> (S, S, S) {
         match self {
             AffineScale::SoftclipExp { bound } => {
                 let b = S::from_f64(bound);
                 let ls = math::softclip(a, b);
-                (ls.exp(), ls, math::softclip_grad(a, b))
+                (ls.exp(), ls, when::<S, GRAD>(|| math::softclip_grad(a, b)))
             }
             AffineScale::SoftplusEps { eps } => {
                 let s = math::softplus(a) + S::from_f64(eps);
-                (s, s.ln(), math::sigmoid(a) / s)
+                (s, s.ln(), when::<S, GRAD>(|| math::sigmoid(a) / s))
             }
             AffineScale::Sigmoid { eps } => {
                 let two = S::from_f64(2.0);
                 let sg = math::sigmoid(a + two);
                 let s = sg + S::from_f64(eps);
-                (s, s.ln(), sg * (S::ONE - sg) / s)
+                (s, s.ln(), when::<S, GRAD>(|| sg * (S::ONE - sg) / s))
             }
             AffineScale::SoftplusOffset { offset, eps } => {
                 let v = a + S::from_f64(offset);
@@ -83,10 +97,20 @@ impl AffineScale {
                     // d ln s / da = σ(v) / softplus(v) = 1 − e^v/2 + …
                     (s, v, S::ONE)
                 } else {
-                    (s, s.ln(), math::sigmoid(v) / s)
+                    (s, s.ln(), when::<S, GRAD>(|| math::sigmoid(v) / s))
                 }
             }
         }
+    }
+}
+
+/// `g()` when `GRAD`, else 0 (not computed).
+#[inline(always)]
+fn when<S: Real, const GRAD: bool>(g: impl FnOnce() -> S) -> S {
+    if GRAD {
+        g()
+    } else {
+        S::ZERO
     }
 }
 
@@ -185,7 +209,7 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
         let mut ldj = S::ZERO;
         for ((zi, &yi), p) in z.iter_mut().zip(y).zip(out.chunks_exact(2)) {
             let (t, a) = self.layout.split(p);
-            let (s, ls, _) = self.scale.eval(a);
+            let (s, ls) = self.scale.scale(a);
             *zi = yi * s + t;
             ldj += ls;
         }
@@ -211,7 +235,7 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
         let mut ldj = S::ZERO;
         for ((yi, &zi), p) in y.iter_mut().zip(z).zip(out.chunks_exact(2)) {
             let (t, a) = self.layout.split(p);
-            let (s, ls, _) = self.scale.eval(a);
+            let (s, ls) = self.scale.scale(a);
             *yi = (zi - t) / s;
             ldj -= ls;
         }
@@ -390,7 +414,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
         let (out, rest) = slicing::split_mut(scratch, 2 * self.dim);
         self.net.forward(u, ctx, out, rest);
         for (si, p) in diag.iter_mut().zip(out.chunks_exact(2)) {
-            *si = self.scale.eval(self.layout.split(p).1).0;
+            *si = self.scale.scale(self.layout.split(p).1).0;
         }
     }
 
