@@ -1,5 +1,5 @@
 //! Micro-benchmark of the batch dense kernel `flow_core::nn::dense::dense_soa`: one 64 × 64 layer
-//! against 8 samples in structure-of-arrays form, best of 5 timings, in GFLOP/s (2 flops per
+//! against a block of samples (`flow_core::block::BLOCK`) in structure-of-arrays form, best of 5 timings, in GFLOP/s (2 flops per
 //! weight and sample). Build it like the speed report: `RUSTFLAGS="-C target-cpu=native" cargo
 //! run --release --example soa_kernel`.
 
@@ -7,8 +7,8 @@ use flow_core::nn::dense::dense_soa;
 use std::hint::black_box;
 use std::time::Instant;
 
-/// Samples per call (the batch block of x86-64 and aarch64).
-const NB: usize = 8;
+/// Samples per call: the batch block.
+const NB: usize = flow_core::block::BLOCK;
 
 /// Times `dense_soa` for one `m × k` layer (with `kc` context inputs) and prints GFLOP/s.
 fn run(m: usize, k: usize, kc: usize) {

@@ -77,10 +77,14 @@ pub fn shared<'a, S, const N: usize>(v: &'a [&mut [S]; N]) -> [&'a [S]; N] {
     v.each_ref().map(|s| &**s)
 }
 
-/// A value aligned to 64 bytes (a cache line, a 512-bit vector): the scratch arrays of the batch
-/// methods, so that every vector of [`BLOCK`] `f32` samples in them is one aligned load.
+/// A value aligned to 64 bytes (a cache line, a 512-bit vector) on x86-64 and aarch64, with its own
+/// alignment elsewhere (no padding in a microcontroller's flash or stack): the baked weights, so
+/// that rows of a multiple of 8 `f32` start on a 32-byte boundary (a split load costs twice), and
+/// the scratch arrays of the batch methods, so that every vector of [`BLOCK`] `f32` samples in them
+/// is one aligned load.
 #[derive(Clone, Copy, Debug)]
-#[repr(C, align(64))]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(C, align(64)))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), repr(C))]
 pub struct Aligned<T>(pub T);
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! const _: &[u8] = include_bytes!(…);            // rebuild when the model file changes
 //! const SCRATCH: usize = …;                       // measured in `check`
 //! static L0_SIZES: [usize; K] = [...];            // one set per layer (see `gen_affine_ar`)
-//! static L0_PARAMS: [W; N] = [W::from_bits(0x…), …];  // W: the file's weight type, f32 or f64
+//! static L0_PARAMS: Aligned<[W; N]> = Aligned([W::from_bits(0x…), …]);  // an MLP's weights; W: f32 or f64
 //! static BASE_PARAMS: [W; M] = [...];
 //! static FLOW: Flow<S, Chain<L0, Chain<L1, L2>>, Base> = Flow::new(Chain(…), …);
 //! impl Name { consts and array methods }
@@ -161,10 +161,10 @@ fn gen_net(i: usize, net: &NetDesc, m: &Model) -> syn::Result<(TokenStream, Toke
     Ok((
         quote! {
             static #sizes_id: [usize; #k] = [#(#sizes),*];
-            static #params_id: [#wt; #n] = #arr;
+            static #params_id: ::flow_core::block::Aligned<[#wt; #n]> = ::flow_core::block::Aligned(#arr);
         },
         quote! {
-            ::flow_core::nn::Mlp { sizes: &#sizes_id, params: &#params_id, activation: #act, residual: #residual }
+            ::flow_core::nn::Mlp { sizes: &#sizes_id, params: &#params_id.0, activation: #act, residual: #residual }
         },
     ))
 }

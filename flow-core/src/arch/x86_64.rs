@@ -240,10 +240,14 @@ mod f32x8 {
             // of every row (the caller's guarantee); the masked loads read only the tail.
             unsafe {
                 let mut acc = [_mm256_setzero_ps(); R];
+                // `black_box` hides that the rows are one stride apart: knowing it, the compiler
+                // derived each row's address from the previous one's, a chain of dependent adds
+                // longer than the FMAs' 4 cycles; now each is its own base plus the block offset.
+                let p = core::hint::black_box(rows);
                 for blk in 0..self.blocks {
                     let xv = _mm256_loadu_ps(self.ptr.add(8 * blk));
                     for i in 0..R {
-                        acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(rows[i].add(8 * blk)), xv, acc[i]);
+                        acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(p[i].add(8 * blk)), xv, acc[i]);
                     }
                 }
                 if self.tail > 0 {
@@ -286,6 +290,32 @@ mod f32x8 {
                 _mm256_shuffle_ps(a, b, 0b10_00_10_00),
                 _mm256_shuffle_ps(a, b, 0b11_01_11_01),
             )
+        }
+    }
+
+    /// The trees of eight rows' partial sums, as `[t₀, …, t₇]`: vertical adds after shuffles,
+    /// in the order of [`super::dense::dot_lanes`].
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn tree8(a: [__m256; 8]) -> __m256 {
+        // SAFETY: register-only intrinsics on a CPU with AVX2.
+        unsafe {
+            // [l₀+l₄, l₁+l₅, l₂+l₆, l₃+l₇] of rows 2i | 2i + 1.
+            let mut s = [_mm256_setzero_ps(); 4];
+            for (i, si) in s.iter_mut().enumerate() {
+                let (lo, hi) = (a[2 * i], a[2 * i + 1]);
+                *si = _mm256_add_ps(
+                    _mm256_permute2f128_ps(lo, hi, 0x20),
+                    _mm256_permute2f128_ps(lo, hi, 0x31),
+                );
+            }
+            // [(l₀+l₄)+(l₂+l₆), (l₁+l₅)+(l₃+l₇)] of rows 0, 2 | 1, 3 and 4, 6 | 5, 7.
+            let (t0, t1) = (add_halves(s[0], s[1]), add_halves(s[2], s[3]));
+            // Rows [0, 2, 4, 6 | 1, 3, 5, 7].
+            let u = add_neighbours(t0, t1);
+            _mm256_permutevar8x32_ps(u, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
         }
     }
 
@@ -427,17 +457,25 @@ mod f32x8 {
             // Eight rows in flight: eight independent chains cover the FMA latency (4 cycles,
             // two per cycle); then four, then one.
             while r + 8 <= m {
-                let rows: [*const f32; 8] = core::array::from_fn(|i| wp.add((r + i) * n_in));
-                let ax = xo.partials(rows);
-                let mut v0 = _mm_add_ps(_mm_loadu_ps(bp.add(r)), tree4([ax[0], ax[1], ax[2], ax[3]]));
-                let mut v1 = _mm_add_ps(_mm_loadu_ps(bp.add(r + 4)), tree4([ax[4], ax[5], ax[6], ax[7]]));
-                if kc > 0 {
-                    let ac = co.partials(rows.map(|p| p.add(kx)));
-                    v0 = _mm_add_ps(v0, tree4([ac[0], ac[1], ac[2], ac[3]]));
-                    v1 = _mm_add_ps(v1, tree4([ac[4], ac[5], ac[6], ac[7]]));
+                let mut rows = [wp; 8];
+                for (i, row) in rows.iter_mut().enumerate() {
+                    *row = wp.add((r + i) * n_in);
                 }
-                _mm_storeu_ps(op.add(r), relu4::<RELU>(v0));
-                _mm_storeu_ps(op.add(r + 4), relu4::<RELU>(v1));
+                let mut v = _mm256_add_ps(_mm256_loadu_ps(bp.add(r)), tree8(xo.partials(rows)));
+                if kc > 0 {
+                    for row in rows.iter_mut() {
+                        *row = row.add(kx);
+                    }
+                    v = _mm256_add_ps(v, tree8(co.partials(rows)));
+                }
+                _mm256_storeu_ps(
+                    op.add(r),
+                    if RELU {
+                        _mm256_max_ps(v, _mm256_setzero_ps())
+                    } else {
+                        v
+                    },
+                );
                 r += 8;
             }
             while r + 4 <= m {

@@ -15,7 +15,7 @@ const _: () = {
     /// Scratch elements every method needs: `Flow::scratch_len` of `FLOW`, measured by the macro.
     const SCRATCH: usize = 32;
     static L0_SIZES: [usize; 3] = [2, 2, 4];
-    static L0_PARAMS: [f32; 18] = [
+    static L0_PARAMS: ::flow_core::block::Aligned<[f32; 18]> = ::flow_core::block::Aligned([
         f32::from_bits(0xbee2_92d9),
         f32::from_bits(0x0000_0000),
         f32::from_bits(0x3f39_9ad2),
@@ -34,9 +34,9 @@ const _: () = {
         f32::from_bits(0x3f2c_edb9),
         f32::from_bits(0xbe84_43e2),
         f32::from_bits(0x3e4e_241d),
-    ];
+    ]);
     static L1_SIZES: [usize; 3] = [2, 2, 4];
-    static L1_PARAMS: [f32; 18] = [
+    static L1_PARAMS: ::flow_core::block::Aligned<[f32; 18]> = ::flow_core::block::Aligned([
         f32::from_bits(0x0000_0000),
         f32::from_bits(0xbeb2_cedd),
         f32::from_bits(0x0000_0000),
@@ -55,7 +55,7 @@ const _: () = {
         f32::from_bits(0x3cc7_978f),
         f32::from_bits(0x3e75_a358),
         f32::from_bits(0x3de0_d3ea),
-    ];
+    ]);
     static BASE_PARAMS: [f32; 4] = [
         f32::from_bits(0xbe3d_a861),
         f32::from_bits(0xbe82_cb05),
@@ -74,7 +74,7 @@ const _: () = {
             ::flow_core::layers::affine_ar::AffineAutoregressive {
                 net: ::flow_core::nn::Mlp {
                     sizes: &L0_SIZES,
-                    params: &L0_PARAMS,
+                    params: &L0_PARAMS.0,
                     activation: ::flow_core::nn::Activation::Relu,
                     residual: false,
                 },
@@ -88,7 +88,7 @@ const _: () = {
             ::flow_core::layers::affine_ar::AffineAutoregressive {
                 net: ::flow_core::nn::Mlp {
                     sizes: &L1_SIZES,
-                    params: &L1_PARAMS,
+                    params: &L1_PARAMS.0,
                     activation: ::flow_core::nn::Activation::Relu,
                     residual: false,
                 },

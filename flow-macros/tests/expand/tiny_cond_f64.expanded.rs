@@ -15,7 +15,7 @@ const _: () = {
     /// Scratch elements every method needs: `Flow::scratch_len` of `FLOW`, measured by the macro.
     const SCRATCH: usize = 44;
     static L0_SIZES: [usize; 3] = [3, 2, 4];
-    static L0_PARAMS: [f32; 20] = [
+    static L0_PARAMS: ::flow_core::block::Aligned<[f32; 20]> = ::flow_core::block::Aligned([
         f32::from_bits(0xbf46_76e1),
         f32::from_bits(0x0000_0000),
         f32::from_bits(0x3dfd_b5d5),
@@ -36,7 +36,7 @@ const _: () = {
         f32::from_bits(0xbf13_4dd6),
         f32::from_bits(0xbdb2_cfe3),
         f32::from_bits(0xbefa_e8b3),
-    ];
+    ]);
     static BASE_PARAMS: [f32; 5] = [
         f32::from_bits(0xbdfd_577a),
         f32::from_bits(0x3e8c_56a6),
@@ -52,7 +52,7 @@ const _: () = {
         ::flow_core::layers::affine_ar::AffineAutoregressive {
             net: ::flow_core::nn::Mlp {
                 sizes: &L0_SIZES,
-                params: &L0_PARAMS,
+                params: &L0_PARAMS.0,
                 activation: ::flow_core::nn::Activation::Tanh,
                 residual: false,
             },
