@@ -107,6 +107,7 @@ fn code(k: Kernel) -> u8 {
 }
 
 /// The detected kernel (detection runs once).
+#[inline]
 fn detected() -> Kernel {
     match DETECTED.load(Ordering::Relaxed) {
         0 => {
