@@ -263,6 +263,19 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         }
     }
 
+    /// `(t, s, ln s)` of one transformed feature: [`Self::affine`] without the derivative (the
+    /// same bits), for the forward and inverse passes.
+    #[inline(always)]
+    fn shift_scale<S: Real>(&self, o: &[S]) -> (S, S, S) {
+        if self.additive {
+            (o.first().copied().unwrap_or(S::NAN), S::ONE, S::ZERO)
+        } else {
+            let (t, a) = self.layout.split(o);
+            let (s, ls) = self.scale.scale(a);
+            (t, s, ls)
+        }
+    }
+
     /// Shared by both directions: identity features pass through, transformed ones go through
     /// `y ↦ y · s + t` (`density`) or `y ↦ (y − t) / s`; returns ±Σ ln s.
     fn apply<S: Real>(&self, src: &[S], ctx: &[S], dst: &mut [S], scratch: &mut [S], density: bool) -> S {
@@ -284,7 +297,7 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
             if m.is_identity() {
                 *di = si;
             } else if let Some(o) = outs.next() {
-                let (t, s, ls, _) = self.affine(o);
+                let (t, s, ls) = self.shift_scale(o);
                 if density {
                     *di = si * s + t;
                     ldj += ls;
