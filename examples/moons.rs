@@ -7,7 +7,7 @@
 //! training curve). `--write-model` also replaces the shipped model with the one just fitted (the
 //! documented way to re-make it; rebuild to bake it). `--smoke`: a tiny fit for CI.
 
-use flow_train::{cli, datasets, fit, io, plot, ArchConfig, Dataset, FitConfig, FlowKind};
+use flow_train::{datasets, fit, io, plot, ArchConfig, Dataset, FitConfig, FlowKind};
 
 /// The shipped model, baked at compile time.
 #[flow_macros::flow("examples/models/moons.flow")]
@@ -53,7 +53,7 @@ fn main() {
         columns: cols.clone(),
         flow: "maf".into(),
         training: Some(io::TrainingRecord::of(&cfg, &out)),
-        golden: Some(cli::golden_for(&parts, &data, &cfg)),
+        golden: Some(flow_train::golden::golden_for(&parts, &data, &cfg)),
         ..Default::default()
     };
     let fitted = out_dir.join("moons_fitted.flow");
@@ -66,7 +66,10 @@ fn main() {
 
     // Evaluate: the fitted model through the runtime path, the shipped one baked.
     let test_data = Dataset::from_rows(cols, &test.iter().map(|r| r.to_vec()).collect::<Vec<_>>());
-    let fitted_nll = -cli::log_probs(&parts, &test_data).iter().sum::<f64>() / n_test as f64;
+    let fitted_nll = -flow_train::eval::log_probs(&parts, &test_data)
+        .iter()
+        .sum::<f64>()
+        / n_test as f64;
     let xs: Vec<[f32; 2]> = test.iter().map(|r| [r[0] as f32, r[1] as f32]).collect();
     let mut lp = vec![0.0f32; xs.len()];
     Moons::log_prob_batch(&xs, &mut lp);

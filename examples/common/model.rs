@@ -41,7 +41,7 @@ fn save_fitted(
 ) -> Result<(), String> {
     use flow_train::io::{Meta, TrainingRecord, META_FORMAT};
     let parts = &out.model.parts;
-    let golden = flow_train::cli::golden_for(parts, data, cfg);
+    let golden = flow_train::golden::golden_for(parts, data, cfg);
     let meta = Meta {
         format: META_FORMAT.into(),
         columns: data.columns.clone(),

@@ -284,7 +284,7 @@ fn golden_models() -> (Vec<u8>, Vec<u8>) {
     let meta = flow_train::io::Meta {
         format: flow_train::io::META_FORMAT.into(),
         columns: data.columns.clone(),
-        golden: Some(flow_train::cli::golden_for(&parts, &data, &cfg)),
+        golden: Some(flow_train::golden::golden_for(&parts, &data, &cfg)),
         ..Default::default()
     };
     let json = serde_json::to_string(&meta).unwrap();
@@ -334,7 +334,7 @@ fn fitted_with_golden(flow: FlowKind, d: usize) -> Vec<u8> {
     let meta = flow_train::io::Meta {
         format: flow_train::io::META_FORMAT.into(),
         columns: cols,
-        golden: Some(flow_train::cli::golden_for(&parts, &data, &cfg)),
+        golden: Some(flow_train::golden::golden_for(&parts, &data, &cfg)),
         ..Default::default()
     };
     parts.to_bytes(&serde_json::to_string(&meta).unwrap())

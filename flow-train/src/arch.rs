@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// The flow families the CLI can fit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlowKind {
     /// Masked autoregressive flow (affine).
@@ -41,6 +41,39 @@ pub enum FlowKind {
 }
 
 impl FlowKind {
+    /// Every family, in the order of `flow-train fit --help`.
+    pub const ALL: [FlowKind; 7] = [
+        FlowKind::Maf,
+        FlowKind::Iaf,
+        FlowKind::Realnvp,
+        FlowKind::Nsf,
+        FlowKind::NsfCoupling,
+        FlowKind::Planar,
+        FlowKind::Radial,
+    ];
+
+    /// Transforms of a flow of this family when none are asked for: 16 planar or radial maps
+    /// (each is cheap and weak), 5 of the others.
+    pub fn default_transforms(self) -> usize {
+        match self {
+            FlowKind::Planar | FlowKind::Radial => 16,
+            _ => 5,
+        }
+    }
+
+    /// One line on the family (`flow-train fit --help`).
+    pub fn about(self) -> &'static str {
+        match self {
+            FlowKind::Maf => "Masked autoregressive flow (affine)",
+            FlowKind::Iaf => "Inverse autoregressive flow (affine)",
+            FlowKind::Realnvp => "RealNVP affine coupling",
+            FlowKind::Nsf => "Neural spline flow, autoregressive",
+            FlowKind::NsfCoupling => "Neural spline flow, coupling",
+            FlowKind::Planar => "Planar flows",
+            FlowKind::Radial => "Radial flows",
+        }
+    }
+
     /// The CLI name.
     pub fn name(self) -> &'static str {
         match self {
@@ -52,6 +85,19 @@ impl FlowKind {
             FlowKind::Planar => "planar",
             FlowKind::Radial => "radial",
         }
+    }
+}
+
+impl std::str::FromStr for FlowKind {
+    type Err = String;
+
+    /// The family named `s` ([`FlowKind::name`]).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown flow '{s}' (one of {})", names.join(", ")))
     }
 }
 
@@ -337,4 +383,30 @@ pub(crate) fn push_coupling_net(
         },
         mask_span,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{Precision, Schedule};
+
+    /// The CLI names are the serde names (model files record them) and parse back; an unknown
+    /// name is an error that lists the choices.
+    #[test]
+    fn names_parse_back_and_match_serde() {
+        for k in FlowKind::ALL {
+            assert_eq!(k.name().parse::<FlowKind>(), Ok(k));
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.name()));
+        }
+        for s in Schedule::ALL {
+            assert_eq!(s.name().parse::<Schedule>(), Ok(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
+        }
+        for p in Precision::ALL {
+            assert_eq!(p.name().parse::<Precision>(), Ok(p));
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.name()));
+        }
+        let e = "nvp".parse::<FlowKind>().unwrap_err();
+        assert!(e.contains("'nvp'") && e.contains("nsf-coupling"), "{e}");
+    }
 }

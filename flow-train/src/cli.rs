@@ -1,31 +1,34 @@
-//! The commands behind the `flow-train` binary, as library functions (so tests can call them).
+//! The commands behind the `flow-train` binary: each reads its inputs, calls the `flow_train`
+//! library and prints its results (the library itself neither parses arguments nor prints).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::builder::{PossibleValue, TypedValueParser};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use flow_core::model::builder::ModelParts;
 use flow_core::model::file::WeightType;
 use flow_core::runtime::flow_of;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
-use crate::golden::{self, Golden};
-use crate::io::{self, Meta, TrainingRecord, META_FORMAT};
-use crate::train::{self, Dataset, FitConfig};
+use flow_train::eval::log_probs;
+use flow_train::golden::{self, golden_for};
+use flow_train::io::{self, Meta, TrainingRecord, META_FORMAT};
+use flow_train::train::{self, Dataset, FitConfig, Precision, Schedule};
+use flow_train::{ArchConfig, FlowKind};
 
 /// A command's outcome: an exit code, or a message for stderr.
 pub type CliResult = Result<ExitCode, String>;
 
-/// Reads a CSV as (header, rows), with the line/column errors of [`crate::csv`].
+/// Reads a CSV as (header, rows), with the line/column errors of [`flow_train::csv`].
 pub fn load_csv(path: &Path, drop_invalid: bool) -> Result<(Vec<String>, Vec<Vec<f64>>), String> {
-    let opts = crate::csv::ReadOptions {
+    let opts = flow_train::csv::ReadOptions {
         drop_invalid,
         columns: None,
     };
-    let (table, report) = crate::csv::read_csv(path, &opts).map_err(|e| e.to_string())?;
+    let (table, report) = flow_train::csv::read_csv(path, &opts).map_err(|e| e.to_string())?;
     if drop_invalid && report.dropped > 0 {
         println!("dropped_rows={}", report.dropped);
     }
@@ -51,9 +54,9 @@ fn select(header: &[String], rows: &[Vec<f64>], names: &[String], path: &Path) -
 
 /// `flow-train data`.
 pub fn data(name: &str, n: usize, seed: u64, output: &Path) -> CliResult {
-    let rows = crate::datasets::generate(name, n, seed).map_err(|e| e.to_string())?;
+    let rows = flow_train::datasets::generate(name, n, seed).map_err(|e| e.to_string())?;
     let cols = vec!["x0".to_string(), "x1".to_string()];
-    crate::csv::write_csv(output, &cols, rows.iter().map(|r| r.to_vec()))
+    flow_train::csv::write_csv(output, &cols, rows.iter().map(|r| r.to_vec()))
         .map_err(|e| format!("{}: {e}", output.display()))?;
     println!("wrote {n} rows of {name} to {}", output.display());
     Ok(ExitCode::SUCCESS)
@@ -79,6 +82,137 @@ pub struct FitArgs<'a> {
     pub progress: bool,
     /// Set by Ctrl-C.
     pub stop: &'a AtomicBool,
+}
+
+/// The options of `flow-train fit`; every default is the library's ([`FitConfig::default`],
+/// [`ArchConfig::default`]).
+#[derive(clap::Args)]
+pub struct FitOptions {
+    /// Training data (CSV with a header row).
+    pub data: PathBuf,
+    /// Output model file.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+    /// Flow family.
+    #[arg(long, default_value = ArchConfig::default().flow.name(), value_parser = choice::<FlowKind>(FlowKind::ALL.map(|v| (v.name(), v.about()))))]
+    pub flow: FlowKind,
+    /// Number of transforms.
+    #[arg(long)]
+    pub transforms: Option<usize>,
+    /// Hidden widths, e.g. 64,64.
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Spline bins.
+    #[arg(long, default_value_t = ArchConfig::default().bins)]
+    pub bins: usize,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = FitConfig::default().epochs)]
+    pub epochs: usize,
+    /// Mini-batch size (smaller on small data sets, see --min-batches).
+    #[arg(long, default_value_t = FitConfig::default().batch_size)]
+    pub batch_size: usize,
+    /// Cut every epoch into at least this many batches: with fewer than
+    /// min-batches × batch-size training rows the batch shrinks to rows / min-batches
+    /// (0 = off).
+    #[arg(long, default_value_t = FitConfig::default().min_batches)]
+    pub min_batches: usize,
+    /// Adam learning rate (the peak of the schedule; cosine's mean rate is half of it).
+    #[arg(long, default_value_t = FitConfig::default().lr)]
+    pub lr: f64,
+    /// Decoupled weight decay (AdamW): each step multiplies every weight by 1 - lr × this
+    /// (0 = off). Regularizes fits on small data sets (a few hundred rows or fewer).
+    #[arg(long, default_value_t = FitConfig::default().weight_decay)]
+    pub weight_decay: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = FitConfig::default().seed)]
+    pub seed: u64,
+    /// Fraction held out for validation.
+    #[arg(long, default_value_t = FitConfig::default().val_fraction)]
+    pub val_fraction: f64,
+    /// Epochs without improvement before stopping.
+    #[arg(long, default_value_t = FitConfig::default().patience)]
+    pub patience: usize,
+    /// Columns to model (default: all but the context columns).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Columns that are conditions (context), not modelled.
+    #[arg(long, value_delimiter = ',')]
+    pub context: Option<Vec<String>>,
+    /// Worker threads (default: all cores).
+    #[arg(long, default_value_t = FitConfig::default().threads)]
+    pub threads: usize,
+    /// Learning-rate schedule.
+    #[arg(long, default_value = FitConfig::default().schedule.name(), value_parser = choice::<Schedule>(Schedule::ALL.map(|v| (v.name(), v.about()))))]
+    pub schedule: Schedule,
+    /// Arithmetic of the gradient kernels.
+    #[arg(long, default_value = FitConfig::default().precision.name(), value_parser = choice::<Precision>(Precision::ALL.map(|v| (v.name(), v.about()))))]
+    pub precision: Precision,
+    /// Fixed maps applied to the data before the flow: log (positive data), logit (0..1),
+    /// atanh (-1..1), inv-softplus (positive), comma-separated, in order.
+    #[arg(long, value_delimiter = ',')]
+    pub pre: Option<Vec<String>>,
+    /// Drop rows with NaN, infinite or missing values (prints how many).
+    #[arg(long)]
+    pub drop_invalid: bool,
+    /// Write the best model so far every this many epochs (0 = only at the end).
+    #[arg(long, default_value_t = 10)]
+    pub checkpoint_every: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl FitOptions {
+    /// The library's configuration for these options; an unknown `--pre` map is an error.
+    pub fn config(&self) -> Result<FitConfig, String> {
+        use flow_core::layers::elementwise::ElementwiseKind as K;
+        let mut cfg = FitConfig::default();
+        cfg.arch.flow = self.flow;
+        cfg.arch.transforms = self.transforms.unwrap_or(self.flow.default_transforms());
+        if let Some(h) = &self.hidden {
+            cfg.arch.hidden = h.clone();
+        }
+        cfg.arch.bins = self.bins;
+        cfg.epochs = self.epochs;
+        cfg.batch_size = self.batch_size;
+        cfg.min_batches = self.min_batches;
+        cfg.lr = self.lr;
+        cfg.weight_decay = self.weight_decay;
+        cfg.seed = self.seed;
+        cfg.val_fraction = self.val_fraction;
+        cfg.patience = self.patience;
+        cfg.threads = self.threads;
+        cfg.schedule = self.schedule;
+        cfg.precision = self.precision;
+        for name in self.pre.iter().flatten() {
+            cfg.arch.pre.push(match name.as_str() {
+                "log" => K::Log,
+                "logit" => K::Logit,
+                "atanh" => K::Atanh,
+                "inv-softplus" => K::InvSoftplus,
+                other => {
+                    return Err(format!(
+                        "unknown --pre map '{other}' (log, logit, atanh, inv-softplus)"
+                    ))
+                }
+            });
+        }
+        Ok(cfg)
+    }
+}
+
+/// A parser for one of the library's named choices (`FromStr`), with the names as clap's possible
+/// values (shown by `--help`, checked before parsing).
+fn choice<T>(
+    values: impl IntoIterator<Item = (&'static str, &'static str)>,
+) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    let values = values
+        .into_iter()
+        .map(|(name, about)| PossibleValue::new(name).help(about));
+    clap::builder::PossibleValuesParser::new(values).try_map(|s| s.parse::<T>())
 }
 
 /// Stops training gracefully on Ctrl-C (the best model so far is written).
@@ -113,51 +247,6 @@ pub fn load_dataset(
     })
 }
 
-/// Golden probe points for a model fitted on `data`: typical rows, far tails in each coordinate,
-/// and (for spline models) the spline bound in standardized units, ±1e-4.
-pub fn golden_for(parts: &ModelParts, data: &Dataset, cfg: &FitConfig) -> Golden {
-    let (d, c) = (data.dim(), data.context_dim());
-    let n = data.len();
-    let rows: Vec<usize> = (0..24.min(n)).map(|k| k * n / 24.min(n).max(1)).collect();
-    let (mean, std) = train::mean_std(data, &(0..n).collect::<Vec<_>>());
-    let mut points = Vec::new();
-    let mut context = Vec::new();
-    for &i in &rows {
-        points.push(data.row(i).0.to_vec());
-        context.push(data.row(i).1.to_vec());
-    }
-    let ctx0 = if n > 0 {
-        data.row(0).1.to_vec()
-    } else {
-        vec![0.0; c]
-    };
-    let mut offsets = vec![8.0, -8.0];
-    if matches!(cfg.arch.flow, crate::FlowKind::Nsf | crate::FlowKind::NsfCoupling) {
-        let b = cfg.arch.bound;
-        offsets.extend_from_slice(&[b, -b, b + 1e-4, b - 1e-4, -b + 1e-4, -b - 1e-4]);
-    }
-    for j in 0..d {
-        for &o in &offsets {
-            let mut p = mean.clone();
-            p[j] = mean[j] + o * std[j];
-            points.push(p);
-            context.push(ctx0.clone());
-        }
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(0x601d);
-    let noise: Vec<Vec<f64>> = (0..8)
-        .map(|_| {
-            (0..d)
-                .map(|_| flow_core::flow::standard_normal(&mut rng))
-                .collect()
-        })
-        .collect();
-    let noise_context: Vec<Vec<f64>> = (0..8)
-        .map(|k| if n > 0 { data.row(k % n).1.to_vec() } else { vec![] })
-        .collect();
-    golden::compute(parts, points, context, noise, noise_context)
-}
-
 /// `flow-train fit`.
 pub fn fit(a: &FitArgs) -> CliResult {
     let data = load_dataset(a.data, a.columns.clone(), a.context.clone(), a.drop_invalid)?;
@@ -181,7 +270,7 @@ pub fn fit(a: &FitArgs) -> CliResult {
     let checkpoint_every = a.checkpoint_every;
     let output = a.output.to_path_buf();
     let mut checkpoint_error: Option<String> = None;
-    let mut on_epoch = |info: &train::EpochInfo, model: &crate::arch::Trainable, best: &[f64]| {
+    let mut on_epoch = |info: &train::EpochInfo, model: &flow_train::arch::Trainable, best: &[f64]| {
         if let Some(b) = &bar {
             b.set_position(info.epoch as u64);
             b.set_message(format!(
@@ -225,26 +314,6 @@ pub fn fit(a: &FitArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// log p of every row of `data` with the model at `model` (f64 arithmetic, the weights as stored,
-/// f32 or f64: the same bits as the runtime evaluator's `Evaluator<f64, _>` on the file).
-pub fn log_probs(parts: &ModelParts, data: &Dataset) -> Vec<f64> {
-    let w = parts.stored_weights();
-    (0..data.len())
-        .into_par_iter()
-        .map_init(
-            || {
-                let f = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
-                vec![0.0; f.scratch_len()]
-            },
-            |scratch, i| {
-                let f = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
-                let (x, c) = data.row(i);
-                f.log_prob(x, c, scratch)
-            },
-        )
-        .collect()
-}
-
 /// `flow-train eval`.
 pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool) -> CliResult {
     let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
@@ -264,7 +333,7 @@ pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool
     if let Some(out) = output {
         let mut cols = header.clone();
         cols.push("log_prob".into());
-        crate::csv::write_csv(
+        flow_train::csv::write_csv(
             out,
             &cols,
             rows.iter().zip(&lps).map(|(r, &lp)| {
@@ -324,7 +393,7 @@ pub fn sample(model: &Path, n: usize, seed: u64, output: &Path, context_file: Op
         vec![]
     };
     cols.extend(columns);
-    crate::csv::write_csv(output, &cols, out_rows.into_iter())
+    flow_train::csv::write_csv(output, &cols, out_rows.into_iter())
         .map_err(|e| format!("{}: {e}", output.display()))?;
     println!("wrote {} samples to {}", n * ctx_rows.len(), output.display());
     Ok(ExitCode::SUCCESS)
@@ -369,7 +438,7 @@ pub fn inspect(model: &Path, json: bool) -> CliResult {
         println!("  context columns {}", meta.context_columns.join(","));
     }
     for (i, l) in parts.desc.layers.iter().enumerate() {
-        println!("  layer {i}: {}", crate::describe::layer(l));
+        println!("  layer {i}: {}", flow_train::describe::layer(l));
     }
     println!("  base: {:?}", parts.desc.base);
     println!("  parameters {n_weights} ({weight_type})  weight bytes {weight_bytes}");
@@ -470,13 +539,13 @@ pub fn footprint(
     work_dir: Option<std::path::PathBuf>,
 ) -> CliResult {
     let (parts, _) = io::read_model(model).map_err(|e| e.to_string())?;
-    let source = crate::footprint::CrateSource::new(repo);
-    let work = work_dir.unwrap_or_else(|| crate::footprint::default_work_dir(&source, model));
-    let fp = crate::footprint::measure(model, &parts, &source, &work)?;
+    let source = flow_train::footprint::CrateSource::new(repo);
+    let work = work_dir.unwrap_or_else(|| flow_train::footprint::default_work_dir(&source, model));
+    let fp = flow_train::footprint::measure(model, &parts, &source, &work)?;
     if json {
         println!("{}", serde_json::to_string(&fp).map_err(|e| e.to_string())?);
     } else {
-        print!("{}", crate::footprint::table(&fp));
+        print!("{}", flow_train::footprint::table(&fp));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,7 +18,11 @@
 
 use flow_core::model::builder::ModelParts;
 use flow_core::runtime::flow_of;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::train::{self, Dataset, FitConfig};
 
 /// f64 tolerance, relative to `1 + |reference|`.
 pub const TOL_F64: f64 = 1e-9;
@@ -176,4 +180,49 @@ pub fn aligned(bytes: &[u8]) -> Vec<u64> {
     let mut store = vec![0u64; bytes.len().div_ceil(8)];
     flow_core::bytemuck::cast_slice_mut::<u64, u8>(&mut store)[..bytes.len()].copy_from_slice(bytes);
     store
+}
+
+/// Golden probe points for a model fitted on `data`: typical rows, far tails in each coordinate,
+/// and (for spline models) the spline bound in standardized units, ±1e-4.
+pub fn golden_for(parts: &ModelParts, data: &Dataset, cfg: &FitConfig) -> Golden {
+    let (d, c) = (data.dim(), data.context_dim());
+    let n = data.len();
+    let rows: Vec<usize> = (0..24.min(n)).map(|k| k * n / 24.min(n).max(1)).collect();
+    let (mean, std) = train::mean_std(data, &(0..n).collect::<Vec<_>>());
+    let mut points = Vec::new();
+    let mut context = Vec::new();
+    for &i in &rows {
+        points.push(data.row(i).0.to_vec());
+        context.push(data.row(i).1.to_vec());
+    }
+    let ctx0 = if n > 0 {
+        data.row(0).1.to_vec()
+    } else {
+        vec![0.0; c]
+    };
+    let mut offsets = vec![8.0, -8.0];
+    if matches!(cfg.arch.flow, crate::FlowKind::Nsf | crate::FlowKind::NsfCoupling) {
+        let b = cfg.arch.bound;
+        offsets.extend_from_slice(&[b, -b, b + 1e-4, b - 1e-4, -b + 1e-4, -b - 1e-4]);
+    }
+    for j in 0..d {
+        for &o in &offsets {
+            let mut p = mean.clone();
+            p[j] = mean[j] + o * std[j];
+            points.push(p);
+            context.push(ctx0.clone());
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x601d);
+    let noise: Vec<Vec<f64>> = (0..8)
+        .map(|_| {
+            (0..d)
+                .map(|_| flow_core::flow::standard_normal(&mut rng))
+                .collect()
+        })
+        .collect();
+    let noise_context: Vec<Vec<f64>> = (0..8)
+        .map(|k| if n > 0 { data.row(k % n).1.to_vec() } else { vec![] })
+        .collect();
+    compute(parts, points, context, noise, noise_context)
 }

@@ -4,7 +4,8 @@
 //! evaluate, sample, inspect, plot, import from zuko / nflows / FlowJAX, verify.
 //!
 //! The library entry point is [`fit`]; the `flow-train` binary is a command line over this crate
-//! (`flow-train --help`; install it with `cargo install --path flow-train`).
+//! (`flow-train --help`; install it with `cargo install --path flow-train`): it parses the
+//! arguments and prints, the library does neither.
 //!
 //! ```
 //! use flow_train::{datasets, fit, ArchConfig, Dataset, FitConfig};
@@ -34,16 +35,17 @@
 //! | [`train`] | [`fit`]: maximum likelihood with Adam, schedules, validation, early stopping, all cores |
 //! | [`arch`] | the flow families (`FlowKind`: MAF, IAF, RealNVP, NSF, …) and their initialization |
 //! | [`import`] | zuko, nflows and FlowJAX flows from `flow-fixture/1` JSON (`python/flow_export.py`) |
-//! | [`golden`] | golden vectors stored in every model file, and `verify` |
+//! | [`golden`] | golden vectors stored in every model file (`golden_for` picks the probes), and `verify` |
+//! | [`eval`] | `log_probs` of a model on a data set |
 //! | [`footprint`] | flash, RAM, stack and instructions of a baked model on a Cortex-M4F (qemu) |
 //! | [`csv`], [`datasets`], [`plot`], [`io`] | data in, figures and model files out |
 
 pub mod arch;
 mod arch_spline;
-pub mod cli;
 pub mod csv;
 pub mod datasets;
 pub mod describe;
+pub mod eval;
 pub mod footprint;
 pub mod golden;
 pub mod import;

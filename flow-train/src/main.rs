@@ -11,9 +11,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use flow_train::arch::FlowKind;
-use flow_train::cli;
-use flow_train::train::{Precision, Schedule};
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -43,80 +42,7 @@ enum Command {
         output: PathBuf,
     },
     /// Fit a flow to a CSV by maximum likelihood and write the model file.
-    Fit {
-        /// Training data (CSV with a header row).
-        data: PathBuf,
-        /// Output model file.
-        #[arg(short = 'o', long)]
-        output: PathBuf,
-        /// Flow family.
-        #[arg(long, value_enum, default_value = "maf")]
-        flow: FlowKind,
-        /// Number of transforms.
-        #[arg(long)]
-        transforms: Option<usize>,
-        /// Hidden widths, e.g. 64,64.
-        #[arg(long, value_delimiter = ',')]
-        hidden: Option<Vec<usize>>,
-        /// Spline bins.
-        #[arg(long, default_value_t = 8)]
-        bins: usize,
-        /// Maximum epochs.
-        #[arg(long, default_value_t = 100)]
-        epochs: usize,
-        /// Mini-batch size (smaller on small data sets, see --min-batches).
-        #[arg(long, default_value_t = 256)]
-        batch_size: usize,
-        /// Cut every epoch into at least this many batches: with fewer than
-        /// min-batches × batch-size training rows the batch shrinks to rows / min-batches
-        /// (0 = off).
-        #[arg(long, default_value_t = 8)]
-        min_batches: usize,
-        /// Adam learning rate (the peak of the schedule; cosine's mean rate is half of it).
-        #[arg(long, default_value_t = 2e-3)]
-        lr: f64,
-        /// Decoupled weight decay (AdamW): each step multiplies every weight by 1 - lr × this
-        /// (0 = off). Regularizes fits on small data sets (a few hundred rows or fewer).
-        #[arg(long, default_value_t = 0.0)]
-        weight_decay: f64,
-        /// Random seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Fraction held out for validation.
-        #[arg(long, default_value_t = 0.1)]
-        val_fraction: f64,
-        /// Epochs without improvement before stopping.
-        #[arg(long, default_value_t = 20)]
-        patience: usize,
-        /// Columns to model (default: all but the context columns).
-        #[arg(long, value_delimiter = ',')]
-        columns: Option<Vec<String>>,
-        /// Columns that are conditions (context), not modelled.
-        #[arg(long, value_delimiter = ',')]
-        context: Option<Vec<String>>,
-        /// Worker threads (default: all cores).
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
-        /// Learning-rate schedule.
-        #[arg(long, value_enum, default_value = "cosine")]
-        schedule: Schedule,
-        /// Arithmetic of the gradient kernels.
-        #[arg(long, value_enum, default_value = "f32")]
-        precision: Precision,
-        /// Fixed maps applied to the data before the flow: log (positive data), logit (0..1),
-        /// atanh (-1..1), inv-softplus (positive), comma-separated, in order.
-        #[arg(long, value_delimiter = ',')]
-        pre: Option<Vec<String>>,
-        /// Drop rows with NaN, infinite or missing values (prints how many).
-        #[arg(long)]
-        drop_invalid: bool,
-        /// Write the best model so far every this many epochs (0 = only at the end).
-        #[arg(long, default_value_t = 10)]
-        checkpoint_every: usize,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-    },
+    Fit(cli::FitOptions),
     /// log p of every row of a CSV.
     Eval {
         /// Model file.
@@ -213,80 +139,25 @@ fn main() -> ExitCode {
             seed,
             output,
         } => cli::data(&name, n, seed, &output),
-        Command::Fit {
-            data,
-            output,
-            flow,
-            transforms,
-            hidden,
-            bins,
-            epochs,
-            batch_size,
-            min_batches,
-            lr,
-            weight_decay,
-            seed,
-            val_fraction,
-            patience,
-            columns,
-            context,
-            threads,
-            schedule,
-            precision,
-            pre,
-            drop_invalid,
-            checkpoint_every,
-            quiet,
-        } => {
-            let mut cfg = flow_train::FitConfig::default();
-            cfg.arch.flow = flow;
-            cfg.arch.transforms = transforms.unwrap_or(match flow {
-                FlowKind::Planar | FlowKind::Radial => 16,
-                _ => 5,
-            });
-            if let Some(h) = hidden {
-                cfg.arch.hidden = h;
+        Command::Fit(options) => match options.config() {
+            Err(e) => Err(e),
+            Ok(cfg) => {
+                let show = !options.quiet && std::io::stderr().is_terminal();
+                let stop = Arc::new(AtomicBool::new(false));
+                cli::install_ctrlc(stop.clone());
+                cli::fit(&cli::FitArgs {
+                    data: &options.data,
+                    output: &options.output,
+                    cfg,
+                    columns: options.columns,
+                    context: options.context,
+                    drop_invalid: options.drop_invalid,
+                    checkpoint_every: options.checkpoint_every,
+                    progress: show,
+                    stop: &stop,
+                })
             }
-            cfg.arch.bins = bins;
-            cfg.epochs = epochs;
-            cfg.batch_size = batch_size;
-            cfg.min_batches = min_batches;
-            cfg.lr = lr;
-            cfg.weight_decay = weight_decay;
-            cfg.seed = seed;
-            cfg.val_fraction = val_fraction;
-            cfg.patience = patience;
-            cfg.threads = threads;
-            cfg.schedule = schedule;
-            cfg.precision = precision;
-            for name in pre.unwrap_or_default() {
-                use flow_core::layers::elementwise::ElementwiseKind as K;
-                cfg.arch.pre.push(match name.as_str() {
-                    "log" => K::Log,
-                    "logit" => K::Logit,
-                    "atanh" => K::Atanh,
-                    "inv-softplus" => K::InvSoftplus,
-                    other => {
-                        eprintln!("error: unknown --pre map '{other}' (log, logit, atanh, inv-softplus)");
-                        return ExitCode::from(2);
-                    }
-                });
-            }
-            let show = !quiet && std::io::stderr().is_terminal();
-            let stop = Arc::new(AtomicBool::new(false));
-            cli::install_ctrlc(stop.clone());
-            cli::fit(&cli::FitArgs {
-                data: &data,
-                output: &output,
-                cfg,
-                columns,
-                context,
-                drop_invalid,
-                checkpoint_every,
-                progress: show,
-                stop: &stop,
-            })
-        }
+        },
         Command::Eval {
             model,
             data,

@@ -171,13 +171,15 @@ struct Table {
 
 fn load_table(path: &Path, names: &[String], ctx_names: &[String]) -> Result<Table, String> {
     let shown = path.display().to_string();
-    let (header, rows) = crate::cli::load_csv(path, false).map_err(|e| {
+    let (table, _) = crate::csv::read_csv(path, &crate::csv::ReadOptions::default()).map_err(|e| {
+        let e = e.to_string();
         if e.contains(&shown) {
             e
         } else {
             format!("{shown}: {e}")
         }
     })?;
+    let (header, rows) = (table.columns, table.rows);
     let index = |wanted: &[String], what: &str| -> Result<Vec<usize>, String> {
         wanted
             .iter()

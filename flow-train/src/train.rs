@@ -76,7 +76,7 @@ impl Dataset {
 }
 
 /// Learning-rate schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// Cosine annealing from `lr` to 0 over all steps.
@@ -85,6 +85,41 @@ pub enum Schedule {
     Plateau,
     /// Constant rate.
     Constant,
+}
+
+impl Schedule {
+    /// Every schedule.
+    pub const ALL: [Schedule; 3] = [Schedule::Cosine, Schedule::Plateau, Schedule::Constant];
+
+    /// One line on the schedule (`flow-train fit --help`).
+    pub fn about(self) -> &'static str {
+        match self {
+            Schedule::Cosine => "Cosine annealing from `lr` to 0 over all steps",
+            Schedule::Plateau => "Halve the rate after `patience / 2` epochs without validation improvement",
+            Schedule::Constant => "Constant rate",
+        }
+    }
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::Cosine => "cosine",
+            Schedule::Plateau => "plateau",
+            Schedule::Constant => "constant",
+        }
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+
+    /// The schedule named `s` ([`Schedule::name`]).
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown schedule '{s}' (cosine, plateau, constant)"))
+    }
 }
 
 /// Everything `fit` needs besides the data.
@@ -253,13 +288,48 @@ pub fn mean_std(data: &Dataset, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Arithmetic used for the per-sample gradients (Adam's state and the master weights are f64).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
     /// f32 kernels (about twice the SIMD width); per-chunk sums in f32, batch sum in f64.
     F32,
     /// f64 kernels throughout.
     F64,
+}
+
+impl Precision {
+    /// Both precisions.
+    pub const ALL: [Precision; 2] = [Precision::F32, Precision::F64];
+
+    /// One line on the precision (`flow-train fit --help`).
+    pub fn about(self) -> &'static str {
+        match self {
+            Precision::F32 => {
+                "f32 kernels (about twice the SIMD width); per-chunk sums in f32, batch sum in f64"
+            }
+            Precision::F64 => "f64 kernels throughout",
+        }
+    }
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    /// The precision named `s` ([`Precision::name`]).
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown precision '{s}' (f32, f64)"))
+    }
 }
 
 /// The data after the fixed elementwise maps `pre` (to fit the standardization that follows them).

@@ -8,15 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Kinds checked (all of `FlowKind` once every layer kind is available).
-const KINDS: &[FlowKind] = &[
-    FlowKind::Maf,
-    FlowKind::Iaf,
-    FlowKind::Realnvp,
-    FlowKind::Nsf,
-    FlowKind::NsfCoupling,
-    FlowKind::Planar,
-    FlowKind::Radial,
-];
+const KINDS: &[FlowKind] = &FlowKind::ALL;
 
 fn random_model(kind: FlowKind, seed: u64) -> flow_core::model::builder::ModelParts {
     let cfg = ArchConfig {

@@ -11,15 +11,7 @@ use flow_train::arch::{self, ArchConfig, FlowKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const KINDS: &[FlowKind] = &[
-    FlowKind::Maf,
-    FlowKind::Iaf,
-    FlowKind::Realnvp,
-    FlowKind::Nsf,
-    FlowKind::NsfCoupling,
-    FlowKind::Planar,
-    FlowKind::Radial,
-];
+const KINDS: &[FlowKind] = &FlowKind::ALL;
 
 fn check<S: flow_core::Real + flow_core::Weight>(kind: FlowKind, big: f64) {
     let cfg = ArchConfig {

@@ -8,15 +8,7 @@ use flow_train::arch::{self, ArchConfig, FlowKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const KINDS: &[FlowKind] = &[
-    FlowKind::Maf,
-    FlowKind::Iaf,
-    FlowKind::Realnvp,
-    FlowKind::Nsf,
-    FlowKind::NsfCoupling,
-    FlowKind::Planar,
-    FlowKind::Radial,
-];
+const KINDS: &[FlowKind] = &FlowKind::ALL;
 
 #[test]
 fn every_family_has_exact_parameter_and_input_gradients() {
