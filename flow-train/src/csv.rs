@@ -26,10 +26,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The longest line [`read_csv`] accepts, in bytes (without its line end): 16 MiB.
 pub const MAX_LINE_BYTES: usize = 16 << 20;
@@ -500,25 +499,10 @@ pub fn constant_columns(t: &Table) -> Vec<String> {
 /// the wrong number of values.
 pub fn write_csv(path: &Path, columns: &[String], rows: impl Iterator<Item = Vec<f64>>) -> io::Result<()> {
     check_columns(columns)?;
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| invalid_input(format!("no file name in {path:?}")))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let (tmp, file) = create_temp(dir, &file_name.to_string_lossy())?;
-    let result = write_rows(file, columns, rows).and_then(|()| fs::rename(&tmp, path));
-    match result {
-        Ok(()) => {
-            sync_dir(dir);
-            Ok(())
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
+    if path.file_name().is_none() {
+        return Err(invalid_input(format!("no file name in {path:?}")));
     }
+    crate::io::write_atomic_with(path, |file| write_rows(file, columns, rows))
 }
 
 fn invalid_input(msg: String) -> io::Error {
@@ -548,21 +532,7 @@ fn check_columns(columns: &[String]) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates a new, unique temporary file next to the target (`.NAME.PID.N.tmp`).
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn write_rows(file: File, columns: &[String], rows: impl Iterator<Item = Vec<f64>>) -> io::Result<()> {
+fn write_rows(file: &mut File, columns: &[String], rows: impl Iterator<Item = Vec<f64>>) -> io::Result<()> {
     let mut w = BufWriter::with_capacity(1 << 16, file);
     for (j, c) in columns.iter().enumerate() {
         if j > 0 {
@@ -593,18 +563,7 @@ fn write_rows(file: File, columns: &[String], rows: impl Iterator<Item = Vec<f64
         }
         w.write_all(b"\n")?;
     }
-    let file = w.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()
-}
-
-/// Makes the rename durable (best effort: not every platform can open or sync a directory).
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
+    w.flush()
 }
 
 /// Line-by-line reader over a reused buffer; strips line ends and the BOM, checks UTF-8 and length.

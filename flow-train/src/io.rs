@@ -1,9 +1,10 @@
 //! Model files on disk: atomic writes, reads with errors that name the path, and the metadata
 //! (column names, training record, golden vectors) kept in the file's JSON section.
 
-use std::fs;
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flow_core::model::builder::ModelParts;
 use serde::{Deserialize, Serialize};
@@ -98,37 +99,65 @@ pub enum ModelIoError {
     },
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed and
-/// synced, then renamed over `path`. A crash at any point leaves either the old file or the new
-/// one, never a partial file.
+/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelIoError> {
-    let io = |source| ModelIoError::Io {
+    write_atomic_with(path, |f| f.write_all(bytes)).map_err(|source| ModelIoError::Io {
         path: path.to_path_buf(),
         source,
-    };
+    })
+}
+
+/// Writes `path` atomically through `write`: into a new temporary file in the same directory
+/// (`.NAME.PID.N.tmp`), synced, then renamed over `path`. A crash at any point leaves either the
+/// old file or the new one, never a partial file; on an error the temporary file is removed and
+/// `path` is untouched. Every file flow-train writes (models, CSVs) goes through here.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut fs::File) -> io::Result<()>) -> io::Result<()> {
     let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all();
+    let (tmp, mut file) = create_temp(dir, &name)?;
+    let result = write(&mut file)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
+    match result {
+        Ok(()) => {
+            sync_dir(dir);
+            Ok(())
         }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result.map_err(io)
+}
+
+/// Creates a new, unique temporary file next to the target (`.NAME.PID.N.tmp`).
+fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Makes the rename durable (best effort: not every platform can open or sync a directory).
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 /// Serializes a model and writes it atomically.

@@ -210,11 +210,11 @@ fn two_d_model_heat_map_scatter_and_curve() {
     assert_eq!(n(&img2.plot_area(1), DATA_COLOUR), 0);
     assert!(n(&img2.plot_area(1), MODEL_COLOUR) > 500);
 
-    // The write is atomic: no temporary file is left behind.
+    // The write is atomic: no temporary file (`.NAME.PID.N.tmp`, `flow_train::io`) is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty());
 }
