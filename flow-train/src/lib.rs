@@ -41,7 +41,6 @@
 //! | [`csv`], [`datasets`], [`plot`], [`io`] | data in, figures and model files out |
 
 pub mod arch;
-mod arch_spline;
 pub mod csv;
 pub mod datasets;
 pub mod describe;

@@ -8,12 +8,36 @@ use flow_core::layers::spline::SplineOpts;
 use flow_core::model::LayerDesc;
 use rand_chacha::ChaCha8Rng;
 
-use crate::arch::{coupling_mask, push_coupling_net, push_made, ArchConfig, FlowKind, Trainable};
+use flow_core::nn::Activation;
 
-/// Appends layer `k` of an `nsf` or `nsf-coupling` flow.
+use super::nets::{coupling_mask, push_coupling_net, push_made, Trainable};
+
+/// How a spline layer's conditioner sees the features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Structure {
+    /// MADE over all features (`nsf`).
+    Autoregressive,
+    /// Half the features condition the other half (`nsf-coupling`).
+    Coupling,
+}
+
+/// The spline and conditioner settings of a spline flow (from `ArchConfig`).
+pub(crate) struct SplineArch<'a> {
+    /// Bins per spline.
+    pub bins: usize,
+    /// Splines act on `[-bound, bound]`, identity outside.
+    pub bound: f64,
+    /// Hidden widths of the conditioners.
+    pub hidden: &'a [usize],
+    /// Their activation.
+    pub activation: Activation,
+}
+
+/// Appends layer `k` of a spline flow with `structure`.
 pub(crate) fn push_layer(
     t: &mut Trainable,
-    cfg: &ArchConfig,
+    cfg: &SplineArch,
+    structure: Structure,
     order: &[u16],
     k: usize,
     c: usize,
@@ -28,9 +52,9 @@ pub(crate) fn push_layer(
     }
     let spline = SplineOpts::zuko(cfg.bins, cfg.bound, 1e-3);
     let p = spline.params_per_feature();
-    match cfg.flow {
-        FlowKind::Nsf => {
-            let (net, order, hidden_degrees) = push_made(t, order, c, &cfg.hidden, p, cfg.activation, rng);
+    match structure {
+        Structure::Autoregressive => {
+            let (net, order, hidden_degrees) = push_made(t, order, c, cfg.hidden, p, cfg.activation, rng);
             t.parts.push_layer(LayerDesc::SplineAutoregressive {
                 net,
                 order,
@@ -39,10 +63,10 @@ pub(crate) fn push_layer(
                 direction: Direction::Maf,
             });
         }
-        _ => {
+        Structure::Coupling => {
             let d = order.len();
             let mask = coupling_mask(d, k);
-            let (net, mask) = push_coupling_net(t, &mask, c, &cfg.hidden, p, cfg.activation, rng);
+            let (net, mask) = push_coupling_net(t, &mask, c, cfg.hidden, p, cfg.activation, rng);
             t.parts
                 .push_layer(LayerDesc::SplineCoupling { net, mask, spline });
         }
