@@ -22,8 +22,9 @@ use flow_train::{ArchConfig, FlowKind};
 /// A command's outcome: an exit code, or a message for stderr.
 pub type CliResult = Result<ExitCode, String>;
 
-/// Reads a CSV as (header, rows), with the line/column errors of [`flow_train::csv`].
-pub fn load_csv(path: &Path, drop_invalid: bool) -> Result<(Vec<String>, Vec<Vec<f64>>), String> {
+/// Reads a CSV with the line/column errors of [`flow_train::csv`], printing how many rows
+/// `drop_invalid` dropped.
+pub fn load_csv(path: &Path, drop_invalid: bool) -> Result<flow_train::csv::Table, String> {
     let opts = flow_train::csv::ReadOptions {
         drop_invalid,
         columns: None,
@@ -32,24 +33,7 @@ pub fn load_csv(path: &Path, drop_invalid: bool) -> Result<(Vec<String>, Vec<Vec
     if drop_invalid && report.dropped > 0 {
         println!("dropped_rows={}", report.dropped);
     }
-    Ok((table.columns, table.rows))
-}
-
-/// Selects named columns from rows; errors name the missing column and list what exists.
-fn select(header: &[String], rows: &[Vec<f64>], names: &[String], path: &Path) -> Result<Vec<f64>, String> {
-    let idx: Vec<usize> = names
-        .iter()
-        .map(|n| {
-            header.iter().position(|h| h == n).ok_or_else(|| {
-                format!(
-                    "{}: no column '{n}' (columns: {})",
-                    path.display(),
-                    header.join(",")
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(rows.iter().flat_map(|r| idx.iter().map(move |&i| r[i])).collect())
+    Ok(table)
 }
 
 /// `flow-train data`.
@@ -232,16 +216,19 @@ pub fn load_dataset(
     context: Option<Vec<String>>,
     drop_invalid: bool,
 ) -> Result<Dataset, String> {
-    let (header, rows) = load_csv(path, drop_invalid)?;
+    let table = load_csv(path, drop_invalid)?;
     let context = context.unwrap_or_default();
-    let columns =
-        columns.unwrap_or_else(|| header.iter().filter(|h| !context.contains(h)).cloned().collect());
+    let columns = columns.unwrap_or_else(|| {
+        let all = table.columns.iter();
+        all.filter(|h| !context.contains(h)).cloned().collect()
+    });
     if columns.is_empty() {
         return Err(format!("{}: no columns to model", path.display()));
     }
+    let pick = |names: &[String]| table.select(names, path).map_err(|e| e.to_string());
     Ok(Dataset {
-        x: select(&header, &rows, &columns, path)?,
-        ctx: select(&header, &rows, &context, path)?,
+        x: pick(&columns)?,
+        ctx: pick(&context)?,
         columns,
         context_columns: context,
     })
@@ -322,13 +309,15 @@ pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool
     } else {
         meta.columns.clone()
     };
-    let (header, rows) = load_csv(data, drop_invalid)?;
+    let table = load_csv(data, drop_invalid)?;
+    let pick = |names: &[String]| table.select(names, data).map_err(|e| e.to_string());
     let ds = Dataset {
-        x: select(&header, &rows, &columns, data)?,
-        ctx: select(&header, &rows, &meta.context_columns, data)?,
+        x: pick(&columns)?,
+        ctx: pick(&meta.context_columns)?,
         columns,
         context_columns: meta.context_columns.clone(),
     };
+    let (header, rows) = (&table.columns, &table.rows);
     let lps = log_probs(&parts, &ds);
     if let Some(out) = output {
         let mut cols = header.clone();
@@ -368,8 +357,10 @@ pub fn sample(model: &Path, n: usize, seed: u64, output: &Path, context_file: Op
             ))
         }
         (_, Some(p)) => {
-            let (header, rows) = load_csv(p, false)?;
-            let sel = select(&header, &rows, &meta.context_columns, p)?;
+            let table = load_csv(p, false)?;
+            let sel = table
+                .select(&meta.context_columns, p)
+                .map_err(|e| e.to_string())?;
             sel.chunks(c).map(|r| r.to_vec()).collect()
         }
     };

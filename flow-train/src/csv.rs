@@ -52,6 +52,34 @@ pub struct Table {
     pub rows: Vec<Vec<f64>>,
 }
 
+impl Table {
+    /// The values of the columns `names` (in that order) of every row, row after row; a name
+    /// that is not a column is [`CsvError::UnknownColumn`] (for the file `path`). The one column
+    /// selector of flow-train: `fit`, `eval` and `plot` pick their columns here.
+    pub fn select(&self, names: &[String], path: &Path) -> Result<Vec<f64>, CsvError> {
+        let idx: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                self.columns
+                    .iter()
+                    .position(|h| h == n)
+                    .ok_or_else(|| CsvError::UnknownColumn {
+                        path: path.to_path_buf(),
+                        column: n.clone(),
+                        available: self.columns.clone(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        // Every row has one value per column (the reader's guarantee), so the indices are in
+        // range; a short row would give no values rather than panic.
+        Ok(self
+            .rows
+            .iter()
+            .flat_map(|r| idx.iter().filter_map(move |&i| r.get(i).copied()))
+            .collect())
+    }
+}
+
 /// Options of [`read_csv`]. The default reads every column and fails on invalid values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -799,6 +827,24 @@ impl<'a> Iterator for Fields<'a> {
 
 #[cfg(test)]
 mod tests {
+    /// `select` takes the named columns in the order asked, row after row, and names a missing
+    /// column with the ones there are.
+    #[test]
+    fn select_picks_named_columns_in_order() {
+        let t = Table {
+            columns: vec!["a".into(), "b".into(), "c".into()],
+            rows: vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]],
+        };
+        let p = Path::new("t.csv");
+        assert_eq!(
+            t.select(&["c".into(), "a".into()], p).unwrap(),
+            [3.0, 1.0, 6.0, 4.0]
+        );
+        assert!(t.select(&[], p).unwrap().is_empty());
+        let e = t.select(&["a".into(), "z".into()], p).unwrap_err().to_string();
+        assert_eq!(e, "t.csv: no column 'z' (available: a, b, c)");
+    }
+
     use super::*;
 
     fn fields(line: &str) -> Vec<Result<String, &'static str>> {

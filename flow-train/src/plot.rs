@@ -179,35 +179,18 @@ fn load_table(path: &Path, names: &[String], ctx_names: &[String]) -> Result<Tab
             format!("{shown}: {e}")
         }
     })?;
-    let (header, rows) = (table.columns, table.rows);
-    let index = |wanted: &[String], what: &str| -> Result<Vec<usize>, String> {
-        wanted
-            .iter()
-            .map(|n| {
-                header
-                    .iter()
-                    .position(|h| h == n)
-                    .ok_or_else(|| format!("{shown}: no {what}column '{n}' (columns: {})", header.join(",")))
-            })
-            .collect()
-    };
-    let xi = index(names, "")?;
-    let ci = index(ctx_names, "context ")?;
+    let x = table.select(names, path).map_err(|e| e.to_string())?;
+    let ctx = table.select(ctx_names, path).map_err(|e| e.to_string())?;
     let mut t = Table {
         x: Vec::new(),
         ctx: Vec::new(),
     };
-    for (r, row) in rows.iter().enumerate() {
-        let get = |i: usize| {
-            row.get(i)
-                .copied()
-                .ok_or_else(|| format!("{shown}: data row {}: missing column '{}'", r + 1, header[i]))
-        };
-        let x: Vec<f64> = xi.iter().map(|&i| get(i)).collect::<Result<_, _>>()?;
-        let c: Vec<f64> = ci.iter().map(|&i| get(i)).collect::<Result<_, _>>()?;
-        if x.iter().chain(&c).all(|v| v.is_finite()) {
-            t.x.extend(x);
-            t.ctx.extend(c);
+    let (d, c) = (names.len().max(1), ctx_names.len());
+    for (r, xr) in x.chunks(d).enumerate() {
+        let cr = ctx.get(r * c..(r + 1) * c).unwrap_or(&[]);
+        if xr.iter().chain(cr).all(|v| v.is_finite()) {
+            t.x.extend_from_slice(xr);
+            t.ctx.extend_from_slice(cr);
         }
     }
     if t.x.is_empty() {
