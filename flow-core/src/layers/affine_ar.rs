@@ -197,6 +197,7 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     }
 
     /// `F(y) = y · s + t`, returns Σ ln s.
+    #[inline(always)]
     fn pass<S: Real>(&self, y: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
         let (out, rest) = slicing::split_mut(scratch, 2 * self.dim);
         self.net.forward(y, ctx, out, rest);
@@ -217,6 +218,7 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     }
 
     /// `F⁻¹(z)` by D passes; returns −Σ ln s (log|det ∂y/∂z|).
+    #[inline(always)]
     fn solve<S: Real>(&self, z: &[S], ctx: &[S], y: &mut [S], scratch: &mut [S]) -> S {
         let (out, rest) = slicing::split_mut(scratch, 2 * self.dim);
         y.fill(S::ZERO);
@@ -412,7 +414,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
     /// The scales `s(aᵢ)` at `u`.
     fn diagonal(&self, u: &[S], ctx: &[S], diag: &mut [S], scratch: &mut [S]) {
         let (out, rest) = slicing::split_mut(scratch, 2 * self.dim);
-        self.net.forward(u, ctx, out, rest);
+        self.net.forward_dyn(u, ctx, out, rest);
         for (si, p) in diag.iter_mut().zip(out.chunks_exact(2)) {
             *si = self.scale.scale(self.layout.split(p).1).0;
         }
@@ -487,6 +489,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
         }
     }
 
+    #[inline(always)]
     fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
         match self.direction {
             Direction::Maf => self.pass(x, ctx, z, scratch),
@@ -494,6 +497,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
         }
     }
 
+    #[inline(always)]
     fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
         match self.direction {
             Direction::Maf => self.solve(z, ctx, x, scratch),

@@ -278,6 +278,7 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
 
     /// Shared by both directions: identity features pass through, transformed ones go through
     /// `y ↦ y · s + t` (`density`) or `y ↦ (y − t) / s`; returns ±Σ ln s.
+    #[inline(always)]
     fn apply<S: Real>(&self, src: &[S], ctx: &[S], dst: &mut [S], scratch: &mut [S], density: bool) -> S {
         let n_id = self.n_identity();
         let n_out = self.net.n_out();
@@ -349,11 +350,13 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
     }
 
     /// `z_I = x_I`, `z_T = x_T · s + t`; returns Σ ln s.
+    #[inline(always)]
     fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
         self.apply(x, ctx, z, scratch, true)
     }
 
     /// `x_I = z_I`, `x_T = (z_T − t) / s`; returns −Σ ln s.
+    #[inline(always)]
     fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
         self.apply(z, ctx, x, scratch, false)
     }

@@ -64,13 +64,13 @@ pub trait Bijection<S: Real> {
 
     /// [`Bijection::inverse`], adding the log-determinant into `ldj`. Compositions override it
     /// so that every path sums log-determinants in the same order (layer 0 first).
-    #[inline]
+    #[inline(always)]
     fn inverse_acc(&self, x: &[S], ctx: &[S], z: &mut [S], ldj: &mut S, scratch: &mut [S]) {
         *ldj += self.inverse(x, ctx, z, scratch);
     }
 
     /// [`Bijection::forward`], adding the log-determinant into `ldj` (last layer first).
-    #[inline]
+    #[inline(always)]
     fn forward_acc(&self, z: &[S], ctx: &[S], x: &mut [S], ldj: &mut S, scratch: &mut [S]) {
         *ldj += self.forward(z, ctx, x, scratch);
     }

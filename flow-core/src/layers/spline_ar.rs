@@ -60,7 +60,7 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     }
 
     /// `F(y)`: `zᵢ = fᵢ(yᵢ)`, returns Σ ln fᵢ'(yᵢ).
-    #[inline]
+    #[inline(always)]
     fn pass<S: Real>(&self, y: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
         let (out, rest) = slicing::split_mut(scratch, self.n_out());
         let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
@@ -69,7 +69,7 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     }
 
     /// `F⁻¹(z)` by D passes; returns Σ ln dyᵢ/dzᵢ (log|det ∂y/∂z|).
-    #[inline]
+    #[inline(always)]
     fn solve<S: Real>(&self, z: &[S], ctx: &[S], y: &mut [S], scratch: &mut [S]) -> S {
         let (out, rest) = slicing::split_mut(scratch, self.n_out());
         let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
@@ -182,7 +182,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
         let sp = self.spline.prepare::<S>();
         let (out, rest) = slicing::split_mut(scratch, self.n_out());
         let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
-        self.net.forward(u, ctx, out, rest);
+        self.net.forward_dyn(u, ctx, out, rest);
         for ((di, &ui), raw) in diag.iter_mut().zip(u.iter()).zip(slicing::rows(out, p)) {
             sp.knots(raw, knots);
             *di = sp.forward(knots, ui).1.exp();
@@ -256,7 +256,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
         match self.direction {
             Direction::Maf => self.pass(x, ctx, z, scratch),
@@ -264,7 +264,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
         match self.direction {
             Direction::Maf => self.solve(z, ctx, x, scratch),

@@ -328,7 +328,34 @@ impl<'a, W: Weight> Mlp<'a, W> {
     }
 
     /// Evaluates the network on `[x, c]` into `out` (`n_out` long), using `scratch` for activations.
+    ///
+    /// A small dispatcher, always inlined: a ReLU network without residual blocks (the default of
+    /// every library) runs [`Mlp::forward_relu`], any other [`Mlp::forward_dyn`]. Where the network
+    /// is a constant (baked models), the compiler keeps only the one that runs, so a firmware
+    /// links neither the residual path nor the other activations' `tanh`/`expm1`.
+    #[inline(always)]
     pub fn forward<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
+        if self.activation == Activation::Relu && !self.residual {
+            self.forward_relu(x, c, out, scratch);
+        } else {
+            self.forward_dyn(x, c, out, scratch);
+        }
+    }
+
+    /// [`Mlp::forward`] of a ReLU network without residual blocks.
+    #[inline(never)]
+    fn forward_relu<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
+        if x.len() + c.len() != self.n_in() {
+            return;
+        }
+        self.eval_plain(Activation::Relu, x, c, out, scratch);
+    }
+
+    /// [`Mlp::forward`] with the activation and structure read at run time: one function for
+    /// every network, for callers where the network is not a constant (the vector-Jacobian
+    /// products).
+    #[inline(never)]
+    pub fn forward_dyn<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
         // The first layer reads `[x, c]`: nothing is computed without exactly `n_in` values. Here
         // and below, a short buffer ends the evaluation rather than giving `dense` a row of
         // another width.
@@ -338,6 +365,19 @@ impl<'a, W: Weight> Mlp<'a, W> {
         if self.residual {
             return self.forward_residual(x, c, out, scratch, None);
         }
+        self.eval_plain(self.activation, x, c, out, scratch);
+    }
+
+    /// The layers of a network without residual blocks, `activation` after each hidden one.
+    #[inline(always)]
+    fn eval_plain<S: Real>(
+        &self,
+        activation: Activation,
+        x: &[S],
+        c: &[S],
+        out: &mut [S],
+        scratch: &mut [S],
+    ) {
         let h = hidden_max(self.sizes);
         let (buf_a, rest) = slicing::split_mut(scratch, h);
         let buf_b = slicing::head_mut(rest, h);
@@ -363,12 +403,12 @@ impl<'a, W: Weight> Mlp<'a, W> {
                 };
                 (src, &[][..])
             };
-            if !last && self.activation == Activation::Relu {
+            if !last && activation == Activation::Relu {
                 kernel::dense_one_relu(layer.w, layer.b, src_x, src_c, dst);
             } else {
                 dense(layer.w, layer.b, src_x, src_c, dst);
                 if !last {
-                    self.activation.apply_all(dst);
+                    activation.apply_all(dst);
                 }
             }
         }
