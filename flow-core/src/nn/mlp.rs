@@ -330,7 +330,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
     /// Evaluates the network on `[x, c]` into `out` (`n_out` long), using `scratch` for activations.
     ///
     /// A small dispatcher, always inlined: a ReLU network without residual blocks (the default of
-    /// every library) runs [`Mlp::forward_relu`], any other [`Mlp::forward_dyn`]. Where the network
+    /// every library) runs `forward_relu`, any other [`Mlp::forward_dyn`]. Where the network
     /// is a constant (baked models), the compiler keeps only the one that runs, so a firmware
     /// links neither the residual path nor the other activations' `tanh`/`expm1`.
     #[inline(always)]
