@@ -73,7 +73,7 @@ impl AffineScale {
 
     /// `(s, ln s, d ln s / da)`, the derivative only when `GRAD` (else 0).
     #[inline(always)]
-    fn eval_with<S: Real, const GRAD: bool>(self, a: S) -> (S, S, S) {
+    pub(crate) fn eval_with<S: Real, const GRAD: bool>(self, a: S) -> (S, S, S) {
         match self {
             AffineScale::SoftclipExp { bound } => {
                 let b = S::from_f64(bound);
@@ -414,7 +414,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
     /// The scales `s(aᵢ)` at `u`.
     fn diagonal(&self, u: &[S], ctx: &[S], diag: &mut [S], scratch: &mut [S]) {
         let (out, rest) = slicing::split_mut(scratch, 2 * self.dim);
-        self.net.forward_dyn(u, ctx, out, rest);
+        self.net.forward(u, ctx, out, rest);
         for (si, p) in diag.iter_mut().zip(out.chunks_exact(2)) {
             *si = self.scale.scale(self.layout.split(p).1).0;
         }

@@ -254,25 +254,26 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
     /// (`per()` values).
     #[inline]
     fn affine<S: Real>(&self, o: &[S]) -> (S, S, S, S) {
-        if self.additive {
-            (o.first().copied().unwrap_or(S::NAN), S::ONE, S::ZERO, S::ZERO)
-        } else {
-            let (t, a) = self.layout.split(o);
-            let (s, ls, dls) = self.scale.eval(a);
-            (t, s, ls, dls)
-        }
+        self.affine_with::<S, true>(o)
     }
 
     /// `(t, s, ln s)` of one transformed feature: [`Self::affine`] without the derivative (the
     /// same bits), for the forward and inverse passes.
     #[inline(always)]
     fn shift_scale<S: Real>(&self, o: &[S]) -> (S, S, S) {
+        let (t, s, ls, _) = self.affine_with::<S, false>(o);
+        (t, s, ls)
+    }
+
+    /// `(t, s, ln s, d ln s / da)`, the derivative only when `GRAD` (else 0).
+    #[inline(always)]
+    fn affine_with<S: Real, const GRAD: bool>(&self, o: &[S]) -> (S, S, S, S) {
         if self.additive {
-            (o.first().copied().unwrap_or(S::NAN), S::ONE, S::ZERO)
+            (o.first().copied().unwrap_or(S::NAN), S::ONE, S::ZERO, S::ZERO)
         } else {
             let (t, a) = self.layout.split(o);
-            let (s, ls) = self.scale.scale(a);
-            (t, s, ls)
+            let (s, ls, dls) = self.scale.eval_with::<S, GRAD>(a);
+            (t, s, ls, dls)
         }
     }
 

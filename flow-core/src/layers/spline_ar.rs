@@ -182,7 +182,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
         let sp = self.spline.prepare::<S>();
         let (out, rest) = slicing::split_mut(scratch, self.n_out());
         let (knots, rest) = slicing::split_mut(rest, self.spline.knots_len());
-        self.net.forward_dyn(u, ctx, out, rest);
+        self.net.forward(u, ctx, out, rest);
         for ((di, &ui), raw) in diag.iter_mut().zip(u.iter()).zip(slicing::rows(out, p)) {
             sp.knots(raw, knots);
             *di = sp.forward(knots, ui).1.exp();

@@ -330,7 +330,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
     /// Evaluates the network on `[x, c]` into `out` (`n_out` long), using `scratch` for activations.
     ///
     /// A small dispatcher, always inlined: a ReLU network without residual blocks (the default of
-    /// every library) runs `forward_relu`, any other [`Mlp::forward_dyn`]. Where the network
+    /// every library) runs `forward_relu`, any other `forward_dyn`. Where the network
     /// is a constant (baked models), the compiler keeps only the one that runs, so a firmware
     /// links neither the residual path nor the other activations' `tanh`/`expm1`.
     #[inline(always)]
@@ -351,11 +351,9 @@ impl<'a, W: Weight> Mlp<'a, W> {
         self.eval_plain(Activation::Relu, x, c, out, scratch);
     }
 
-    /// [`Mlp::forward`] with the activation and structure read at run time: one function for
-    /// every network, for callers where the network is not a constant (the vector-Jacobian
-    /// products).
+    /// [`Mlp::forward`] with the activation and structure read at run time.
     #[inline(never)]
-    pub fn forward_dyn<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
+    fn forward_dyn<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
         // The first layer reads `[x, c]`: nothing is computed without exactly `n_in` values. Here
         // and below, a short buffer ends the evaluation rather than giving `dense` a row of
         // another width.
