@@ -2,7 +2,7 @@
 //!
 //! With fewer training rows than the batch size an epoch is one Adam step, and the cosine schedule
 //! anneals the rate to zero within the epoch budget before the flow has fitted. `min_batches`
-//! (default 8) cuts every epoch into at least that many batches; `weight_decay` (AdamW, off by
+//! (default 32) cuts every epoch into at least that many batches; `weight_decay` (AdamW, off by
 //! default) regularizes. Both are checked here on a synthetic set of that shape: 96 training rows
 //! in 13-D, a held-out set from the same distribution.
 
@@ -57,16 +57,17 @@ fn held_out_nll(cfg: FitConfig) -> f64 {
 #[test]
 fn the_batch_shrinks_on_small_data_only() {
     let cfg = FitConfig::default();
-    assert_eq!((cfg.batch_size, cfg.min_batches), (256, 8));
-    assert_eq!(effective_batch_size(&cfg, 96), 12);
-    assert_eq!(effective_batch_size(&cfg, 2048), 256);
-    assert_eq!(effective_batch_size(&cfg, 9000), 256);
+    assert_eq!((cfg.batch_size, cfg.min_batches), (128, 32));
+    assert_eq!(effective_batch_size(&cfg, 96), 3);
+    assert_eq!(effective_batch_size(&cfg, 2048), 64);
+    assert_eq!(effective_batch_size(&cfg, 4096), 128);
+    assert_eq!(effective_batch_size(&cfg, 9000), 128);
     assert_eq!(effective_batch_size(&cfg, 3), 1);
     let off = FitConfig {
         min_batches: 0,
         ..FitConfig::default()
     };
-    assert_eq!(effective_batch_size(&off, 96), 256);
+    assert_eq!(effective_batch_size(&off, 96), 128);
 }
 
 #[test]
@@ -87,12 +88,19 @@ fn several_batches_per_epoch_fit_small_data_within_a_short_budget() {
     );
 }
 
+/// Weight decay acts per Adam step, so its strength per epoch grows with the batches per epoch:
+/// 5 is measured for 8 batches per epoch (on wine with the default 32, batches of 3 rows,
+/// `--weight-decay 1` lowers the test NLL from 15.68 to 15.26, mean of 5 seeds).
 #[test]
 fn weight_decay_regularizes_small_data() {
-    let plain = held_out_nll(FitConfig::default());
+    let eight_batches = FitConfig {
+        min_batches: 8,
+        ..FitConfig::default()
+    };
+    let plain = held_out_nll(eight_batches.clone());
     let decayed = held_out_nll(FitConfig {
         weight_decay: 5.0,
-        ..FitConfig::default()
+        ..eight_batches
     });
     eprintln!("held-out NLL after 100 epochs: weight decay 0 {plain:.4}, 5 {decayed:.4}");
     assert!(
