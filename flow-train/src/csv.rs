@@ -40,19 +40,35 @@ pub const MISSING_MARKERS: &[&str] = &["NA", "N/A", "#N/A", "NULL", "None"];
 /// Longest field text quoted in an error message (longer text is cut, with `...`).
 const QUOTE_CHARS: usize = 60;
 
-/// A numeric table, row-major: `rows[i][j]` is the value of column `columns[j]` in data row `i`.
+/// A numeric table, row-major in one buffer: `values[i * w + j]` (`w = columns.len()`) is the
+/// value of column `columns[j]` in data row `i` (one allocation, 8 bytes per value).
 ///
-/// Tables from [`read_csv`] are rectangular (every row has `columns.len()` values), finite, with
-/// distinct non-empty column names and at least one row.
+/// Tables from [`read_csv`] are rectangular (`values.len()` is a multiple of `columns.len()`),
+/// finite, with distinct non-empty column names and at least one row.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
     /// Column names, in the order of the values in each row.
     pub columns: Vec<String>,
-    /// Data rows.
-    pub rows: Vec<Vec<f64>>,
+    /// Values, row after row.
+    pub values: Vec<f64>,
 }
 
 impl Table {
+    /// Number of data rows.
+    pub fn len(&self) -> usize {
+        self.values.len().checked_div(self.columns.len()).unwrap_or(0)
+    }
+
+    /// True without data rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The data rows, each `columns.len()` values (none for a table without columns).
+    pub fn rows(&self) -> std::slice::ChunksExact<'_, f64> {
+        self.values.chunks_exact(self.columns.len().max(1))
+    }
+
     /// The values of the columns `names` (in that order) of every row, row after row; a name
     /// that is not a column is [`CsvError::UnknownColumn`] (for the file `path`). The one column
     /// selector of flow-train: `fit`, `eval` and `plot` pick their columns here.
@@ -73,8 +89,7 @@ impl Table {
         // Every row has one value per column (the reader's guarantee), so the indices are in
         // range; a short row would give no values rather than panic.
         Ok(self
-            .rows
-            .iter()
+            .rows()
             .flat_map(|r| idx.iter().filter_map(move |&i| r.get(i).copied()))
             .collect())
     }
@@ -380,7 +395,7 @@ fn excerpt(text: &str) -> String {
 /// # use flow_train::csv::{read_csv, ReadOptions};
 /// let opts = ReadOptions { drop_invalid: true, columns: Some(vec!["x1".into(), "x0".into()]) };
 /// let (table, report) = read_csv(Path::new("data.csv"), &opts)?;
-/// println!("{} rows of {:?}, {} dropped", table.rows.len(), table.columns, report.dropped);
+/// println!("{} rows of {:?}, {} dropped", table.len(), table.columns, report.dropped);
 /// # Ok::<(), flow_train::csv::CsvError>(())
 /// ```
 pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), CsvError> {
@@ -419,13 +434,14 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
     let (columns, slot) = select(path, &names, opts.columns.as_deref())?;
     let width = columns.len();
 
-    let mut rows: Vec<Vec<f64>> = Vec::new();
+    let mut values: Vec<f64> = Vec::new();
+    let mut row = vec![0.0; width];
     let mut dropped = 0;
     while let Some((line, text)) = lines.next_line()? {
         if is_blank(text) {
             continue;
         }
-        let mut row = vec![0.0; width];
+        row.iter_mut().for_each(|v| *v = 0.0);
         let mut found = 0;
         let mut not_numeric: Option<(usize, String)> = None;
         let mut invalid: Option<(usize, InvalidKind, String)> = None;
@@ -483,9 +499,9 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
                 text,
             });
         }
-        rows.push(row);
+        values.extend_from_slice(&row);
     }
-    if rows.is_empty() {
+    if values.is_empty() {
         let path = path.to_path_buf();
         return Err(if dropped > 0 {
             CsvError::AllDropped { path, dropped }
@@ -493,7 +509,7 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
             CsvError::NoData { path, header_line }
         });
     }
-    Ok((Table { columns, rows }, ReadReport { dropped }))
+    Ok((Table { columns, values }, ReadReport { dropped }))
 }
 
 /// Names of the columns whose values are all equal (zero variance), in table order.
@@ -502,13 +518,13 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
 /// refuse or drop it. Values are compared with `==` (so `0.0` equals `-0.0`; a column holding a NaN is
 /// never constant). A table without rows has no constant columns.
 pub fn constant_columns(t: &Table) -> Vec<String> {
-    let Some(first) = t.rows.first() else {
+    let Some(first) = t.rows().next() else {
         return Vec::new();
     };
     t.columns
         .iter()
         .enumerate()
-        .filter(|&(j, _)| t.rows.iter().all(|r| r.get(j).is_some_and(|&v| v == first[j])))
+        .filter(|&(j, _)| t.rows().all(|r| r.get(j).is_some_and(|&v| v == first[j])))
         .map(|(_, name)| name.clone())
         .collect()
 }
@@ -833,7 +849,7 @@ mod tests {
     fn select_picks_named_columns_in_order() {
         let t = Table {
             columns: vec!["a".into(), "b".into(), "c".into()],
-            rows: vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]],
+            values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
         };
         let p = Path::new("t.csv");
         assert_eq!(
@@ -904,10 +920,7 @@ mod tests {
     fn constant_columns_compares_exactly() {
         let t = Table {
             columns: vec!["a".into(), "b".into(), "c".into(), "d".into()],
-            rows: vec![
-                vec![1.0, 0.0, 1.0, f64::NAN],
-                vec![1.0, -0.0, 1.0 + 1e-15, f64::NAN],
-            ],
+            values: vec![1.0, 0.0, 1.0, f64::NAN, 1.0, -0.0, 1.0 + 1e-15, f64::NAN],
         };
         assert_eq!(constant_columns(&t), vec!["a".to_string(), "b".to_string()]);
         assert!(constant_columns(&Table::default()).is_empty());
