@@ -7,7 +7,8 @@
 #
 # Cells: moons and checkerboard (`flow-train data`), 1 000 and 10 000 training rows, a fresh test
 # set of 5 000 rows, budgets of 10 / 30 / 100 epochs, MAF, NSF (8 bins) and RealNVP, 5 transforms
-# × 64×64; plus breast_cancer (30-D, python/peers/datasets.py) at 100 epochs when the venv exists.
+# × 64×64; plus wine (13-D) and breast_cancer (30-D) from python/peers/datasets.py (train split;
+# test split) at 100 epochs when the venv exists.
 # Each cell: mean ± std of the test NLL (nats, raw units) over the seeds. `ours ≤ best` compares
 # our mean with the best peer's; a seed of ours more than 1 nat above the best peer's mean, or a
 # failed fit, is marked `diverged`. --quick: 1 000 rows, 10 and 30 epochs (a few minutes);
@@ -86,7 +87,10 @@ for set_ in moons checkerboard; do
 done
 if [ $quick = 0 ] && [ $peers = 1 ]; then
   [ -f "$out/tab/breast_cancer_train.csv" ] || "$PY" python/peers/datasets.py --out "$out/tab" > /dev/null
-  for flow in maf nsf realnvp; do
-    cell breast_cancer 341 100 "$flow" "$out/tab/breast_cancer_train.csv" "$out/tab/breast_cancer_test.csv"
+  for t in "wine 107" "breast_cancer 341"; do
+    set -- $t
+    for flow in maf nsf realnvp; do
+      cell "$1" "$2" 100 "$flow" "$out/tab/$1_train.csv" "$out/tab/$1_test.csv"
+    done
   done
 fi
