@@ -250,24 +250,49 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         out: &mut [S; N],
         scratch: &mut [S],
     ) {
+        self.grad_block(x, [ctx; N], g_x, None, out, scratch);
+    }
+
+    /// [`Flow::grad`] of a block of `N` samples, each with its own context: writes ∇ₓ log p into
+    /// `g_x[s]` and log p into `out[s]`, and adds every sample's ∂ log p/∂θ into `g_params`
+    /// (layers, then base) when given. Bit for bit the single-sample calls made sample after
+    /// sample (each parameter adds the samples in order), with one pass over the weights per
+    /// layer for the block rather than one per sample: training's gradient step. `scratch` needs
+    /// [`Flow::grad_block_scratch_len`]`(N)`.
+    pub fn grad_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        out: &mut [S; N],
+        scratch: &mut [S],
+    ) {
         let (base_scratch, rest) = slicing::split_mut(scratch, self.base.scratch_len());
-        let c = ctx.len();
+        let c = ctx.first().map_or(0, |v| v.len()).min(self.context_dim());
         let Some((g_ctx, rest)) = rest.split_at_mut_checked(N * c) else {
             return;
         };
         g_ctx.fill(S::ZERO);
+        let (g_layers, mut g_base) = match g_params {
+            Some(g) => {
+                let (a, b) = slicing::split_mut(g, self.layers.n_params());
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
         let base = &self.base;
         let mut base_lp = [S::ZERO; N];
         let mut head = |s: usize, z: &[S], g_z: &mut [S]| {
             if let Some(lp) = base_lp.get_mut(s) {
                 *lp = base.log_prob(z, base_scratch);
             }
-            base.log_prob_vjp(z, S::ONE, g_z, None, base_scratch);
+            base.log_prob_vjp(z, S::ONE, g_z, g_base.as_deref_mut(), base_scratch);
         };
         let mut ldj = [S::ZERO; N];
         let g_c = block::views_mut::<S, N>(g_ctx, c);
         self.layers
-            .inverse_vjp_head_block(x, [ctx; N], &mut head, S::ONE, g_x, g_c, &mut ldj, rest);
+            .inverse_vjp_head_block(x, ctx, &mut head, S::ONE, g_x, g_c, g_layers, &mut ldj, rest);
         for ((o, lp), l) in out.iter_mut().zip(base_lp).zip(ldj) {
             *o = lp + l;
         }

@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use flow_core::block::{self, BLOCK};
 use flow_core::runtime::flow_of;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -403,16 +404,40 @@ fn nll_and_grad_in<S: flow_core::Real + flow_core::Weight>(
         .par_chunks(chunk_len)
         .map(|chunk| {
             let flow = flow_of::<S, S>(&parts.desc, &weights, &parts.ints);
-            let mut scratch = vec![S::ZERO; flow.scratch_len()];
+            let len = flow.scratch_len().max(flow.grad_block_scratch_len(BLOCK));
+            let mut scratch = vec![S::ZERO; len];
             let mut g = vec![S::ZERO; n_w];
-            let mut gx = vec![S::ZERO; data.dim()];
-            let (mut x, mut c) = (vec![S::ZERO; data.dim()], vec![S::ZERO; data.context_dim()]);
+            let (d, c) = (data.dim(), data.context_dim());
+            let mut gx = vec![S::ZERO; BLOCK * d];
+            let (mut x, mut ctx) = (vec![S::ZERO; BLOCK * d], vec![S::ZERO; BLOCK * c]);
+            let mut lp = [S::ZERO; BLOCK];
             let mut nll = 0.0;
-            for &i in chunk {
+            // Blocks of BLOCK rows (each weight's gradient adds the rows in order, as row by row
+            // would), then the remainder row by row.
+            let blocks = chunk.chunks_exact(BLOCK);
+            let tail = blocks.remainder();
+            for rows in blocks {
+                for (k, &i) in rows.iter().enumerate() {
+                    let (xr, cr) = data.row(i);
+                    let (xs, cs) = (&mut x[k * d..(k + 1) * d], &mut ctx[k * c..(k + 1) * c]);
+                    xs.iter_mut().zip(xr).for_each(|(a, &b)| *a = S::from_f64(b));
+                    cs.iter_mut().zip(cr).for_each(|(a, &b)| *a = S::from_f64(b));
+                }
+                let xv = block::views::<S, BLOCK>(&x, d);
+                let cv = block::views::<S, BLOCK>(&ctx, c);
+                let gv = block::views_mut::<S, BLOCK>(&mut gx, d);
+                flow.grad_block(xv, cv, gv, Some(&mut g), &mut lp, &mut scratch);
+                for v in lp {
+                    nll -= v.to_f64();
+                }
+            }
+            for &i in tail {
                 let (xr, cr) = data.row(i);
                 x.iter_mut().zip(xr).for_each(|(a, &b)| *a = S::from_f64(b));
-                c.iter_mut().zip(cr).for_each(|(a, &b)| *a = S::from_f64(b));
-                nll -= flow.grad(&x, &c, &mut gx, Some(&mut g), &mut scratch).to_f64();
+                ctx.iter_mut().zip(cr).for_each(|(a, &b)| *a = S::from_f64(b));
+                nll -= flow
+                    .grad(&x[..d], &ctx[..c], &mut gx[..d], Some(&mut g), &mut scratch)
+                    .to_f64();
             }
             (nll, g)
         })

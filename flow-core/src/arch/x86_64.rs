@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 
 use super::Kernel;
 use crate::nn::dense::{self, MulAdd};
-use crate::nn::mlp::Activation;
+use crate::nn::mlp::{Activation, Mlp};
 use crate::{Real, Weight};
 
 /// `a · b + c` rounded once, by the FMA instruction.
@@ -523,6 +523,57 @@ pub(crate) fn dense_one<S: Real, W: Weight, const RELU: bool>(
         Kernel::Portable => return false,
     }
     true
+}
+
+/// The mutable arguments of [`Mlp::backward_block`]: `g_x`, `g_c`, `g_params`, `scratch`.
+type BackwardOut<'a, S, const N: usize> = (
+    [&'a mut [S]; N],
+    [&'a mut [S]; N],
+    Option<&'a mut [S]>,
+    &'a mut [S],
+);
+
+/// [`Mlp::backward_block_impl`] compiled for AVX2. Its sums are separate multiplies and adds
+/// (Rust never contracts them into FMAs), so the wider registers give the portable bits.
+#[target_feature(enable = "avx2,fma")]
+fn mlp_backward_block_avx2<S: Real, W: Weight, const N: usize>(
+    mlp: &Mlp<'_, W>,
+    [x, c, g_out]: [[&[S]; N]; 3],
+    cache: &[S],
+    (g_x, g_c, g_params, scratch): BackwardOut<'_, S, N>,
+) {
+    mlp.backward_block_impl(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+}
+
+/// [`Mlp::backward_block_impl`] compiled for AVX-512 (see [`mlp_backward_block_avx2`]).
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+fn mlp_backward_block_avx512<S: Real, W: Weight, const N: usize>(
+    mlp: &Mlp<'_, W>,
+    [x, c, g_out]: [[&[S]; N]; 3],
+    cache: &[S],
+    (g_x, g_c, g_params, scratch): BackwardOut<'_, S, N>,
+) {
+    mlp.backward_block_impl(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+}
+
+/// [`Mlp::backward_block`] compiled for `k` (at most the detected kernel): `None` when it ran,
+/// the mutable arguments back for [`Kernel::Portable`], which the caller runs itself.
+#[inline]
+pub(crate) fn mlp_backward_block<'a, S: Real, W: Weight, const N: usize>(
+    k: Kernel,
+    mlp: &Mlp<'_, W>,
+    inputs: [[&[S]; N]; 3],
+    cache: &[S],
+    out: BackwardOut<'a, S, N>,
+) -> Option<BackwardOut<'a, S, N>> {
+    match k.min(detected()) {
+        // SAFETY: as in `dense_one`.
+        Kernel::Avx512 => unsafe { mlp_backward_block_avx512(mlp, inputs, cache, out) },
+        // SAFETY: as in `dense_one`.
+        Kernel::Avx2 => unsafe { mlp_backward_block_avx2(mlp, inputs, cache, out) },
+        Kernel::Portable => return Some(out),
+    }
+    None
 }
 
 /// A block of `f32` samples through the intrinsics kernels: [`soa16`] on each 16 samples when

@@ -305,8 +305,9 @@ pub(crate) trait Autoregressive<S: Real>: Bijection<S> + Sized {
     /// Scratch of [`Autoregressive::pass_vjp_block`] for `n` samples.
     fn pass_vjp_block_len(&self, n: usize) -> usize;
 
-    /// The VJP of `F` without parameter gradients for a block of samples (the network's cached
-    /// forward and backward once for the block); bit for bit the single-sample VJP.
+    /// The VJP of `F` for a block of samples (the network's cached forward and backward once
+    /// for the block), adding the samples' parameter gradients in order into `g_params` when
+    /// given; bit for bit the single-sample VJPs called sample after sample.
     #[allow(clippy::too_many_arguments)]
     fn pass_vjp_block<const N: usize>(
         &self,
@@ -316,6 +317,7 @@ pub(crate) trait Autoregressive<S: Real>: Bijection<S> + Sized {
         g_ldj: S,
         g_y: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     );
 }
@@ -341,14 +343,15 @@ pub(crate) fn ar_inverse_vjp_block<S: Real, L: Autoregressive<S>, const N: usize
     g_ldj: S,
     g_x: [&mut [S]; N],
     g_ctx: [&mut [S]; N],
+    mut g_params: Option<&mut [S]>,
     scratch: &mut [S],
 ) {
     if layer.is_maf() {
-        return layer.pass_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, scratch);
+        return layer.pass_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch);
     }
     let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
     for ((((xs, cs), gz), gx), gc) in per_sample {
-        iaf_vjp(layer, xs, cs, gz, g_ldj, gx, gc, None, scratch);
+        iaf_vjp(layer, xs, cs, gz, g_ldj, gx, gc, g_params.as_deref_mut(), scratch);
     }
 }
 
@@ -440,6 +443,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
         g_ldj: S,
         mut g_y: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
         let w = 2 * self.dim;
@@ -461,7 +465,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for AffineAutoregressive<'a, W> {
         }
         let g_out = block::views::<S, N>(g_out, w);
         self.net
-            .backward_inputs_block(y, ctx, cache, g_out, g_y, g_ctx, rest);
+            .backward_block(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
     }
 }
 
@@ -560,9 +564,10 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
         g_ldj: S,
         g_x: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        ar_inverse_vjp_block(self, x, ctx, g_z, g_ldj, g_x, g_ctx, scratch);
+        ar_inverse_vjp_block(self, x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch);
     }
 }
 

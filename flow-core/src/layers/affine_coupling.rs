@@ -121,8 +121,9 @@ pub(crate) fn coupling_vjp_block_scratch<W: Weight, M: MaskBit>(
     2 * n * (n_id + net.n_out()) + net.block_cache_len(n) + extra + passes
 }
 
-/// The VJP of a coupling layer without parameter gradients for a block of `N` samples: the
-/// conditioner's cached forward and backward run once for the block; `step(x, g_z, out, g_out,
+/// The VJP of a coupling layer for a block of `N` samples (parameter gradients added in sample
+/// order into `g_params` when given): the conditioner's cached forward and backward run once for
+/// the block; `step(x, g_z, out, g_out,
 /// g_x, extra)` is the layer's elementwise part for one sample (it writes the transformed
 /// features of `g_x` and `g_out`); the identity features get `g_z` plus the network's gradient,
 /// as in the single-sample VJPs.
@@ -137,6 +138,7 @@ pub(crate) fn coupling_vjp_block<S: Real, W: Weight, M: MaskBit, const N: usize>
     g_z: [&[S]; N],
     mut g_x: [&mut [S]; N],
     g_ctx: [&mut [S]; N],
+    g_params: Option<&mut [S]>,
     scratch: &mut [S],
     step: impl Fn(&[S], &[S], &[S], &mut [S], &mut [S], &mut [S]),
 ) {
@@ -174,13 +176,14 @@ pub(crate) fn coupling_vjp_block<S: Real, W: Weight, M: MaskBit, const N: usize>
     }
     g_xid.fill(S::ZERO);
     let g_a = block::views_mut::<S, N>(g_xid, n_id);
-    net.backward_inputs_block(
+    net.backward_block(
         a,
         ctx,
         cache,
         block::views::<S, N>(g_out, n_out),
         g_a,
         g_ctx,
+        g_params,
         rest,
     );
     for ((gx, gz), ga) in g_x.iter_mut().zip(g_z).zip(block::views::<S, N>(g_xid, n_id)) {
@@ -430,12 +433,14 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
         g_ldj: S,
         g_x: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
         let step = |x: &[S], g_z: &[S], out: &[S], g_out: &mut [S], g_x: &mut [S], _: &mut [S]| {
             self.vjp_step(x, g_z, g_ldj, out, g_out, g_x);
         };
-        coupling_vjp_block(&self.net, self.mask, 0, x, ctx, g_z, g_x, g_ctx, scratch, step);
+        let (net, mask) = (&self.net, self.mask);
+        coupling_vjp_block(net, mask, 0, x, ctx, g_z, g_x, g_ctx, g_params, scratch, step);
     }
 }
 

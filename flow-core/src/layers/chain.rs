@@ -11,6 +11,27 @@ use crate::{slicing, Real};
 #[derive(Clone, Copy, Debug)]
 pub struct Chain<A, B>(pub A, pub B);
 
+impl<A, B> Chain<A, B> {
+    /// `g_params` cut into the first layer's parameters and the rest's (both `None` without it).
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn split_params<'g, S: Real>(
+        &self,
+        g_params: Option<&'g mut [S]>,
+    ) -> (Option<&'g mut [S]>, Option<&'g mut [S]>)
+    where
+        A: Bijection<S>,
+    {
+        match g_params {
+            Some(g) => {
+                let (a, b) = slicing::split_mut(g, self.0.n_params());
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        }
+    }
+}
+
 impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
     #[inline]
     fn dim(&self) -> usize {
@@ -168,6 +189,7 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         g_ldj: S,
         g_x: [&mut [S]; N],
         mut g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
         let d = self.dim();
@@ -182,6 +204,7 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
             .inverse_acc_block(x, ctx, block::views_mut::<S, N>(mid, d), &mut ldj, rest);
         let g_c = g_ctx.each_mut().map(|g| &mut **g);
         let mid = block::views::<S, N>(mid, d);
+        let (g_a, g_b) = self.split_params(g_params);
         self.1.inverse_vjp_block(
             mid,
             ctx,
@@ -189,10 +212,12 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
             g_ldj,
             block::views_mut::<S, N>(g_mid, d),
             g_c,
+            g_b,
             rest,
         );
         let g_mid = block::views::<S, N>(g_mid, d);
-        self.0.inverse_vjp_block(x, ctx, g_mid, g_ldj, g_x, g_ctx, rest);
+        self.0
+            .inverse_vjp_block(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -204,6 +229,7 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         g_ldj: S,
         g_x: [&mut [S]; N],
         mut g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
@@ -219,10 +245,12 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         let g_c = g_ctx.each_mut().map(|g| &mut **g);
         let mid = block::views::<S, N>(mid, d);
         let g_mid_v = block::views_mut::<S, N>(g_mid, d);
+        let (g_a, g_b) = self.split_params(g_params);
         self.1
-            .inverse_vjp_head_block(mid, ctx, head, g_ldj, g_mid_v, g_c, ldj, rest);
+            .inverse_vjp_head_block(mid, ctx, head, g_ldj, g_mid_v, g_c, g_b, ldj, rest);
         let g_mid = block::views::<S, N>(g_mid, d);
-        self.0.inverse_vjp_block(x, ctx, g_mid, g_ldj, g_x, g_ctx, rest);
+        self.0
+            .inverse_vjp_block(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
     }
 
     fn inverse_vjp(

@@ -145,10 +145,11 @@ pub trait Bijection<S: Real> {
         self.scratch_len() + 2 * self.dim()
     }
 
-    /// [`Bijection::inverse_vjp`] without parameter gradients for a block of `N` samples: writes
-    /// `g_x[s]`, adds into `g_ctx[s]`, each bit for bit the single-sample value. Layers with a
-    /// network override it to run the network's cached forward and backward once for the block.
-    /// `scratch` needs [`Bijection::block_vjp_scratch_len`]`(N)`.
+    /// [`Bijection::inverse_vjp`] for a block of `N` samples: writes `g_x[s]`, adds into
+    /// `g_ctx[s]` and, when given, adds every sample's parameter gradient into `g_params`, bit for
+    /// bit the single-sample calls made sample after sample. Layers with a network override it to
+    /// run the network's cached forward and backward once for the block. `scratch` needs
+    /// [`Bijection::block_vjp_scratch_len`]`(N)`.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn inverse_vjp_block<const N: usize>(
@@ -159,19 +160,21 @@ pub trait Bijection<S: Real> {
         g_ldj: S,
         g_x: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        mut g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) where
         Self: Sized,
     {
         let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
         for ((((xs, cs), gz), gx), gc) in per_sample {
-            self.inverse_vjp(xs, cs, gz, g_ldj, gx, gc, None, scratch);
+            self.inverse_vjp(xs, cs, gz, g_ldj, gx, gc, g_params.as_deref_mut(), scratch);
         }
     }
 
-    /// [`Bijection::inverse_vjp_head_acc`] without parameter gradients for a block of `N`
-    /// samples: `head(s, z, g_z)` sees sample `s`'s base point. Every sample's results are bit
-    /// for bit the single-sample ones. `scratch` needs [`Bijection::block_vjp_scratch_len`]`(N)`.
+    /// [`Bijection::inverse_vjp_head_acc`] for a block of `N` samples: `head(s, z, g_z)` sees
+    /// sample `s`'s base point; parameter gradients are added into `g_params` (when given) as by
+    /// [`Bijection::inverse_vjp_block`]. Every sample's results are bit for bit the single-sample
+    /// ones. `scratch` needs [`Bijection::block_vjp_scratch_len`]`(N)`.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn inverse_vjp_head_block<const N: usize>(
@@ -182,6 +185,7 @@ pub trait Bijection<S: Real> {
         g_ldj: S,
         g_x: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        mut g_params: Option<&mut [S]>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) where
@@ -190,7 +194,8 @@ pub trait Bijection<S: Real> {
         let per_sample = x.into_iter().zip(ctx).zip(g_x).zip(g_ctx).zip(ldj.iter_mut());
         for (s, ((((xs, cs), gx), gc), l)) in per_sample.enumerate() {
             let mut one = |z: &[S], g: &mut [S]| head(s, z, g);
-            self.inverse_vjp_head_acc(xs, cs, &mut one, g_ldj, gx, gc, None, l, scratch);
+            let gp = g_params.as_deref_mut();
+            self.inverse_vjp_head_acc(xs, cs, &mut one, g_ldj, gx, gc, gp, l, scratch);
         }
     }
 

@@ -209,6 +209,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
         g_ldj: S,
         mut g_y: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
         let w = self.n_out();
@@ -230,7 +231,7 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
         }
         let g_out = block::views::<S, N>(g_out, w);
         self.net
-            .backward_inputs_block(y, ctx, cache, g_out, g_y, g_ctx, rest);
+            .backward_block(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
     }
 }
 
@@ -327,9 +328,10 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
         g_ldj: S,
         g_x: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        ar_inverse_vjp_block(self, x, ctx, g_z, g_ldj, g_x, g_ctx, scratch);
+        ar_inverse_vjp_block(self, x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch);
     }
 }
 

@@ -235,6 +235,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         g_ldj: S,
         g_x: [&mut [S]; N],
         g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
         let step = |x: &[S], g_z: &[S], out: &[S], g_out: &mut [S], g_x: &mut [S], extra: &mut [S]| {
@@ -242,7 +243,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         };
         let extra = self.spline.vjp_scratch_len();
         coupling_vjp_block(
-            &self.net, self.mask, extra, x, ctx, g_z, g_x, g_ctx, scratch, step,
+            &self.net, self.mask, extra, x, ctx, g_z, g_x, g_ctx, g_params, scratch, step,
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Layer views over a description and a weight vector, and their composition.
 
 use crate::base::{Base, CholeskyNormal, DiagNormal, StandardNormal};
+use crate::block;
 use crate::layers::actnorm::ActNorm;
 use crate::layers::affine_ar::AffineAutoregressive;
 use crate::layers::affine_coupling::AffineCoupling;
@@ -12,10 +13,10 @@ use crate::layers::planar::Planar;
 use crate::layers::radial::Radial;
 use crate::layers::spline_ar::SplineAutoregressive;
 use crate::layers::spline_coupling::SplineCoupling;
-use crate::layers::Bijection;
+use crate::layers::{Bijection, BlockHead};
 use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span};
 use crate::nn::Mlp;
-use crate::{Real, Weight};
+use crate::{slicing, Real, Weight};
 
 /// `section[span]`, or empty when out of range (never after validation).
 #[inline]
@@ -198,6 +199,39 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AnyLayer<'a, W> {
     ) {
         dispatch!(self, l => l.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch))
     }
+    #[inline]
+    fn block_scratch_len(&self, n: usize) -> usize {
+        dispatch!(self, l => Bijection::<S>::block_scratch_len(l, n))
+    }
+    #[inline]
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        dispatch!(self, l => l.inverse_acc_block(x, ctx, z, ldj, scratch))
+    }
+    #[inline]
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        dispatch!(self, l => Bijection::<S>::block_vjp_scratch_len(l, n))
+    }
+    #[inline]
+    fn inverse_vjp_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        dispatch!(self, l => l.inverse_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch))
+    }
 }
 
 /// The layers of a model in order, over a weight vector (f32 from a file, f64 while training).
@@ -370,6 +404,142 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
             g_params,
             scratch,
         );
+    }
+
+    fn block_scratch_len(&self, n: usize) -> usize {
+        let d = self.desc.dim as usize;
+        let mut layer_max = 0;
+        for i in 0..self.len() {
+            layer_max = layer_max.max(Bijection::<S>::block_scratch_len(&self.layer(i), n));
+        }
+        2 * n * d + layer_max
+    }
+
+    /// Layer after layer over the block, through two ping-pong buffers (as [`Bijection::inverse_acc`]).
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        if n == 0 {
+            for (zs, xs) in z.into_iter().zip(x) {
+                slicing::copy(zs, xs);
+            }
+            return;
+        }
+        let Some((a, rest)) = scratch.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let Some((b, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let mut z = Some(z);
+        for i in 0..n {
+            let l = self.layer(i);
+            let (src, dst) = if i % 2 == 1 {
+                (&*a, &mut *b)
+            } else {
+                (&*b, &mut *a)
+            };
+            let input = if i == 0 { x } else { block::views::<S, N>(src, d) };
+            if i + 1 == n {
+                if let Some(z) = z.take() {
+                    l.inverse_acc_block(input, ctx, z, ldj, rest);
+                }
+            } else {
+                l.inverse_acc_block(input, ctx, block::views_mut::<S, N>(dst, d), ldj, rest);
+            }
+        }
+    }
+
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        let d = self.desc.dim as usize;
+        let mut layer_max = 0;
+        for i in 0..self.len() {
+            let l = self.layer(i);
+            layer_max = layer_max
+                .max(Bijection::<S>::block_scratch_len(&l, n))
+                .max(Bijection::<S>::block_vjp_scratch_len(&l, n));
+        }
+        (self.len().max(1) + 2) * n * d + layer_max
+    }
+
+    /// One forward pass over the block keeping every layer's outputs, then the backward pass, each
+    /// layer's VJP for the whole block ([`Bijection::inverse_vjp_block`]).
+    fn inverse_vjp_head_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        head: &mut BlockHead<'_, S>,
+        g_ldj: S,
+        mut g_x: [&mut [S]; N],
+        mut g_ctx: [&mut [S]; N],
+        mut g_params: Option<&mut [S]>,
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        let Some((outs, rest)) = scratch.split_at_mut_checked(n.max(1) * N * d) else {
+            return;
+        };
+        let Some((ga, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let Some((gb, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        if n == 0 {
+            for (s, (gx, xs)) in g_x.iter_mut().zip(x).enumerate() {
+                head(s, xs, gx);
+            }
+            return;
+        }
+        for i in 0..n {
+            let (done, todo) = outs.split_at_mut(i * N * d);
+            let input = if i == 0 {
+                x
+            } else {
+                block::views::<S, N>(slicing::split_back(done, N * d).1, d)
+            };
+            let out = block::views_mut::<S, N>(todo, d);
+            self.layer(i).inverse_acc_block(input, ctx, out, ldj, rest);
+        }
+        let z = block::views::<S, N>(slicing::split_back(outs, N * d).1, d);
+        for (s, (zs, g)) in z.into_iter().zip(block::views_mut::<S, N>(ga, d)).enumerate() {
+            head(s, zs, g);
+        }
+        for i in (0..n).rev() {
+            let l = self.layer(i);
+            let input = if i == 0 {
+                x
+            } else {
+                block::views::<S, N>(slicing::range(outs, (i - 1) * N * d, N * d), d)
+            };
+            let gp = match g_params.as_deref_mut() {
+                Some(g) => {
+                    let span = layer_span(&self.desc.layers[i]);
+                    span.range(g.len()).and_then(|r| g.get_mut(r))
+                }
+                None => None,
+            };
+            let g_c = g_ctx.each_mut().map(|g| &mut **g);
+            let g_out = block::views::<S, N>(ga, d);
+            // ga holds dL/d(output of layer i); write dL/d(input) into gb, then copy it back.
+            if i == 0 {
+                let g_in = g_x.each_mut().map(|g| &mut **g);
+                l.inverse_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
+            } else {
+                let g_in = block::views_mut::<S, N>(gb, d);
+                l.inverse_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
+                ga.copy_from_slice(gb);
+            }
+        }
     }
 
     /// One forward pass keeping every layer's output, then the backward pass.

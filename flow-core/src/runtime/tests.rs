@@ -483,3 +483,52 @@ fn seeded_mutations_of_f64_weights_and_description_never_panic() {
     }
     std::eprintln!("f64 mutations accepted as valid models: {accepted} of 40000 evaluations");
 }
+
+/// `grad_block` of the runtime evaluator is `grad` called sample after sample, bit for bit: the
+/// log-densities, the input gradients and the parameter gradients summed over the block (the
+/// training step), in f32 and f64, with a context per sample.
+#[test]
+fn block_gradients_equal_per_sample_gradients_bit_for_bit() {
+    const N: usize = 5;
+    fn check<S: Real + crate::Weight>(parts: &ModelParts, what: &str) {
+        let w: Vec<S> = parts.weights.iter().map(|&v| S::from_f64(v)).collect();
+        let f = flow_of::<S, S>(&parts.desc, &w, &parts.ints);
+        let (d, c) = (parts.desc.dim as usize, parts.desc.context_dim as usize);
+        let mut rng = Lcg(5);
+        let xs: Vec<S> = (0..N * d).map(|_| S::from_f64(rng.normal())).collect();
+        let cs: Vec<S> = (0..N * c).map(|_| S::from_f64(rng.normal())).collect();
+        let start: Vec<S> = (0..w.len()).map(|_| S::from_f64(rng.normal() * 0.1)).collect();
+        // Per sample, in order.
+        let mut s = vec![S::ZERO; f.scratch_len()];
+        let mut g1 = start.clone();
+        let mut gx1 = vec![S::ZERO; N * d];
+        let mut lp1 = [S::ZERO; N];
+        for i in 0..N {
+            let (x, cx) = (&xs[i * d..(i + 1) * d], &cs[i * c..(i + 1) * c]);
+            lp1[i] = f.grad(x, cx, &mut gx1[i * d..(i + 1) * d], Some(&mut g1), &mut s);
+        }
+        // The block.
+        let mut s = vec![S::ZERO; f.grad_block_scratch_len(N)];
+        let mut g2 = start.clone();
+        let mut gx2 = vec![S::ZERO; N * d];
+        let mut lp2 = [S::ZERO; N];
+        let x = crate::block::views::<S, N>(&xs, d);
+        let cx = crate::block::views::<S, N>(&cs, c);
+        let gx = crate::block::views_mut::<S, N>(&mut gx2, d);
+        f.grad_block(x, cx, gx, Some(&mut g2), &mut lp2, &mut s);
+        let bits = |v: &[S]| v.iter().map(|a| a.to_f64().to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&lp1), bits(&lp2), "log p, {what}");
+        assert_eq!(bits(&gx1), bits(&gx2), "g_x, {what}");
+        assert_eq!(bits(&g1), bits(&g2), "g_params, {what}");
+        assert!(
+            g1.iter().zip(&start).filter(|(a, b)| a != b).count() > w.len() / 4,
+            "{what}"
+        );
+    }
+    let mut rng = Lcg(9);
+    for (d, c, hidden) in [(3, 2, &[8, 8][..]), (2, 0, &[16, 16][..]), (1, 1, &[5][..])] {
+        let parts = random_maf(d, c, 3, hidden, &mut rng);
+        check::<f32>(&parts, &std::format!("MAF/IAF f32 d={d} c={c}"));
+        check::<f64>(&parts, &std::format!("MAF/IAF f64 d={d} c={c}"));
+    }
+}

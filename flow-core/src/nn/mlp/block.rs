@@ -1,5 +1,5 @@
-//! The cached forward pass and the input vector-Jacobian product of an [`Mlp`] for a block of `N`
-//! samples at once, the building blocks of batch `grad_log_prob`.
+//! The cached forward pass and the vector-Jacobian product of an [`Mlp`] for a block of `N`
+//! samples at once, the building blocks of batch `grad_log_prob` and of training's gradients.
 //!
 //! As in [`Mlp::forward_block`], the samples are transposed to structure of arrays (`h[k][s]`,
 //! one `[S; N]` per unit), so every dense layer is one [`dense_soa`] call and every transposed
@@ -43,6 +43,9 @@ pub(super) fn transpose_out<S: Real, const N: usize>(src: &[[S; N]], dst: &mut [
 /// `g_in[k][s] (+)= Σ_r w[r][k] · g[r][s]` over the rows `r` in ascending order (from 0 when
 /// `overwrite`, else from the current `g_in`): per sample, the order of the single-sample
 /// `transpose_mul` and `add_transpose_mul`.
+///
+/// Eight inputs at a time: eight independent sums per sample rather than one chain of `n_out`
+/// dependent adds (each sum still adds its rows in ascending order).
 #[inline(always)]
 fn transpose_mul_soa<S: Real, W: Weight, const N: usize>(
     w: &[W],
@@ -51,15 +54,45 @@ fn transpose_mul_soa<S: Real, W: Weight, const N: usize>(
     g_in: &mut [[S; N]],
     overwrite: bool,
 ) {
-    for (k, gi) in g_in.iter_mut().enumerate() {
-        let mut acc = if overwrite { [S::ZERO; N] } else { *gi };
-        for (row, gr) in slicing::rows(w, n_in).zip(g) {
-            let wk: S = slicing::weight(row, k);
-            for (a, &gv) in acc.iter_mut().zip(gr) {
-                *a += wk * gv;
+    const K: usize = 8;
+    let mut groups = g_in.chunks_exact_mut(K);
+    let mut k0 = 0;
+    for gi in groups.by_ref() {
+        transpose_mul_group::<S, W, N, K>(w, n_in, g, gi, k0, overwrite);
+        k0 += K;
+    }
+    for gi in groups.into_remainder().chunks_mut(1) {
+        transpose_mul_group::<S, W, N, 1>(w, n_in, g, gi, k0, overwrite);
+        k0 += 1;
+    }
+}
+
+/// [`transpose_mul_soa`] for the `K` inputs `k0..k0 + K` (`g_in` holds their `K` rows).
+#[inline(always)]
+fn transpose_mul_group<S: Real, W: Weight, const N: usize, const K: usize>(
+    w: &[W],
+    n_in: usize,
+    g: &[[S; N]],
+    g_in: &mut [[S; N]],
+    k0: usize,
+    overwrite: bool,
+) {
+    let mut acc = [[S::ZERO; N]; K];
+    if !overwrite {
+        for (a, gi) in acc.iter_mut().zip(g_in.iter()) {
+            *a = *gi;
+        }
+    }
+    for (row, gr) in slicing::rows(w, n_in).zip(g) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            let wk: S = slicing::weight(row, k0 + j);
+            for (av, &gv) in a.iter_mut().zip(gr) {
+                *av += wk * gv;
             }
         }
-        *gi = acc;
+    }
+    for (gi, a) in g_in.iter_mut().zip(acc) {
+        *gi = a;
     }
 }
 
@@ -75,9 +108,9 @@ impl<W: Weight> Mlp<'_, W> {
         n * (self.n_in() + self.n_out())
     }
 
-    /// Scratch of [`Mlp::backward_inputs_block`] for `n` samples: two gradient buffers of the
-    /// widest layer and the inputs' gradients, per sample ([`Mlp::backward_scratch_len`] for
-    /// residual networks).
+    /// Scratch of [`Mlp::backward_block`] for `n` samples: two gradient buffers of the widest
+    /// layer and the inputs' gradients, per sample ([`Mlp::backward_scratch_len`] for residual
+    /// networks).
     pub fn block_backward_scratch_len(&self, n: usize) -> usize {
         if self.residual {
             self.backward_scratch_len()
@@ -89,7 +122,7 @@ impl<W: Weight> Mlp<'_, W> {
     /// [`Mlp::forward_cached`] for `N` samples: `out[s]` and the cache, bit for bit the
     /// single-sample values. The cache ([`Mlp::block_cache_len`]`(N)`) is in structure of arrays
     /// (each hidden layer's pre-activations, then its activations, one `[S; N]` per unit), or
-    /// sample after sample for residual networks; only [`Mlp::backward_inputs_block`] reads it.
+    /// sample after sample for residual networks; only [`Mlp::backward_block`] reads it.
     /// `scratch` needs [`Mlp::block_forward_cached_scratch_len`]`(N)`.
     pub fn forward_cached_block<S: Real, const N: usize>(
         &self,
@@ -141,12 +174,46 @@ impl<W: Weight> Mlp<'_, W> {
         transpose_out(out_t, &mut out);
     }
 
-    /// [`Mlp::backward`] without parameter gradients for `N` samples evaluated by
-    /// [`Mlp::forward_cached_block`]: adds dL/dx into `g_x[s]` and dL/dc into `g_c[s]` for
-    /// `g_out[s] = dL/d out`, bit for bit the single-sample values. `x` and `c` are read only by
-    /// residual networks. `scratch` needs [`Mlp::block_backward_scratch_len`]`(N)`.
+    /// [`Mlp::backward`] for `N` samples evaluated by [`Mlp::forward_cached_block`]: adds dL/dx
+    /// into `g_x[s]` and dL/dc into `g_c[s]` for `g_out[s] = dL/d out`, and, when given, adds
+    /// every sample's dL/dθ into `g_params`, bit for bit the single-sample calls made sample after
+    /// sample (each weight's gradient adds the samples in order `s = 0, 1, …`; it is one pass over
+    /// the weights for the block rather than one per sample). `x` and `c` are read by the first
+    /// layer's parameter gradient and by residual networks. `scratch` needs
+    /// [`Mlp::block_backward_scratch_len`]`(N)`.
+    ///
+    /// On x86-64 it runs compiled for AVX-512 or AVX2 when the CPU has them: the same multiplies
+    /// and adds in the same order (never contracted into FMAs) in wider registers, so the same
+    /// bits.
     #[allow(clippy::too_many_arguments)]
-    pub fn backward_inputs_block<S: Real, const N: usize>(
+    pub fn backward_block<S: Real, const N: usize>(
+        &self,
+        x: [&[S]; N],
+        c: [&[S]; N],
+        cache: &[S],
+        g_out: [&[S]; N],
+        g_x: [&mut [S]; N],
+        g_c: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        let Some((g_x, g_c, g_params, scratch)) = crate::arch::x86_64::mlp_backward_block(
+            crate::arch::kernel(),
+            self,
+            [x, c, g_out],
+            cache,
+            (g_x, g_c, g_params, scratch),
+        ) else {
+            return;
+        };
+        self.backward_block_impl(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+    }
+
+    /// [`Mlp::backward_block`] in the compilation of its caller.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn backward_block_impl<S: Real, const N: usize>(
         &self,
         x: [&[S]; N],
         c: [&[S]; N],
@@ -154,13 +221,15 @@ impl<W: Weight> Mlp<'_, W> {
         g_out: [&[S]; N],
         mut g_x: [&mut [S]; N],
         mut g_c: [&mut [S]; N],
+        mut g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
         if self.residual {
             let caches = cache.chunks(self.cache_len().max(1));
             let per_sample = x.into_iter().zip(c).zip(g_out).zip(g_x).zip(g_c).zip(caches);
             for (((((xs, cs), go), gx), gc), cs_cache) in per_sample {
-                self.backward(xs, cs, cs_cache, go, gx, gc, None, scratch);
+                let gp = g_params.as_deref_mut();
+                self.backward(xs, cs, cs_cache, go, gx, gc, gp, scratch);
             }
             return;
         }
@@ -205,6 +274,28 @@ impl<W: Weight> Mlp<'_, W> {
                     *g *= self.activation.grad(z, y);
                 }
             }
+            if let Some(gp) = g_params.as_deref_mut() {
+                if k + 1 == n_layers {
+                    accumulate_block(gp, &layer, g_pre, x, c);
+                } else {
+                    // The layer's input: the previous layer's activations, sample after sample,
+                    // in the buffer that receives this layer's input gradient below.
+                    let Some(input) = slicing::split_back_checked(cache, layer.n_in) else {
+                        return;
+                    };
+                    let Some(aos) = g_next.as_flattened_mut().get_mut(..N * layer.n_in) else {
+                        return;
+                    };
+                    for (k, unit) in input.1.iter().enumerate() {
+                        for (s, &v) in unit.iter().enumerate() {
+                            if let Some(slot) = aos.get_mut(s * layer.n_in + k) {
+                                *slot = v;
+                            }
+                        }
+                    }
+                    accumulate_block_hidden(gp, &layer, g_pre, aos);
+                }
+            }
             if k + 1 == n_layers {
                 // The first layer adds into the callers' gradients: start from them.
                 let (gx, gc) = (shared(&g_x), shared(&g_c));
@@ -222,6 +313,77 @@ impl<W: Weight> Mlp<'_, W> {
         }
     }
 }
+
+/// `dW += g ⊗ [x, c]` and `db += g` of one dense layer for `N` samples (`g[r][s]`, inputs
+/// `[x[s], c[s]]`), adding the samples in order into each weight: the sums of the single-sample
+/// [`super::accumulate`] called sample after sample, in one pass over the layer's weights.
+#[inline(always)]
+fn accumulate_block<S: Real, W, const N: usize>(
+    gp: &mut [S],
+    layer: &super::Layer<'_, W>,
+    g: &[[S; N]],
+    x: [&[S]; N],
+    c: [&[S]; N],
+) {
+    let n_w = layer.n_in * layer.n_out;
+    let (gw, gb) = slicing::split_mut(slicing::range_mut(gp, layer.offset, n_w + layer.n_out), n_w);
+    for ((row, gbo), gr) in slicing::rows_mut(gw, layer.n_in).zip(gb.iter_mut()).zip(g) {
+        for ((&gv, xs), cs) in gr.iter().zip(x).zip(c) {
+            *gbo += gv;
+            let (rx, rc) = slicing::split_mut(row, xs.len());
+            for (r, &xi) in rx.iter_mut().zip(xs) {
+                *r += gv * xi;
+            }
+            for (r, &ci) in rc.iter_mut().zip(cs) {
+                *r += gv * ci;
+            }
+        }
+    }
+}
+
+/// [`accumulate_block`] of a layer whose inputs are `inputs` (`N` rows of `n_in`, sample after
+/// sample), the hidden layers: the weights are updated [`COLS`] columns at a time, each group
+/// kept in registers while the block's samples are added in order.
+#[inline(always)]
+fn accumulate_block_hidden<S: Real, W, const N: usize>(
+    gp: &mut [S],
+    layer: &super::Layer<'_, W>,
+    g: &[[S; N]],
+    inputs: &[S],
+) {
+    let n_in = layer.n_in;
+    let n_w = n_in * layer.n_out;
+    let (gw, gb) = slicing::split_mut(slicing::range_mut(gp, layer.offset, n_w + layer.n_out), n_w);
+    for ((row, gbo), gr) in slicing::rows_mut(gw, n_in).zip(gb.iter_mut()).zip(g) {
+        for &gv in gr {
+            *gbo += gv;
+        }
+        let mut groups = row.chunks_exact_mut(COLS);
+        let mut k0 = 0;
+        for cols in groups.by_ref() {
+            let mut acc = [S::ZERO; COLS];
+            acc.copy_from_slice(cols);
+            for (&gv, input) in gr.iter().zip(slicing::rows(inputs, n_in)) {
+                for (a, &xi) in acc.iter_mut().zip(slicing::range(input, k0, COLS)) {
+                    *a += gv * xi;
+                }
+            }
+            cols.copy_from_slice(&acc);
+            k0 += COLS;
+        }
+        let cols = groups.into_remainder();
+        let width = cols.len();
+        for (&gv, input) in gr.iter().zip(slicing::rows(inputs, n_in)) {
+            for (a, &xi) in cols.iter_mut().zip(slicing::range(input, k0, width)) {
+                *a += gv * xi;
+            }
+        }
+    }
+}
+
+/// Columns of a weight row that [`accumulate_block_hidden`] keeps in registers (four 512-bit
+/// registers of `f32`).
+const COLS: usize = 64;
 
 /// Shared views of mutable per-sample slices.
 #[inline(always)]
@@ -295,7 +457,7 @@ mod tests {
                         let mut it = gcs.iter_mut();
                         core::array::from_fn(|_| &mut it.next().unwrap()[..])
                     };
-                    m.backward_inputs_block(x, c, &cache, go, gx, gc, &mut scratch);
+                    m.backward_block(x, c, &cache, go, gx, gc, None, &mut scratch);
 
                     let mut changed = 0;
                     for s in 0..N {
