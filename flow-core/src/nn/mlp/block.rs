@@ -8,7 +8,7 @@
 //! `Wᵀ g` over the output rows in ascending order, multiply then add), so every sample gets the
 //! single-sample bits. Residual networks run sample by sample.
 
-use super::Mlp;
+use super::{Activation, Mlp};
 use crate::nn::dense::dense_soa;
 use crate::{slicing, Real, Weight};
 
@@ -270,13 +270,32 @@ impl<W: Weight> Mlp<'_, W> {
                 };
                 cache = rest;
                 let act = pre.as_flattened().iter().zip(post.as_flattened());
-                for (g, (&z, &y)) in g_pre.as_flattened_mut().iter_mut().zip(act) {
-                    *g *= self.activation.grad(z, y);
+                let g_pre = g_pre.as_flattened_mut().iter_mut();
+                // The activation chosen once for the layer (a loop that vectorizes for ReLU).
+                if self.activation == Activation::Relu {
+                    for (g, (&z, &y)) in g_pre.zip(act) {
+                        *g *= Activation::Relu.grad(z, y);
+                    }
+                } else {
+                    for (g, (&z, &y)) in g_pre.zip(act) {
+                        *g *= self.activation.grad(z, y);
+                    }
                 }
             }
             if let Some(gp) = g_params.as_deref_mut() {
                 if k + 1 == n_layers {
-                    accumulate_block(gp, &layer, g_pre, x, c);
+                    // g_pre sample after sample, in the buffer the first layer does not use.
+                    let Some(g_t) = g_next.as_flattened_mut().get_mut(..N * layer.n_out) else {
+                        return;
+                    };
+                    for (r, gr) in g_pre.iter().enumerate() {
+                        for (s, &v) in gr.iter().enumerate() {
+                            if let Some(slot) = g_t.get_mut(s * layer.n_out + r) {
+                                *slot = v;
+                            }
+                        }
+                    }
+                    accumulate_block_first(gp, &layer, g_t, x, c);
                 } else {
                     // The layer's input: the previous layer's activations, sample after sample,
                     // in the buffer that receives this layer's input gradient below.
@@ -314,34 +333,70 @@ impl<W: Weight> Mlp<'_, W> {
     }
 }
 
-/// `dW += g ⊗ [x, c]` and `db += g` of one dense layer for `N` samples (`g[r][s]`, inputs
-/// `[x[s], c[s]]`), adding the samples in order into each weight: the sums of the single-sample
-/// [`super::accumulate`] called sample after sample, in one pass over the layer's weights.
+/// `dW += g ⊗ [x, c]` and `db += g` of the first dense layer for `N` samples (`g_t` holds
+/// `g[s][r]`, sample after sample; inputs `[x[s], c[s]]`), adding the samples in order into
+/// each weight: the sums of the single-sample `accumulate` called sample after sample. A first
+/// layer has few inputs and many outputs, so each input column runs over [`COLS`] rows at a
+/// time, vectorized across the rows.
 #[inline(always)]
-fn accumulate_block<S: Real, W, const N: usize>(
+fn accumulate_block_first<S: Real, W, const N: usize>(
     gp: &mut [S],
     layer: &super::Layer<'_, W>,
-    g: &[[S; N]],
+    g_t: &[S],
     x: [&[S]; N],
     c: [&[S]; N],
 ) {
-    let n_w = layer.n_in * layer.n_out;
-    let (gw, gb) = slicing::split_mut(slicing::range_mut(gp, layer.offset, n_w + layer.n_out), n_w);
-    for ((row, gbo), gr) in slicing::rows_mut(gw, layer.n_in).zip(gb.iter_mut()).zip(g) {
-        for ((&gv, xs), cs) in gr.iter().zip(x).zip(c) {
-            *gbo += gv;
-            let (rx, rc) = slicing::split_mut(row, xs.len());
-            for (r, &xi) in rx.iter_mut().zip(xs) {
-                *r += gv * xi;
+    let (n_in, n_out) = (layer.n_in, layer.n_out);
+    let n_w = n_in * n_out;
+    let (gw, gb) = slicing::split_mut(slicing::range_mut(gp, layer.offset, n_w + n_out), n_w);
+    let kx = x.first().map_or(0, |v| v.len());
+    let mut r0 = 0;
+    while r0 < n_out {
+        let rows = COLS.min(n_out - r0);
+        // Column k of the weights (k = n_in: the biases), rows r0..r0 + rows.
+        for k in 0..=n_in {
+            let mut acc = [S::ZERO; COLS];
+            for (j, a) in acc.iter_mut().enumerate().take(rows) {
+                let slot = if k < n_in {
+                    gw.get((r0 + j) * n_in + k)
+                } else {
+                    gb.get(r0 + j)
+                };
+                *a = slot.copied().unwrap_or(S::ZERO);
             }
-            for (r, &ci) in rc.iter_mut().zip(cs) {
-                *r += gv * ci;
+            for (s, (xs, cs)) in x.iter().zip(c.iter()).enumerate() {
+                let v = match k {
+                    k if k < kx => xs.get(k).copied().unwrap_or(S::ZERO),
+                    k if k < n_in => cs.get(k - kx).copied().unwrap_or(S::ZERO),
+                    _ => S::ONE,
+                };
+                let g = slicing::range(g_t, s * n_out + r0, rows);
+                if k < n_in {
+                    for (a, &gv) in acc.iter_mut().zip(g) {
+                        *a += gv * v;
+                    }
+                } else {
+                    for (a, &gv) in acc.iter_mut().zip(g) {
+                        *a += gv;
+                    }
+                }
+            }
+            for (j, &a) in acc.iter().enumerate().take(rows) {
+                let slot = if k < n_in {
+                    gw.get_mut((r0 + j) * n_in + k)
+                } else {
+                    gb.get_mut(r0 + j)
+                };
+                if let Some(slot) = slot {
+                    *slot = a;
+                }
             }
         }
+        r0 += rows;
     }
 }
 
-/// [`accumulate_block`] of a layer whose inputs are `inputs` (`N` rows of `n_in`, sample after
+/// `dW += g ⊗ input` and `db += g` of a layer whose inputs are `inputs` (`N` rows of `n_in`, sample after
 /// sample), the hidden layers: the weights are updated [`COLS`] columns at a time, each group
 /// kept in registers while the block's samples are added in order.
 #[inline(always)]
