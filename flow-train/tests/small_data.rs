@@ -36,7 +36,7 @@ fn rows(n: usize, seed: u64) -> Dataset {
 }
 
 /// Held-out NLL of a fit of 107 rows (96 train, 11 validation) for `epochs` epochs, at the
-/// learning rate 1e-3 these margins were measured with (the default is now 2e-3: there the
+/// learning rate 1e-3 these margins were measured with (at 2e-3 the
 /// synthetic set's margins are 1.7 and 0.3 nats; on wine itself `--weight-decay 5` still gains
 /// 0.74 nats, README).
 fn held_out_nll(cfg: FitConfig) -> f64 {
