@@ -461,11 +461,25 @@ pub fn mean_nll(model: &Trainable, data: &Dataset, rows: &[usize], chunks: usize
         .par_chunks(chunk_len)
         .map(|chunk| {
             let flow = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
-            let mut scratch = vec![0.0; flow.scratch_len()];
-            chunk
-                .iter()
-                .map(|&i| -flow.log_prob(data.row(i).0, data.row(i).1, &mut scratch))
-                .sum()
+            let mut scratch = vec![0.0; flow.batch_scratch_len().max(flow.scratch_len())];
+            // Blocks of BLOCK rows through the layers together, then the rest row by row; the
+            // sum adds the rows in order either way.
+            let blocks = chunk.chunks_exact(BLOCK);
+            let tail = blocks.remainder();
+            let mut sum = 0.0;
+            let mut lp = [0.0; BLOCK];
+            for rows in blocks {
+                let x: [&[f64]; BLOCK] = std::array::from_fn(|k| data.row(rows[k]).0);
+                let c: [&[f64]; BLOCK] = std::array::from_fn(|k| data.row(rows[k]).1);
+                flow.log_prob_block(x, c, &mut lp, &mut scratch);
+                for v in lp {
+                    sum += -v;
+                }
+            }
+            for &i in tail {
+                sum += -flow.log_prob(data.row(i).0, data.row(i).1, &mut scratch);
+            }
+            sum
         })
         .collect();
     sums.iter().sum::<f64>() / rows.len().max(1) as f64
