@@ -2,8 +2,11 @@
 //! early stopping with the best weights kept.
 //!
 //! Gradients come from flow-core's vector-Jacobian products through the same runtime composition
-//! the evaluator uses (`flow_core::runtime::flow_of` with `f64` weights): there is no second copy
-//! of the flow math here.
+//! the evaluator uses (`flow_core::runtime::flow_of` with `f64` or `f32` weights): there is no
+//! second copy of the flow math here. Each chunk runs [`flow_core::block::BLOCK`] rows at a time
+//! (`Flow::grad_block`: the block's forward, then each layer's VJP for the block), the rest row by
+//! row; either way each weight's gradient adds the rows in order, so the result does not depend on
+//! the blocking.
 //!
 //! Determinism: for a given seed and thread count, results are identical run to run. Each batch is
 //! cut into `threads` contiguous chunks whose gradient sums are added in chunk order.
