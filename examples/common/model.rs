@@ -18,6 +18,8 @@ fn example_fit_config(args: &Args, epochs: usize) -> FitConfig {
         },
         epochs: args.epochs.unwrap_or(epochs),
         batch_size: 256,
+        // The shipped models predate the defaults of batch 128, 32 batches per epoch and 5e-3.
+        min_batches: 8,
         lr: 2e-3,
         seed: args.seed,
         patience: 10,
