@@ -160,13 +160,7 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         let (mid, rest) = slicing::split_mut(scratch, d);
         let (g_mid, rest) = slicing::split_mut(rest, d);
         self.0.inverse_acc(x, ctx, mid, ldj, rest);
-        let (g_a, g_b) = match g_params {
-            Some(g) => {
-                let (a, b) = slicing::split_mut(g, self.0.n_params());
-                (Some(a), Some(b))
-            }
-            None => (None, None),
-        };
+        let (g_a, g_b) = self.split_params(g_params);
         self.1
             .inverse_vjp_head_acc(mid, ctx, head, g_ldj, g_mid, g_ctx, g_b, ldj, rest);
         self.0.inverse_vjp(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
@@ -268,13 +262,7 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         let (mid, rest) = slicing::split_mut(scratch, d);
         let (g_mid, rest) = slicing::split_mut(rest, d);
         self.0.inverse(x, ctx, mid, rest);
-        let (g_a, g_b) = match g_params {
-            Some(g) => {
-                let (a, b) = slicing::split_mut(g, self.0.n_params());
-                (Some(a), Some(b))
-            }
-            None => (None, None),
-        };
+        let (g_a, g_b) = self.split_params(g_params);
         self.1.inverse_vjp(mid, ctx, g_z, g_ldj, g_mid, g_ctx, g_b, rest);
         self.0.inverse_vjp(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
     }
