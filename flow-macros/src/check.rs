@@ -16,6 +16,7 @@ use flow_core::baked::Identity;
 use flow_core::flow::Flow;
 use flow_core::layers::affine_ar::AffineScale;
 use flow_core::layers::chain::Chain;
+use flow_core::layers::context::StandardizedContext;
 use flow_core::layers::Bijection;
 use flow_core::model::file::{self, FormatError, WeightType};
 use flow_core::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span, MAX_DIM};
@@ -145,19 +146,7 @@ fn owner(desc: &ModelDesc, index: usize) -> String {
 
 /// The weight span of a layer, where it has one.
 fn weight_span(l: &LayerDesc) -> Option<Span> {
-    match l {
-        LayerDesc::AffineAutoregressive { net, .. }
-        | LayerDesc::SplineAutoregressive { net, .. }
-        | LayerDesc::AffineCoupling { net, .. }
-        | LayerDesc::SplineCoupling { net, .. } => Some(net.params),
-        LayerDesc::Elementwise { params, .. }
-        | LayerDesc::Planar { params }
-        | LayerDesc::Radial { params }
-        | LayerDesc::ActNorm { params }
-        | LayerDesc::BatchNorm { params, .. }
-        | LayerDesc::LuLinear { params, .. } => Some(*params),
-        _ => None,
-    }
+    Some(runtime::layer_span(l)).filter(|s| s.len > 0)
 }
 
 /// Checks that a layer's network maps `D + C` inputs to `n_out` outputs.
@@ -415,6 +404,9 @@ fn measure<S: Real, W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) ->
     let view = Layers { desc, weights, ints };
     let layers: Vec<AnyLayer<'_, W>> = (0..view.len()).map(|i| view.layer(i)).collect();
     let base = runtime::flow_of::<S, W>(desc, weights, ints).base;
-    let flow: Flow<S, _, _> = Flow::new(compose::<S, W>(&layers, desc.dim as usize), base);
+    let inner = compose::<S, W>(&layers, desc.dim as usize);
+    let stats = view.context_stats();
+    let layers = StandardizedContext { stats, inner };
+    let flow: Flow<S, _, _> = Flow::new(layers, base);
     (flow.scratch_len(), flow.n_params())
 }

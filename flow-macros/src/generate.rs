@@ -445,6 +445,11 @@ fn gen_layer(i: usize, l: &LayerDesc, m: &Model) -> syn::Result<LayerCode> {
         } => gen_affine_coupling(i, net, *mask, *scale, *layout, *additive, m),
         LayerDesc::SplineCoupling { net, mask, spline } => gen_spline_coupling(i, net, *mask, spline, m),
         LayerDesc::Permutation { perm } => gen_permutation(i, *perm, m),
+        // `generate` takes a leading one off; the validator allows no other.
+        LayerDesc::ContextStandardize { .. } => Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            format!("layer {i}: context standardization must be the first layer"),
+        )),
         LayerDesc::Planar { .. }
         | LayerDesc::Radial { .. }
         | LayerDesc::ActNorm { .. }
@@ -526,6 +531,19 @@ fn compose(layers: Vec<LayerCode>, dim: usize) -> LayerCode {
     acc
 }
 
+/// `StandardizedContext { stats, inner }`: the context standardization (layer 0) around `inner`.
+fn wrap_context(span: Span, inner: LayerCode, m: &Model) -> syn::Result<LayerCode> {
+    let (items, id) = gen_params(0, span, m)?;
+    let p = quote!(::flow_core::layers::context);
+    let wt = weight_ty(m);
+    let (inner_items, inner_ty, inner_value) = (inner.items, inner.ty, inner.value);
+    Ok(LayerCode {
+        items: quote!(#items #inner_items),
+        ty: quote!(#p::StandardizedContext<'static, #wt, #inner_ty>),
+        value: quote!(#p::StandardizedContext { stats: &#id, inner: #inner_value }),
+    })
+}
+
 /// The whole expansion.
 pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<TokenStream> {
     let name = &item.ident;
@@ -539,14 +557,21 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
     };
     let dim = m.desc.dim as usize;
     let cdim = m.desc.context_dim as usize;
-    let layers = m
-        .desc
-        .layers
+    // A leading context standardization wraps the layers that map x (as `runtime::Layers` does).
+    let (context, maps) = match m.desc.layers.split_first() {
+        Some((LayerDesc::ContextStandardize { params }, rest)) => (Some(*params), rest),
+        _ => (None, &m.desc.layers[..]),
+    };
+    let first = usize::from(context.is_some());
+    let layers = maps
         .iter()
         .enumerate()
-        .map(|(i, l)| gen_layer(i, l, m))
+        .map(|(i, l)| gen_layer(first + i, l, m))
         .collect::<syn::Result<Vec<_>>>()?;
-    let layers = compose(layers, dim);
+    let mut layers = compose(layers, dim);
+    if let Some(span) = context {
+        layers = wrap_context(span, layers, m)?;
+    }
     let base = gen_base(m)?;
 
     let (layer_items, layers_ty, layers_value) = (layers.items, layers.ty, layers.value);

@@ -294,6 +294,7 @@ model!(TINY_COND, "models/tiny_cond.flow");
 model!(REALNVP_COND, "models/realnvp_cond.flow");
 model!(NSF, "models/nsf.flow");
 model!(NSF_COUPLING_COND, "models/nsf_coupling_cond.flow");
+model!(MAF_CONTEXT_STD, "models/maf_context_std.flow");
 model!(PLANAR, "models/planar.flow");
 model!(RADIAL, "models/radial.flow");
 model!(MISC_LAYERS, "models/misc_layers.flow");
@@ -313,6 +314,10 @@ struct Nsf64;
 struct NsfCouplingCond;
 #[flow("tests/models/nsf_coupling_cond.flow", precision = "f64")]
 struct NsfCouplingCond64;
+#[flow("tests/models/maf_context_std.flow")]
+struct MafContextStd;
+#[flow("tests/models/maf_context_std.flow", precision = "f64")]
+struct MafContextStd64;
 #[flow("tests/models/planar.flow")]
 struct Planar;
 #[flow("tests/models/planar.flow", precision = "f64")]
@@ -351,6 +356,13 @@ fn every_layer_kind_agrees_with_runtime() {
         &NsfCouplingCond64,
         &NSF_COUPLING_COND.0,
         25,
+    );
+    agree::<f32, _, 2, 3>(api!(MafContextStd, ctx), &MafContextStd, &MAF_CONTEXT_STD.0, 36);
+    agree::<f64, _, 2, 3>(
+        api!(MafContextStd64, ctx),
+        &MafContextStd64,
+        &MAF_CONTEXT_STD.0,
+        37,
     );
     agree::<f32, _, 2, 0>(api!(Planar), &Planar, &PLANAR.0, 26);
     agree::<f64, _, 2, 0>(api!(Planar64), &Planar64, &PLANAR.0, 27);

@@ -17,6 +17,8 @@
 //!   no standardization, untrained (standard-normal base);
 //! - `realnvp_cond.flow` (C = 1), `nsf.flow`, `nsf_coupling_cond.flow` (C = 2), `planar.flow`,
 //!   `radial.flow`: the trainer's families with a standardization layer, weights redrawn;
+//! - `maf_context_std.flow`: the trainer's MAF with C = 3 and a context standardization (raw-unit
+//!   context, means up to ±20, scales 0.2–30), weights redrawn;
 //! - `misc_layers.flow`: ActNorm, batch norm, LU linear, permutation, tanh and atanh maps;
 //! - `nflows_maf.flow`, `zuko_nsf_cond.flow`: imported from the peer fixtures (residual MADE,
 //!   permutations, zuko splines with context);
@@ -59,7 +61,8 @@ fn ar_model(
         ..ArchConfig::default()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let Trainable { mut parts, trainable } = arch::build(&cfg, d, c, None, &mut rng).expect("arch::build");
+    let Trainable { mut parts, trainable } =
+        arch::build(&cfg, d, c, None, None, &mut rng).expect("arch::build");
     if spread > 0.0 {
         for (w, &t) in parts.weights.iter_mut().zip(&trainable) {
             if t {
@@ -173,13 +176,18 @@ fn gaussian() -> ModelParts {
 fn moons_maf() -> ModelParts {
     let cfg = ArchConfig::default();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    arch::build(&cfg, 2, 0, None, &mut rng)
+    arch::build(&cfg, 2, 0, None, None, &mut rng)
         .expect("arch::build")
         .parts
 }
 
 /// A family from `flow_train::arch::build` with standardization and every weight redrawn.
 fn family(flow: FlowKind, d: usize, c: usize, seed: u64) -> ModelParts {
+    family_with(flow, d, c, seed, false)
+}
+
+/// As [`family`], with a context standardization (raw-unit context) when `context_stats`.
+fn family_with(flow: FlowKind, d: usize, c: usize, seed: u64, context_stats: bool) -> ModelParts {
     let cfg = ArchConfig {
         flow,
         transforms: 3,
@@ -189,8 +197,13 @@ fn family(flow: FlowKind, d: usize, c: usize, seed: u64) -> ModelParts {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mean: Vec<f64> = (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let std: Vec<f64> = (0..d).map(|_| rng.gen_range(0.5..2.0)).collect();
+    // Drawn only when used, so the other families' streams stay those of their files.
+    let n = if context_stats { c } else { 0 };
+    let c_mean: Vec<f64> = (0..n).map(|_| rng.gen_range(-20.0..20.0)).collect();
+    let c_std: Vec<f64> = (0..n).map(|_| rng.gen_range(0.2..30.0)).collect();
+    let context = Some((&c_mean[..], &c_std[..])).filter(|_| context_stats);
     let Trainable { mut parts, trainable } =
-        arch::build(&cfg, d, c, Some((&mean, &std)), &mut rng).expect("arch::build");
+        arch::build(&cfg, d, c, Some((&mean, &std)), context, &mut rng).expect("arch::build");
     for (w, &t) in parts.weights.iter_mut().zip(&trainable) {
         if t {
             *w += rng.gen_range(-0.4..0.4);
@@ -426,6 +439,10 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
             "nsf_coupling_cond.flow",
             family(FlowKind::NsfCoupling, 2, 2, 132).to_bytes(meta),
         ),
+        (
+            "maf_context_std.flow",
+            family_with(FlowKind::Maf, 2, 3, 135, true).to_bytes(meta),
+        ),
         ("planar.flow", family(FlowKind::Planar, 2, 0, 133).to_bytes(meta)),
         ("radial.flow", family(FlowKind::Radial, 2, 0, 134).to_bytes(meta)),
         ("misc_layers.flow", misc_layers().to_bytes(meta)),
@@ -443,7 +460,7 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
         let mut rng = ChaCha8Rng::seed_from_u64(150 + d as u64);
         files.push((
             file,
-            arch::build(&cfg, d, 0, None, &mut rng)
+            arch::build(&cfg, d, 0, None, None, &mut rng)
                 .expect("arch::build")
                 .parts
                 .to_bytes(meta),

@@ -48,5 +48,8 @@ pub fn layer(l: &LayerDesc) -> String {
         LayerDesc::BatchNorm { eps, .. } => format!("batch norm (eval), eps {eps}"),
         LayerDesc::LuLinear { eps, .. } => format!("LU linear, eps {eps}"),
         LayerDesc::Permutation { perm } => format!("permutation of {}", perm.len),
+        LayerDesc::ContextStandardize { params } => {
+            format!("context standardization ({} context columns)", params.len / 2)
+        }
     }
 }

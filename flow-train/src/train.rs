@@ -281,24 +281,45 @@ pub enum FitError {
     Config(String),
 }
 
-/// Per-column mean and standard deviation (population).
+/// Per-column mean and standard deviation (population) of the modelled columns.
 pub fn mean_std(data: &Dataset, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
-    let d = data.dim();
-    let n = rows.len() as f64;
+    column_stats(data.dim(), rows.iter().map(|&i| data.row(i).0))
+}
+
+/// Per-column mean and standard deviation (population) of the context columns. A constant
+/// context column (standard deviation 0) carries no information and gets scale 1, so it is only
+/// centred.
+pub fn context_mean_std(data: &Dataset, rows: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let (mean, mut std) = column_stats(data.context_dim(), rows.iter().map(|&i| data.row(i).1));
+    for s in std.iter_mut().filter(|s| s.is_nan() || **s <= 0.0) {
+        *s = 1.0;
+    }
+    (mean, std)
+}
+
+/// Mean and population standard deviation of `d` columns over `rows` (two passes).
+fn column_stats<'a>(d: usize, rows: impl Iterator<Item = &'a [f64]> + Clone) -> (Vec<f64>, Vec<f64>) {
+    let mut n = 0.0;
     let mut mean = vec![0.0; d];
-    for &i in rows {
-        for (m, v) in mean.iter_mut().zip(data.row(i).0) {
+    for r in rows.clone() {
+        n += 1.0;
+        for (m, v) in mean.iter_mut().zip(r) {
             *m += v;
         }
     }
     mean.iter_mut().for_each(|m| *m /= n);
     let mut var = vec![0.0; d];
-    for &i in rows {
-        for ((s, v), m) in var.iter_mut().zip(data.row(i).0).zip(&mean) {
+    for r in rows {
+        for ((s, v), m) in var.iter_mut().zip(r).zip(&mean) {
             *s += (v - m) * (v - m);
         }
     }
     (mean, var.iter().map(|s| (s / n).sqrt()).collect())
+}
+
+/// `(mean, std)` as slices.
+fn as_slices(s: &Option<(Vec<f64>, Vec<f64>)>) -> Option<(&[f64], &[f64])> {
+    s.as_ref().map(|(m, s)| (&m[..], &s[..]))
 }
 
 /// Arithmetic used for the per-sample gradients (Adam's state and the master weights are f64).
@@ -608,13 +629,24 @@ fn fit_inner(
     if let Some(i) = std.iter().position(|&s| s.is_nan() || s <= 0.0) {
         return Err(FitError::ConstantColumn(data.columns[i].clone()));
     }
-    let standardize = if cfg.standardize {
-        Some((&mean[..], &std[..]))
+    let (standardize, context) = if cfg.standardize {
+        let (c_mean, c_std) = context_mean_std(data, &train_rows);
+        (
+            Some((mean, std)),
+            Some((c_mean, c_std)).filter(|(m, _)| !m.is_empty()),
+        )
     } else {
-        None
+        (None, None)
     };
-    let mut model = arch::build(&cfg.arch, data.dim(), data.context_dim(), standardize, &mut rng)
-        .map_err(FitError::Arch)?;
+    let mut model = arch::build(
+        &cfg.arch,
+        data.dim(),
+        data.context_dim(),
+        as_slices(&standardize),
+        as_slices(&context),
+        &mut rng,
+    )
+    .map_err(FitError::Arch)?;
     let n_w = model.parts.weights.len();
     let mut adam = Adam {
         m: vec![0.0; n_w],

@@ -1,5 +1,5 @@
 //! Training's block gradients (`Flow::grad_block`) are the per-sample gradients added sample after
-//! sample, bit for bit, for every flow family `fit` builds (with its standardization layer and
+//! sample, bit for bit, for every flow family `fit` builds (with its standardization layers and
 //! base), with and without a context.
 
 use flow_core::block;
@@ -19,7 +19,9 @@ fn check(kind: FlowKind, d: usize, c: usize, hidden: &[usize]) {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let (mean, std) = (vec![0.3; d], vec![1.7; d]);
-    let model = build(&cfg, d, c, Some((&mean[..], &std[..])), &mut rng).expect("build");
+    let (c_mean, c_std) = (vec![-0.4; c], vec![2.3; c]);
+    let context = Some((&c_mean[..], &c_std[..])).filter(|_| c > 0);
+    let model = build(&cfg, d, c, Some((&mean[..], &std[..])), context, &mut rng).expect("build");
     let parts = &model.parts;
     // Weights as trained for a while: the last layers are no longer near zero.
     let mut lcg = 0x2545_f491_u64;

@@ -18,7 +18,7 @@ fn random_model(kind: FlowKind, seed: u64) -> flow_core::model::builder::ModelPa
         ..Default::default()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut t = arch::build(&cfg, 2, 0, None, &mut rng).unwrap();
+    let mut t = arch::build(&cfg, 2, 0, None, None, &mut rng).unwrap();
     // Make every trainable weight matter: the initial last layers are scaled to near-identity.
     for (w, &tr) in t.parts.weights.iter_mut().zip(&t.trainable) {
         if tr {

@@ -21,7 +21,7 @@ fn check<S: flow_core::Real + flow_core::Weight>(kind: FlowKind, big: f64) {
         ..Default::default()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let mut t = arch::build(&cfg, 2, 0, Some((&[0.5, -0.2], &[1.2, 0.8])), &mut rng).unwrap();
+    let mut t = arch::build(&cfg, 2, 0, Some((&[0.5, -0.2], &[1.2, 0.8])), None, &mut rng).unwrap();
     for (w, &tr) in t.parts.weights.iter_mut().zip(&t.trainable) {
         if tr {
             *w += rng.gen_range(-0.3..0.3);

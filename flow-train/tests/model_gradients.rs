@@ -28,7 +28,7 @@ fn every_family_has_exact_parameter_and_input_gradients() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let mean = [0.5, -1.0, 2.0];
         let std = [1.5, 0.7, 2.0];
-        let mut t = arch::build(&cfg, d, c, Some((&mean, &std)), &mut rng).unwrap();
+        let mut t = arch::build(&cfg, d, c, Some((&mean, &std)), None, &mut rng).unwrap();
         for (w, &tr) in t.parts.weights.iter_mut().zip(&t.trainable) {
             if tr {
                 *w += rng.gen_range(-0.3..0.3);

@@ -17,6 +17,7 @@ pub mod affine_coupling;
 pub mod batchnorm;
 mod blockwise;
 pub mod chain;
+pub mod context;
 pub mod elementwise;
 pub mod lu_linear;
 pub mod permutation;

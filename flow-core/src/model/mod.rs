@@ -214,6 +214,13 @@ pub enum LayerDesc {
         /// The permutation.
         perm: Span,
     },
+    /// Context standardization: every later layer sees `(c − m) / s` (see
+    /// [`crate::layers::context`]). Only as the first layer, with the first weights, and only in
+    /// conditional models.
+    ContextStandardize {
+        /// `2C` weights `[m (C), s (C)]`, `s > 0`.
+        params: Span,
+    },
 }
 
 /// A whole model: dimensions, layers in the density direction (data → base), base.

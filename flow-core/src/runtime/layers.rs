@@ -1,11 +1,13 @@
 //! Layer views over a description and a weight vector, and their composition.
 
+use crate::baked::Identity;
 use crate::base::{Base, CholeskyNormal, DiagNormal, StandardNormal};
 use crate::block;
 use crate::layers::actnorm::ActNorm;
 use crate::layers::affine_ar::AffineAutoregressive;
 use crate::layers::affine_coupling::AffineCoupling;
 use crate::layers::batchnorm::BatchNorm;
+use crate::layers::context::StandardizedContext;
 use crate::layers::elementwise::Elementwise;
 use crate::layers::lu_linear::LuLinear;
 use crate::layers::permutation::Permutation;
@@ -61,6 +63,9 @@ pub enum AnyLayer<'a, W> {
     SplineAutoregressive(SplineAutoregressive<'a, W>),
     /// See [`SplineCoupling`] (mask stored as integers).
     SplineCoupling(SplineCoupling<'a, W, u16>),
+    /// The view of a [`LayerDesc::ContextStandardize`], which is not a map of `x`: as a layer, the
+    /// identity ([`Layers`] applies it to the context of the others and never lists it).
+    Identity(Identity),
 }
 
 /// Dispatches a method call to the concrete layer.
@@ -78,6 +83,7 @@ macro_rules! dispatch {
             AnyLayer::Permutation($l) => $call,
             AnyLayer::SplineAutoregressive($l) => $call,
             AnyLayer::SplineCoupling($l) => $call,
+            AnyLayer::Identity($l) => $call,
         }
     };
 }
@@ -149,6 +155,7 @@ impl<'a, W: Weight> AnyLayer<'a, W> {
                 mask: slice(ints, *mask),
                 spline: *spline,
             }),
+            LayerDesc::ContextStandardize { .. } => AnyLayer::Identity(Identity { dim }),
         }
     }
 }
@@ -238,6 +245,9 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AnyLayer<'a, W> {
 ///
 /// Its parameters are the whole weight vector up to the base's span (the writer puts the base's
 /// parameters last), so `g_params` of [`Bijection::inverse_vjp`] has the weight vector's layout.
+/// A leading [`LayerDesc::ContextStandardize`] is applied to the context of the other layers
+/// ([`StandardizedContext`], as in baked code); [`Layers::layer`] and [`Layers::len`] list the
+/// others, the layers that map `x`.
 #[derive(Clone, Copy, Debug)]
 pub struct Layers<'a, W> {
     /// The description.
@@ -249,30 +259,81 @@ pub struct Layers<'a, W> {
 }
 
 impl<'a, W: Weight> Layers<'a, W> {
-    /// View of layer `i`.
+    /// `[m (C), s (C)]` of a leading context standardization (empty without one).
+    #[inline]
+    pub fn context_stats(&self) -> &'a [W] {
+        match self.desc.layers.first() {
+            Some(LayerDesc::ContextStandardize { params }) => slice(self.weights, *params),
+            _ => &[],
+        }
+    }
+
+    /// Index in the description of the first layer that maps `x`.
+    #[inline]
+    fn first(&self) -> usize {
+        match self.desc.layers.first() {
+            Some(LayerDesc::ContextStandardize { .. }) => 1,
+            _ => 0,
+        }
+    }
+
+    /// The description of map layer `i`.
+    #[inline]
+    fn desc_of(&self, i: usize) -> &'a LayerDesc {
+        &self.desc.layers[self.first() + i]
+    }
+
+    /// View of the `i`-th layer that maps `x` (after a leading context standardization).
     #[inline]
     pub fn layer(&self, i: usize) -> AnyLayer<'a, W> {
-        AnyLayer::new(
-            &self.desc.layers[i],
-            self.desc.dim as usize,
-            self.weights,
-            self.ints,
-        )
+        AnyLayer::new(self.desc_of(i), self.desc.dim as usize, self.weights, self.ints)
     }
 
-    /// Number of layers.
+    /// Number of layers that map `x`.
     pub fn len(&self) -> usize {
-        self.desc.layers.len()
+        self.desc.layers.len() - self.first()
     }
 
-    /// True without layers.
+    /// True without layers that map `x`.
     pub fn is_empty(&self) -> bool {
-        self.desc.layers.is_empty()
+        self.len() == 0
+    }
+
+    /// The composition evaluation runs: the map layers inside the context standardization.
+    #[inline]
+    fn view(&self) -> StandardizedContext<'a, W, Sequence<'a, W>> {
+        StandardizedContext {
+            stats: self.context_stats(),
+            inner: Sequence(*self),
+        }
+    }
+}
+
+/// The layers that map `x`, in order; parameters: the weight vector after the context statistics.
+#[derive(Clone, Copy, Debug)]
+struct Sequence<'a, W>(Layers<'a, W>);
+
+impl<'a, W> core::ops::Deref for Sequence<'a, W> {
+    type Target = Layers<'a, W>;
+    fn deref(&self) -> &Layers<'a, W> {
+        &self.0
+    }
+}
+
+impl<'a, W: Weight> Sequence<'a, W> {
+    /// Where map layer `i`'s gradients go in `g_params` (its span, after the statistics).
+    #[inline]
+    fn g_params_of<'g, S>(&self, g_params: Option<&'g mut [S]>, i: usize) -> Option<&'g mut [S]> {
+        let g = g_params?;
+        let span = layer_span(self.desc_of(i));
+        let skip = self.context_stats().len();
+        let start = (span.offset as usize).checked_sub(skip)?;
+        g.get_mut(start..start.checked_add(span.len as usize)?)
     }
 }
 
 /// The weight span of a layer (empty for parameter-free layers).
-pub(crate) fn layer_span(l: &LayerDesc) -> Span {
+pub fn layer_span(l: &LayerDesc) -> Span {
     match l {
         LayerDesc::Elementwise { params, .. }
         | LayerDesc::Planar { params }
@@ -284,6 +345,7 @@ pub(crate) fn layer_span(l: &LayerDesc) -> Span {
         | LayerDesc::SplineAutoregressive { net, .. }
         | LayerDesc::AffineCoupling { net, .. }
         | LayerDesc::SplineCoupling { net, .. } => net.params,
+        LayerDesc::ContextStandardize { params } => *params,
         LayerDesc::Permutation { .. } => Span::default(),
     }
 }
@@ -296,7 +358,7 @@ pub(crate) fn base_span(b: &BaseDesc) -> Span {
     }
 }
 
-impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
+impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
     fn dim(&self) -> usize {
         self.desc.dim as usize
     }
@@ -306,10 +368,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
     }
 
     fn n_params(&self) -> usize {
-        match self.desc.base {
+        let n = match self.desc.base {
             BaseDesc::StandardNormal => self.weights.len(),
             _ => base_span(&self.desc.base).offset as usize,
-        }
+        };
+        n.saturating_sub(self.context_stats().len())
     }
 
     fn scratch_len(&self) -> usize {
@@ -339,11 +402,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         let d = self.desc.dim as usize;
         let n = self.len();
         if n == 0 {
-            z.copy_from_slice(x);
+            slicing::copy(z, x);
             return;
         }
-        let (a, rest) = scratch.split_at_mut(d);
-        let (b, rest) = rest.split_at_mut(d);
+        let (a, rest) = slicing::split_mut(scratch, d);
+        let (b, rest) = slicing::split_mut(rest, d);
         let last = n - 1;
         for i in 0..n {
             let l = self.layer(i);
@@ -363,11 +426,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         let d = self.desc.dim as usize;
         let n = self.len();
         if n == 0 {
-            x.copy_from_slice(z);
+            slicing::copy(x, z);
             return;
         }
-        let (a, rest) = scratch.split_at_mut(d);
-        let (b, rest) = rest.split_at_mut(d);
+        let (a, rest) = slicing::split_mut(scratch, d);
+        let (b, rest) = slicing::split_mut(rest, d);
         // Step k runs layer n-1-k: step 0 reads z; odd steps read a, even steps b; the last writes x.
         let last = n - 1;
         for k in 0..n {
@@ -397,7 +460,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         self.inverse_vjp_head(
             x,
             ctx,
-            &mut |_, g| g.copy_from_slice(g_z),
+            &mut |_, g| slicing::copy(g, g_z),
             g_ldj,
             g_x,
             g_ctx,
@@ -501,7 +564,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
             return;
         }
         for i in 0..n {
-            let (done, todo) = outs.split_at_mut(i * N * d);
+            let (done, todo) = slicing::split_mut(outs, i * N * d);
             let input = if i == 0 {
                 x
             } else {
@@ -521,13 +584,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
             } else {
                 block::views::<S, N>(slicing::range(outs, (i - 1) * N * d, N * d), d)
             };
-            let gp = match g_params.as_deref_mut() {
-                Some(g) => {
-                    let span = layer_span(&self.desc.layers[i]);
-                    span.range(g.len()).and_then(|r| g.get_mut(r))
-                }
-                None => None,
-            };
+            let gp = self.g_params_of(g_params.as_deref_mut(), i);
             let g_c = g_ctx.each_mut().map(|g| &mut **g);
             let g_out = block::views::<S, N>(ga, d);
             // ga holds dL/d(output of layer i); write dL/d(input) into gb, then copy it back.
@@ -537,7 +594,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
             } else {
                 let g_in = block::views_mut::<S, N>(gb, d);
                 l.inverse_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
-                ga.copy_from_slice(gb);
+                slicing::copy(ga, gb);
             }
         }
     }
@@ -557,42 +614,188 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         let d = self.desc.dim as usize;
         let n = self.len();
         // outs[k] = output of layer k; the last one is z.
-        let (outs, rest) = scratch.split_at_mut(n.max(1) * d);
-        let (ga, rest) = rest.split_at_mut(d);
-        let (gb, rest) = rest.split_at_mut(d);
+        let (outs, rest) = slicing::split_mut(scratch, n.max(1) * d);
+        let (ga, rest) = slicing::split_mut(rest, d);
+        let (gb, rest) = slicing::split_mut(rest, d);
         if n == 0 {
-            outs[..d].copy_from_slice(x);
-            head(&outs[..d], ga);
-            g_x.copy_from_slice(ga);
+            slicing::copy(slicing::head_mut(outs, d), x);
+            head(slicing::head(outs, d), ga);
+            slicing::copy(g_x, ga);
             return S::ZERO;
         }
         let mut ldj = S::ZERO;
         for i in 0..n {
-            let (done, todo) = outs.split_at_mut(i * d);
-            let input: &[S] = if i == 0 { x } else { &done[(i - 1) * d..] };
+            let (done, todo) = slicing::split_mut(outs, i * d);
+            let input: &[S] = if i == 0 {
+                x
+            } else {
+                slicing::range(done, (i - 1) * d, d)
+            };
             self.layer(i)
-                .inverse_acc(input, ctx, &mut todo[..d], &mut ldj, rest);
+                .inverse_acc(input, ctx, slicing::head_mut(todo, d), &mut ldj, rest);
         }
-        head(&outs[(n - 1) * d..], ga);
+        head(slicing::range(outs, (n - 1) * d, d), ga);
         for i in (0..n).rev() {
             let l = self.layer(i);
-            let input: &[S] = if i == 0 { x } else { &outs[(i - 1) * d..i * d] };
-            let gp = match g_params.as_deref_mut() {
-                Some(g) => {
-                    let span = layer_span(&self.desc.layers[i]);
-                    span.range(g.len()).and_then(|r| g.get_mut(r))
-                }
-                None => None,
+            let input: &[S] = if i == 0 {
+                x
+            } else {
+                slicing::range(outs, (i - 1) * d, d)
             };
+            let gp = self.g_params_of(g_params.as_deref_mut(), i);
             // ga holds dL/d(output of layer i); write dL/d(input) into gb, then swap roles.
             if i == 0 {
                 l.inverse_vjp(input, ctx, ga, g_ldj, g_x, g_ctx, gp, rest);
             } else {
                 l.inverse_vjp(input, ctx, ga, g_ldj, gb, g_ctx, gp, rest);
-                ga.copy_from_slice(gb);
+                slicing::copy(ga, gb);
             }
         }
         ldj
+    }
+}
+
+/// Every method is the composition's (`Layers::view`): the context standardization, if any,
+/// around the map layers.
+impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
+    #[inline]
+    fn dim(&self) -> usize {
+        self.desc.dim as usize
+    }
+    #[inline]
+    fn context_dim(&self) -> usize {
+        self.desc.context_dim as usize
+    }
+    #[inline]
+    fn n_params(&self) -> usize {
+        Bijection::<S>::n_params(&self.view())
+    }
+    #[inline]
+    fn scratch_len(&self) -> usize {
+        Bijection::<S>::scratch_len(&self.view())
+    }
+    #[inline]
+    fn inverse(&self, x: &[S], ctx: &[S], z: &mut [S], scratch: &mut [S]) -> S {
+        self.view().inverse(x, ctx, z, scratch)
+    }
+    #[inline]
+    fn forward(&self, z: &[S], ctx: &[S], x: &mut [S], scratch: &mut [S]) -> S {
+        self.view().forward(z, ctx, x, scratch)
+    }
+    #[inline]
+    fn inverse_acc(&self, x: &[S], ctx: &[S], z: &mut [S], ldj: &mut S, scratch: &mut [S]) {
+        self.view().inverse_acc(x, ctx, z, ldj, scratch)
+    }
+    #[inline]
+    fn forward_acc(&self, z: &[S], ctx: &[S], x: &mut [S], ldj: &mut S, scratch: &mut [S]) {
+        self.view().forward_acc(z, ctx, x, ldj, scratch)
+    }
+    #[inline]
+    fn block_scratch_len(&self, n: usize) -> usize {
+        Bijection::<S>::block_scratch_len(&self.view(), n)
+    }
+    #[inline]
+    fn inverse_acc_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        z: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        self.view().inverse_acc_block(x, ctx, z, ldj, scratch)
+    }
+    #[inline]
+    fn forward_acc_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        x: [&mut [S]; N],
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        self.view().forward_acc_block(z, ctx, x, ldj, scratch)
+    }
+    #[inline]
+    fn inverse_vjp_head_acc(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        head: &mut dyn FnMut(&[S], &mut [S]),
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        ldj: &mut S,
+        scratch: &mut [S],
+    ) {
+        self.view()
+            .inverse_vjp_head_acc(x, ctx, head, g_ldj, g_x, g_ctx, g_params, ldj, scratch)
+    }
+    #[inline]
+    fn block_vjp_scratch_len(&self, n: usize) -> usize {
+        Bijection::<S>::block_vjp_scratch_len(&self.view(), n)
+    }
+    #[inline]
+    fn inverse_vjp_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        g_z: [&[S]; N],
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        self.view()
+            .inverse_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch)
+    }
+    #[inline]
+    fn inverse_vjp_head_block<const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        head: &mut BlockHead<'_, S>,
+        g_ldj: S,
+        g_x: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        self.view()
+            .inverse_vjp_head_block(x, ctx, head, g_ldj, g_x, g_ctx, g_params, ldj, scratch)
+    }
+    #[inline]
+    fn inverse_vjp_head(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        head: &mut dyn FnMut(&[S], &mut [S]),
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) -> S {
+        self.view()
+            .inverse_vjp_head(x, ctx, head, g_ldj, g_x, g_ctx, g_params, scratch)
+    }
+    #[inline]
+    fn inverse_vjp(
+        &self,
+        x: &[S],
+        ctx: &[S],
+        g_z: &[S],
+        g_ldj: S,
+        g_x: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        self.view()
+            .inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch)
     }
 }
 

@@ -26,7 +26,7 @@
 mod layers;
 mod validate;
 
-pub use layers::{AnyLayer, BaseView, Layers};
+pub use layers::{layer_span, AnyLayer, BaseView, Layers};
 pub use validate::{validate, Invalid};
 
 use crate::flow::Flow;

@@ -311,6 +311,17 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
                 check_net(net, d + c, p * d, weights, i)?;
                 check_made(net, *order, *hidden_degrees, p, d, weights, ints, i)?;
             }
+            LayerDesc::ContextStandardize { params } => {
+                // First layer, first weights, a conditional model: `Layers` and the baked
+                // `StandardizedContext` cut it off the front of the parameters.
+                if i != 0 || c == 0 || params.offset != 0 {
+                    return Err(Invalid::BadOption { layer: i });
+                }
+                span_len(*params, weights.len(), 2 * c, i)?;
+                if !slice(weights, *params)[c..].iter().all(positive) {
+                    return Err(Invalid::BadOption { layer: i });
+                }
+            }
             LayerDesc::SplineCoupling { net, mask, spline } => {
                 if !spline.is_valid() {
                     return Err(Invalid::BadOption { layer: i });

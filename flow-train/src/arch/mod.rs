@@ -150,12 +150,14 @@ pub fn zuko_scale() -> AffineScale {
 
 /// Builds an untrained model of dimension `d` with `c` context inputs. `standardize` holds the
 /// per-column (mean, std) of the training data after the `pre` maps; it becomes a fixed affine
-/// layer after them.
+/// layer after them. `context` holds the (mean, std) of the `c` context columns; it becomes the
+/// model's fixed context standardization (its first layer), so the model takes raw-unit context.
 pub fn build(
     cfg: &ArchConfig,
     d: usize,
     c: usize,
     standardize: Option<(&[f64], &[f64])>,
+    context: Option<(&[f64], &[f64])>,
     rng: &mut ChaCha8Rng,
 ) -> Result<Trainable, String> {
     if d == 0 {
@@ -168,6 +170,17 @@ pub fn build(
         ));
     }
     let mut t = Trainable::new(d, c);
+    if let Some((mean, std)) = context {
+        if mean.len() != c || std.len() != c || std.iter().any(|s| !(*s > 0.0 && s.is_finite())) {
+            return Err(format!(
+                "the context standardization needs {c} means and {c} positive standard deviations"
+            ));
+        }
+        let mut p = mean.to_vec();
+        p.extend_from_slice(std);
+        let params = t.push(&p, &vec![false; p.len()]);
+        t.parts.push_layer(LayerDesc::ContextStandardize { params });
+    }
     for &kind in &cfg.pre {
         if kind.n_params(d) != 0 {
             return Err(format!(
