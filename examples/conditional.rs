@@ -47,11 +47,11 @@
 //! # What to expect
 //!
 //! Full run (seed 1, NSF 5×[64, 64], 30 000 pairs; the shipped model, and this run's fit, which is
-//! the same model up to f32 rounding): held-out KL(true ‖ flow) ≈ 0.016 nats; over
-//! 27 cases (y* = 0.1 … 0.9, three draws each) the flow's estimates are off by 0.021 on average,
+//! the same model up to f32 rounding): held-out KL(true ‖ flow) ≈ 0.012 nats; over
+//! 27 cases (y* = 0.1 … 0.9, three draws each) the flow's estimates are off by 0.022 on average,
 //! the exact likelihood's by 0.020, with posterior widths of 0.028 against 0.028: the flow's
-//! posterior is as good as the true one, and y* lies within 2 sd in every case. (`--flow maf`:
-//! KL 0.015, error 0.019, a little faster.) Small y is the hardest: the two bumps overlap.
+//! posterior is as good as the true one, and y* lies within 2 sd in 26 of 27 cases (the exact
+//! likelihood: 27). Small y is the hardest: the two bumps overlap.
 //! `--smoke` (3 cases) fits a small flow (3×[32, 32], 15 epochs, KL ≈ 0.3) next to the shipped one.
 
 use std::f64::consts::PI;

@@ -1,4 +1,4 @@
-// Shared by the `anomaly` and `conditional` examples through `include!` (not an example itself):
+// Shared by the `anomaly`, `conditional` and `posterior` examples through `include!` (not an example itself):
 // their command-line options.
 
 /// Command-line options shared by the examples.

@@ -1,4 +1,4 @@
-// Shared by the `anomaly` and `conditional` examples through `include!` (not an example itself):
+// Shared by the `anomaly`, `conditional` and `posterior` examples through `include!` (not an example itself):
 // a minimal PNG canvas, axes with ticks and a 5×7 bitmap font, so no plotting or font library is
 // needed. Items one example does not use are allowed to be dead there.
 // ---------------------------------------------------------------------------------------------

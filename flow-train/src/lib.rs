@@ -37,10 +37,13 @@
 //! | [`import`] | zuko, nflows and FlowJAX flows from `flow-fixture/1` JSON (`python/flow_export.py`) |
 //! | [`golden`] | golden vectors stored in every model file (`golden_for` picks the probes), and `verify` |
 //! | [`eval`] | `log_probs` of a model on a data set |
+//! | [`calibrate`] | simulation-based calibration and expected coverage of a posterior model |
+//! | [`posterior`] | posterior draws inside the prior's bounds (`sample_within`), many observations at once |
 //! | [`footprint`] | flash, RAM, stack and instructions of a baked model on a Cortex-M4F (qemu) |
 //! | [`csv`], [`datasets`], [`plot`], [`io`] | data in, figures and model files out |
 
 pub mod arch;
+pub mod calibrate;
 pub mod csv;
 pub mod datasets;
 pub mod describe;
@@ -51,6 +54,7 @@ pub mod import;
 pub mod io;
 pub mod jsonf64;
 pub mod plot;
+pub mod posterior;
 pub mod train;
 
 pub use arch::{ArchConfig, FlowKind};

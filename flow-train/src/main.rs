@@ -56,23 +56,11 @@ enum Command {
         #[arg(long)]
         drop_invalid: bool,
     },
-    /// Draw samples.
-    Sample {
-        /// Model file.
-        model: PathBuf,
-        /// Number of samples (per context row with --context-file).
-        #[arg(short = 'n', long, default_value_t = 1000)]
-        n: usize,
-        /// Random seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Output CSV.
-        #[arg(short = 'o', long)]
-        output: PathBuf,
-        /// CSV of context rows (conditional models).
-        #[arg(long)]
-        context_file: Option<PathBuf>,
-    },
+    /// Draw samples (optionally only inside a box: posteriors within the prior).
+    Sample(cli::SampleOptions),
+    /// Simulation-based calibration and expected coverage of a posterior model on held-out
+    /// simulations (exit status 1 beyond the miscalibration bound).
+    Calibrate(cli::CalibrateOptions),
     /// Describe a model: layers, sizes, parameters, training record.
     Inspect {
         /// Model file.
@@ -164,13 +152,8 @@ fn main() -> ExitCode {
             output,
             drop_invalid,
         } => cli::eval(&model, &data, output.as_deref(), drop_invalid),
-        Command::Sample {
-            model,
-            n,
-            seed,
-            output,
-            context_file,
-        } => cli::sample(&model, n, seed, &output, context_file.as_deref()),
+        Command::Sample(options) => cli::sample(&options),
+        Command::Calibrate(options) => cli::calibrate(&options),
         Command::Inspect { model, json } => cli::inspect(&model, json),
         Command::Footprint {
             model,

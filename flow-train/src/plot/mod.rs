@@ -28,6 +28,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+mod calibration;
+pub use calibration::{rank_bins, write_calibration_png, MAX_RANK_PANELS};
+
 use crate::io::{self, Meta};
 use crate::train::EpochInfo;
 

@@ -9,15 +9,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use flow_core::model::file::WeightType;
-use flow_core::runtime::flow_of;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use flow_train::eval::log_probs;
 use flow_train::golden::{self, golden_for};
 use flow_train::io::{self, Meta, TrainingRecord, META_FORMAT};
 use flow_train::train::{self, Dataset, FitConfig, Precision, Schedule};
 use flow_train::{ArchConfig, FlowKind};
+
+mod calibrate;
+mod sample;
+pub use calibrate::{calibrate, CalibrateOptions};
+pub use sample::{sample, SampleOptions};
 
 /// A command's outcome: an exit code, or a message for stderr.
 pub type CliResult = Result<ExitCode, String>;
@@ -345,58 +347,6 @@ pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool
     }
     let mean = lps.iter().sum::<f64>() / lps.len().max(1) as f64;
     println!("mean_log_prob={mean} n={}", lps.len());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `flow-train sample`.
-pub fn sample(model: &Path, n: usize, seed: u64, output: &Path, context_file: Option<&Path>) -> CliResult {
-    let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
-    let d = parts.desc.dim as usize;
-    let c = parts.desc.context_dim as usize;
-    let columns: Vec<String> = if meta.columns.len() == d {
-        meta.columns.clone()
-    } else {
-        (0..d).map(|i| format!("x{i}")).collect()
-    };
-    let ctx_rows: Vec<Vec<f64>> = match (c, context_file) {
-        (0, None) => vec![vec![]],
-        (0, Some(_)) => return Err("this model is unconditional: --context-file does not apply".into()),
-        (_, None) => {
-            return Err(format!(
-                "this model is conditional on {c} values: give --context-file"
-            ))
-        }
-        (_, Some(p)) => {
-            let table = load_csv(p, false)?;
-            let sel = table
-                .select(&meta.context_columns, p)
-                .map_err(|e| e.to_string())?;
-            sel.chunks(c).map(|r| r.to_vec()).collect()
-        }
-    };
-    let w = parts.stored_weights();
-    let flow = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
-    let mut scratch = vec![0.0; flow.scratch_len()];
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out_rows = Vec::with_capacity(n * ctx_rows.len());
-    for ctx in &ctx_rows {
-        for _ in 0..n {
-            let mut x = vec![0.0; d];
-            flow.sample_with(&mut rng, ctx, &mut x, &mut scratch);
-            let mut r = ctx.clone();
-            r.extend_from_slice(&x);
-            out_rows.push(r);
-        }
-    }
-    let mut cols: Vec<String> = if c > 0 {
-        meta.context_columns.clone()
-    } else {
-        vec![]
-    };
-    cols.extend(columns);
-    flow_train::csv::write_csv(output, &cols, out_rows.into_iter())
-        .map_err(|e| format!("{}: {e}", output.display()))?;
-    println!("wrote {} samples to {}", n * ctx_rows.len(), output.display());
     Ok(ExitCode::SUCCESS)
 }
 
