@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::{load_csv, CliResult};
+use super::{load_table, CliResult};
 
 /// Arguments of `flow-train sample`.
 #[derive(clap::Args)]
@@ -68,13 +68,13 @@ pub fn sample(o: &SampleOptions) -> CliResult {
             ))
         }
         (_, Some(p)) => {
-            let table = load_csv(p, false)?;
+            let table = load_table(p, Some(&meta.context_columns), false)?;
             table
                 .select(&meta.context_columns, p)
                 .map_err(|e| e.to_string())?
         }
     };
-    let n_rows = if c == 0 { 1 } else { contexts.len() / c };
+    let n_rows = contexts.len().checked_div(c).unwrap_or(1);
     let bounds = match (&o.within, &o.bounds) {
         (Some(spec), _) => Some(Bounds::parse(spec, d)),
         (None, Some(path)) => Some(Bounds::from_csv(path, &columns)),
