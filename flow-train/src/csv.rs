@@ -512,6 +512,34 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
     Ok((Table { columns, values }, ReadReport { dropped }))
 }
 
+/// Why [`read_table`] failed: the CSV reader's error or the NumPy reader's.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// From [`read_csv`].
+    #[error(transparent)]
+    Csv(#[from] CsvError),
+    /// From [`crate::npy::read_numpy`].
+    #[error(transparent)]
+    Npy(#[from] crate::npy::NpyError),
+}
+
+/// Reads a table from a CSV file, or from a NumPy `.npy` / `.npz` file by its extension (see
+/// [`crate::npy`]; `names` names a `.npy` array's columns when it has that many).
+pub fn read_table(
+    path: &Path,
+    names: Option<&[String]>,
+    drop_invalid: bool,
+) -> Result<(Table, ReadReport), TableError> {
+    if crate::npy::is_numpy(path) {
+        return Ok(crate::npy::read_numpy(path, names, drop_invalid)?);
+    }
+    let opts = ReadOptions {
+        drop_invalid,
+        columns: None,
+    };
+    Ok(read_csv(path, &opts)?)
+}
+
 /// Names of the columns whose values are all equal (zero variance), in table order.
 ///
 /// Such a column cannot be standardized and gives a flow a degenerate dimension, so callers usually

@@ -40,7 +40,7 @@
 //! | [`calibrate`] | simulation-based calibration and expected coverage of a posterior model |
 //! | [`posterior`] | posterior draws inside the prior's bounds (`sample_within`), many observations at once |
 //! | [`footprint`] | flash, RAM, stack and instructions of a baked model on a Cortex-M4F (qemu) |
-//! | [`csv`], [`datasets`], [`plot`], [`io`] | data in, figures and model files out |
+//! | [`csv`], [`npy`], [`datasets`], [`plot`], [`io`] | data in (CSV, NumPy), figures and model files out |
 
 pub mod arch;
 pub mod calibrate;
@@ -53,6 +53,7 @@ pub mod golden;
 pub mod import;
 pub mod io;
 pub mod jsonf64;
+pub mod npy;
 pub mod plot;
 pub mod posterior;
 pub mod train;

@@ -8,7 +8,7 @@ use flow_core::runtime::flow_of;
 use flow_train::calibrate::{self, Calibration};
 use flow_train::io;
 
-use super::{load_csv, CliResult};
+use super::{load_table, CliResult};
 
 /// Arguments of `flow-train calibrate`.
 #[derive(clap::Args)]
@@ -50,7 +50,13 @@ pub fn calibrate(o: &CalibrateOptions) -> CliResult {
             o.model.display()
         ));
     }
-    let table = load_csv(&o.sims, o.drop_invalid)?;
+    let all: Vec<String> = meta
+        .columns
+        .iter()
+        .chain(&meta.context_columns)
+        .cloned()
+        .collect();
+    let table = load_table(&o.sims, Some(&all), o.drop_invalid)?;
     let theta = table.select(&meta.columns, &o.sims).map_err(|e| e.to_string())?;
     let x = table
         .select(&meta.context_columns, &o.sims)

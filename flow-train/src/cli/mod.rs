@@ -24,14 +24,16 @@ pub use sample::{sample, SampleOptions};
 /// A command's outcome: an exit code, or a message for stderr.
 pub type CliResult = Result<ExitCode, String>;
 
-/// Reads a CSV with the line/column errors of [`flow_train::csv`], printing how many rows
+/// Reads a CSV (with the line/column errors of [`flow_train::csv`]) or a NumPy file
+/// ([`flow_train::npy`]; `names` names a `.npy` array's columns), printing how many rows
 /// `drop_invalid` dropped.
-pub fn load_csv(path: &Path, drop_invalid: bool) -> Result<flow_train::csv::Table, String> {
-    let opts = flow_train::csv::ReadOptions {
-        drop_invalid,
-        columns: None,
-    };
-    let (table, report) = flow_train::csv::read_csv(path, &opts).map_err(|e| e.to_string())?;
+pub fn load_table(
+    path: &Path,
+    names: Option<&[String]>,
+    drop_invalid: bool,
+) -> Result<flow_train::csv::Table, String> {
+    let (table, report) =
+        flow_train::csv::read_table(path, names, drop_invalid).map_err(|e| e.to_string())?;
     if drop_invalid && report.dropped > 0 {
         println!("dropped_rows={}", report.dropped);
     }
@@ -218,7 +220,7 @@ pub fn load_dataset(
     context: Option<Vec<String>>,
     drop_invalid: bool,
 ) -> Result<Dataset, String> {
-    let table = load_csv(path, drop_invalid)?;
+    let table = load_table(path, None, drop_invalid)?;
     let context = context.unwrap_or_default();
     let columns = columns.unwrap_or_else(|| {
         let all = table.columns.iter();
@@ -321,7 +323,8 @@ pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool
     } else {
         meta.columns.clone()
     };
-    let table = load_csv(data, drop_invalid)?;
+    let all: Vec<String> = columns.iter().chain(&meta.context_columns).cloned().collect();
+    let table = load_table(data, Some(&all), drop_invalid)?;
     let pick = |names: &[String]| table.select(names, data).map_err(|e| e.to_string());
     let ds = Dataset {
         x: pick(&columns)?,
@@ -331,7 +334,16 @@ pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool
     };
     let header = &table.columns;
     let lps = log_probs(&parts, &ds);
-    if let Some(out) = output {
+    if let Some(out) = output.filter(|o| o.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))) {
+        // The input columns, then log p, as one float64 array.
+        let w = header.len() + 1;
+        let mut rows = Vec::with_capacity(lps.len() * w);
+        for (r, &lp) in table.rows().zip(&lps) {
+            rows.extend_from_slice(r);
+            rows.push(lp);
+        }
+        flow_train::npy::write_npy(out, w, &rows).map_err(|e| format!("{}: {e}", out.display()))?;
+    } else if let Some(out) = output {
         let mut cols = header.clone();
         cols.push("log_prob".into());
         flow_train::csv::write_csv(
