@@ -202,7 +202,7 @@ impl WithinSamples {
 /// (`C` values per row; one empty row for an unconditional flow), in parallel over the rows.
 ///
 /// Fails with [`PosteriorError::LowAcceptance`] when a row's acceptance rate is below
-/// `min_acceptance` once it has made [`MIN_PROPOSALS`] draws.
+/// `min_acceptance` once it has made [`MIN_PROPOSALS`] draws (the first such row, in row order).
 pub fn sample_within<L, B>(
     flow: &Flow<f64, L, B>,
     contexts: &[f64],
@@ -230,11 +230,13 @@ where
     } else {
         contexts.chunks_exact(c).collect()
     };
-    let per_row = rows
+    // Every row's outcome, then the first failure in row order (whatever the threads did).
+    let outcomes: Vec<_> = rows
         .par_iter()
         .enumerate()
         .map(|(r, ctx)| row_within(flow, ctx, bounds, n, seed, r, min_acceptance))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
+    let per_row = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut samples = Vec::with_capacity(n * d * rows.len());
     let mut drawn = Vec::with_capacity(rows.len());
     for (s, m) in per_row {

@@ -199,6 +199,20 @@ fn sample_and_calibrate_commands() {
         assert_eq!((r[0], r[1], r[2]), (ctx[0], x[0], x[1]), "row {k}");
     }
 
+    // No draws: the header line alone, with its newline.
+    let out = run(&[
+        "sample",
+        &p("m.flow"),
+        "-n",
+        "0",
+        "--context-file",
+        &p("ctx.csv"),
+        "-o",
+        &p("z.csv"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(p("z.csv")).unwrap(), "x,t0,t1\n");
+
     let out = run(&[
         "sample",
         &p("m.flow"),
@@ -238,6 +252,7 @@ fn sample_and_calibrate_commands() {
         &p("f.csv"),
     ]);
     assert!(!out.status.success());
+    // Both rows fail; the error names the first whatever the threads did.
     assert!(String::from_utf8_lossy(&out.stderr).contains("context row 0: only"));
     assert!(
         !std::path::Path::new(&p("f.csv")).exists(),
