@@ -9,7 +9,7 @@
 //!   (`Chain<L0, Chain<L1, …>>`, see [`crate::layers::chain`]) of this crate's layer structs over
 //!   those arrays — no dynamic dispatch, every size a constant the optimizer can see;
 //! - inherent methods on fixed-size arrays (`log_prob(&[f32; D]) -> f32`, `inverse`, `forward`,
-//!   `sample`, `sample_with`, `grad_log_prob`, `log_prob_batch`) that put a scratch array of
+//!   `sample`, `sample_with`, `sample_and_log_prob`, `grad_log_prob`, the batch forms) that put a scratch array of
 //!   exactly the flow's [`Flow::scratch_len`] elements on the stack and call the flow's kernels;
 //! - an implementation of [`BakedFlow`].
 //!
@@ -84,6 +84,20 @@ pub trait BakedFlow<S: Real>: 'static {
 
     /// A sample from standard-normal base noise `eps` into `x`.
     fn sample(&self, eps: &[S], ctx: &[S], x: &mut [S]) -> Result<(), Error>;
+
+    /// A sample from standard-normal base noise `eps` into `x` and its log-density from the same
+    /// pass ([`Flow::sample_and_log_prob`]).
+    fn sample_and_log_prob(&self, eps: &[S], ctx: &[S], x: &mut [S]) -> Result<S, Error>;
+
+    /// [`BakedFlow::sample_and_log_prob`] of every row of `eps` into the rows of `xs` and `out`
+    /// (`eps` and `xs` `out.len() · D` long), under one context.
+    fn sample_and_log_prob_batch(
+        &self,
+        eps: &[S],
+        ctx: &[S],
+        xs: &mut [S],
+        out: &mut [S],
+    ) -> Result<(), Error>;
 
     /// A sample into `x` with noise drawn from `rng` (see [`crate::flow::standard_normal`]).
     fn sample_with<R: RngCore + ?Sized>(&self, rng: &mut R, ctx: &[S], x: &mut [S]) -> Result<(), Error>;

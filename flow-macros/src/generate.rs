@@ -605,6 +605,12 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
         "Samples from the base noise in each row of `eps` into the rows of `xs` (the first min(eps.len(), xs.len()) rows)",
     );
     let d_batch = doc("log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows)");
+    let d_sample_lp = doc(
+        "A sample from standard-normal base noise `eps` and its log p from the same pass, without inverting (the sample is `sample`'s)",
+    );
+    let d_sample_lp_batch = doc(
+        "`sample_and_log_prob` of each row of `eps`: samples into the rows of `xs`, log p into `out` (the first min(eps.len(), xs.len(), out.len()) rows)",
+    );
     let d_grad_batch = doc(
         "∇ₓ log p of each row of `xs` into the rows of `grads` and log p into `out` (the first min(xs.len(), grads.len(), out.len()) rows)",
     );
@@ -685,6 +691,20 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                     x
                 }
 
+                #[doc = #d_sample_lp]
+                pub fn sample_and_log_prob(eps: &[#s; #d], #ctx_param) -> ([#s; #d], #s) {
+                    let mut scratch = [0.0; SCRATCH];
+                    let mut x = [0.0; #d];
+                    let lp = FLOW.sample_and_log_prob(eps, #ctx, &mut x, &mut scratch);
+                    (x, lp)
+                }
+
+                #[doc = #d_sample_lp_batch]
+                pub fn sample_and_log_prob_batch(eps: &[[#s; #d]], #ctx_param xs: &mut [[#s; #d]], out: &mut [#s]) {
+                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
+                    FLOW.sample_and_log_prob_batch(eps.as_flattened(), #ctx, xs.as_flattened_mut(), out, &mut scratch.0);
+                }
+
                 #[doc = #d_batch]
                 pub fn log_prob_batch(xs: &[[#s; #d]], #ctx_param out: &mut [#s]) {
                     let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
@@ -755,6 +775,29 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
                     #len(#d, x.len())?;
                     let mut scratch = [0.0; SCRATCH];
                     FLOW.sample(eps, ctx, x, &mut scratch);
+                    ::core::result::Result::Ok(())
+                }
+
+                fn sample_and_log_prob(&self, eps: &[#s], ctx: &[#s], x: &mut [#s]) -> ::core::result::Result<#s, #e> {
+                    #len(#d, eps.len())?;
+                    #len(#c, ctx.len())?;
+                    #len(#d, x.len())?;
+                    let mut scratch = [0.0; SCRATCH];
+                    ::core::result::Result::Ok(FLOW.sample_and_log_prob(eps, ctx, x, &mut scratch))
+                }
+
+                fn sample_and_log_prob_batch(
+                    &self,
+                    eps: &[#s],
+                    ctx: &[#s],
+                    xs: &mut [#s],
+                    out: &mut [#s],
+                ) -> ::core::result::Result<(), #e> {
+                    #len(out.len().saturating_mul(#d), eps.len())?;
+                    #len(eps.len(), xs.len())?;
+                    #len(#c, ctx.len())?;
+                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
+                    FLOW.sample_and_log_prob_batch(eps, ctx, xs, out, &mut scratch.0);
                     ::core::result::Result::Ok(())
                 }
 

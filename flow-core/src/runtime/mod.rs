@@ -273,6 +273,19 @@ impl<'a, S: Real, const N: usize> Evaluator<'a, S, N> {
         Ok(())
     }
 
+    /// A sample from standard-normal noise `eps` into `x` and its log-density from the same
+    /// pass (see [`Flow::sample_and_log_prob`]).
+    pub fn sample_and_log_prob(&mut self, eps: &[S], ctx: &[S], x: &mut [S]) -> Result<S, Error> {
+        self.check(eps, ctx)?;
+        self.check(x, ctx)?;
+        Ok(with_flow!(self.model, S, |f| f.sample_and_log_prob(
+            eps,
+            ctx,
+            x,
+            &mut self.scratch
+        )))
+    }
+
     /// A sample with noise from `rng`.
     pub fn sample_with<R: rand_core::RngCore + ?Sized>(
         &mut self,

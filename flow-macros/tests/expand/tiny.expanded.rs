@@ -158,6 +158,30 @@ const _: () = {
             FLOW.sample_with(rng, &[], &mut x, &mut scratch);
             x
         }
+        /// A sample from standard-normal base noise `eps` and its log p from the same pass, without inverting (the sample is `sample`'s) (baked from `tests/models/tiny.flow`).
+        pub fn sample_and_log_prob(eps: &[f32; 2]) -> ([f32; 2], f32) {
+            let mut scratch = [0.0; SCRATCH];
+            let mut x = [0.0; 2];
+            let lp = FLOW.sample_and_log_prob(eps, &[], &mut x, &mut scratch);
+            (x, lp)
+        }
+        /// `sample_and_log_prob` of each row of `eps`: samples into the rows of `xs`, log p into `out` (the first min(eps.len(), xs.len(), out.len()) rows) (baked from `tests/models/tiny.flow`).
+        pub fn sample_and_log_prob_batch(
+            eps: &[[f32; 2]],
+            xs: &mut [[f32; 2]],
+            out: &mut [f32],
+        ) {
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.sample_and_log_prob_batch(
+                eps.as_flattened(),
+                &[],
+                xs.as_flattened_mut(),
+                out,
+                &mut scratch.0,
+            );
+        }
         /// log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows) (baked from `tests/models/tiny.flow`).
         pub fn log_prob_batch(xs: &[[f32; 2]], out: &mut [f32]) {
             let mut scratch = ::flow_core::block::Aligned(
@@ -276,6 +300,36 @@ const _: () = {
             ::flow_core::baked::expect_len(2, x.len())?;
             let mut scratch = [0.0; SCRATCH];
             FLOW.sample(eps, ctx, x, &mut scratch);
+            ::core::result::Result::Ok(())
+        }
+        fn sample_and_log_prob(
+            &self,
+            eps: &[f32],
+            ctx: &[f32],
+            x: &mut [f32],
+        ) -> ::core::result::Result<f32, ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(2, eps.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            ::flow_core::baked::expect_len(2, x.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            ::core::result::Result::Ok(
+                FLOW.sample_and_log_prob(eps, ctx, x, &mut scratch),
+            )
+        }
+        fn sample_and_log_prob_batch(
+            &self,
+            eps: &[f32],
+            ctx: &[f32],
+            xs: &mut [f32],
+            out: &mut [f32],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(out.len().saturating_mul(2), eps.len())?;
+            ::flow_core::baked::expect_len(eps.len(), xs.len())?;
+            ::flow_core::baked::expect_len(0, ctx.len())?;
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.sample_and_log_prob_batch(eps, ctx, xs, out, &mut scratch.0);
             ::core::result::Result::Ok(())
         }
         fn sample_with<R: ::flow_core::baked::RngCore + ?Sized>(

@@ -123,6 +123,31 @@ const _: () = {
             FLOW.sample_with(rng, ctx, &mut x, &mut scratch);
             x
         }
+        /// A sample from standard-normal base noise `eps` and its log p from the same pass, without inverting (the sample is `sample`'s) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
+        pub fn sample_and_log_prob(eps: &[f64; 2], ctx: &[f64; 1]) -> ([f64; 2], f64) {
+            let mut scratch = [0.0; SCRATCH];
+            let mut x = [0.0; 2];
+            let lp = FLOW.sample_and_log_prob(eps, ctx, &mut x, &mut scratch);
+            (x, lp)
+        }
+        /// `sample_and_log_prob` of each row of `eps`: samples into the rows of `xs`, log p into `out` (the first min(eps.len(), xs.len(), out.len()) rows) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
+        pub fn sample_and_log_prob_batch(
+            eps: &[[f64; 2]],
+            ctx: &[f64; 1],
+            xs: &mut [[f64; 2]],
+            out: &mut [f64],
+        ) {
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.sample_and_log_prob_batch(
+                eps.as_flattened(),
+                ctx,
+                xs.as_flattened_mut(),
+                out,
+                &mut scratch.0,
+            );
+        }
         /// log p of each row of `xs` into `out` (the first min(xs.len(), out.len()) rows) given the context `ctx` (baked from `tests/models/tiny_cond.flow`).
         pub fn log_prob_batch(xs: &[[f64; 2]], ctx: &[f64; 1], out: &mut [f64]) {
             let mut scratch = ::flow_core::block::Aligned(
@@ -236,6 +261,36 @@ const _: () = {
             ::flow_core::baked::expect_len(2, x.len())?;
             let mut scratch = [0.0; SCRATCH];
             FLOW.sample(eps, ctx, x, &mut scratch);
+            ::core::result::Result::Ok(())
+        }
+        fn sample_and_log_prob(
+            &self,
+            eps: &[f64],
+            ctx: &[f64],
+            x: &mut [f64],
+        ) -> ::core::result::Result<f64, ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(2, eps.len())?;
+            ::flow_core::baked::expect_len(1, ctx.len())?;
+            ::flow_core::baked::expect_len(2, x.len())?;
+            let mut scratch = [0.0; SCRATCH];
+            ::core::result::Result::Ok(
+                FLOW.sample_and_log_prob(eps, ctx, x, &mut scratch),
+            )
+        }
+        fn sample_and_log_prob_batch(
+            &self,
+            eps: &[f64],
+            ctx: &[f64],
+            xs: &mut [f64],
+            out: &mut [f64],
+        ) -> ::core::result::Result<(), ::flow_core::runtime::Error> {
+            ::flow_core::baked::expect_len(out.len().saturating_mul(2), eps.len())?;
+            ::flow_core::baked::expect_len(eps.len(), xs.len())?;
+            ::flow_core::baked::expect_len(1, ctx.len())?;
+            let mut scratch = ::flow_core::block::Aligned(
+                [0.0; SCRATCH * ::flow_core::block::BLOCK],
+            );
+            FLOW.sample_and_log_prob_batch(eps, ctx, xs, out, &mut scratch.0);
             ::core::result::Result::Ok(())
         }
         fn sample_with<R: ::flow_core::baked::RngCore + ?Sized>(
