@@ -38,6 +38,7 @@
 //! | [`golden`] | golden vectors stored in every model file (`golden_for` picks the probes), and `verify` |
 //! | [`eval`] | `log_probs` of a model on a data set |
 //! | [`calibrate`] | simulation-based calibration and expected coverage of a posterior model |
+//! | [`importance`] | exact answers from an approximate flow: importance weights, ESS, evidence, independence Metropolis–Hastings |
 //! | [`posterior`] | posterior draws inside the prior's bounds (`sample_within`), many observations at once |
 //! | [`footprint`] | flash, RAM, stack and instructions of a baked model on a Cortex-M4F (qemu) |
 //! | [`csv`], [`npy`], [`datasets`], [`plot`], [`io`] | data in (CSV, NumPy), figures and model files out |
@@ -51,6 +52,7 @@ pub mod eval;
 pub mod footprint;
 pub mod golden;
 pub mod import;
+pub mod importance;
 pub mod io;
 pub mod jsonf64;
 pub mod npy;
