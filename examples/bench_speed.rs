@@ -156,6 +156,8 @@ fn peers(py: &str, script: &str) -> Option<Vec<(String, f64)>> {
 fn zuko_script(ctor: &str, d: usize) -> String {
     format!(
         r#"
+import os
+os.sched_setaffinity(0, {{sorted(os.sched_getaffinity(0))[0]}})
 import time, statistics, torch, zuko
 torch.set_num_threads(1); torch.manual_seed(0)
 flow = zuko.flows.{ctor}({d}, transforms=5, hidden_features=[64, 64]{extra})
@@ -182,6 +184,9 @@ fn flowjax_script(kind: &str, d: usize) -> String {
         r#"
 import os
 os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+# XLA:CPU still runs a thread pool under these flags (CPU time 1.7x wall time on 2 cores):
+# pin the process to one core so that the comparison is one thread against one thread.
+os.sched_setaffinity(0, {{sorted(os.sched_getaffinity(0))[0]}})
 import time, statistics, jax, jax.numpy as jnp, equinox as eqx
 from flowjax import flows, bijections
 from flowjax.distributions import Normal
