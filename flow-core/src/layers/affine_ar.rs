@@ -247,6 +247,7 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx`, `g_params`.
     /// `z = y s + t`: ∂z/∂y = s, ∂z/∂t = 1, ∂z/∂a = y s (d ln s/da); ∂ldj/∂a = d ln s/da.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn pass_vjp<S: Real>(
         &self,
         y: &[S],
@@ -535,6 +536,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
         self.block(z, ctx, x, ldj, scratch, self.direction == Direction::Iaf);
     }
 
+    #[inline(always)]
     fn inverse_vjp(
         &self,
         x: &[S],

@@ -394,6 +394,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
     /// `g_{x_T} = g_{z_T} s`; the network cotangents are `∂L/∂t_k = g_{z_T,k}` and
     /// `∂L/∂a_k = (g_{z_T,k} x_{T,k} s_k + g_ℓ) d ln s/da`, back-propagated into
     /// `g_{x_I}` (added to `g_{z_I}`), the context and the network parameters.
+    #[inline(always)]
     fn inverse_vjp(
         &self,
         x: &[S],

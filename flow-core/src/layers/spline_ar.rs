@@ -124,7 +124,7 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx`, `g_params`.
     /// `zᵢ = f(yᵢ; θᵢ)`: ∂/∂yᵢ directly, ∂/∂θᵢ through the network.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn pass_vjp<S: Real>(
         &self,
         y: &[S],
@@ -299,6 +299,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
         self.block(z, ctx, x, ldj, scratch, self.direction == Direction::Iaf);
     }
 
+    #[inline(always)]
     fn inverse_vjp(
         &self,
         x: &[S],

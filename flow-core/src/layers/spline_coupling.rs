@@ -187,6 +187,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         self.apply_block(z, ctx, x, ldj, scratch, false);
     }
 
+    #[inline(always)]
     fn inverse_vjp(
         &self,
         x: &[S],

@@ -234,15 +234,26 @@ fn accumulate<S: Real, W>(gp: &mut [S], layer: &Layer<'_, W>, g: &[S], input_x: 
     }
 }
 
+/// `out += (Wᵀ g)[col..col + out.len()]`: for each output `j`, the products `w[r][col + j] · g[r]`
+/// added in increasing `r`. Out of line: one copy for every layer and both passes (on a
+/// microcontroller a copy per call site costs flash, and the call is nothing next to the loop).
+#[inline(never)]
+fn add_transpose_cols<S: Real, W: Weight>(w: &[W], n_in: usize, col: usize, g: &[S], out: &mut [S]) {
+    if col > n_in {
+        return;
+    }
+    for (row, &gv) in slicing::rows(w, n_in).zip(g) {
+        for (gi, wi) in out.iter_mut().zip(slicing::split(row, col).1) {
+            *gi += wi.get::<S>() * gv;
+        }
+    }
+}
+
 /// `g_in = Wᵀ g` (overwrite) for the first `g_in.len()` input columns.
 #[inline(always)]
 fn transpose_mul<S: Real, W: Weight>(w: &[W], n_in: usize, g: &[S], g_in: &mut [S]) {
     g_in.fill(S::ZERO);
-    for (row, &gv) in slicing::rows(w, n_in).zip(g) {
-        for (gi, wi) in g_in.iter_mut().zip(row) {
-            *gi += wi.get::<S>() * gv;
-        }
-    }
+    add_transpose_cols(w, n_in, 0, g, g_in);
 }
 
 /// `[g_x, g_c] += Wᵀ g` for the first layer, whose input columns are split at `n_x` into the
@@ -259,15 +270,9 @@ fn add_transpose_mul<S: Real, W: Weight>(
     if n_x > n_in {
         return;
     }
-    for (row, &gv) in slicing::rows(w, n_in).zip(g) {
-        let (wx, wc) = slicing::split(row, n_x);
-        for (gi, wi) in g_x.iter_mut().zip(wx) {
-            *gi += wi.get::<S>() * gv;
-        }
-        for (gi, wi) in g_c.iter_mut().zip(wc) {
-            *gi += wi.get::<S>() * gv;
-        }
-    }
+    let n_x = n_x.min(g_x.len());
+    add_transpose_cols(w, n_in, 0, g, slicing::head_mut(g_x, n_x));
+    add_transpose_cols(w, n_in, n_x, g, g_c);
 }
 
 impl<'a, W: Weight> Mlp<'a, W> {
@@ -327,6 +332,14 @@ impl<'a, W: Weight> Mlp<'a, W> {
         }
     }
 
+    /// Whether this is a ReLU network without residual blocks (the default of every library),
+    /// which [`Mlp::forward`], [`Mlp::forward_cached`] and [`Mlp::backward`] run through code
+    /// compiled for that case.
+    #[inline(always)]
+    fn is_plain_relu(&self) -> bool {
+        self.activation == Activation::Relu && !self.residual
+    }
+
     /// Evaluates the network on `[x, c]` into `out` (`n_out` long), using `scratch` for activations.
     ///
     /// A small dispatcher, always inlined: a ReLU network without residual blocks (the default of
@@ -335,7 +348,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
     /// links neither the residual path nor the other activations' `tanh`/`expm1`.
     #[inline(always)]
     pub fn forward<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], scratch: &mut [S]) {
-        if self.activation == Activation::Relu && !self.residual {
+        if self.is_plain_relu() {
             self.forward_relu(x, c, out, scratch);
         } else {
             self.forward_dyn(x, c, out, scratch);
@@ -493,13 +506,51 @@ impl<'a, W: Weight> Mlp<'a, W> {
 
     /// As [`Mlp::forward`], keeping every hidden pre-activation and activation in `cache`
     /// (`cache_len()` long: for each hidden layer, its pre-activations then its activations).
+    ///
+    /// A dispatcher, always inlined, as [`Mlp::forward`]: where the network is a constant, the
+    /// code of the other activations and of residual blocks is not linked.
+    #[inline(always)]
     pub fn forward_cached<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], cache: &mut [S]) {
+        if self.is_plain_relu() {
+            self.forward_cached_relu(x, c, out, cache);
+        } else {
+            self.forward_cached_dyn(x, c, out, cache);
+        }
+    }
+
+    /// [`Mlp::forward_cached`] of a ReLU network without residual blocks.
+    #[inline(never)]
+    fn forward_cached_relu<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], cache: &mut [S]) {
+        self.cached_plain(Activation::Relu, x, c, out, cache);
+    }
+
+    /// [`Mlp::forward_cached`] with the activation and structure read at run time.
+    #[inline(never)]
+    fn forward_cached_dyn<S: Real>(&self, x: &[S], c: &[S], out: &mut [S], cache: &mut [S]) {
+        if self.residual {
+            // As in `forward`: exactly `n_in` inputs.
+            if x.len() + c.len() != self.n_in() {
+                return;
+            }
+            return self.forward_residual(x, c, out, &mut [], Some(cache));
+        }
+        self.cached_plain(self.activation, x, c, out, cache);
+    }
+
+    /// [`Mlp::forward_cached`] of a network without residual blocks, `activation` after each
+    /// hidden layer.
+    #[inline(always)]
+    fn cached_plain<S: Real>(
+        &self,
+        activation: Activation,
+        x: &[S],
+        c: &[S],
+        out: &mut [S],
+        cache: &mut [S],
+    ) {
         // As in `forward`: exactly `n_in` inputs, and a short cache ends the evaluation.
         if x.len() + c.len() != self.n_in() {
             return;
-        }
-        if self.residual {
-            return self.forward_residual(x, c, out, &mut [], Some(cache));
         }
         let n_layers = self.n_layers();
         // The part of the cache not yet written, and the activations the next layer reads.
@@ -527,7 +578,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
                     dense(w, b, prev, &[], pre);
                 }
                 for (p, &z) in post.iter_mut().zip(pre.iter()) {
-                    *p = self.activation.apply(z);
+                    *p = activation.apply(z);
                 }
                 prev = post;
             }
@@ -538,9 +589,73 @@ impl<'a, W: Weight> Mlp<'a, W> {
     ///
     /// Adds dL/dx into `g_x`, dL/dc into `g_c` and, when given, dL/dθ into `g_params`
     /// (same layout as `params`). `scratch` needs [`Mlp::backward_scratch_len`].
+    ///
+    /// A dispatcher, always inlined, as [`Mlp::forward`].
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub fn backward<S: Real>(
         &self,
+        x: &[S],
+        c: &[S],
+        cache: &[S],
+        g_out: &[S],
+        g_x: &mut [S],
+        g_c: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        if self.is_plain_relu() {
+            self.backward_relu(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+        } else {
+            self.backward_dyn(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+        }
+    }
+
+    /// [`Mlp::backward`] of a ReLU network without residual blocks.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn backward_relu<S: Real>(
+        &self,
+        x: &[S],
+        c: &[S],
+        cache: &[S],
+        g_out: &[S],
+        g_x: &mut [S],
+        g_c: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        self.backward_plain(Activation::Relu, x, c, cache, g_out, g_x, g_c, g_params, scratch);
+    }
+
+    /// [`Mlp::backward`] with the activation and structure read at run time.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn backward_dyn<S: Real>(
+        &self,
+        x: &[S],
+        c: &[S],
+        cache: &[S],
+        g_out: &[S],
+        g_x: &mut [S],
+        g_c: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        if self.residual {
+            return self.backward_residual(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+        }
+        let act = self.activation;
+        self.backward_plain(act, x, c, cache, g_out, g_x, g_c, g_params, scratch);
+    }
+
+    /// [`Mlp::backward`] of a network without residual blocks, `activation` after each hidden
+    /// layer.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn backward_plain<S: Real>(
+        &self,
+        activation: Activation,
         x: &[S],
         c: &[S],
         cache: &[S],
@@ -550,9 +665,6 @@ impl<'a, W: Weight> Mlp<'a, W> {
         mut g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        if self.residual {
-            return self.backward_residual(x, c, cache, g_out, g_x, g_c, g_params, scratch);
-        }
         let h = self.backward_width();
         let (buf_a, rest) = slicing::split_mut(scratch, h);
         let buf_b = slicing::head_mut(rest, h);
@@ -568,14 +680,18 @@ impl<'a, W: Weight> Mlp<'a, W> {
             } else {
                 (&mut buf_a[..], &mut buf_b[..])
             };
-            // dL/d(pre-activation) of this layer, in place. (Early returns rather than empty
-            // fallbacks here: exact lengths let the loops below vectorize as well as before.)
-            let Some(g_pre) = g_cur.get_mut(..layer.n_out) else {
-                return;
-            };
-            if k == 0 {
-                slicing::copy(g_pre, g_out);
+            // dL/d(pre-activation) of this layer: `g_out` for the last layer, else in place.
+            // (Early returns rather than empty fallbacks here: exact lengths let the loops below
+            // vectorize as well as before.)
+            let g_pre: &[S] = if k == 0 {
+                let Some(g_pre) = g_out.get(..layer.n_out) else {
+                    return;
+                };
+                g_pre
             } else {
+                let Some(g_pre) = g_cur.get_mut(..layer.n_out) else {
+                    return;
+                };
                 let Some((rest, pre_post)) = slicing::split_back_checked(cache, 2 * layer.n_out) else {
                     return;
                 };
@@ -584,9 +700,10 @@ impl<'a, W: Weight> Mlp<'a, W> {
                 };
                 cache = rest;
                 for ((g, &z), &y) in g_pre.iter_mut().zip(pre).zip(post) {
-                    *g *= self.activation.grad(z, y);
+                    *g *= activation.grad(z, y);
                 }
-            }
+                g_pre
+            };
             // Input of this layer: [x, c], or the activations of the previous one.
             if let Some(gp) = g_params.as_deref_mut() {
                 if first {
