@@ -73,11 +73,14 @@
 //! `cos 2θ` and `sin 2θ`, and a spike along the orbit lands on other normal readings. Those misses
 //! set the false-alarm rate at 95 % recall; more epochs or NSF do not move it.
 
-use std::path::Path;
 use std::time::Instant;
 
 use flow_core::flow::standard_normal;
-use flow_train::{ArchConfig, Dataset, FitConfig, FlowKind};
+use flow_train::{Dataset, FlowKind};
+use flows::args::*;
+use flows::model::*;
+use flows::plotting::*;
+use flows::OUT;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand::SeedableRng;
@@ -85,8 +88,6 @@ use rand_chacha::ChaCha8Rng;
 
 const CHANNELS: [&str; D] = ["vib_x", "vib_y", "vib_2x", "speed", "current", "temp"];
 const D: usize = 6;
-/// Where pictures and this run's model file go (independent of the working directory).
-const OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/out");
 
 type Row = [f64; D];
 
@@ -670,7 +671,3 @@ fn histogram(v: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<f64> {
     }
     h
 }
-
-include!("common/args.rs");
-include!("common/model.rs");
-include!("common/plotting.rs");

@@ -55,17 +55,18 @@
 //! `--smoke` (3 cases) fits a small flow (3×[32, 32], 15 epochs, KL ≈ 0.3) next to the shipped one.
 
 use std::f64::consts::PI;
-use std::path::Path;
 use std::time::Instant;
 
 use flow_core::flow::standard_normal;
-use flow_train::{ArchConfig, Dataset, FitConfig, FlowKind};
+use flow_train::{Dataset, FlowKind};
+use flows::args::*;
+use flows::model::*;
+use flows::plotting::*;
+use flows::OUT;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// Where pictures and this run's model file go (independent of the working directory).
-const OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/out");
 const SIGMA_U: f64 = 0.35;
 const SIGMA_V: f64 = 0.3;
 /// Observations per inference.
@@ -471,7 +472,3 @@ fn draw(tag: &str, rng: &mut ChaCha8Rng, cases: &[Case]) -> Result<Vec<String>, 
     written.push(cv.save(&format!("conditional_inference{tag}.png"))?);
     Ok(written)
 }
-
-include!("common/args.rs");
-include!("common/model.rs");
-include!("common/plotting.rs");

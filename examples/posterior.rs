@@ -34,12 +34,12 @@ use flow_core::flow::standard_normal;
 use flow_core::runtime::flow_of;
 use flow_train::posterior::{self, Bounds};
 use flow_train::{calibrate, ArchConfig, Dataset, FitConfig, FlowKind};
+use flows::args::*;
+use flows::plotting::*;
+use flows::OUT;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-/// Output folder of the pictures.
-const OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/out");
 
 /// The prior box: θⱼ ∈ [−LIM, LIM].
 const LIM: f64 = 2.0;
@@ -282,6 +282,3 @@ fn draw(panels: &[Panel], name: &str) -> Result<String, String> {
     }
     cv.save(name)
 }
-
-include!("common/args.rs");
-include!("common/plotting.rs");

@@ -1,14 +1,18 @@
-// Shared by the `anomaly` and `conditional` examples through `include!` (not an example itself):
-// the model file of this run's fit, the shipped copy that `--write-model` replaces, and the checks
-// that tie the baked shipped model to its file and to this run's fit.
-//
-// The including example defines `OUT` (its output folder) and imports `Path`, `Dataset`,
-// `ArchConfig`, `FitConfig` and `FlowKind`.
+//! The model file of an example's fit, the shipped copy that `--write-model` replaces, and the
+//! checks that tie the baked shipped model to its file and to this run's fit (`anomaly`,
+//! `conditional`).
+
+use std::path::Path;
+
+use flow_train::{ArchConfig, Dataset, FitConfig};
+
+use crate::args::Args;
+use crate::OUT;
 
 /// The fit both examples run: 5 transforms of 64×64 (3 of 32×32 with `--smoke`), Adam at 2e-3,
 /// batch 256, patience 10, and a fixed thread count so that a full run re-makes the shipped model
 /// bit for bit on any machine. `epochs` is the default number of epochs (`--epochs` overrides).
-fn example_fit_config(args: &Args, epochs: usize) -> FitConfig {
+pub fn example_fit_config(args: &Args, epochs: usize) -> FitConfig {
     FitConfig {
         arch: ArchConfig {
             flow: args.flow,
@@ -29,12 +33,12 @@ fn example_fit_config(args: &Args, epochs: usize) -> FitConfig {
 }
 
 /// The folder of the shipped models (baked at compile time by `#[flow_macros::flow]`).
-const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/models");
+pub const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/models");
 
 /// Writes the model fitted in this run, with its training record and golden vectors, to
 /// `examples/out/{name}.flow`, checks that file's golden vectors in f32, and with `write_model`
 /// also writes it over the shipped `examples/models/{name}.flow` (rebuild to bake it).
-fn save_fitted(
+pub fn save_fitted(
     name: &str,
     data: &Dataset,
     cfg: &FitConfig,
@@ -75,7 +79,7 @@ fn save_fitted(
 /// Checks the baked shipped model against the golden vectors stored in its file (the result of the
 /// generated `golden_errors()`, and `GOLDEN_TOLERANCE`): an error when the baked code no longer
 /// computes the density the file was made with.
-fn check_baked_golden(name: &str, errors: [f64; 4], tolerance: f64) -> Result<(), String> {
+pub fn check_baked_golden(name: &str, errors: [f64; 4], tolerance: f64) -> Result<(), String> {
     let worst = errors.iter().cloned().fold(0.0, f64::max);
     println!(
         "shipped model: examples/models/{name}.flow, baked; golden-vector error {worst:.1e} \
@@ -94,13 +98,13 @@ fn check_baked_golden(name: &str, errors: [f64; 4], tolerance: f64) -> Result<()
 
 /// The fitted model of this run as a host evaluator: f64 arithmetic over its f32-rounded weights
 /// (what its file stores), through flow-core's runtime composition.
-struct Fitted {
-    weights: Vec<f32>,
-    parts: flow_core::model::builder::ModelParts,
+pub struct Fitted {
+    pub weights: Vec<f32>,
+    pub parts: flow_core::model::builder::ModelParts,
 }
 
 impl Fitted {
-    fn new(parts: &flow_core::model::builder::ModelParts) -> Self {
+    pub fn new(parts: &flow_core::model::builder::ModelParts) -> Self {
         Fitted {
             weights: parts.weights_f32(),
             parts: parts.clone(),
@@ -108,7 +112,7 @@ impl Fitted {
     }
 
     /// log p(x | ctx) as a function of `(x, ctx)` (one scratch buffer, reused).
-    fn log_prob_fn(&self) -> impl FnMut(&[f64], &[f64]) -> f64 + '_ {
+    pub fn log_prob_fn(&self) -> impl FnMut(&[f64], &[f64]) -> f64 + '_ {
         let p = &self.parts;
         let flow = flow_core::runtime::flow_of::<f64, f32>(&p.desc, &self.weights, &p.ints);
         let mut scratch = vec![0.0; flow.scratch_len()];
@@ -119,7 +123,7 @@ impl Fitted {
 /// Prints how the fit of this run relates to the shipped model, from their log p on the same
 /// points: the same model (largest difference within the f32 golden tolerance, relative to
 /// 1 + |log p|: a full default run re-makes the shipped model) or another fit.
-fn compare_with_shipped(fitted: &[f64], shipped: &[f64]) {
+pub fn compare_with_shipped(fitted: &[f64], shipped: &[f64]) {
     let worst = fitted
         .iter()
         .zip(shipped)

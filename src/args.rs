@@ -1,20 +1,21 @@
-// Shared by the `anomaly`, `conditional` and `posterior` examples through `include!` (not an example itself):
-// their command-line options.
+//! The command-line options the `anomaly`, `conditional` and `posterior` examples share.
+
+use flow_train::FlowKind;
 
 /// Command-line options shared by the examples.
-struct Args {
-    smoke: bool,
+pub struct Args {
+    pub smoke: bool,
     /// Also write the fitted model over the shipped one in `examples/models/` (rebuild to bake it).
-    write_model: bool,
-    epochs: Option<usize>,
-    flow: FlowKind,
-    seed: u64,
+    pub write_model: bool,
+    pub epochs: Option<usize>,
+    pub flow: FlowKind,
+    pub seed: u64,
 }
 
 impl Args {
     /// Suffix of the pictures' file names: `_smoke` for smoke runs (git ignores those), so that a
     /// smoke run leaves the checked-in pictures of the full run alone.
-    fn png_tag(&self) -> &'static str {
+    pub fn png_tag(&self) -> &'static str {
         if self.smoke {
             "_smoke"
         } else {
@@ -25,7 +26,7 @@ impl Args {
 
 /// Parses `--smoke`, `--write-model`, `--epochs N`, `--flow maf|nsf`, `--seed S`; `flow` is the
 /// example's default. `--write-model` needs a full-size run (not `--smoke`).
-fn parse_args(flow: FlowKind) -> Result<Args, String> {
+pub fn parse_args(flow: FlowKind) -> Result<Args, String> {
     let mut a = Args {
         smoke: false,
         write_model: false,
@@ -50,8 +51,8 @@ fn parse_args(flow: FlowKind) -> Result<Args, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other} (try --smoke, --write-model, --epochs N, --flow maf|nsf, --seed S)"
-                ))
+                "unknown argument {other} (try --smoke, --write-model, --epochs N, --flow maf|nsf, --seed S)"
+            ))
             }
         }
     }
