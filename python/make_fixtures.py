@@ -171,3 +171,8 @@ flowjax_fixture("flowjax_maf_moons", "masked_autoregressive_flow", {"flow_layers
                 "Affine", {}, xm, 7)
 flowjax_fixture("flowjax_rqcoupling_banana4", "coupling_flow", {"flow_layers": 2, "nn_width": 16},
                 "RationalQuadraticSpline", {"knots": 8, "interval": 4}, xb4, 8)
+# Appended last, so that the fixtures above keep their bytes: random orders (zuko's `randperm`).
+zuko_fixture("zuko_maf_randperm_banana4", "MAF",
+             {"features": 4, "transforms": 3, "hidden_features": H, "randperm": True}, xb4, None, 600, 9)
+zuko_fixture("zuko_nsf_randperm_banana4", "NSF",
+             {"features": 4, "transforms": 2, "bins": 8, "hidden_features": H, "randperm": True}, xb4, None, 600, 10)

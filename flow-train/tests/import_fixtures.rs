@@ -40,6 +40,8 @@ const FIXTURES: &[&str] = &[
     "nflows_rqcoupling_moons",
     "flowjax_maf_moons",
     "flowjax_rqcoupling_banana4",
+    "zuko_maf_randperm_banana4",
+    "zuko_nsf_randperm_banana4",
 ];
 
 /// The first 200 probe points are typical data points; the rest are edge points (spline bounds
@@ -271,8 +273,8 @@ fn unknown_constructor_options_and_parameters_are_named_in_the_error() {
     bad.flow.constructor = "zuko.flows.Foo".into();
     assert!(import::to_parts(&bad).unwrap_err().contains("zuko.flows.Foo"));
     let mut bad = fx.clone();
-    bad.flow.kwargs.insert("randperm".into(), serde_json::json!(true));
-    assert!(import::to_parts(&bad).unwrap_err().contains("'randperm'"));
+    bad.flow.kwargs.insert("passes".into(), serde_json::json!(2));
+    assert!(import::to_parts(&bad).unwrap_err().contains("'passes'"));
     let mut bad = fx.clone();
     let t = bad.params.values().next().unwrap().clone();
     bad.params.insert("transform.extra.weight".into(), t);

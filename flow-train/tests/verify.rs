@@ -35,6 +35,8 @@ const FIXTURES: &[&str] = &[
     "nflows_rqcoupling_moons",
     "flowjax_maf_moons",
     "flowjax_rqcoupling_banana4",
+    "zuko_maf_randperm_banana4",
+    "zuko_nsf_randperm_banana4",
 ];
 
 #[test]
