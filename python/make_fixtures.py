@@ -176,3 +176,6 @@ zuko_fixture("zuko_maf_randperm_banana4", "MAF",
              {"features": 4, "transforms": 3, "hidden_features": H, "randperm": True}, xb4, None, 600, 9)
 zuko_fixture("zuko_nsf_randperm_banana4", "NSF",
              {"features": 4, "transforms": 2, "bins": 8, "hidden_features": H, "randperm": True}, xb4, None, 600, 10)
+# zuko's `passes=2`: MAF with two rank levels (coupling), conditional.
+zuko_fixture("zuko_maf_passes2_conditional", "MAF",
+             {"features": 3, "context": 2, "transforms": 3, "hidden_features": H, "passes": 2}, xc, yc, 600, 11)

@@ -42,6 +42,7 @@ const FIXTURES: &[&str] = &[
     "flowjax_rqcoupling_banana4",
     "zuko_maf_randperm_banana4",
     "zuko_nsf_randperm_banana4",
+    "zuko_maf_passes2_conditional",
 ];
 
 /// The first 200 probe points are typical data points; the rest are edge points (spline bounds
@@ -273,8 +274,8 @@ fn unknown_constructor_options_and_parameters_are_named_in_the_error() {
     bad.flow.constructor = "zuko.flows.Foo".into();
     assert!(import::to_parts(&bad).unwrap_err().contains("zuko.flows.Foo"));
     let mut bad = fx.clone();
-    bad.flow.kwargs.insert("passes".into(), serde_json::json!(2));
-    assert!(import::to_parts(&bad).unwrap_err().contains("'passes'"));
+    bad.flow.kwargs.insert("frobnicate".into(), serde_json::json!(2));
+    assert!(import::to_parts(&bad).unwrap_err().contains("'frobnicate'"));
     let mut bad = fx.clone();
     let t = bad.params.values().next().unwrap().clone();
     bad.params.insert("transform.extra.weight".into(), t);

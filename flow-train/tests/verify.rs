@@ -37,6 +37,7 @@ const FIXTURES: &[&str] = &[
     "flowjax_rqcoupling_banana4",
     "zuko_maf_randperm_banana4",
     "zuko_nsf_randperm_banana4",
+    "zuko_maf_passes2_conditional",
 ];
 
 #[test]

@@ -272,12 +272,12 @@ fn inconsistent_models_are_rejected_with_the_right_error() {
         reject(&p.to_bytes("")),
         Error::Invalid(Invalid::NonFiniteWeight { index: 5 })
     );
-    // An order that is not a permutation.
+    // An order with a rank outside 0..D.
     let mut p = parts.clone();
-    p.ints[0] = p.ints[1];
+    p.ints[0] = p.desc.dim as u16;
     assert_eq!(
         reject(&p.to_bytes("")),
-        Error::Invalid(Invalid::NotAPermutation { layer: 0 })
+        Error::Invalid(Invalid::BadOrder { layer: 0 })
     );
     // Sizes that do not chain.
     let mut p = parts.clone();

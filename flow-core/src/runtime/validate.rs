@@ -42,6 +42,12 @@ pub enum Invalid {
         /// Layer index.
         layer: usize,
     },
+    /// An autoregressive order has a rank outside `0..D`. (Ranks may repeat: features of equal
+    /// rank do not depend on each other, as in zuko's `passes`.)
+    BadOrder {
+        /// Layer index.
+        layer: usize,
+    },
     /// A MADE has a nonzero weight under its mask, or hidden degrees out of range.
     NotAutoregressive {
         /// Layer index.
@@ -71,6 +77,9 @@ impl core::fmt::Display for Invalid {
             }
             Invalid::NetShape { layer } => write!(f, "layer {layer}: network sizes do not chain"),
             Invalid::NotAPermutation { layer } => write!(f, "layer {layer}: order is not a permutation"),
+            Invalid::BadOrder { layer } => {
+                write!(f, "layer {layer}: autoregressive order has a rank outside 0..D")
+            }
             Invalid::NotAutoregressive { layer } => {
                 write!(
                     f,
@@ -145,7 +154,7 @@ fn check_net<W>(
     span_len(net.params, weights.len(), mlp::n_params(s), layer)
 }
 
-/// Checks a MADE: order is a permutation, hidden degrees in range, masked weights zero.
+/// Checks a MADE: ranks of the order in `0..D`, hidden degrees in range, masked weights zero.
 #[allow(clippy::too_many_arguments)]
 fn check_made<W: Weight>(
     net: &NetDesc,
@@ -161,8 +170,10 @@ fn check_made<W: Weight>(
     span_len(hidden, ints.len(), mlp::hidden_total(&net.sizes), layer)?;
     let order = slice(ints, order);
     let hidden = slice(ints, hidden);
-    if !is_permutation(order) {
-        return Err(Invalid::NotAPermutation { layer });
+    // Any ranks below D: the masks then define an acyclic dependence (strictly lower ranks only),
+    // so the D sweeps of the inverse are exact.
+    if order.iter().any(|&r| r as usize >= d) {
+        return Err(Invalid::BadOrder { layer });
     }
     if hidden.iter().any(|&m| m as usize > d) {
         return Err(Invalid::NotAutoregressive { layer });

@@ -162,7 +162,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     let mut parts = ModelParts::new(d, ctx);
     match c.constructor.as_str() {
         "zuko.flows.MAF" => {
-            check_kwargs(c, &["features", "context", "transforms", "hidden_features", "randperm"])?;
+            check_kwargs(c, &["features", "context", "transforms", "hidden_features", "randperm", "passes"])?;
             let slope = default_slope(&fx.library_version);
             for i in 0..transforms {
                 let prefix = format!("transform.transforms.{i}");
@@ -182,7 +182,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         "zuko.flows.NSF" => {
             check_kwargs(
                 c,
-                &["features", "context", "transforms", "bins", "hidden_features", "slope", "randperm"],
+                &["features", "context", "transforms", "bins", "hidden_features", "slope", "randperm", "passes"],
             )?;
             let bins = kw_usize(c, "bins")?.unwrap_or(8);
             let slope = match c.kwargs.get("slope") {
