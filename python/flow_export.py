@@ -49,6 +49,11 @@ def _params(named):
     return out
 
 
+def _json_kwargs(kwargs):
+    """Constructor options as JSON: classes (e.g. `activation=torch.nn.ELU`) by their name."""
+    return {k: (v.__name__ if isinstance(v, type) else v) for k, v in kwargs.items()}
+
+
 def _write(path, obj):
     """Compact JSON (no spaces), written to a temporary file and renamed, so a reader never sees half a file."""
     import os
@@ -82,7 +87,7 @@ def export_zuko(flow, constructor, kwargs, x, path, context=None, n_samples=50, 
     _write(path, {
         "format": "flow-fixture/1", "library": "zuko", "library_version": zuko.__version__,
         "framework": "torch " + torch.__version__,
-        "flow": {"constructor": "zuko.flows." + constructor, "kwargs": kwargs},
+        "flow": {"constructor": "zuko.flows." + constructor, "kwargs": _json_kwargs(kwargs)},
         "notes": "Sampling: x = flow(context).transform.inv(base).",
         "params": params, "points": pts.tolist(), "context": None if ctx is None else ctx.tolist(),
         "log_prob": lp64.tolist(), "log_prob_f32": lp32.tolist(),

@@ -179,3 +179,11 @@ zuko_fixture("zuko_nsf_randperm_banana4", "NSF",
 # zuko's `passes=2`: MAF with two rank levels (coupling), conditional.
 zuko_fixture("zuko_maf_passes2_conditional", "MAF",
              {"features": 3, "context": 2, "transforms": 3, "hidden_features": H, "passes": 2}, xc, yc, 600, 11)
+# Other activations (zuko's `activation`, a torch.nn class).
+zuko_fixture("zuko_nsf_elu_moons", "NSF",
+             {"features": 2, "transforms": 2, "bins": 8, "hidden_features": H, "activation": torch.nn.ELU},
+             xm, None, 600, 12)
+zuko_fixture("zuko_realnvp_tanh_banana4", "RealNVP",
+             {"features": 4, "transforms": 3, "hidden_features": H, "activation": torch.nn.Tanh}, xb4, None, 600, 13)
+zuko_fixture("zuko_maf_silu_moons", "MAF",
+             {"features": 2, "transforms": 3, "hidden_features": H, "activation": torch.nn.SiLU}, xm, None, 600, 14)

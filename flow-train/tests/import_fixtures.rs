@@ -43,6 +43,9 @@ const FIXTURES: &[&str] = &[
     "zuko_maf_randperm_banana4",
     "zuko_nsf_randperm_banana4",
     "zuko_maf_passes2_conditional",
+    "zuko_nsf_elu_moons",
+    "zuko_realnvp_tanh_banana4",
+    "zuko_maf_silu_moons",
 ];
 
 /// The first 200 probe points are typical data points; the rest are edge points (spline bounds
@@ -276,6 +279,15 @@ fn unknown_constructor_options_and_parameters_are_named_in_the_error() {
     let mut bad = fx.clone();
     bad.flow.kwargs.insert("frobnicate".into(), serde_json::json!(2));
     assert!(import::to_parts(&bad).unwrap_err().contains("'frobnicate'"));
+    let mut bad = fx.clone();
+    bad.flow
+        .kwargs
+        .insert("activation".into(), serde_json::json!("GELU"));
+    let e = import::to_parts(&bad).unwrap_err();
+    assert!(
+        e.contains("GELU") && e.contains("supported: ReLU, Tanh, ELU, SiLU"),
+        "{e}"
+    );
     let mut bad = fx.clone();
     let t = bad.params.values().next().unwrap().clone();
     bad.params.insert("transform.extra.weight".into(), t);

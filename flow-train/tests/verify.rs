@@ -38,6 +38,9 @@ const FIXTURES: &[&str] = &[
     "zuko_maf_randperm_banana4",
     "zuko_nsf_randperm_banana4",
     "zuko_maf_passes2_conditional",
+    "zuko_nsf_elu_moons",
+    "zuko_realnvp_tanh_banana4",
+    "zuko_maf_silu_moons",
 ];
 
 #[test]

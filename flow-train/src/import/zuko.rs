@@ -16,7 +16,7 @@ use flow_core::model::builder::ModelParts;
 use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
 
-use super::{check_kwargs, kw_usize, Fixture, Params};
+use super::{check_kwargs, kw_usize, Constructor, Fixture, Params};
 
 /// zuko's default `slope` for a version string (`x.y.z`).
 pub fn default_slope(version: &str) -> f64 {
@@ -35,14 +35,14 @@ pub fn default_slope(version: &str) -> f64 {
     }
 }
 
-/// A zuko `MaskedMLP` (layers `hyper.0`, `hyper.2`, … with ReLU between): returns the network
-/// with `mask ⊙ W`, and the hidden degrees implied by the masks.
-pub(crate) fn masked_mlp(
+/// A zuko `MaskedMLP` (layers `hyper.0`, `hyper.2`, … with `activation` between): returns the
+/// network with `mask ⊙ W`, and the hidden degrees implied by the masks.
+fn masked_mlp(
     parts: &mut ModelParts,
     p: &mut Params,
     prefix: &str,
     order: &[u16],
-    n_in: usize,
+    (n_in, activation): (usize, Activation),
 ) -> Result<(NetDesc, Span), String> {
     let d = order.len();
     let mut sizes = vec![n_in];
@@ -98,7 +98,7 @@ pub(crate) fn masked_mlp(
     Ok((
         NetDesc {
             sizes: s,
-            activation: Activation::Relu,
+            activation,
             residual: false,
             params,
         },
@@ -106,8 +106,13 @@ pub(crate) fn masked_mlp(
     ))
 }
 
-/// A zuko `MLP` (`hyper.0`, `hyper.2`, … with ReLU between, no masks).
-fn plain_mlp(parts: &mut ModelParts, p: &mut Params, prefix: &str, n_in: usize) -> Result<NetDesc, String> {
+/// A zuko `MLP` (`hyper.0`, `hyper.2`, … with `activation` between, no masks).
+fn plain_mlp(
+    parts: &mut ModelParts,
+    p: &mut Params,
+    prefix: &str,
+    (n_in, activation): (usize, Activation),
+) -> Result<NetDesc, String> {
     let mut sizes = vec![n_in];
     let mut weights = Vec::new();
     let mut k = 0;
@@ -133,10 +138,28 @@ fn plain_mlp(parts: &mut ModelParts, p: &mut Params, prefix: &str, n_in: usize) 
     }
     Ok(NetDesc {
         sizes: s,
-        activation: Activation::Relu,
+        activation,
         residual: false,
         params,
     })
+}
+
+/// The conditioners' activation: the `activation` option as the exporter writes it (the name of
+/// the `torch.nn` class), ReLU when absent.
+fn activation(c: &Constructor) -> Result<Activation, String> {
+    let Some(v) = c.kwargs.get("activation") else {
+        return Ok(Activation::Relu);
+    };
+    match v.as_str() {
+        Some("ReLU") => Ok(Activation::Relu),
+        Some("Tanh") => Ok(Activation::Tanh),
+        Some("ELU") => Ok(Activation::Elu),
+        Some("SiLU") => Ok(Activation::Silu),
+        _ => Err(format!(
+            "{}: unsupported activation {v} (supported: ReLU, Tanh, ELU, SiLU)",
+            c.constructor
+        )),
+    }
 }
 
 /// Reads a layer's `order` buffer as feature ranks.
@@ -159,15 +182,16 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     let d = kw_usize(c, "features")?.ok_or("zuko flow without 'features'")?;
     let ctx = kw_usize(c, "context")?.unwrap_or(0);
     let transforms = kw_usize(c, "transforms")?.unwrap_or(3);
+    let act = activation(c)?;
     let mut parts = ModelParts::new(d, ctx);
     match c.constructor.as_str() {
         "zuko.flows.MAF" => {
-            check_kwargs(c, &["features", "context", "transforms", "hidden_features", "randperm", "passes"])?;
+            check_kwargs(c, &["features", "context", "transforms", "hidden_features", "activation", "randperm", "passes"])?;
             let slope = default_slope(&fx.library_version);
             for i in 0..transforms {
                 let prefix = format!("transform.transforms.{i}");
                 let ord = order(p, &prefix, d)?;
-                let (net, hidden_degrees) = masked_mlp(&mut parts, p, &prefix, &ord, d + ctx)?;
+                let (net, hidden_degrees) = masked_mlp(&mut parts, p, &prefix, &ord, (d + ctx, act))?;
                 let order = parts.push_ints(&ord);
                 parts.push_layer(LayerDesc::AffineAutoregressive {
                     net,
@@ -182,7 +206,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         "zuko.flows.NSF" => {
             check_kwargs(
                 c,
-                &["features", "context", "transforms", "bins", "hidden_features", "slope", "randperm", "passes"],
+                &["features", "context", "transforms", "bins", "hidden_features", "activation", "slope", "randperm", "passes"],
             )?;
             let bins = kw_usize(c, "bins")?.unwrap_or(8);
             let slope = match c.kwargs.get("slope") {
@@ -193,7 +217,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             for i in 0..transforms {
                 let prefix = format!("transform.transforms.{i}");
                 let ord = order(p, &prefix, d)?;
-                let (net, hidden_degrees) = masked_mlp(&mut parts, p, &prefix, &ord, d + ctx)?;
+                let (net, hidden_degrees) = masked_mlp(&mut parts, p, &prefix, &ord, (d + ctx, act))?;
                 let order = parts.push_ints(&ord);
                 parts.push_layer(LayerDesc::SplineAutoregressive {
                     net,
@@ -205,14 +229,14 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             }
         }
         "zuko.flows.RealNVP" => {
-            check_kwargs(c, &["features", "context", "transforms", "hidden_features"])?;
+            check_kwargs(c, &["features", "context", "transforms", "hidden_features", "activation"])?;
             let slope = default_slope(&fx.library_version);
             for i in 0..transforms {
                 let prefix = format!("transform.transforms.{i}");
                 let mask: Vec<u16> =
                     p.get(&format!("{prefix}.mask"), &[d])?.iter().map(|&m| u16::from(m != 0.0)).collect();
                 let n_id = mask.iter().filter(|&&m| m == 1).count();
-                let net = plain_mlp(&mut parts, p, &prefix, n_id + ctx)?;
+                let net = plain_mlp(&mut parts, p, &prefix, (n_id + ctx, act))?;
                 let mask = parts.push_ints(&mask);
                 parts.push_layer(LayerDesc::AffineCoupling {
                     net,
