@@ -187,3 +187,6 @@ zuko_fixture("zuko_realnvp_tanh_banana4", "RealNVP",
              {"features": 4, "transforms": 3, "hidden_features": H, "activation": torch.nn.Tanh}, xb4, None, 600, 13)
 zuko_fixture("zuko_maf_silu_moons", "MAF",
              {"features": 2, "transforms": 3, "hidden_features": H, "activation": torch.nn.SiLU}, xm, None, 600, 14)
+# FlowJAX's spline MAF (its tutorials' flow).
+flowjax_fixture("flowjax_rqmaf_moons", "masked_autoregressive_flow", {"flow_layers": 3, "nn_width": 16},
+                "RationalQuadraticSpline", {"knots": 8, "interval": 4}, xm, 15)

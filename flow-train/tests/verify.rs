@@ -41,6 +41,7 @@ const FIXTURES: &[&str] = &[
     "zuko_nsf_elu_moons",
     "zuko_realnvp_tanh_banana4",
     "zuko_maf_silu_moons",
+    "flowjax_rqmaf_moons",
 ];
 
 #[test]

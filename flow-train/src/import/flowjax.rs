@@ -320,29 +320,34 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     };
     match c.constructor.as_str() {
         "flowjax.flows.masked_autoregressive_flow" => {
-            let scale = match tname.as_str() {
+            // The network's outputs are feature-major (`jnp.repeat(ranks, num_params)`, then
+            // reshaped to `(dim, num_params)`), as our autoregressive layers read them.
+            let transformer = match tname.as_str() {
                 "Affine" => {
                     check_transformer_kwargs(&tname, &tkw, &[])?;
-                    AffineScale::SoftplusOffset {
+                    MafTransformer::Affine(AffineScale::SoftplusOffset {
                         offset: inv_softplus(1.0),
                         eps: 0.0,
-                    }
+                    })
                 }
-                other => {
-                    return Err(format!(
-                        "unsupported transformer '{other}' for {} (supported: Affine)",
-                        c.constructor
-                    ))
-                }
+                "RationalQuadraticSpline" => MafTransformer::Spline(rq_spline(&tname, &tkw)?),
+                other => return Err(format!(
+                    "unsupported transformer '{other}' for {} (supported: Affine, RationalQuadraticSpline)",
+                    c.constructor
+                )),
+            };
+            let per_feature = match transformer {
+                MafTransformer::Affine(_) => 2,
+                MafTransformer::Spline(spline) => spline.params_per_feature(),
             };
             let prefix = format!("{}.masked_autoregressive_mlp", member(d, 0));
             let (sizes, weights, degrees) = stacked_mlp(p, &prefix, layers, d + ctx, d, true)?;
             check_sizes(&sizes, &prefix)?;
-            if sizes[sizes.len() - 1] != 2 * d {
+            if sizes[sizes.len() - 1] != per_feature * d {
                 return Err(format!(
-                    "{prefix}: {} outputs, expected {}",
+                    "{prefix}: {} outputs, expected {} ({d} features × {per_feature} parameters)",
                     sizes[sizes.len() - 1],
-                    2 * d
+                    per_feature * d
                 ));
             }
             let order: Vec<u16> = (0..d as u16).collect();
@@ -350,53 +355,29 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 let net = net(&mut parts, &sizes, &weights[l], &prefix)?;
                 let hidden_degrees = parts.push_ints(&degrees[l]);
                 let order = parts.push_ints(&order);
-                parts.push_layer(LayerDesc::AffineAutoregressive {
-                    net,
-                    order,
-                    hidden_degrees,
-                    scale,
-                    layout: AffineLayout::ShiftScale,
-                    direction: Direction::Maf,
+                parts.push_layer(match transformer {
+                    MafTransformer::Affine(scale) => LayerDesc::AffineAutoregressive {
+                        net,
+                        order,
+                        hidden_degrees,
+                        scale,
+                        layout: AffineLayout::ShiftScale,
+                        direction: Direction::Maf,
+                    },
+                    MafTransformer::Spline(spline) => LayerDesc::SplineAutoregressive {
+                        net,
+                        order,
+                        hidden_degrees,
+                        spline,
+                        direction: Direction::Maf,
+                    },
                 });
                 push_perm(&mut parts, &perms[l]);
             }
         }
         _ => {
             let spline = match tname.as_str() {
-                "RationalQuadraticSpline" => {
-                    check_transformer_kwargs(
-                        &tname,
-                        &tkw,
-                        &["knots", "interval", "min_derivative", "min_width"],
-                    )?;
-                    let knots = tkw.get("knots").and_then(Value::as_u64).ok_or(
-                        "RationalQuadraticSpline: transformer option 'knots' missing or not an integer",
-                    )?;
-                    let interval = match tkw.get("interval") {
-                        Some(v) if v.is_number() => v.as_f64().unwrap_or(f64::NAN),
-                        Some(v) => {
-                            return Err(format!(
-                                "RationalQuadraticSpline: interval {v} is not supported (only a number B, for [−B, B])"
-                            ))
-                        }
-                        None => return Err("RationalQuadraticSpline: transformer option 'interval' missing".into()),
-                    };
-                    let mut spline = SplineOpts::flowjax(knots as usize + 1, interval);
-                    if let SplineKind::FlowJax {
-                        min_width,
-                        min_derivative,
-                    } = &mut spline.kind
-                    {
-                        *min_width = tkw_f64(&tkw, "min_width")?.unwrap_or(*min_width);
-                        *min_derivative = tkw_f64(&tkw, "min_derivative")?.unwrap_or(*min_derivative);
-                    }
-                    if !spline.is_valid() {
-                        return Err(format!(
-                            "RationalQuadraticSpline: options out of range: {spline:?}"
-                        ));
-                    }
-                    spline
-                }
+                "RationalQuadraticSpline" => rq_spline(&tname, &tkw)?,
                 other => {
                     return Err(format!(
                         "unsupported transformer '{other}' for {} (supported: RationalQuadraticSpline)",
@@ -433,12 +414,55 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     Ok(parts)
 }
 
+/// The transformer of a FlowJAX `masked_autoregressive_flow`.
+#[derive(Clone, Copy)]
+enum MafTransformer {
+    /// `Affine()`.
+    Affine(AffineScale),
+    /// `RationalQuadraticSpline(...)`.
+    Spline(SplineOpts),
+}
+
 /// Appends a permutation layer, if any.
 fn push_perm(parts: &mut ModelParts, perm: &Option<Vec<u16>>) {
     if let Some(perm) = perm {
         let perm: Span = parts.push_ints(perm);
         parts.push_layer(LayerDesc::Permutation { perm });
     }
+}
+
+/// The spline of FlowJAX's `RationalQuadraticSpline(knots, interval, min_derivative, min_width)`
+/// transformer.
+fn rq_spline(tname: &str, tkw: &serde_json::Map<String, Value>) -> Result<SplineOpts, String> {
+    check_transformer_kwargs(tname, tkw, &["knots", "interval", "min_derivative", "min_width"])?;
+    let knots = tkw
+        .get("knots")
+        .and_then(Value::as_u64)
+        .ok_or("RationalQuadraticSpline: transformer option 'knots' missing or not an integer")?;
+    let interval = match tkw.get("interval") {
+        Some(v) if v.is_number() => v.as_f64().unwrap_or(f64::NAN),
+        Some(v) => {
+            return Err(format!(
+                "RationalQuadraticSpline: interval {v} is not supported (only a number B, for [−B, B])"
+            ))
+        }
+        None => return Err("RationalQuadraticSpline: transformer option 'interval' missing".into()),
+    };
+    let mut spline = SplineOpts::flowjax(knots as usize + 1, interval);
+    if let SplineKind::FlowJax {
+        min_width,
+        min_derivative,
+    } = &mut spline.kind
+    {
+        *min_width = tkw_f64(tkw, "min_width")?.unwrap_or(*min_width);
+        *min_derivative = tkw_f64(tkw, "min_derivative")?.unwrap_or(*min_derivative);
+    }
+    if !spline.is_valid() {
+        return Err(format!(
+            "RationalQuadraticSpline: options out of range: {spline:?}"
+        ));
+    }
+    Ok(spline)
 }
 
 #[cfg(test)]
