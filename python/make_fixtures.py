@@ -131,7 +131,7 @@ def nflows_rq_coupling_fixture(name, kwargs, x, steps, seed):
 
 
 # ---------------------------------------------------------------- JAX: FlowJAX (float64)
-def flowjax_fixture(name, ctor, kwargs, transformer, transformer_kwargs, x, seed):
+def flowjax_fixture(name, ctor, kwargs, transformer, transformer_kwargs, x, seed, edges=True):
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -146,7 +146,7 @@ def flowjax_fixture(name, ctor, kwargs, transformer, transformer_kwargs, x, seed
     flow, _ = fit_to_data(jax.random.key(seed + 7), flow, jnp.asarray(x, dtype=jnp.float64), max_epochs=15,
                           learning_rate=1e-3, show_progress=False)
     flow_export.export_flowjax(flow, ctor, kwargs, transformer, transformer_kwargs, x, path(name),
-                               n_samples=N_SAMPLES, seed=seed + 1)
+                               n_samples=N_SAMPLES, seed=seed + 1, edges=edges)
     report(name)
 
 
@@ -190,3 +190,8 @@ zuko_fixture("zuko_maf_silu_moons", "MAF",
 # FlowJAX's spline MAF (its tutorials' flow).
 flowjax_fixture("flowjax_rqmaf_moons", "masked_autoregressive_flow", {"flow_layers": 3, "nn_width": 16},
                 "RationalQuadraticSpline", {"knots": 8, "interval": 4}, xm, 15)
+# invert=False: FlowJAX's inverse autoregressive flow (one pass to sample).
+flowjax_fixture("flowjax_iaf_moons", "masked_autoregressive_flow", {"flow_layers": 3, "nn_width": 16, "invert": False},
+                "Affine", {}, xm, 16, edges=False)
+flowjax_fixture("flowjax_iaf_banana4", "masked_autoregressive_flow", {"flow_layers": 3, "nn_width": 16, "invert": False},
+                "Affine", {}, xb4, 17, edges=False)

@@ -47,6 +47,8 @@ const FIXTURES: &[&str] = &[
     "zuko_realnvp_tanh_banana4",
     "zuko_maf_silu_moons",
     "flowjax_rqmaf_moons",
+    "flowjax_iaf_moons",
+    "flowjax_iaf_banana4",
 ];
 
 /// The first 200 probe points are typical data points; the rest are edge points (spline bounds

@@ -38,8 +38,12 @@ use serde_json::Value;
 
 use super::{check_kwargs, kw_usize, Constructor, Fixture, Params};
 
-/// Pytree path of the stacked layers under `Transformed.bijection = Invert(Scan(Chain(…)))`.
+/// Pytree path of the stacked layers under `Transformed.bijection = Invert(Scan(Chain(…)))` (the
+/// default, `invert=True`).
 const LAYERS: &str = ".bijection.bijection.bijection";
+
+/// The same under `Transformed.bijection = Scan(Chain(…))` (`invert=False`).
+const LAYERS_NOT_INVERTED: &str = ".bijection.bijection";
 
 /// paramax's `inv_softplus`: `ln(−expm1(−x)) + x`.
 fn inv_softplus(x: f64) -> f64 {
@@ -51,13 +55,14 @@ fn softplus(v: f64) -> f64 {
     v.max(0.0) + (-v.abs()).exp().ln_1p()
 }
 
-/// Path of the flow layer's bijection (`k = 0`) or permutation (`k = 1`) inside the `Chain`; a
-/// one-dimensional flow has no permutation and no `Chain`.
-fn member(d: usize, k: usize) -> String {
+/// Path of the flow layer's bijection (`k = 0`) or permutation (`k = 1`) inside the `Chain` at
+/// `root` ([`LAYERS`] or [`LAYERS_NOT_INVERTED`]); a one-dimensional flow has no permutation and
+/// no `Chain`.
+fn member(root: &str, d: usize, k: usize) -> String {
     if d == 1 {
-        LAYERS.to_string()
+        root.to_string()
     } else {
-        format!("{LAYERS}.bijections[{k}]")
+        format!("{root}.bijections[{k}]")
     }
 }
 
@@ -169,12 +174,17 @@ fn net(parts: &mut ModelParts, sizes: &[usize], weights: &[f64], prefix: &str) -
 }
 
 /// The permutation after each flow layer: `Flip` (`D = 2`), `Permute` (`D > 2`), none (`D = 1`).
-fn permutations(p: &mut Params, d: usize, layers: usize) -> Result<Vec<Option<Vec<u16>>>, String> {
+fn permutations(
+    p: &mut Params,
+    root: &str,
+    d: usize,
+    layers: usize,
+) -> Result<Vec<Option<Vec<u16>>>, String> {
     match d {
         1 => Ok(vec![None; layers]),
         2 => Ok(vec![Some(vec![1, 0]); layers]),
         _ => {
-            let prefix = member(d, 1);
+            let prefix = member(root, d, 1);
             let perm = stacked(p, &format!("{prefix}.permutation[0]"), layers, &[d])?;
             let inv = stacked(p, &format!("{prefix}.inverse_permutation[0]"), layers, &[d])?;
             perm.iter()
@@ -289,14 +299,20 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             "invert",
         ],
     )?;
-    match c.kwargs.get("invert") {
-        None | Some(Value::Bool(true)) => {}
+    // `invert=True` (the default): the density runs the masked autoregressive bijection's
+    // one-pass `transform` (MAF); `invert=False`: sampling does (IAF).
+    let direction = match c.kwargs.get("invert") {
+        None | Some(Value::Bool(true)) => Direction::Maf,
+        Some(Value::Bool(false)) if c.constructor == "flowjax.flows.masked_autoregressive_flow" => {
+            Direction::Iaf
+        }
         Some(v) => {
             return Err(format!(
-                "option 'invert' = {v} is not supported (only the default, true)"
-            ))
+            "option 'invert' = {v} is not supported for {} (only true; false for masked_autoregressive_flow)",
+            c.constructor
+        ))
         }
-    }
+    };
     // FlowJAX's defaults.
     let layers = kw_usize(c, "flow_layers")?.unwrap_or(8);
     let width = kw_usize(c, "nn_width")?.unwrap_or(50);
@@ -308,7 +324,11 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     };
     let (tname, tkw) = transformer(c)?;
     let mut parts = ModelParts::new(d, ctx);
-    let perms = permutations(p, d, layers)?;
+    let root = match direction {
+        Direction::Maf => LAYERS,
+        Direction::Iaf => LAYERS_NOT_INVERTED,
+    };
+    let perms = permutations(p, root, d, layers)?;
     let check_sizes = |sizes: &[usize], prefix: &str| -> Result<(), String> {
         let hidden = &sizes[1..sizes.len() - 1];
         if hidden.len() != depth || hidden.iter().any(|&h| h != width) {
@@ -331,16 +351,18 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                     })
                 }
                 "RationalQuadraticSpline" => MafTransformer::Spline(rq_spline(&tname, &tkw)?),
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unsupported transformer '{other}' for {} (supported: Affine, RationalQuadraticSpline)",
                     c.constructor
-                )),
+                ))
+                }
             };
             let per_feature = match transformer {
                 MafTransformer::Affine(_) => 2,
                 MafTransformer::Spline(spline) => spline.params_per_feature(),
             };
-            let prefix = format!("{}.masked_autoregressive_mlp", member(d, 0));
+            let prefix = format!("{}.masked_autoregressive_mlp", member(root, d, 0));
             let (sizes, weights, degrees) = stacked_mlp(p, &prefix, layers, d + ctx, d, true)?;
             check_sizes(&sizes, &prefix)?;
             if sizes[sizes.len() - 1] != per_feature * d {
@@ -351,7 +373,16 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 ));
             }
             let order: Vec<u16> = (0..d as u16).collect();
-            for l in 0..layers {
+            // `invert=False`: `Scan(Chain)` is the sampling direction, so the density runs the
+            // layers last to first, each permutation inverted before its layer.
+            let sequence: Vec<usize> = match direction {
+                Direction::Maf => (0..layers).collect(),
+                Direction::Iaf => (0..layers).rev().collect(),
+            };
+            for l in sequence {
+                if direction == Direction::Iaf {
+                    push_perm(&mut parts, &perms[l].as_deref().map(inverse_permutation));
+                }
                 let net = net(&mut parts, &sizes, &weights[l], &prefix)?;
                 let hidden_degrees = parts.push_ints(&degrees[l]);
                 let order = parts.push_ints(&order);
@@ -362,17 +393,19 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                         hidden_degrees,
                         scale,
                         layout: AffineLayout::ShiftScale,
-                        direction: Direction::Maf,
+                        direction,
                     },
                     MafTransformer::Spline(spline) => LayerDesc::SplineAutoregressive {
                         net,
                         order,
                         hidden_degrees,
                         spline,
-                        direction: Direction::Maf,
+                        direction,
                     },
                 });
-                push_perm(&mut parts, &perms[l]);
+                if direction == Direction::Maf {
+                    push_perm(&mut parts, &perms[l]);
+                }
             }
         }
         _ => {
@@ -389,7 +422,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 return Err(format!("{}: D = {d} has no coupling split", c.constructor));
             }
             let n_id = d / 2;
-            let prefix = format!("{}.conditioner", member(d, 0));
+            let prefix = format!("{}.conditioner", member(root, d, 0));
             let (sizes, weights, _) = stacked_mlp(p, &prefix, layers, n_id + ctx, d, false)?;
             check_sizes(&sizes, &prefix)?;
             let n_out = (d - n_id) * spline.params_per_feature();
@@ -421,6 +454,17 @@ enum MafTransformer {
     Affine(AffineScale),
     /// `RationalQuadraticSpline(...)`.
     Spline(SplineOpts),
+}
+
+/// `q` with `q[p[i]] = i` (`p` a permutation, checked on reading).
+fn inverse_permutation(p: &[u16]) -> Vec<u16> {
+    let mut q = vec![0u16; p.len()];
+    for (i, &v) in p.iter().enumerate() {
+        if let Some(slot) = q.get_mut(v as usize) {
+            *slot = i as u16;
+        }
+    }
+    q
 }
 
 /// Appends a permutation layer, if any.
@@ -503,8 +547,15 @@ mod tests {
             bad.flow.kwargs.insert("nn_activation".into(), json!("tanh"));
             assert!(err_of(&bad).contains("'nn_activation'"));
             let mut bad = fx.clone();
-            bad.flow.kwargs.insert("invert".into(), json!(false));
+            bad.flow.kwargs.insert("invert".into(), json!("yes"));
             assert!(err_of(&bad).contains("'invert'"));
+            // invert=False has no coupling counterpart (the MAF's is the fixture
+            // flowjax_iaf_moons).
+            if name == "flowjax_rqcoupling_banana4" {
+                let mut iaf = fx.clone();
+                iaf.flow.kwargs.insert("invert".into(), json!(false));
+                assert!(err_of(&iaf).contains("'invert'"));
+            }
             let mut bad = fx.clone();
             bad.flow.kwargs.insert("transformer".into(), json!("Foo"));
             assert!(err_of(&bad).contains("'Foo'"));
