@@ -50,8 +50,9 @@ def _params(named):
 
 
 def _json_kwargs(kwargs):
-    """Constructor options as JSON: classes (e.g. `activation=torch.nn.ELU`) by their name."""
-    return {k: (v.__name__ if isinstance(v, type) else v) for k, v in kwargs.items()}
+    """Constructor options as JSON: classes and functions (`activation=torch.nn.ELU`,
+    `nn_activation=jax.nn.tanh`) by their name."""
+    return {k: (v.__name__ if callable(v) and hasattr(v, "__name__") else v) for k, v in kwargs.items()}
 
 
 def _write(path, obj):
@@ -155,7 +156,7 @@ def export_flowjax(flow, constructor, kwargs, transformer, transformer_kwargs, x
         "format": "flow-fixture/1", "library": "flowjax", "library_version": flowjax.__version__,
         "framework": "jax " + jax.__version__ + " (x64)",
         "flow": {"constructor": "flowjax.flows." + constructor,
-                 "kwargs": dict(kwargs, transformer=transformer, transformer_kwargs=transformer_kwargs),
+                 "kwargs": dict(_json_kwargs(kwargs), transformer=transformer, transformer_kwargs=transformer_kwargs),
                  "base_dist": "Normal(zeros(%d))" % pts.shape[1]},
         "notes": "flowjax.__repr__ of the flow: " + re.sub(r" at 0x[0-9a-f]+", "", repr(flow))[:4000] + " Sampling: x = flow.bijection.transform(base).",
         "params": params, "points": pts.tolist(), "context": None,

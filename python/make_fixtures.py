@@ -141,6 +141,8 @@ def flowjax_fixture(name, ctor, kwargs, transformer, transformer_kwargs, x, seed
     from flowjax.train import fit_to_data
 
     d = x.shape[1]
+    # An activation is named (`"tanh"`), to be resolved after x64 is on.
+    kwargs = {k: (getattr(jax.nn, v) if k == "nn_activation" else v) for k, v in kwargs.items()}
     tr = getattr(bijections, transformer)(**transformer_kwargs)
     flow = getattr(flows, ctor)(jax.random.key(seed), base_dist=Normal(jnp.zeros(d)), transformer=tr, **kwargs)
     flow, _ = fit_to_data(jax.random.key(seed + 7), flow, jnp.asarray(x, dtype=jnp.float64), max_epochs=15,
@@ -195,3 +197,6 @@ flowjax_fixture("flowjax_iaf_moons", "masked_autoregressive_flow", {"flow_layers
                 "Affine", {}, xm, 16, edges=False)
 flowjax_fixture("flowjax_iaf_banana4", "masked_autoregressive_flow", {"flow_layers": 3, "nn_width": 16, "invert": False},
                 "Affine", {}, xb4, 17, edges=False)
+# FlowJAX's nn_activation.
+flowjax_fixture("flowjax_maf_tanh_moons", "masked_autoregressive_flow",
+                {"flow_layers": 3, "nn_width": 16, "nn_activation": "tanh"}, "Affine", {}, xm, 18)

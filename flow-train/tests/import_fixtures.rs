@@ -49,6 +49,7 @@ const FIXTURES: &[&str] = &[
     "flowjax_rqmaf_moons",
     "flowjax_iaf_moons",
     "flowjax_iaf_banana4",
+    "flowjax_maf_tanh_moons",
 ];
 
 /// The first 200 probe points are typical data points; the rest are edge points (spline bounds

@@ -44,6 +44,7 @@ const FIXTURES: &[&str] = &[
     "flowjax_rqmaf_moons",
     "flowjax_iaf_moons",
     "flowjax_iaf_banana4",
+    "flowjax_maf_tanh_moons",
 ];
 
 #[test]

@@ -158,7 +158,12 @@ fn stacked_mlp(
 }
 
 /// A network description for one layer's weights.
-fn net(parts: &mut ModelParts, sizes: &[usize], weights: &[f64], prefix: &str) -> Result<NetDesc, String> {
+fn net(
+    parts: &mut ModelParts,
+    (sizes, activation): (&[usize], Activation),
+    weights: &[f64],
+    prefix: &str,
+) -> Result<NetDesc, String> {
     let params = parts.push_weights(weights);
     let mut s = flow_core::heapless::Vec::new();
     for &v in sizes {
@@ -167,10 +172,28 @@ fn net(parts: &mut ModelParts, sizes: &[usize], weights: &[f64], prefix: &str) -
     }
     Ok(NetDesc {
         sizes: s,
-        activation: Activation::Relu,
+        activation,
         residual: false,
         params,
     })
+}
+
+/// The conditioners' activation: `nn_activation` as the exporter writes it (the function's
+/// name), `relu` (FlowJAX's default) when absent.
+fn nn_activation(c: &Constructor) -> Result<Activation, String> {
+    let Some(v) = c.kwargs.get("nn_activation") else {
+        return Ok(Activation::Relu);
+    };
+    match v.as_str() {
+        Some("relu") => Ok(Activation::Relu),
+        Some("tanh") => Ok(Activation::Tanh),
+        Some("elu") => Ok(Activation::Elu),
+        Some("silu") => Ok(Activation::Silu),
+        _ => Err(format!(
+            "{}: unsupported nn_activation {v} (supported: relu, tanh, elu, silu)",
+            c.constructor
+        )),
+    }
 }
 
 /// The permutation after each flow layer: `Flip` (`D = 2`), `Permute` (`D > 2`), none (`D = 1`).
@@ -293,6 +316,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             "flow_layers",
             "nn_width",
             "nn_depth",
+            "nn_activation",
             "cond_dim",
             "transformer",
             "transformer_kwargs",
@@ -323,6 +347,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         _ => return Err("missing parameter '.base_dist.bijection.loc' of shape [D]".to_string()),
     };
     let (tname, tkw) = transformer(c)?;
+    let act = nn_activation(c)?;
     let mut parts = ModelParts::new(d, ctx);
     let root = match direction {
         Direction::Maf => LAYERS,
@@ -383,7 +408,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 if direction == Direction::Iaf {
                     push_perm(&mut parts, &perms[l].as_deref().map(inverse_permutation));
                 }
-                let net = net(&mut parts, &sizes, &weights[l], &prefix)?;
+                let net = net(&mut parts, (&sizes, act), &weights[l], &prefix)?;
                 let hidden_degrees = parts.push_ints(&degrees[l]);
                 let order = parts.push_ints(&order);
                 parts.push_layer(match transformer {
@@ -436,7 +461,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             }
             let mask: Vec<u16> = (0..d).map(|i| u16::from(i < n_id)).collect();
             for l in 0..layers {
-                let net = net(&mut parts, &sizes, &weights[l], &prefix)?;
+                let net = net(&mut parts, (&sizes, act), &weights[l], &prefix)?;
                 let mask = parts.push_ints(&mask);
                 parts.push_layer(LayerDesc::SplineCoupling { net, mask, spline });
                 push_perm(&mut parts, &perms[l]);
@@ -544,8 +569,12 @@ mod tests {
             bad.flow.constructor = "flowjax.flows.block_neural_autoregressive_flow".into();
             assert!(err_of(&bad).contains("flowjax.flows.block_neural_autoregressive_flow"));
             let mut bad = fx.clone();
-            bad.flow.kwargs.insert("nn_activation".into(), json!("tanh"));
-            assert!(err_of(&bad).contains("'nn_activation'"));
+            bad.flow.kwargs.insert("nn_activation".into(), json!("gelu"));
+            let e = err_of(&bad);
+            assert!(
+                e.contains("gelu") && e.contains("supported: relu, tanh, elu, silu"),
+                "{e}"
+            );
             let mut bad = fx.clone();
             bad.flow.kwargs.insert("invert".into(), json!("yes"));
             assert!(err_of(&bad).contains("'invert'"));
