@@ -132,12 +132,13 @@ def export_nflows(flow, constructor, kwargs, x, path, bound=3.0, n_samples=50, s
 
 
 def export_flowjax(flow, constructor, kwargs, transformer, transformer_kwargs, x, path, n_samples=50, seed=0,
-                   edges=True):
+                   edges=True, context=None):
     """`flow` is `flowjax.flows.<constructor>(key, base_dist=Normal(zeros(d)), transformer=..., **kwargs)`.
 
     Needs `jax.config.update("jax_enable_x64", True)` before the flow was built (float64 reference).
     `edges=False` probes typical points only: an inverse autoregressive flow (`invert=False`) finds
-    its density by inverting, which overflows far from the data (FlowJAX returns -inf there)."""
+    its density by inverting, which overflows far from the data (FlowJAX returns -inf there).
+    `context` rows pair with `x` for a conditional flow (`cond_dim`)."""
     import equinox as eqx
     import flowjax
     import jax
@@ -147,11 +148,16 @@ def export_flowjax(flow, constructor, kwargs, transformer, transformer_kwargs, x
     pts = probe_points(x, transformer_kwargs.get("interval", 4.0), seed)
     if not edges:
         pts = pts[:200]
-    lp64 = np.asarray(flow.log_prob(jnp.asarray(pts, dtype=jnp.float64)))
+    ctx = None if context is None else np.asarray(context, dtype=np.float64)[rng.choice(len(context), len(pts))]
+    cond = None if ctx is None else jnp.asarray(ctx)
+    lp64 = np.asarray(flow.log_prob(jnp.asarray(pts, dtype=jnp.float64), condition=cond))
     leaves = jax.tree_util.tree_leaves_with_path(eqx.filter(flow, eqx.is_array))
     params = _params((jax.tree_util.keystr(p), np.asarray(v)) for p, v in leaves)
     zb = rng.normal(size=(n_samples, pts.shape[1]))
-    xs = np.asarray(jax.vmap(flow.bijection.transform)(jnp.asarray(zb)))
+    if ctx is None:
+        xs = np.asarray(jax.vmap(flow.bijection.transform)(jnp.asarray(zb)))
+    else:
+        xs = np.asarray(jax.vmap(flow.bijection.transform)(jnp.asarray(zb), cond[:n_samples]))
     _write(path, {
         "format": "flow-fixture/1", "library": "flowjax", "library_version": flowjax.__version__,
         "framework": "jax " + jax.__version__ + " (x64)",
@@ -159,7 +165,8 @@ def export_flowjax(flow, constructor, kwargs, transformer, transformer_kwargs, x
                  "kwargs": dict(_json_kwargs(kwargs), transformer=transformer, transformer_kwargs=transformer_kwargs),
                  "base_dist": "Normal(zeros(%d))" % pts.shape[1]},
         "notes": "flowjax.__repr__ of the flow: " + re.sub(r" at 0x[0-9a-f]+", "", repr(flow))[:4000] + " Sampling: x = flow.bijection.transform(base).",
-        "params": params, "points": pts.tolist(), "context": None,
+        "params": params, "points": pts.tolist(), "context": None if ctx is None else ctx.tolist(),
         "log_prob": lp64.tolist(), "log_prob_f32": None,
-        "sample": {"base": zb.tolist(), "context": None, "x": xs.tolist()},
+        "sample": {"base": zb.tolist(), "context": None if ctx is None else ctx[:n_samples].tolist(),
+                   "x": xs.tolist()},
     })

@@ -131,7 +131,7 @@ def nflows_rq_coupling_fixture(name, kwargs, x, steps, seed):
 
 
 # ---------------------------------------------------------------- JAX: FlowJAX (float64)
-def flowjax_fixture(name, ctor, kwargs, transformer, transformer_kwargs, x, seed, edges=True):
+def flowjax_fixture(name, ctor, kwargs, transformer, transformer_kwargs, x, seed, edges=True, c=None):
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -145,10 +145,12 @@ def flowjax_fixture(name, ctor, kwargs, transformer, transformer_kwargs, x, seed
     kwargs = {k: (getattr(jax.nn, v) if k == "nn_activation" else v) for k, v in kwargs.items()}
     tr = getattr(bijections, transformer)(**transformer_kwargs)
     flow = getattr(flows, ctor)(jax.random.key(seed), base_dist=Normal(jnp.zeros(d)), transformer=tr, **kwargs)
-    flow, _ = fit_to_data(jax.random.key(seed + 7), flow, jnp.asarray(x, dtype=jnp.float64), max_epochs=15,
-                          learning_rate=1e-3, show_progress=False)
+    xd = jnp.asarray(x, dtype=jnp.float64)
+    data = xd if c is None else (xd, jnp.asarray(c, dtype=jnp.float64))
+    flow, _ = fit_to_data(jax.random.key(seed + 7), flow, data, max_epochs=15, learning_rate=1e-3,
+                          show_progress=False)
     flow_export.export_flowjax(flow, ctor, kwargs, transformer, transformer_kwargs, x, path(name),
-                               n_samples=N_SAMPLES, seed=seed + 1, edges=edges)
+                               n_samples=N_SAMPLES, seed=seed + 1, edges=edges, context=c)
     report(name)
 
 
@@ -200,3 +202,8 @@ flowjax_fixture("flowjax_iaf_banana4", "masked_autoregressive_flow", {"flow_laye
 # FlowJAX's nn_activation.
 flowjax_fixture("flowjax_maf_tanh_moons", "masked_autoregressive_flow",
                 {"flow_layers": 3, "nn_width": 16, "nn_activation": "tanh"}, "Affine", {}, xm, 18)
+# Conditional (cond_dim): MAF and spline coupling.
+flowjax_fixture("flowjax_maf_conditional", "masked_autoregressive_flow", {"flow_layers": 3, "nn_width": 16, "cond_dim": 2},
+                "Affine", {}, xc, 19, c=yc)
+flowjax_fixture("flowjax_rqcoupling_conditional", "coupling_flow", {"flow_layers": 2, "nn_width": 16, "cond_dim": 2},
+                "RationalQuadraticSpline", {"knots": 8, "interval": 4}, xc, 20, c=yc)

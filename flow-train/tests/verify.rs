@@ -45,6 +45,8 @@ const FIXTURES: &[&str] = &[
     "flowjax_iaf_moons",
     "flowjax_iaf_banana4",
     "flowjax_maf_tanh_moons",
+    "flowjax_maf_conditional",
+    "flowjax_rqcoupling_conditional",
 ];
 
 #[test]
