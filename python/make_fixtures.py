@@ -207,3 +207,6 @@ flowjax_fixture("flowjax_maf_conditional", "masked_autoregressive_flow", {"flow_
                 "Affine", {}, xc, 19, c=yc)
 flowjax_fixture("flowjax_rqcoupling_conditional", "coupling_flow", {"flow_layers": 2, "nn_width": 16, "cond_dim": 2},
                 "RationalQuadraticSpline", {"knots": 8, "interval": 4}, xc, 20, c=yc)
+# Affine coupling (FlowJAX's RealNVP).
+flowjax_fixture("flowjax_affinecoupling_banana4", "coupling_flow", {"flow_layers": 3, "nn_width": 16},
+                "Affine", {}, xb4, 21)

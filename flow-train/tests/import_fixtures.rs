@@ -52,6 +52,7 @@ const FIXTURES: &[&str] = &[
     "flowjax_maf_tanh_moons",
     "flowjax_maf_conditional",
     "flowjax_rqcoupling_conditional",
+    "flowjax_affinecoupling_banana4",
 ];
 
 /// The first 200 probe points are typical data points; the rest are edge points (spline bounds

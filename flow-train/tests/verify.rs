@@ -47,6 +47,7 @@ const FIXTURES: &[&str] = &[
     "flowjax_maf_tanh_moons",
     "flowjax_maf_conditional",
     "flowjax_rqcoupling_conditional",
+    "flowjax_affinecoupling_banana4",
 ];
 
 #[test]

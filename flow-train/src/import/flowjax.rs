@@ -370,12 +370,12 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             let transformer = match tname.as_str() {
                 "Affine" => {
                     check_transformer_kwargs(&tname, &tkw, &[])?;
-                    MafTransformer::Affine(AffineScale::SoftplusOffset {
+                    Transformer::Affine(AffineScale::SoftplusOffset {
                         offset: inv_softplus(1.0),
                         eps: 0.0,
                     })
                 }
-                "RationalQuadraticSpline" => MafTransformer::Spline(rq_spline(&tname, &tkw)?),
+                "RationalQuadraticSpline" => Transformer::Spline(rq_spline(&tname, &tkw)?),
                 other => {
                     return Err(format!(
                     "unsupported transformer '{other}' for {} (supported: Affine, RationalQuadraticSpline)",
@@ -384,8 +384,8 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 }
             };
             let per_feature = match transformer {
-                MafTransformer::Affine(_) => 2,
-                MafTransformer::Spline(spline) => spline.params_per_feature(),
+                Transformer::Affine(_) => 2,
+                Transformer::Spline(spline) => spline.params_per_feature(),
             };
             let prefix = format!("{}.masked_autoregressive_mlp", member(root, d, 0));
             let (sizes, weights, degrees) = stacked_mlp(p, &prefix, layers, d + ctx, d, true)?;
@@ -412,7 +412,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 let hidden_degrees = parts.push_ints(&degrees[l]);
                 let order = parts.push_ints(&order);
                 parts.push_layer(match transformer {
-                    MafTransformer::Affine(scale) => LayerDesc::AffineAutoregressive {
+                    Transformer::Affine(scale) => LayerDesc::AffineAutoregressive {
                         net,
                         order,
                         hidden_degrees,
@@ -420,7 +420,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                         layout: AffineLayout::ShiftScale,
                         direction,
                     },
-                    MafTransformer::Spline(spline) => LayerDesc::SplineAutoregressive {
+                    Transformer::Spline(spline) => LayerDesc::SplineAutoregressive {
                         net,
                         order,
                         hidden_degrees,
@@ -434,14 +434,23 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             }
         }
         _ => {
-            let spline = match tname.as_str() {
-                "RationalQuadraticSpline" => rq_spline(&tname, &tkw)?,
-                other => {
-                    return Err(format!(
-                        "unsupported transformer '{other}' for {} (supported: RationalQuadraticSpline)",
-                        c.constructor
-                    ))
+            let transformer = match tname.as_str() {
+                "Affine" => {
+                    check_transformer_kwargs(&tname, &tkw, &[])?;
+                    Transformer::Affine(AffineScale::SoftplusOffset {
+                        offset: inv_softplus(1.0),
+                        eps: 0.0,
+                    })
                 }
+                "RationalQuadraticSpline" => Transformer::Spline(rq_spline(&tname, &tkw)?),
+                other => return Err(format!(
+                    "unsupported transformer '{other}' for {} (supported: Affine, RationalQuadraticSpline)",
+                    c.constructor
+                )),
+            };
+            let per_feature = match transformer {
+                Transformer::Affine(_) => 2,
+                Transformer::Spline(spline) => spline.params_per_feature(),
             };
             if d < 2 {
                 return Err(format!("{}: D = {d} has no coupling split", c.constructor));
@@ -450,20 +459,29 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             let prefix = format!("{}.conditioner", member(root, d, 0));
             let (sizes, weights, _) = stacked_mlp(p, &prefix, layers, n_id + ctx, d, false)?;
             check_sizes(&sizes, &prefix)?;
-            let n_out = (d - n_id) * spline.params_per_feature();
+            let n_out = (d - n_id) * per_feature;
             if sizes[sizes.len() - 1] != n_out {
                 return Err(format!(
-                    "{prefix}: {} outputs, expected {n_out} ({} features × {} spline parameters)",
+                    "{prefix}: {} outputs, expected {n_out} ({} features × {per_feature} parameters)",
                     sizes[sizes.len() - 1],
                     d - n_id,
-                    spline.params_per_feature()
                 ));
             }
+            // The first D/2 features condition the rest; the outputs are feature-major.
             let mask: Vec<u16> = (0..d).map(|i| u16::from(i < n_id)).collect();
             for l in 0..layers {
                 let net = net(&mut parts, (&sizes, act), &weights[l], &prefix)?;
                 let mask = parts.push_ints(&mask);
-                parts.push_layer(LayerDesc::SplineCoupling { net, mask, spline });
+                parts.push_layer(match transformer {
+                    Transformer::Affine(scale) => LayerDesc::AffineCoupling {
+                        net,
+                        mask,
+                        scale,
+                        layout: AffineLayout::ShiftScale,
+                        additive: false,
+                    },
+                    Transformer::Spline(spline) => LayerDesc::SplineCoupling { net, mask, spline },
+                });
                 push_perm(&mut parts, &perms[l]);
             }
         }
@@ -472,9 +490,9 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     Ok(parts)
 }
 
-/// The transformer of a FlowJAX `masked_autoregressive_flow`.
+/// The transformer of a FlowJAX flow.
 #[derive(Clone, Copy)]
-enum MafTransformer {
+enum Transformer {
     /// `Affine()`.
     Affine(AffineScale),
     /// `RationalQuadraticSpline(...)`.
