@@ -367,26 +367,8 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         "flowjax.flows.masked_autoregressive_flow" => {
             // The network's outputs are feature-major (`jnp.repeat(ranks, num_params)`, then
             // reshaped to `(dim, num_params)`), as our autoregressive layers read them.
-            let transformer = match tname.as_str() {
-                "Affine" => {
-                    check_transformer_kwargs(&tname, &tkw, &[])?;
-                    Transformer::Affine(AffineScale::SoftplusOffset {
-                        offset: inv_softplus(1.0),
-                        eps: 0.0,
-                    })
-                }
-                "RationalQuadraticSpline" => Transformer::Spline(rq_spline(&tname, &tkw)?),
-                other => {
-                    return Err(format!(
-                    "unsupported transformer '{other}' for {} (supported: Affine, RationalQuadraticSpline)",
-                    c.constructor
-                ))
-                }
-            };
-            let per_feature = match transformer {
-                Transformer::Affine(_) => 2,
-                Transformer::Spline(spline) => spline.params_per_feature(),
-            };
+            let transformer = transformer_of(&tname, &tkw, &c.constructor)?;
+            let per_feature = transformer.params_per_feature();
             let prefix = format!("{}.masked_autoregressive_mlp", member(root, d, 0));
             let (sizes, weights, degrees) = stacked_mlp(p, &prefix, layers, d + ctx, d, true)?;
             check_sizes(&sizes, &prefix)?;
@@ -434,24 +416,8 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             }
         }
         _ => {
-            let transformer = match tname.as_str() {
-                "Affine" => {
-                    check_transformer_kwargs(&tname, &tkw, &[])?;
-                    Transformer::Affine(AffineScale::SoftplusOffset {
-                        offset: inv_softplus(1.0),
-                        eps: 0.0,
-                    })
-                }
-                "RationalQuadraticSpline" => Transformer::Spline(rq_spline(&tname, &tkw)?),
-                other => return Err(format!(
-                    "unsupported transformer '{other}' for {} (supported: Affine, RationalQuadraticSpline)",
-                    c.constructor
-                )),
-            };
-            let per_feature = match transformer {
-                Transformer::Affine(_) => 2,
-                Transformer::Spline(spline) => spline.params_per_feature(),
-            };
+            let transformer = transformer_of(&tname, &tkw, &c.constructor)?;
+            let per_feature = transformer.params_per_feature();
             if d < 2 {
                 return Err(format!("{}: D = {d} has no coupling split", c.constructor));
             }
@@ -497,6 +463,39 @@ enum Transformer {
     Affine(AffineScale),
     /// `RationalQuadraticSpline(...)`.
     Spline(SplineOpts),
+}
+
+impl Transformer {
+    /// Network outputs per transformed feature.
+    fn params_per_feature(self) -> usize {
+        match self {
+            Transformer::Affine(_) => 2,
+            Transformer::Spline(spline) => spline.params_per_feature(),
+        }
+    }
+}
+
+/// The transformer named `tname` with options `tkw` (`Affine()` or `RationalQuadraticSpline`) of
+/// a `constructor` flow.
+fn transformer_of(
+    tname: &str,
+    tkw: &serde_json::Map<String, Value>,
+    constructor: &str,
+) -> Result<Transformer, String> {
+    match tname {
+        "Affine" => {
+            check_transformer_kwargs(tname, tkw, &[])?;
+            // FlowJAX's ravelled constructor starts the scale at 1: softplus(a + inv_softplus(1)).
+            Ok(Transformer::Affine(AffineScale::SoftplusOffset {
+                offset: inv_softplus(1.0),
+                eps: 0.0,
+            }))
+        }
+        "RationalQuadraticSpline" => Ok(Transformer::Spline(rq_spline(tname, tkw)?)),
+        other => Err(format!(
+            "unsupported transformer '{other}' for {constructor} (supported: Affine, RationalQuadraticSpline)"
+        )),
+    }
 }
 
 /// `q` with `q[p[i]] = i` (`p` a permutation, checked on reading).
