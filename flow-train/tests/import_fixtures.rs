@@ -20,6 +20,9 @@ use flow_core::runtime::Evaluator;
 use flow_core::Real;
 use flow_train::import::{self, Fixture};
 
+mod common;
+use common::FIXTURES;
+
 fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
@@ -29,31 +32,6 @@ fn tmp(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d.join(name)
 }
-
-/// Every fixture.
-const FIXTURES: &[&str] = &[
-    "zuko_maf_moons",
-    "zuko_nsf_moons",
-    "zuko_nsf_conditional",
-    "zuko_realnvp_banana4",
-    "nflows_maf_banana4",
-    "nflows_rqcoupling_moons",
-    "flowjax_maf_moons",
-    "flowjax_rqcoupling_banana4",
-    "zuko_maf_randperm_banana4",
-    "zuko_nsf_randperm_banana4",
-    "zuko_maf_passes2_conditional",
-    "zuko_nsf_elu_moons",
-    "zuko_realnvp_tanh_banana4",
-    "zuko_maf_silu_moons",
-    "flowjax_rqmaf_moons",
-    "flowjax_iaf_moons",
-    "flowjax_iaf_banana4",
-    "flowjax_maf_tanh_moons",
-    "flowjax_maf_conditional",
-    "flowjax_rqcoupling_conditional",
-    "flowjax_affinecoupling_banana4",
-];
 
 /// The first 200 probe points are typical data points; the rest are edge points (spline bounds
 /// ±1e-4, 0, far out).

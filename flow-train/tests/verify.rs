@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+use common::FIXTURES;
+
 fn run(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_flow-train"))
         .args(args)
@@ -25,30 +28,6 @@ fn tmp(name: &str) -> String {
     std::fs::create_dir_all(&d).unwrap();
     d.join(name).to_string_lossy().into_owned()
 }
-
-const FIXTURES: &[&str] = &[
-    "zuko_maf_moons",
-    "zuko_nsf_moons",
-    "zuko_nsf_conditional",
-    "zuko_realnvp_banana4",
-    "nflows_maf_banana4",
-    "nflows_rqcoupling_moons",
-    "flowjax_maf_moons",
-    "flowjax_rqcoupling_banana4",
-    "zuko_maf_randperm_banana4",
-    "zuko_nsf_randperm_banana4",
-    "zuko_maf_passes2_conditional",
-    "zuko_nsf_elu_moons",
-    "zuko_realnvp_tanh_banana4",
-    "zuko_maf_silu_moons",
-    "flowjax_rqmaf_moons",
-    "flowjax_iaf_moons",
-    "flowjax_iaf_banana4",
-    "flowjax_maf_tanh_moons",
-    "flowjax_maf_conditional",
-    "flowjax_rqcoupling_conditional",
-    "flowjax_affinecoupling_banana4",
-];
 
 #[test]
 fn every_imported_fixture_verifies_against_its_library() {

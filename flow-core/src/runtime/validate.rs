@@ -37,7 +37,7 @@ pub enum Invalid {
         /// Layer index.
         layer: usize,
     },
-    /// An order or permutation is not a permutation of `0..D`.
+    /// A permutation layer's indices are not a permutation of `0..D`.
     NotAPermutation {
         /// Layer index.
         layer: usize,

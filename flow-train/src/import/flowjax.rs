@@ -36,7 +36,7 @@ use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
 use serde_json::Value;
 
-use super::{check_kwargs, kw_usize, Constructor, Fixture, Params};
+use super::{activation_option, check_kwargs, kw_usize, Constructor, Fixture, Params};
 
 /// Pytree path of the stacked layers under `Transformed.bijection = Invert(Scan(Chain(…)))` (the
 /// default, `invert=True`).
@@ -176,24 +176,6 @@ fn net(
         residual: false,
         params,
     })
-}
-
-/// The conditioners' activation: `nn_activation` as the exporter writes it (the function's
-/// name), `relu` (FlowJAX's default) when absent.
-fn nn_activation(c: &Constructor) -> Result<Activation, String> {
-    let Some(v) = c.kwargs.get("nn_activation") else {
-        return Ok(Activation::Relu);
-    };
-    match v.as_str() {
-        Some("relu") => Ok(Activation::Relu),
-        Some("tanh") => Ok(Activation::Tanh),
-        Some("elu") => Ok(Activation::Elu),
-        Some("silu") => Ok(Activation::Silu),
-        _ => Err(format!(
-            "{}: unsupported nn_activation {v} (supported: relu, tanh, elu, silu)",
-            c.constructor
-        )),
-    }
 }
 
 /// The permutation after each flow layer: `Flip` (`D = 2`), `Permute` (`D > 2`), none (`D = 1`).
@@ -347,7 +329,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         _ => return Err("missing parameter '.base_dist.bijection.loc' of shape [D]".to_string()),
     };
     let (tname, tkw) = transformer(c)?;
-    let act = nn_activation(c)?;
+    let act = activation_option(c, "nn_activation", ["relu", "tanh", "elu", "silu"])?;
     let mut parts = ModelParts::new(d, ctx);
     let root = match direction {
         Direction::Maf => LAYERS,

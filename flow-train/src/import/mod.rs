@@ -21,6 +21,7 @@ use std::path::Path;
 
 use flow_core::model::builder::ModelParts;
 use flow_core::model::file::WeightType;
+use flow_core::nn::Activation;
 use serde::Deserialize;
 
 use crate::golden::{self, Golden};
@@ -157,6 +158,29 @@ pub(crate) fn kw_usize(c: &Constructor, key: &str) -> Result<Option<usize>, Stri
             .as_u64()
             .map(|v| Some(v as usize))
             .ok_or_else(|| format!("option '{key}' is not an integer: {v}")),
+    }
+}
+
+/// The conditioners' activation from option `key` of `c`, written by the exporter as a name:
+/// `names` are the library's names of ReLU, Tanh, ELU and SiLU, in that order; ReLU (every
+/// library's default) when the option is absent.
+pub(crate) fn activation_option(c: &Constructor, key: &str, names: [&str; 4]) -> Result<Activation, String> {
+    let Some(v) = c.kwargs.get(key) else {
+        return Ok(Activation::Relu);
+    };
+    let ours = [
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Elu,
+        Activation::Silu,
+    ];
+    match names.iter().position(|n| v.as_str() == Some(n)) {
+        Some(i) => Ok(ours[i]),
+        None => Err(format!(
+            "{}: unsupported {key} {v} (supported: {})",
+            c.constructor,
+            names.join(", ")
+        )),
     }
 }
 

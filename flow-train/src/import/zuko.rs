@@ -16,7 +16,7 @@ use flow_core::model::builder::ModelParts;
 use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
 
-use super::{check_kwargs, kw_usize, Constructor, Fixture, Params};
+use super::{activation_option, check_kwargs, kw_usize, Fixture, Params};
 
 /// zuko's default `slope` for a version string (`x.y.z`).
 pub fn default_slope(version: &str) -> f64 {
@@ -144,24 +144,6 @@ fn plain_mlp(
     })
 }
 
-/// The conditioners' activation: the `activation` option as the exporter writes it (the name of
-/// the `torch.nn` class), ReLU when absent.
-fn activation(c: &Constructor) -> Result<Activation, String> {
-    let Some(v) = c.kwargs.get("activation") else {
-        return Ok(Activation::Relu);
-    };
-    match v.as_str() {
-        Some("ReLU") => Ok(Activation::Relu),
-        Some("Tanh") => Ok(Activation::Tanh),
-        Some("ELU") => Ok(Activation::Elu),
-        Some("SiLU") => Ok(Activation::Silu),
-        _ => Err(format!(
-            "{}: unsupported activation {v} (supported: ReLU, Tanh, ELU, SiLU)",
-            c.constructor
-        )),
-    }
-}
-
 /// Reads a layer's `order` buffer as feature ranks.
 fn order(p: &mut Params, prefix: &str, d: usize) -> Result<Vec<u16>, String> {
     let o = p.get(&format!("{prefix}.order"), &[d])?;
@@ -182,7 +164,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     let d = kw_usize(c, "features")?.ok_or("zuko flow without 'features'")?;
     let ctx = kw_usize(c, "context")?.unwrap_or(0);
     let transforms = kw_usize(c, "transforms")?.unwrap_or(3);
-    let act = activation(c)?;
+    let act = activation_option(c, "activation", ["ReLU", "Tanh", "ELU", "SiLU"])?;
     let mut parts = ModelParts::new(d, ctx);
     match c.constructor.as_str() {
         "zuko.flows.MAF" => {
