@@ -184,4 +184,22 @@ impl<S: Real> Bijection<S> for Identity {
     ) {
         slicing::copy(g_x, g_z);
     }
+
+    fn forward_vjp_scratch_len(&self) -> usize {
+        0
+    }
+
+    fn forward_vjp(
+        &self,
+        _: &[S],
+        _: &[S],
+        g_x: &[S],
+        _: S,
+        g_z: &mut [S],
+        _: &mut [S],
+        _: Option<&mut [S]>,
+        _: &mut [S],
+    ) {
+        slicing::copy(g_z, g_x);
+    }
 }

@@ -22,6 +22,9 @@ pub trait Base<S: Real> {
     fn noise_to_base(&self, eps: &[S], z: &mut [S]);
     /// Writes `g_z = g · ∂ log p/∂z`, and adds `g · ∂ log p/∂θ` into `g_params` when given.
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]);
+    /// Adds `g_zᵀ ∂z/∂θ` of `z = noise_to_base(ε)` into `g_params` (the reparameterization
+    /// gradient of sampling).
+    fn noise_to_base_vjp(&self, eps: &[S], g_z: &[S], g_params: &mut [S]);
 }
 
 /// N(0, I).
@@ -55,6 +58,8 @@ impl<S: Real> Base<S> for StandardNormal {
             *gz = -(g * v);
         }
     }
+    /// No parameters.
+    fn noise_to_base_vjp(&self, _: &[S], _: &[S], _: &mut [S]) {}
 }
 
 /// N(μ, diag(σ²)). Parameters: `μ` (D) then `σ` (D), as zuko's `DiagNormal(loc, scale)`.
@@ -86,6 +91,14 @@ impl<'a, S: Real, W: Weight> Base<S> for DiagNormal<'a, W> {
         let (mu, sigma) = self.params.split_at(self.params.len() / 2);
         for (((zi, &e), m), s) in z.iter_mut().zip(eps).zip(mu).zip(sigma) {
             *zi = m.get::<S>() + s.get::<S>() * e;
+        }
+    }
+    /// `z = μ + σ ε`: `∂/∂μ = g_z`, `∂/∂σ = g_z ε`.
+    fn noise_to_base_vjp(&self, eps: &[S], g_z: &[S], g_params: &mut [S]) {
+        let (g_mu, g_sigma) = slicing::split_mut(g_params, self.params.len() / 2);
+        for (((gm, gs), &gz), &e) in g_mu.iter_mut().zip(g_sigma.iter_mut()).zip(g_z).zip(eps) {
+            *gm += gz;
+            *gs += gz * e;
         }
     }
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, _: &mut [S]) {
@@ -184,6 +197,18 @@ impl<'a, S: Real, W: Weight> Base<S> for CholeskyNormal<'a, W> {
             *zi = acc;
         }
     }
+    /// `z = μ + L ε`: `∂/∂μ = g_z`, `∂/∂Lᵢⱼ = g_zᵢ εⱼ`.
+    fn noise_to_base_vjp(&self, eps: &[S], g_z: &[S], g_params: &mut [S]) {
+        let (g_mu, mut g_rows) = slicing::split_mut(g_params, self.dim);
+        for (i, (gm, &gz)) in g_mu.iter_mut().zip(g_z).enumerate() {
+            *gm += gz;
+            let (g_row, rest) = slicing::split_mut(core::mem::take(&mut g_rows), i + 1);
+            g_rows = rest;
+            for (gl, &e) in g_row.iter_mut().zip(eps) {
+                *gl += gz * e;
+            }
+        }
+    }
     /// With `u = L⁻¹(z − μ)` and `w = L⁻ᵀ u`: ∂/∂z = −w, ∂/∂μ = w, ∂/∂Lᵢⱼ = wᵢ uⱼ − [i = j]/Lᵢᵢ.
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]) {
         let d = self.dim;
@@ -255,6 +280,22 @@ mod tests {
             pm[k] -= h;
             let fd = 1.3 * (build(&pp).log_prob(z, &mut s) - build(&pm).log_prob(z, &mut s)) / (2.0 * h);
             assert!((fd - gp[k]).abs() < 1e-6, "param {k}: {fd} vs {}", gp[k]);
+        }
+        // The sampling map z = b(ε): g_zᵀ ∂z/∂θ against finite differences (it is linear in θ).
+        let (eps, g) = ([0.4, -0.9, 1.3], [0.7, -0.2, 1.1]);
+        let mut gp = std::vec![0.0; params.len()];
+        b.noise_to_base_vjp(&eps, &g, &mut gp);
+        let dot = |b: &dyn Base<f64>| {
+            let mut z = [0.0; 3];
+            b.noise_to_base(&eps, &mut z);
+            z.iter().zip(&g).map(|(a, b)| a * b).sum::<f64>()
+        };
+        for k in 0..params.len() {
+            let (mut pp, mut pm) = (params.clone(), params.clone());
+            pp[k] += h;
+            pm[k] -= h;
+            let fd = (dot(&*build(&pp)) - dot(&*build(&pm))) / (2.0 * h);
+            assert!((fd - gp[k]).abs() < 1e-6, "noise param {k}: {fd} vs {}", gp[k]);
         }
     }
 

@@ -4,8 +4,9 @@
 //! [`check_bijection`] verifies, in f64, for one layer at one point:
 //! - `forward(inverse(x)) = x` and the two log-determinants cancel;
 //! - log|det J| equals the log of the absolute determinant of a central finite-difference Jacobian;
-//! - the vector-Jacobian product equals finite differences for the input, the context and every
-//!   parameter;
+//! - the vector-Jacobian products of both directions ([`Bijection::inverse_vjp`] at `x`,
+//!   [`Bijection::forward_vjp`] at `z = inverse(x)`) equal finite differences for the input, the
+//!   context and every parameter;
 //! - no method panics when given buffers or parameters shorter than documented
 //!   ([`check_short_buffers`]).
 
@@ -58,12 +59,22 @@ pub struct Report {
     pub vjp_ctx: f64,
     /// max error of dL/dθ.
     pub vjp_params: f64,
+    /// max error of the sampling direction's dL/dz ([`Bijection::forward_vjp`]).
+    pub fwd_vjp_z: f64,
+    /// max error of its dL/dc.
+    pub fwd_vjp_ctx: f64,
+    /// max error of its dL/dθ.
+    pub fwd_vjp_params: f64,
 }
 
 impl Report {
     /// The largest of the finite-difference errors (log-det and gradients).
     pub fn max_fd(&self) -> f64 {
-        self.logdet.max(self.vjp_x).max(self.vjp_ctx).max(self.vjp_params)
+        let density = self.logdet.max(self.vjp_x).max(self.vjp_ctx).max(self.vjp_params);
+        density
+            .max(self.fwd_vjp_z)
+            .max(self.fwd_vjp_ctx)
+            .max(self.fwd_vjp_params)
     }
 
     /// Keeps the larger of each field.
@@ -74,6 +85,9 @@ impl Report {
         self.vjp_x = self.vjp_x.max(o.vjp_x);
         self.vjp_ctx = self.vjp_ctx.max(o.vjp_ctx);
         self.vjp_params = self.vjp_params.max(o.vjp_params);
+        self.fwd_vjp_z = self.fwd_vjp_z.max(o.fwd_vjp_z);
+        self.fwd_vjp_ctx = self.fwd_vjp_ctx.max(o.fwd_vjp_ctx);
+        self.fwd_vjp_params = self.fwd_vjp_params.max(o.fwd_vjp_params);
     }
 }
 
@@ -134,7 +148,7 @@ pub fn check_bijection_except(
 ) -> Report {
     let layer = build(params);
     let d = layer.dim();
-    let mut scratch = vec![0.0; layer.scratch_len()];
+    let mut scratch = vec![0.0; layer.scratch_len().max(layer.forward_vjp_scratch_len())];
     let mut rep = Report::default();
     let rel = |a: f64, b: f64| (a - b).abs() / (1.0 + b.abs());
 
@@ -216,11 +230,60 @@ pub fn check_bijection_except(
         let fd = (loss(&*lp, x, ctx, &mut scratch) - loss(&*lm, x, ctx, &mut scratch)) / (2.0 * h);
         rep.vjp_params = rep.vjp_params.max(rel(g_p[k], fd));
     }
+    check_forward_vjp(build, params, &z, ctx, frozen, &mut rep);
     check_short_buffers(&*layer, x, ctx);
     for k in [0, params.len() / 2, params.len().saturating_sub(1)] {
         check_short_buffers(&*build(&params[..k]), x, ctx);
     }
     rep
+}
+
+/// The finite-difference check of [`Bijection::forward_vjp`] at `z`, for
+/// `L = g_x·forward(z) + g_l·ldj_forward(z)`, into `rep`.
+fn check_forward_vjp(
+    build: &Builder,
+    params: &[f64],
+    z: &[f64],
+    ctx: &[f64],
+    frozen: &dyn Fn(usize) -> bool,
+    rep: &mut Report,
+) {
+    let layer = build(params);
+    let d = layer.dim();
+    let mut scratch = vec![0.0; layer.scratch_len().max(layer.forward_vjp_scratch_len())];
+    let rel = |a: f64, b: f64| (a - b).abs() / (1.0 + b.abs());
+    let mut rng = Lcg(0xf0e ^ d as u64);
+    let g_x: Vec<f64> = rng.normals(d);
+    let g_l = -0.6;
+    let loss = |l: &dyn Bijection<f64>, z: &[f64], c: &[f64], scratch: &mut [f64]| {
+        let mut x = vec![0.0; d];
+        let ldj = l.forward(z, c, &mut x, scratch);
+        x.iter().zip(&g_x).map(|(a, b)| a * b).sum::<f64>() + g_l * ldj
+    };
+    let mut g_z = vec![0.0; d];
+    let mut g_c = vec![0.0; ctx.len()];
+    let mut g_p = vec![0.0; layer.n_params()];
+    let gp = Some(&mut g_p[..]);
+    layer.forward_vjp(z, ctx, &g_x, g_l, &mut g_z, &mut g_c, gp, &mut scratch);
+    let h = 1e-6;
+    let central = |v: &[f64], j: usize, f: &mut dyn FnMut(&[f64]) -> f64| {
+        let (mut p, mut m) = (v.to_vec(), v.to_vec());
+        p[j] += h;
+        m[j] -= h;
+        (f(&p) - f(&m)) / (2.0 * h)
+    };
+    for j in 0..d {
+        let fd = central(z, j, &mut |v| loss(&*layer, v, ctx, &mut scratch));
+        rep.fwd_vjp_z = rep.fwd_vjp_z.max(rel(g_z[j], fd));
+    }
+    for j in 0..ctx.len() {
+        let fd = central(ctx, j, &mut |c| loss(&*layer, z, c, &mut scratch));
+        rep.fwd_vjp_ctx = rep.fwd_vjp_ctx.max(rel(g_c[j], fd));
+    }
+    for k in (0..params.len()).filter(|&k| !frozen(k)) {
+        let fd = central(params, k, &mut |p| loss(&*build(p), z, ctx, &mut scratch));
+        rep.fwd_vjp_params = rep.fwd_vjp_params.max(rel(g_p[k], fd));
+    }
 }
 
 /// Calls every method of `layer` with slices shorter than documented (scratch, inputs, outputs,
@@ -229,7 +292,7 @@ pub fn check_bijection_except(
 pub fn check_short_buffers(layer: &dyn Bijection<f64>, x: &[f64], ctx: &[f64]) {
     let d = layer.dim();
     // `inverse_vjp_head` needs `2·dim` beyond the scratch of the other methods.
-    let full = layer.scratch_len() + 2 * d;
+    let full = (layer.scratch_len() + 2 * d).max(layer.forward_vjp_scratch_len());
     for len in [0, 1, full / 3, full / 2, full.saturating_sub(1)] {
         for short in [0, 1] {
             let n = d.saturating_sub(short);
@@ -261,6 +324,8 @@ pub fn check_short_buffers(layer: &dyn Bijection<f64>, x: &[f64], ctx: &[f64]) {
                 Some(&mut g_p),
                 &mut scratch,
             );
+            layer.forward_vjp(x, c, &g, 0.3, &mut g_x, &mut g_c, Some(&mut g_p), &mut scratch);
+            layer.forward_vjp(x, c, &g, -0.2, &mut g_x, &mut g_c, None, &mut scratch);
         }
     }
 }

@@ -388,6 +388,23 @@ impl<S: Real> Bijection<S> for Boxed<'_, S> {
         self.0
             .inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch)
     }
+    fn forward_vjp_scratch_len(&self) -> usize {
+        self.0.forward_vjp_scratch_len()
+    }
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        self.0
+            .forward_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch)
+    }
 }
 
 /// `Chain(l₀, Chain(l₁, … l_{n−1}))`, the nesting `generate` emits (`Identity` without layers).

@@ -95,6 +95,38 @@ impl<'a, S: Real, W: Weight> Bijection<S> for ActNorm<'a, W> {
             }
         }
     }
+
+    fn forward_vjp_scratch_len(&self) -> usize {
+        0
+    }
+
+    /// `g_z = g_x e^{−λ}`; `∂L/∂λᵢ = −g_xᵢ xᵢ − g_ℓ`; `∂L/∂bᵢ = −g_xᵢ e^{−λᵢ}`.
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        _ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        _g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        _scratch: &mut [S],
+    ) {
+        let (lam, bias) = self.halves();
+        for ((gz, &gx), l) in g_z.iter_mut().zip(g_x).zip(lam) {
+            *gz = gx * (-l.get::<S>()).exp();
+        }
+        if let Some(gp) = g_params {
+            let (g_lam, g_bias) = slicing::split_mut(gp, self.d());
+            let grads = g_lam.iter_mut().zip(g_bias.iter_mut());
+            for (((gl, gb), (&gx, &zi)), (l, b)) in grads.zip(g_x.iter().zip(z)).zip(lam.iter().zip(bias)) {
+                let inv = (-l.get::<S>()).exp();
+                let xi = (zi - b.get::<S>()) * inv;
+                *gl += -(gx * xi) - g_ldj;
+                *gb += -(gx * inv);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -356,6 +356,39 @@ pub(crate) fn ar_inverse_vjp_block<S: Real, L: Autoregressive<S>, const N: usize
     }
 }
 
+/// [`Bijection::block_forward_vjp_scratch_len`] of an autoregressive layer.
+pub(crate) fn ar_block_forward_vjp_scratch_len<S: Real, L: Autoregressive<S>>(layer: &L, n: usize) -> usize {
+    let single = layer.forward_vjp_scratch_len();
+    if layer.is_maf() {
+        single
+    } else {
+        single.max(layer.pass_vjp_block_len(n))
+    }
+}
+
+/// [`Bijection::forward_vjp_block`] of an autoregressive layer: the block VJP of `F` in the IAF
+/// direction (sampling is the one pass), [`iaf_vjp`] sample by sample in the MAF direction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ar_forward_vjp_block<S: Real, L: Autoregressive<S>, const N: usize>(
+    layer: &L,
+    z: [&[S]; N],
+    ctx: [&[S]; N],
+    g_x: [&[S]; N],
+    g_ldj: S,
+    g_z: [&mut [S]; N],
+    g_ctx: [&mut [S]; N],
+    mut g_params: Option<&mut [S]>,
+    scratch: &mut [S],
+) {
+    if !layer.is_maf() {
+        return layer.pass_vjp_block(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch);
+    }
+    let per_sample = z.into_iter().zip(ctx).zip(g_x).zip(g_z).zip(g_ctx);
+    for ((((zs, cs), gx), gz), gc) in per_sample {
+        iaf_vjp(layer, zs, cs, gx, g_ldj, gz, gc, g_params.as_deref_mut(), scratch);
+    }
+}
+
 /// VJP of `u = F⁻¹(x)` with ℓ = −Σ ln Fᵢ'(uᵢ) (the `inverse` of an IAF layer, affine or spline), by
 /// implicit differentiation: with `w = g_u + ∂ℓ/∂u · g_ℓ`, solve `vᵀ J_F(u) = wᵀ` (triangular; D
 /// sweeps of F's VJP), then `g_x = v` and `g_θ = ∂ℓ/∂θ · g_ℓ − vᵀ ∂F/∂θ` (likewise for the
@@ -552,6 +585,52 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AffineAutoregressive<'a, W> {
             Direction::Maf => self.pass_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
             Direction::Iaf => iaf_vjp(self, x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
         }
+    }
+
+    /// The sampling direction: in the MAF direction `F⁻¹`, by implicit differentiation
+    /// (`iaf_vjp`: D sweeps of `F`'s VJP); in the IAF direction the one pass `F`.
+    fn forward_vjp_scratch_len(&self) -> usize {
+        let scratch = <Self as Bijection<S>>::scratch_len(self);
+        match self.direction {
+            Direction::Maf => scratch.max(5 * self.dim + self.ctx_dim() + self.pass_vjp_scratch()),
+            Direction::Iaf => scratch,
+        }
+    }
+
+    #[inline(always)]
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        match self.direction {
+            Direction::Maf => iaf_vjp(self, z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch),
+            Direction::Iaf => self.pass_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch),
+        }
+    }
+
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        ar_block_forward_vjp_scratch_len::<S, _>(self, n)
+    }
+
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        ar_forward_vjp_block(self, z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch);
     }
 
     fn block_vjp_scratch_len(&self, n: usize) -> usize {

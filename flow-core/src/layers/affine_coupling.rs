@@ -243,6 +243,69 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         }
     }
 
+    /// The sampling direction's elementwise VJP (`x_T = (z_T − t) / s`, ℓ = −Σ ln s): writes
+    /// `g_z` of the transformed features (`g_x / s`) and the cotangents `∂L/∂t = −g_x / s`,
+    /// `∂L/∂a = −(g_x x_T + g_ℓ) d ln s/da` of the output.
+    #[inline(always)]
+    fn sample_vjp_step<S: Real>(
+        &self,
+        z: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        out: &[S],
+        g_out: &mut [S],
+        g_z: &mut [S],
+    ) {
+        let per = self.per();
+        let mut outs = slicing::rows(out, per).zip(slicing::rows_mut(g_out, per));
+        for (((gz, &gx), &zi), m) in g_z.iter_mut().zip(g_x).zip(z).zip(self.mask) {
+            if m.is_identity() {
+                continue;
+            }
+            let Some((o, g_o)) = outs.next() else {
+                break;
+            };
+            let (t, s, _, dls) = self.affine(o);
+            *gz = gx / s;
+            if self.additive {
+                slicing::copy(g_o, &[-gx]);
+            } else {
+                let xi = (zi - t) / s;
+                self.layout.join(g_o, -*gz, -(gx * xi + g_ldj) * dls);
+            }
+        }
+    }
+
+    /// Either direction's VJP: the conditioner's cached forward, `step`, its backward into the
+    /// identity features (added to `g_dst`'s), the context and the parameters.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn vjp_with<S: Real>(
+        &self,
+        src: &[S],
+        ctx: &[S],
+        g_dst: &[S],
+        g_src: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+        step: impl FnOnce(&[S], &mut [S], &mut [S]),
+    ) {
+        let v = coupling_forward_cached(&self.net, self.mask, src, ctx, self.net.n_out(), scratch);
+        step(v.out, v.g_out, g_src);
+        v.g_xid.fill(S::ZERO);
+        self.net
+            .backward(v.xid, ctx, v.cache, v.g_out, v.g_xid, g_ctx, g_params, v.rest);
+        let identity = g_src
+            .iter_mut()
+            .zip(g_dst)
+            .zip(self.mask)
+            .filter(|(_, m)| m.is_identity());
+        for (((gs, &gd), _), &gi) in identity.zip(v.g_xid.iter()) {
+            *gs = gd + gi;
+        }
+    }
+
     /// Network outputs per transformed feature: 1 (NICE) or 2 (RealNVP).
     #[inline]
     fn per(&self) -> usize {
@@ -406,19 +469,55 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for AffineCoupling<'a, W, 
         g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        let v = coupling_forward_cached(&self.net, self.mask, x, ctx, self.net.n_out(), scratch);
-        self.vjp_step(x, g_z, g_ldj, v.out, v.g_out, g_x);
-        v.g_xid.fill(S::ZERO);
-        self.net
-            .backward(v.xid, ctx, v.cache, v.g_out, v.g_xid, g_ctx, g_params, v.rest);
-        let identity = g_x
-            .iter_mut()
-            .zip(g_z)
-            .zip(self.mask)
-            .filter(|(_, m)| m.is_identity());
-        for (((gx, &gz), _), &gi) in identity.zip(v.g_xid.iter()) {
-            *gx = gz + gi;
-        }
+        let step = |out: &[S], g_out: &mut [S], g_x: &mut [S]| self.vjp_step(x, g_z, g_ldj, out, g_out, g_x);
+        self.vjp_with(x, ctx, g_z, g_x, g_ctx, g_params, scratch, step);
+    }
+
+    fn forward_vjp_scratch_len(&self) -> usize {
+        <Self as Bijection<S>>::scratch_len(self)
+    }
+
+    /// `g_{z_T} = g_{x_T} / s`; the network cotangents are `∂L/∂t_k = −g_{x_T,k} / s_k` and
+    /// `∂L/∂a_k = −(g_{x_T,k} x_{T,k} + g_ℓ) d ln s/da`, back-propagated into `g_{z_I}` (added to
+    /// `g_{x_I}`), the context and the network parameters (the conditioner sees `z_I = x_I`).
+    #[inline(always)]
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let step =
+            |out: &[S], g_out: &mut [S], g_z: &mut [S]| self.sample_vjp_step(z, g_x, g_ldj, out, g_out, g_z);
+        self.vjp_with(z, ctx, g_x, g_z, g_ctx, g_params, scratch, step);
+    }
+
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        let single = <Self as Bijection<S>>::scratch_len(self);
+        single.max(coupling_vjp_block_scratch(&self.net, self.mask, 0, n))
+    }
+
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let step = |z: &[S], g_x: &[S], out: &[S], g_out: &mut [S], g_z: &mut [S], _: &mut [S]| {
+            self.sample_vjp_step(z, g_x, g_ldj, out, g_out, g_z);
+        };
+        let (net, mask) = (&self.net, self.mask);
+        coupling_vjp_block(net, mask, 0, z, ctx, g_x, g_z, g_ctx, g_params, scratch, step);
     }
 
     fn block_vjp_scratch_len(&self, n: usize) -> usize {

@@ -266,4 +266,75 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         self.1.inverse_vjp(mid, ctx, g_z, g_ldj, g_mid, g_ctx, g_b, rest);
         self.0.inverse_vjp(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
     }
+
+    #[inline]
+    fn forward_vjp_scratch_len(&self) -> usize {
+        let inner = self
+            .0
+            .forward_vjp_scratch_len()
+            .max(self.1.forward_vjp_scratch_len());
+        2 * self.dim() + inner.max(self.1.scratch_len())
+    }
+
+    /// Sampling runs `B⁻¹` then `A⁻¹`: `B`'s output is recomputed for `A`'s VJP, then `B`'s VJP
+    /// takes the cotangent of that output.
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let d = self.dim();
+        let (mid, rest) = slicing::split_mut(scratch, d);
+        let (g_mid, rest) = slicing::split_mut(rest, d);
+        self.1.forward(z, ctx, mid, rest);
+        let (g_a, g_b) = self.split_params(g_params);
+        self.0.forward_vjp(mid, ctx, g_x, g_ldj, g_mid, g_ctx, g_a, rest);
+        self.1.forward_vjp(z, ctx, g_mid, g_ldj, g_z, g_ctx, g_b, rest);
+    }
+
+    #[inline]
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        let inner = (self.1.block_scratch_len(n))
+            .max(self.0.block_forward_vjp_scratch_len(n))
+            .max(self.1.block_forward_vjp_scratch_len(n));
+        2 * n * self.dim() + inner
+    }
+
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        mut g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let d = self.dim();
+        let Some((mid, rest)) = scratch.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let Some((g_mid, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let mut ldj = [S::ZERO; N];
+        self.1
+            .forward_acc_block(z, ctx, block::views_mut::<S, N>(mid, d), &mut ldj, rest);
+        let g_c = g_ctx.each_mut().map(|g| &mut **g);
+        let mid = block::views::<S, N>(mid, d);
+        let (g_a, g_b) = self.split_params(g_params);
+        let g_mid_v = block::views_mut::<S, N>(g_mid, d);
+        self.0
+            .forward_vjp_block(mid, ctx, g_x, g_ldj, g_mid_v, g_c, g_a, rest);
+        let g_mid = block::views::<S, N>(g_mid, d);
+        self.1
+            .forward_vjp_block(z, ctx, g_mid, g_ldj, g_z, g_ctx, g_b, rest);
+    }
 }

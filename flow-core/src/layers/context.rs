@@ -12,7 +12,7 @@
 //! Gradients: `∂L/∂c = (∂L/∂c') / s`, `∂L/∂m = −(∂L/∂c') / s`, `∂L/∂s = −(∂L/∂c') c' / s`.
 //! A NaN or infinite context gives NaN or infinite `c'` (and log p), as it would unstandardized.
 
-use crate::layers::{Bijection, BlockHead};
+use crate::layers::{Bijection, BlockHead, SampleHead};
 use crate::{block, slicing, Real, Weight};
 
 /// `out[i] = (ctx[i] − m[i]) / s[i]` with `stats = [m (C), s (C)]`, `C = out.len()`.
@@ -332,6 +332,101 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         self.inner
             .inverse_vjp(x, cs, g_z, g_ldj, g_x, g_std, g_inner, rest);
         standardize_vjp(self.stats, cs, g_std, g_ctx, g_stats);
+    }
+
+    #[inline]
+    fn forward_vjp_scratch_len(&self) -> usize {
+        2 * self.c::<S>() + self.inner.forward_vjp_scratch_len()
+    }
+
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let (g_stats, g_inner) = self.split_params(g_params);
+        if self.stats.is_empty() {
+            return self
+                .inner
+                .forward_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_inner, scratch);
+        }
+        let c = self.c::<S>();
+        let (g_std, scratch) = slicing::split_mut(scratch, c);
+        g_std.fill(S::ZERO);
+        let ([cs], rest) = self.standardize_block::<S, 1>([ctx], scratch);
+        self.inner
+            .forward_vjp(z, cs, g_x, g_ldj, g_z, g_std, g_inner, rest);
+        standardize_vjp(self.stats, cs, g_std, g_ctx, g_stats);
+    }
+
+    #[inline]
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        2 * n * self.c::<S>() + self.inner.block_forward_vjp_scratch_len(n)
+    }
+
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let (g_stats, g_inner) = self.split_params(g_params);
+        if self.stats.is_empty() {
+            return self
+                .inner
+                .forward_vjp_block(z, ctx, g_x, g_ldj, g_z, g_ctx, g_inner, scratch);
+        }
+        let c = self.c::<S>();
+        let (g_std, scratch) = slicing::split_mut(scratch, N * c);
+        g_std.fill(S::ZERO);
+        let (cs, rest) = self.standardize_block(ctx, scratch);
+        let g_c = block::views_mut::<S, N>(g_std, c);
+        self.inner
+            .forward_vjp_block(z, cs, g_x, g_ldj, g_z, g_c, g_inner, rest);
+        self.back_block(cs, g_std, g_ctx, g_stats);
+    }
+
+    #[inline]
+    fn block_forward_vjp_head_scratch_len(&self, n: usize) -> usize {
+        2 * n * self.c::<S>() + self.inner.block_forward_vjp_head_scratch_len(n)
+    }
+
+    fn forward_vjp_head_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        head: &mut SampleHead<'_, S>,
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let (g_stats, g_inner) = self.split_params(g_params);
+        if self.stats.is_empty() {
+            let inner = &self.inner;
+            return inner.forward_vjp_head_block(z, ctx, head, g_ldj, g_z, g_ctx, g_inner, ldj, scratch);
+        }
+        let c = self.c::<S>();
+        let (g_std, scratch) = slicing::split_mut(scratch, N * c);
+        g_std.fill(S::ZERO);
+        let (cs, rest) = self.standardize_block(ctx, scratch);
+        let g_c = block::views_mut::<S, N>(g_std, c);
+        self.inner
+            .forward_vjp_head_block(z, cs, head, g_ldj, g_z, g_c, g_inner, ldj, rest);
+        self.back_block(cs, g_std, g_ctx, g_stats);
     }
 }
 

@@ -19,6 +19,7 @@ mod blockwise;
 pub mod chain;
 pub mod context;
 pub mod elementwise;
+mod implicit;
 pub mod lu_linear;
 pub mod permutation;
 pub mod planar;
@@ -27,11 +28,16 @@ pub mod spline;
 pub mod spline_ar;
 pub mod spline_coupling;
 
-use crate::{slicing, Real};
+use crate::{block, slicing, Real};
 
 /// The head of a block vector-Jacobian product: `head(s, z, g_z)` sees sample `s`'s base point
 /// `z` and writes `∂L/∂z` (see [`Bijection::inverse_vjp_head_block`]).
 pub type BlockHead<'h, S> = dyn FnMut(usize, &[S], &mut [S]) + 'h;
+
+/// The head of a sampling-direction block VJP: `head(x, ldj, g_x)` sees the block's outputs
+/// (`N × D`, sample after sample) and log-determinants and writes `∂L/∂x` in the same layout
+/// (see [`Bijection::forward_vjp_head_block`]).
+pub type SampleHead<'h, S> = dyn FnMut(&[S], &[S], &mut [S]) + 'h;
 
 /// One invertible layer `x ↔ z`, optionally conditioned on a context vector.
 ///
@@ -223,6 +229,109 @@ pub trait Bijection<S: Real> {
         head(z, g_z);
         self.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, rest);
         ldj
+    }
+
+    /// Scratch elements of [`Bijection::forward_vjp`] (at least [`Bijection::scratch_len`]).
+    fn forward_vjp_scratch_len(&self) -> usize {
+        implicit::dense_scratch_len(self.dim(), self.context_dim(), self.scratch_len())
+    }
+
+    /// Vector-Jacobian product of [`Bijection::forward`] (the sampling direction) at `z`.
+    ///
+    /// For a loss L(x, ℓ) with `g_x = ∂L/∂x` and `g_ldj = ∂L/∂ℓ` (ℓ = log|det ∂x/∂z|), writes
+    /// `g_z = dL/dz` (overwriting), adds dL/d(ctx) into `g_ctx`, and, when `g_params` is given, adds
+    /// dL/dθ into it. Reverse-KL training needs it: `x = T(u)` depends on θ through the sampling
+    /// pass. The default differentiates [`Bijection::inverse`] implicitly with a dense solve
+    /// (`D + 2` calls of [`Bijection::inverse_vjp`]; see `layers/implicit.rs`); layers with a
+    /// triangular or explicit sampling map override it. `scratch` needs
+    /// [`Bijection::forward_vjp_scratch_len`].
+    #[allow(clippy::too_many_arguments)]
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        implicit::forward_vjp_dense(self, z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch);
+    }
+
+    /// Scratch elements of [`Bijection::forward_vjp_block`] for `n` samples.
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        let _ = n;
+        self.forward_vjp_scratch_len()
+    }
+
+    /// [`Bijection::forward_vjp`] for a block of `N` samples: writes `g_z[s]`, adds into
+    /// `g_ctx[s]` and, when given, adds every sample's parameter gradient into `g_params`, bit for
+    /// bit the single-sample calls made sample after sample. Layers with a network and a one-pass
+    /// sampling direction override it to run the network once for the block. `scratch` needs
+    /// [`Bijection::block_forward_vjp_scratch_len`]`(N)`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        mut g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) where
+        Self: Sized,
+    {
+        let per_sample = z.into_iter().zip(ctx).zip(g_x).zip(g_z).zip(g_ctx);
+        for ((((zs, cs), gx), gz), gc) in per_sample {
+            self.forward_vjp(zs, cs, gx, g_ldj, gz, gc, g_params.as_deref_mut(), scratch);
+        }
+    }
+
+    /// Scratch elements of [`Bijection::forward_vjp_head_block`] for `n` samples.
+    fn block_forward_vjp_head_scratch_len(&self, n: usize) -> usize {
+        let inner = self
+            .block_scratch_len(n)
+            .max(self.block_forward_vjp_scratch_len(n));
+        2 * n * self.dim() + inner
+    }
+
+    /// The sampling pass of a block and its VJP with `g_x` chosen from the output: runs
+    /// [`Bijection::forward_acc_block`] (adding into `ldj`), calls `head(x, ldj, g_x)` once with
+    /// the block's outputs, then [`Bijection::forward_vjp_block`] with that cotangent. Bit for bit
+    /// the two calls; compositions override it to keep their intermediate values (reverse-KL
+    /// training's hot path). `scratch` needs [`Bijection::block_forward_vjp_head_scratch_len`]`(N)`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn forward_vjp_head_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        head: &mut SampleHead<'_, S>,
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) where
+        Self: Sized,
+    {
+        let d = self.dim();
+        let Some((x, rest)) = scratch.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let Some((g_x, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        self.forward_acc_block(z, ctx, block::views_mut::<S, N>(x, d), ldj, rest);
+        head(x, ldj, g_x);
+        let g_xv = block::views::<S, N>(g_x, d);
+        self.forward_vjp_block(z, ctx, g_xv, g_ldj, g_z, g_ctx, g_params, rest);
     }
 
     /// Vector-Jacobian product of [`Bijection::inverse`] at `x`.

@@ -102,6 +102,27 @@ impl<'a, S: Real> Bijection<S> for Permutation<'a> {
             }
         }
     }
+
+    fn forward_vjp_scratch_len(&self) -> usize {
+        0
+    }
+
+    /// `g_z[i] = g_x[perm[i]]`; nothing for the context or parameters.
+    fn forward_vjp(
+        &self,
+        _z: &[S],
+        _ctx: &[S],
+        g_x: &[S],
+        _g_ldj: S,
+        g_z: &mut [S],
+        _g_ctx: &mut [S],
+        _g_params: Option<&mut [S]>,
+        _scratch: &mut [S],
+    ) {
+        for (gz, &p) in g_z.iter_mut().zip(self.perm) {
+            *gz = g_x.get(usize::from(p)).copied().unwrap_or(S::NAN);
+        }
+    }
 }
 
 #[cfg(test)]

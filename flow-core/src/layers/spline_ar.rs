@@ -17,7 +17,8 @@
 
 use crate::block;
 use crate::layers::affine_ar::{
-    ar_block_vjp_scratch_len, ar_inverse_vjp_block, iaf_vjp, Autoregressive, Direction,
+    ar_block_forward_vjp_scratch_len, ar_block_vjp_scratch_len, ar_forward_vjp_block, ar_inverse_vjp_block,
+    iaf_vjp, Autoregressive, Direction,
 };
 use crate::layers::spline::SplineOpts;
 use crate::layers::{blockwise, Bijection};
@@ -315,6 +316,54 @@ impl<'a, S: Real, W: Weight> Bijection<S> for SplineAutoregressive<'a, W> {
             Direction::Maf => self.pass_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
             Direction::Iaf => iaf_vjp(self, x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
         }
+    }
+
+    /// The sampling direction: in the MAF direction `F⁻¹`, by implicit differentiation
+    /// (`iaf_vjp`: D sweeps of `F`'s VJP); in the IAF direction the one pass `F`.
+    fn forward_vjp_scratch_len(&self) -> usize {
+        let scratch = <Self as Bijection<S>>::scratch_len(self);
+        match self.direction {
+            Direction::Maf => {
+                scratch.max(5 * self.dim + self.ctx_dim() + self.pass_scratch().max(self.pass_vjp_scratch()))
+            }
+            Direction::Iaf => scratch,
+        }
+    }
+
+    #[inline(always)]
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        match self.direction {
+            Direction::Maf => iaf_vjp(self, z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch),
+            Direction::Iaf => self.pass_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch),
+        }
+    }
+
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        ar_block_forward_vjp_scratch_len::<S, _>(self, n)
+    }
+
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        ar_forward_vjp_block(self, z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch);
     }
 
     fn block_vjp_scratch_len(&self, n: usize) -> usize {

@@ -60,9 +60,11 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         self.finish(x, out, z, knots, data_to_base)
     }
 
-    /// The elementwise part of the VJP given the conditioner's output `out`: `z_b = f(x_b; θ)`,
-    /// so `g_x` of the transformed features directly and the cotangent `g_out` of the output;
-    /// identity features pass `g_z` through (the network's gradient is added by the caller).
+    /// The elementwise part of the VJP given the conditioner's output `out`: in the density
+    /// direction (`density`) `z_b = f(x_b; θ)`, else `x_b = f⁻¹(z_b; θ)` (then `x` is `z` and
+    /// `g_z` is `g_x`, and the other way round), so the input's cotangent of the transformed
+    /// features directly and the cotangent `g_out` of the output; identity features pass the
+    /// cotangent through (the network's gradient is added by the caller).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn vjp_step<S: Real>(
@@ -74,6 +76,7 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         g_out: &mut [S],
         g_x: &mut [S],
         scratch: &mut [S],
+        density: bool,
     ) {
         let p = self.spline.params_per_feature();
         let sp = self.spline.prepare::<S>();
@@ -82,8 +85,51 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
             if m.is_identity() {
                 *gx = gz;
             } else if let Some((raw, g_raw)) = raws.next() {
-                *gx = sp.forward_vjp(raw, xi, gz, g_ldj, g_raw, scratch).2;
+                *gx = if density {
+                    sp.forward_vjp(raw, xi, gz, g_ldj, g_raw, scratch).2
+                } else {
+                    sp.inverse_vjp(raw, xi, gz, g_ldj, g_raw, scratch).2
+                };
             }
+        }
+    }
+
+    /// Either direction's VJP (see [`Self::vjp_step`]): the conditioner's cached forward on the
+    /// identity features of `src`, the step, the backward added into their cotangents.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn vjp<S: Real>(
+        &self,
+        src: &[S],
+        ctx: &[S],
+        g_dst: &[S],
+        g_ldj: S,
+        g_src: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+        density: bool,
+    ) {
+        let CouplingVjp {
+            xid: a,
+            g_xid: g_a,
+            out,
+            g_out,
+            cache,
+            rest,
+        } = coupling_forward_cached(&self.net, self.mask, src, ctx, self.n_out(), scratch);
+        self.vjp_step(src, g_dst, g_ldj, out, g_out, g_src, rest, density);
+        g_a.fill(S::ZERO);
+        self.net
+            .backward(a, ctx, cache, g_out, g_a, g_ctx, g_params, rest);
+        for (gi, &ga) in g_src
+            .iter_mut()
+            .zip(self.mask)
+            .filter(|(_, m)| m.is_identity())
+            .map(|(g, _)| g)
+            .zip(g_a.iter())
+        {
+            *gi += ga;
         }
     }
 
@@ -199,27 +245,54 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        let CouplingVjp {
-            xid: a,
-            g_xid: g_a,
-            out,
-            g_out,
-            cache,
-            rest,
-        } = coupling_forward_cached(&self.net, self.mask, x, ctx, self.n_out(), scratch);
-        self.vjp_step(x, g_z, g_ldj, out, g_out, g_x, rest);
-        g_a.fill(S::ZERO);
-        self.net
-            .backward(a, ctx, cache, g_out, g_a, g_ctx, g_params, rest);
-        for (gi, &ga) in g_x
-            .iter_mut()
-            .zip(self.mask)
-            .filter(|(_, m)| m.is_identity())
-            .map(|(g, _)| g)
-            .zip(g_a.iter())
-        {
-            *gi += ga;
-        }
+        self.vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch, true);
+    }
+
+    fn forward_vjp_scratch_len(&self) -> usize {
+        <Self as Bijection<S>>::scratch_len(self)
+    }
+
+    /// The conditioner sees `z_a = x_a`, so one cached pass and the spline's inverse VJP
+    /// ([`crate::layers::spline::Spline::inverse_vjp`]) per transformed feature.
+    #[inline(always)]
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        self.vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch, false);
+    }
+
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        let single = <Self as Bijection<S>>::scratch_len(self);
+        let extra = self.spline.vjp_scratch_len();
+        single.max(coupling_vjp_block_scratch(&self.net, self.mask, extra, n))
+    }
+
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let step = |z: &[S], g_x: &[S], out: &[S], g_out: &mut [S], g_z: &mut [S], extra: &mut [S]| {
+            self.vjp_step(z, g_x, g_ldj, out, g_out, g_z, extra, false);
+        };
+        let extra = self.spline.vjp_scratch_len();
+        coupling_vjp_block(
+            &self.net, self.mask, extra, z, ctx, g_x, g_z, g_ctx, g_params, scratch, step,
+        );
     }
 
     fn block_vjp_scratch_len(&self, n: usize) -> usize {
@@ -240,7 +313,7 @@ impl<'a, S: Real, W: Weight, M: MaskBit> Bijection<S> for SplineCoupling<'a, W, 
         scratch: &mut [S],
     ) {
         let step = |x: &[S], g_z: &[S], out: &[S], g_out: &mut [S], g_x: &mut [S], extra: &mut [S]| {
-            self.vjp_step(x, g_z, g_ldj, out, g_out, g_x, extra);
+            self.vjp_step(x, g_z, g_ldj, out, g_out, g_x, extra, true);
         };
         let extra = self.spline.vjp_scratch_len();
         coupling_vjp_block(

@@ -15,7 +15,7 @@ use crate::layers::planar::Planar;
 use crate::layers::radial::Radial;
 use crate::layers::spline_ar::SplineAutoregressive;
 use crate::layers::spline_coupling::SplineCoupling;
-use crate::layers::{Bijection, BlockHead};
+use crate::layers::{Bijection, BlockHead, SampleHead};
 use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span};
 use crate::nn::Mlp;
 use crate::{slicing, Real, Weight};
@@ -205,6 +205,41 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AnyLayer<'a, W> {
         scratch: &mut [S],
     ) {
         dispatch!(self, l => l.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch))
+    }
+    #[inline]
+    fn forward_vjp_scratch_len(&self) -> usize {
+        dispatch!(self, l => Bijection::<S>::forward_vjp_scratch_len(l))
+    }
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        dispatch!(self, l => l.forward_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch))
+    }
+    #[inline]
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        dispatch!(self, l => Bijection::<S>::block_forward_vjp_scratch_len(l, n))
+    }
+    #[inline]
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        dispatch!(self, l => l.forward_vjp_block(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch))
     }
     #[inline]
     fn block_scratch_len(&self, n: usize) -> usize {
@@ -653,6 +688,182 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
         }
         ldj
     }
+
+    fn forward_vjp_scratch_len(&self) -> usize {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        let mut layer_max = 0;
+        for i in 0..n {
+            let l = self.layer(i);
+            let own = Bijection::<S>::scratch_len(&l).max(Bijection::<S>::forward_vjp_scratch_len(&l));
+            layer_max = layer_max.max(own);
+        }
+        n.max(1) * d + 2 * d + layer_max
+    }
+
+    /// One sampling pass keeping every layer's output (last layer first), then the layers'
+    /// [`Bijection::forward_vjp`] from the first layer (the one that writes `x`) back.
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        mut g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        if n == 0 {
+            slicing::copy(g_z, g_x);
+            return;
+        }
+        // outs[k] = output of step k, which runs layer n − 1 − k; the last one is x.
+        let (outs, rest) = slicing::split_mut(scratch, n * d);
+        let (ga, rest) = slicing::split_mut(rest, d);
+        let (gb, rest) = slicing::split_mut(rest, d);
+        for k in 0..n - 1 {
+            let (done, todo) = slicing::split_mut(outs, k * d);
+            let input: &[S] = if k == 0 {
+                z
+            } else {
+                slicing::range(done, (k - 1) * d, d)
+            };
+            self.layer(n - 1 - k)
+                .forward(input, ctx, slicing::head_mut(todo, d), rest);
+        }
+        slicing::copy(ga, g_x);
+        for k in (0..n).rev() {
+            let i = n - 1 - k;
+            let l = self.layer(i);
+            let input: &[S] = if k == 0 {
+                z
+            } else {
+                slicing::range(outs, (k - 1) * d, d)
+            };
+            let gp = self.g_params_of(g_params.as_deref_mut(), i);
+            // ga holds dL/d(output of step k); write dL/d(its input) into gb, then swap roles.
+            if k == 0 {
+                l.forward_vjp(input, ctx, ga, g_ldj, g_z, g_ctx, gp, rest);
+            } else {
+                l.forward_vjp(input, ctx, ga, g_ldj, gb, g_ctx, gp, rest);
+                slicing::copy(ga, gb);
+            }
+        }
+    }
+
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        let d = self.desc.dim as usize;
+        let mut layer_max = 0;
+        for i in 0..self.len() {
+            let l = self.layer(i);
+            layer_max = layer_max
+                .max(Bijection::<S>::block_scratch_len(&l, n))
+                .max(Bijection::<S>::block_forward_vjp_scratch_len(&l, n));
+        }
+        (self.len().max(1) + 2) * n * d + layer_max
+    }
+
+    /// [`Bijection::forward_vjp`] for a block: [`Bijection::forward_vjp_head_block`] with the
+    /// given cotangents.
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        let d = self.desc.dim as usize;
+        let mut head = |_: &[S], _: &[S], g: &mut [S]| {
+            for (gs, gx) in block::views_mut::<S, N>(g, d).into_iter().zip(g_x) {
+                slicing::copy(gs, gx);
+            }
+        };
+        let mut ldj = [S::ZERO; N];
+        self.forward_vjp_head_block(z, ctx, &mut head, g_ldj, g_z, g_ctx, g_params, &mut ldj, scratch);
+    }
+
+    fn block_forward_vjp_head_scratch_len(&self, n: usize) -> usize {
+        Bijection::<S>::block_forward_vjp_scratch_len(self, n)
+    }
+
+    /// One sampling pass over the block keeping every layer's outputs (the last are `x`), the
+    /// head, then each layer's [`Bijection::forward_vjp_block`] for the whole block.
+    fn forward_vjp_head_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        head: &mut SampleHead<'_, S>,
+        g_ldj: S,
+        mut g_z: [&mut [S]; N],
+        mut g_ctx: [&mut [S]; N],
+        mut g_params: Option<&mut [S]>,
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        let d = self.desc.dim as usize;
+        let n = self.len();
+        let Some((outs, rest)) = scratch.split_at_mut_checked(n.max(1) * N * d) else {
+            return;
+        };
+        let Some((ga, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        let Some((gb, rest)) = rest.split_at_mut_checked(N * d) else {
+            return;
+        };
+        if n == 0 {
+            let x = slicing::head_mut(outs, N * d);
+            for (xs, zs) in block::views_mut::<S, N>(x, d).into_iter().zip(z) {
+                slicing::copy(xs, zs);
+            }
+            head(x, ldj, ga);
+            for (gz, g) in g_z.iter_mut().zip(block::views::<S, N>(ga, d)) {
+                slicing::copy(gz, g);
+            }
+            return;
+        }
+        // outs[k] = outputs of step k, which runs layer n − 1 − k; the last are x.
+        for k in 0..n {
+            let (done, todo) = slicing::split_mut(outs, k * N * d);
+            let input = if k == 0 {
+                z
+            } else {
+                block::views::<S, N>(slicing::split_back(done, N * d).1, d)
+            };
+            let out = block::views_mut::<S, N>(todo, d);
+            self.layer(n - 1 - k)
+                .forward_acc_block(input, ctx, out, ldj, rest);
+        }
+        head(slicing::split_back(outs, N * d).1, ldj, ga);
+        for k in (0..n).rev() {
+            let i = n - 1 - k;
+            let l = self.layer(i);
+            let input = if k == 0 {
+                z
+            } else {
+                block::views::<S, N>(slicing::range(outs, (k - 1) * N * d, N * d), d)
+            };
+            let gp = self.g_params_of(g_params.as_deref_mut(), i);
+            let g_c = g_ctx.each_mut().map(|g| &mut **g);
+            let g_out = block::views::<S, N>(ga, d);
+            // ga holds dL/d(outputs of step k); write dL/d(its inputs) into gb, then copy back.
+            if k == 0 {
+                let g_in = g_z.each_mut().map(|g| &mut **g);
+                l.forward_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
+            } else {
+                let g_in = block::views_mut::<S, N>(gb, d);
+                l.forward_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
+                slicing::copy(ga, gb);
+            }
+        }
+    }
 }
 
 /// Every method is the composition's (`Layers::view`): the context standardization, if any,
@@ -797,6 +1008,64 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         self.view()
             .inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch)
     }
+    #[inline]
+    fn forward_vjp_scratch_len(&self) -> usize {
+        Bijection::<S>::forward_vjp_scratch_len(&self.view())
+    }
+    #[inline]
+    fn forward_vjp(
+        &self,
+        z: &[S],
+        ctx: &[S],
+        g_x: &[S],
+        g_ldj: S,
+        g_z: &mut [S],
+        g_ctx: &mut [S],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        self.view()
+            .forward_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch)
+    }
+    #[inline]
+    fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
+        Bijection::<S>::block_forward_vjp_scratch_len(&self.view(), n)
+    }
+    #[inline]
+    fn forward_vjp_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        g_x: [&[S]; N],
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        scratch: &mut [S],
+    ) {
+        self.view()
+            .forward_vjp_block(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch)
+    }
+    #[inline]
+    fn block_forward_vjp_head_scratch_len(&self, n: usize) -> usize {
+        Bijection::<S>::block_forward_vjp_head_scratch_len(&self.view(), n)
+    }
+    #[inline]
+    fn forward_vjp_head_block<const N: usize>(
+        &self,
+        z: [&[S]; N],
+        ctx: [&[S]; N],
+        head: &mut SampleHead<'_, S>,
+        g_ldj: S,
+        g_z: [&mut [S]; N],
+        g_ctx: [&mut [S]; N],
+        g_params: Option<&mut [S]>,
+        ldj: &mut [S; N],
+        scratch: &mut [S],
+    ) {
+        self.view()
+            .forward_vjp_head_block(z, ctx, head, g_ldj, g_z, g_ctx, g_params, ldj, scratch)
+    }
 }
 
 /// The base distribution of a runtime model.
@@ -854,5 +1123,8 @@ impl<'a, S: Real, W: Weight> Base<S> for BaseView<'a, W> {
     }
     fn log_prob_vjp(&self, z: &[S], g: S, g_z: &mut [S], g_params: Option<&mut [S]>, scratch: &mut [S]) {
         base_dispatch!(self, b => b.log_prob_vjp(z, g, g_z, g_params, scratch))
+    }
+    fn noise_to_base_vjp(&self, eps: &[S], g_z: &[S], g_params: &mut [S]) {
+        base_dispatch!(self, b => b.noise_to_base_vjp(eps, g_z, g_params))
     }
 }

@@ -217,6 +217,209 @@ fn whole_model_parameter_gradient_matches_finite_differences() {
     }
 }
 
+/// The reparameterization gradient of `sample_and_log_prob` (MAF and IAF layers, a context, a
+/// trained diagonal base) against finite differences of every weight and context element.
+#[test]
+fn sample_and_log_prob_gradient_matches_finite_differences() {
+    let mut rng = Lcg(21);
+    let parts = random_maf(3, 2, 3, &[8, 8], &mut rng);
+    let eps = [0.6, -1.3, 0.2];
+    let (g_x, g_lq) = ([0.5, -0.7, 1.2], 0.8);
+    let loss = |w: &[f64], c: &[f64]| {
+        let f = flow_of::<f64, f64>(&parts.desc, w, &parts.ints);
+        let mut s = vec![0.0; f.scratch_len()];
+        let mut x = [0.0; 3];
+        let lq = f.sample_and_log_prob(&eps, c, &mut x, &mut s);
+        x.iter().zip(&g_x).map(|(a, b)| a * b).sum::<f64>() + g_lq * lq
+    };
+    let c = [0.2, -0.5];
+    let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
+    let mut s = vec![0.0; f.sample_vjp_scratch_len()];
+    let (mut g, mut gc) = (vec![0.0; parts.weights.len()], [0.0; 2]);
+    f.sample_and_log_prob_vjp(&eps, &c, &g_x, g_lq, &mut gc, &mut g, &mut s);
+    let h = 1e-6;
+    let mut worst: f64 = 0.0;
+    for k in (0..parts.weights.len()).filter(|&k| parts.weights[k] != 0.0) {
+        let (mut wp, mut wm) = (parts.weights.clone(), parts.weights.clone());
+        wp[k] += h;
+        wm[k] -= h;
+        let fd = (loss(&wp, &c) - loss(&wm, &c)) / (2.0 * h);
+        worst = worst.max((fd - g[k]).abs() / (1.0 + fd.abs()));
+    }
+    for j in 0..2 {
+        let (mut cp, mut cm) = (c, c);
+        cp[j] += h;
+        cm[j] -= h;
+        let fd = (loss(&parts.weights, &cp) - loss(&parts.weights, &cm)) / (2.0 * h);
+        worst = worst.max((fd - gc[j]).abs() / (1.0 + fd.abs()));
+    }
+    std::eprintln!("sample_and_log_prob gradient worst error: {worst:e}");
+    assert!(worst < 1e-6, "{worst}");
+    // The base's parameters get a gradient (its last 6 weights: μ, σ).
+    assert!(g[g.len() - 6..].iter().all(|v| *v != 0.0), "{g:?}");
+}
+
+/// A random coupling flow: RealNVP, NICE and spline couplings (alternating masks) around a
+/// permutation and an ActNorm, then `random_maf_after`'s MAF/IAF layers and diagonal base.
+fn random_coupling(d: usize, c: usize, hidden: &[usize], rng: &mut Lcg) -> ModelParts {
+    use crate::layers::spline::{SplineKind, SplineOpts};
+    let mut m = ModelParts::new(d, c);
+    let spline = SplineOpts {
+        bins: 5,
+        bound: 3.0,
+        kind: SplineKind::FlowJax {
+            min_width: 0.1,
+            min_derivative: 5e-2,
+        },
+        logit_scale: 1.0,
+    };
+    let perm: Vec<u16> = (0..d as u16).rev().collect();
+    for k in 0..4 {
+        let mask: Vec<u16> = (0..d).map(|i| u16::from(i % 2 == k % 2)).collect();
+        let n_id = mask.iter().filter(|&&v| v == 1).count();
+        let per = [2, 1, spline.params_per_feature(), 2][k];
+        let mut sizes = heapless::Vec::<usize, 8>::new();
+        sizes.push(n_id + c).unwrap();
+        for &h in hidden {
+            sizes.push(h).unwrap();
+        }
+        sizes.push(per * (d - n_id)).unwrap();
+        let w: Vec<f64> = (0..mlp::n_params(&sizes)).map(|_| rng.normal() * 0.3).collect();
+        let params = m.push_weights(&w);
+        let mask = m.push_ints(&mask);
+        let net = NetDesc {
+            sizes,
+            activation: Activation::Tanh,
+            residual: false,
+            params,
+        };
+        m.push_layer(if k == 2 {
+            LayerDesc::SplineCoupling { net, mask, spline }
+        } else {
+            LayerDesc::AffineCoupling {
+                net,
+                mask,
+                scale: AffineScale::SoftclipExp { bound: 5.0 },
+                layout: AffineLayout::ShiftScale,
+                additive: k == 1,
+            }
+        });
+        if k == 1 {
+            let perm = m.push_ints(&perm);
+            m.push_layer(LayerDesc::Permutation { perm });
+            let p: Vec<f64> = (0..2 * d).map(|_| rng.normal() * 0.3).collect();
+            let params = m.push_weights(&p);
+            m.push_layer(LayerDesc::ActNorm { params });
+        }
+    }
+    random_maf_after(m, 2, hidden, rng)
+}
+
+/// The block form of the sampling gradient is the single-sample one bit for bit, and the
+/// single-sample one matches finite differences, on coupling flows (affine, additive, spline)
+/// with a permutation, an ActNorm, MAF/IAF layers and a diagonal base.
+#[test]
+fn sampling_gradients_of_coupling_flows_match_finite_differences_and_blocks() {
+    const N: usize = 5;
+    fn blocks<S: Real + crate::Weight>(parts: &ModelParts, what: &str) {
+        let w: Vec<S> = parts.weights.iter().map(|&v| S::from_f64(v)).collect();
+        let f = flow_of::<S, S>(&parts.desc, &w, &parts.ints);
+        let (d, c) = (parts.desc.dim as usize, parts.desc.context_dim as usize);
+        let mut rng = Lcg(8);
+        let eps: Vec<S> = (0..N * d).map(|_| S::from_f64(rng.normal())).collect();
+        let cs: Vec<S> = (0..N * c).map(|_| S::from_f64(rng.normal())).collect();
+        let gx: Vec<S> = (0..N * d).map(|_| S::from_f64(rng.normal())).collect();
+        let start: Vec<S> = (0..w.len()).map(|_| S::from_f64(rng.normal() * 0.1)).collect();
+        let mut s = vec![S::ZERO; f.sample_vjp_scratch_len()];
+        let (mut g1, mut gc1) = (start.clone(), vec![S::ZERO; N * c]);
+        for i in 0..N {
+            let (e, cx, g) = (
+                &eps[i * d..(i + 1) * d],
+                &cs[i * c..(i + 1) * c],
+                &gx[i * d..(i + 1) * d],
+            );
+            let gc = &mut gc1[i * c..(i + 1) * c];
+            f.sample_and_log_prob_vjp(e, cx, g, S::from_f64(0.7), gc, &mut g1, &mut s);
+        }
+        let mut s = vec![S::ZERO; f.sample_vjp_block_scratch_len(N)];
+        let (mut g2, mut gc2) = (start.clone(), vec![S::ZERO; N * c]);
+        fn v<S>(b: &[S], n: usize) -> [&[S]; N] {
+            crate::block::views::<S, N>(b, n)
+        }
+        let gcv = crate::block::views_mut::<S, N>(&mut gc2, c);
+        let (e, cx, g) = (v(&eps, d), v(&cs, c), v(&gx, d));
+        f.sample_and_log_prob_vjp_block(e, cx, g, S::from_f64(0.7), gcv, &mut g2, &mut s);
+        let bits = |v: &[S]| v.iter().map(|a| a.to_f64().to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&g1), bits(&g2), "g_params, {what}");
+        assert_eq!(bits(&gc1), bits(&gc2), "g_ctx, {what}");
+        // The one-pass form: the head sees the samples and densities of sample_and_log_prob.
+        let mut s = vec![S::ZERO; f.sample_vjp_head_scratch_len(N)];
+        let (mut g3, mut gc3) = (start.clone(), vec![S::ZERO; N * c]);
+        let (mut seen_x, mut seen_q) = (vec![S::ZERO; N * d], vec![S::ZERO; N]);
+        let mut head = |x: &[S], lq: &[S], g: &mut [S]| {
+            seen_x.copy_from_slice(x);
+            seen_q.copy_from_slice(lq);
+            g.copy_from_slice(&gx);
+        };
+        let gcv = crate::block::views_mut::<S, N>(&mut gc3, c);
+        f.sample_vjp_head_block(e, cx, S::from_f64(0.7), &mut head, gcv, &mut g3, &mut s);
+        assert_eq!(bits(&g1), bits(&g3), "g_params (head), {what}");
+        assert_eq!(bits(&gc1), bits(&gc3), "g_ctx (head), {what}");
+        let mut s = vec![S::ZERO; f.scratch_len()];
+        for i in 0..N {
+            let mut x = vec![S::ZERO; d];
+            let lq = f.sample_and_log_prob(&eps[i * d..(i + 1) * d], &cs[i * c..(i + 1) * c], &mut x, &mut s);
+            assert_eq!(bits(&x), bits(&seen_x[i * d..(i + 1) * d]), "x (head), {what}");
+            assert_eq!(
+                lq.to_f64().to_bits(),
+                seen_q[i].to_f64().to_bits(),
+                "log q (head), {what}"
+            );
+        }
+        let moved = g1.iter().zip(&start).filter(|(a, b)| a != b).count();
+        assert!(moved > w.len() / 2, "{what}: {moved} of {}", w.len());
+    }
+    let mut rng = Lcg(31);
+    for (d, c) in [(4, 0), (5, 2), (2, 1)] {
+        let parts = random_coupling(d, c, &[8, 8], &mut rng);
+        blocks::<f32>(&parts, &std::format!("f32 d={d} c={c}"));
+        blocks::<f64>(&parts, &std::format!("f64 d={d} c={c}"));
+    }
+    // Finite differences of the whole flow's sampling loss, every weight and context element.
+    let parts = random_coupling(4, 2, &[8], &mut Lcg(3));
+    let (eps, c) = ([0.4, -0.9, 1.1, 0.2], [0.3, -0.6]);
+    let (g_x, g_lq) = ([0.5, -0.7, 1.2, 0.1], -0.4);
+    let loss = |w: &[f64], c: &[f64]| {
+        let f = flow_of::<f64, f64>(&parts.desc, w, &parts.ints);
+        let mut s = vec![0.0; f.scratch_len()];
+        let mut x = [0.0; 4];
+        let lq = f.sample_and_log_prob(&eps, c, &mut x, &mut s);
+        x.iter().zip(&g_x).map(|(a, b)| a * b).sum::<f64>() + g_lq * lq
+    };
+    let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
+    let mut s = vec![0.0; f.sample_vjp_scratch_len()];
+    let (mut g, mut gc) = (vec![0.0; parts.weights.len()], [0.0; 2]);
+    f.sample_and_log_prob_vjp(&eps, &c, &g_x, g_lq, &mut gc, &mut g, &mut s);
+    let h = 1e-6;
+    let mut worst: f64 = 0.0;
+    for k in (0..parts.weights.len()).filter(|&k| parts.weights[k] != 0.0) {
+        let (mut wp, mut wm) = (parts.weights.clone(), parts.weights.clone());
+        wp[k] += h;
+        wm[k] -= h;
+        let fd = (loss(&wp, &c) - loss(&wm, &c)) / (2.0 * h);
+        worst = worst.max((fd - g[k]).abs() / (1.0 + fd.abs()));
+    }
+    for j in 0..2 {
+        let (mut cp, mut cm) = (c, c);
+        cp[j] += h;
+        cm[j] -= h;
+        let fd = (loss(&parts.weights, &cp) - loss(&parts.weights, &cm)) / (2.0 * h);
+        worst = worst.max((fd - gc[j]).abs() / (1.0 + fd.abs()));
+    }
+    std::eprintln!("coupling flow sampling gradient worst error: {worst:e}");
+    assert!(worst < 1e-6, "{worst}");
+}
+
 fn reject(bytes: &[u8]) -> Error {
     let store = aligned(bytes);
     match Evaluator::<f32, 4096>::new(as_bytes(&store, bytes.len())) {
