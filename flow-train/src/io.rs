@@ -32,6 +32,9 @@ pub struct Meta {
     /// The training record, for `fit` models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training: Option<TrainingRecord>,
+    /// The reverse-KL training record, for `fit-target` models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_fit: Option<TargetFitRecord>,
     /// The source library's description, for imported models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<serde_json::Value>,
@@ -76,6 +79,27 @@ impl TrainingRecord {
             history: out.history.clone(),
         }
     }
+}
+
+/// How a model was fitted to a target density by reverse KL (`flow-train fit-target`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetFitRecord {
+    /// The target and its parameters, e.g. `phi4 lattice=8 m2=-4 lambda=8`.
+    pub target: String,
+    /// The configuration.
+    pub config: crate::reverse_kl::TargetConfig,
+    /// Steps run.
+    pub steps: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// ESS / N of the final evaluation.
+    #[serde(with = "crate::jsonf64::one")]
+    pub ess: f64,
+    /// Mean `log q − log p*` of the final evaluation.
+    #[serde(with = "crate::jsonf64::one")]
+    pub kl: f64,
+    /// Per-step curve.
+    pub history: Vec<crate::reverse_kl::StepInfo>,
 }
 
 /// Errors reading or writing model files.

@@ -38,6 +38,7 @@
 //! | [`golden`] | golden vectors stored in every model file (`golden_for` picks the probes), and `verify` |
 //! | [`eval`] | `log_probs` of a model on a data set |
 //! | [`calibrate`] | simulation-based calibration and expected coverage of a posterior model |
+//! | [`reverse_kl`] | [`fit_target`]: reverse-KL fits to an unnormalized density ([`target`]: φ⁴, funnel, banana, closures) |
 //! | [`importance`] | exact answers from an approximate flow: importance weights, ESS, evidence, independence Metropolis–Hastings |
 //! | [`posterior`] | posterior draws inside the prior's bounds (`sample_within`), many observations at once |
 //! | [`footprint`] | flash, RAM, stack and instructions of a baked model on a Cortex-M4F (qemu) |
@@ -58,7 +59,11 @@ pub mod jsonf64;
 pub mod npy;
 pub mod plot;
 pub mod posterior;
+pub mod reverse_kl;
+pub mod target;
 pub mod train;
 
 pub use arch::{ArchConfig, FlowKind};
+pub use reverse_kl::{fit_target, fit_target_with, TargetConfig, TargetOutcome};
+pub use target::Target;
 pub use train::{fit, fit_with, Dataset, FitConfig, FitOutcome};

@@ -1,7 +1,8 @@
 //! The `flow-train` command line: a thin layer over the `flow_train` library.
 //!
 //! Output contract (scripts rely on these): `fit` ends with
-//! `best_val_nll=<float> epochs=<int> seconds=<float>`, `eval` with `mean_log_prob=<float> n=<int>`.
+//! `best_val_nll=<float> epochs=<int> seconds=<float>`, `fit-target` with
+//! `ess=<float> kl=<float> steps=<int> seconds=<float>`, `eval` with `mean_log_prob=<float> n=<int>`.
 //! Errors go to stderr with a non-zero exit status.
 
 use std::io::IsTerminal;
@@ -43,6 +44,8 @@ enum Command {
     },
     /// Fit a flow to a CSV by maximum likelihood and write the model file.
     Fit(cli::FitOptions),
+    /// Fit a flow to an unnormalized density by reverse KL (no data): phi4, funnel, banana.
+    FitTarget(cli::FitTargetOptions),
     /// log p of every row of a CSV.
     Eval {
         /// Model file.
@@ -146,6 +149,12 @@ fn main() -> ExitCode {
                 })
             }
         },
+        Command::FitTarget(options) => {
+            let show = !options.quiet && std::io::stderr().is_terminal();
+            let stop = Arc::new(AtomicBool::new(false));
+            cli::install_ctrlc(stop.clone());
+            cli::fit_target(&options, show, &stop)
+        }
         Command::Eval {
             model,
             data,

@@ -510,7 +510,7 @@ pub fn mean_nll(model: &Trainable, data: &Dataset, rows: &[usize], chunks: usize
 }
 
 /// Adam state.
-struct Adam {
+pub(crate) struct Adam {
     m: Vec<f64>,
     v: Vec<f64>,
     t: i32,
@@ -521,9 +521,18 @@ impl Adam {
     const B2: f64 = 0.999;
     const EPS: f64 = 1e-8;
 
+    /// Zero moments for `n` weights.
+    pub(crate) fn new(n: usize) -> Self {
+        Adam {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
+    }
+
     /// One Adam step; `weight_decay` > 0 first shrinks every trainable weight by
     /// `lr · weight_decay` (decoupled weight decay, AdamW, as `torch.optim.AdamW`).
-    fn step(&mut self, w: &mut [f64], g: &[f64], trainable: &[bool], lr: f64, weight_decay: f64) {
+    pub(crate) fn step(&mut self, w: &mut [f64], g: &[f64], trainable: &[bool], lr: f64, weight_decay: f64) {
         self.t += 1;
         let c1 = 1.0 - Self::B1.powi(self.t);
         let c2 = 1.0 - Self::B2.powi(self.t);
@@ -648,11 +657,7 @@ fn fit_inner(
     )
     .map_err(FitError::Arch)?;
     let n_w = model.parts.weights.len();
-    let mut adam = Adam {
-        m: vec![0.0; n_w],
-        v: vec![0.0; n_w],
-        t: 0,
-    };
+    let mut adam = Adam::new(n_w);
     let batch_size = effective_batch_size(cfg, train_rows.len());
     let batches_per_epoch = train_rows.len().div_ceil(batch_size);
     let total_steps = (cfg.epochs * batches_per_epoch) as f64;

@@ -125,6 +125,10 @@ pub struct ArchConfig {
     /// `Log` for positive data or `Logit` for data in (0, 1).
     #[serde(default)]
     pub pre: Vec<ElementwiseKind>,
+    /// Coupling masks on the checkerboard of a row-major `L × L` lattice when `D = L²` (this is
+    /// `L`; 0 = alternate features, see [`coupling_mask`]).
+    #[serde(default)]
+    pub checkerboard: usize,
 }
 
 impl Default for ArchConfig {
@@ -137,6 +141,7 @@ impl Default for ArchConfig {
             bound: 5.0,
             activation: Activation::Relu,
             pre: Vec::new(),
+            checkerboard: 0,
         }
     }
 }
@@ -225,7 +230,7 @@ pub fn build(
                 });
             }
             FlowKind::Realnvp => {
-                let mask = coupling_mask(d, k);
+                let mask = coupling_mask(d, k, cfg.checkerboard);
                 let (net, mask) = push_coupling_net(&mut t, &mask, c, &cfg.hidden, 2, cfg.activation, rng);
                 t.parts.push_layer(LayerDesc::AffineCoupling {
                     net,
@@ -268,6 +273,7 @@ pub fn build(
                     bound: cfg.bound,
                     hidden: &cfg.hidden,
                     activation: cfg.activation,
+                    checkerboard: cfg.checkerboard,
                 };
                 spline::push_layer(&mut t, &arch, structure, &order, k, c, rng)?
             }

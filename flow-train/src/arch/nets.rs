@@ -108,10 +108,17 @@ pub(crate) fn push_made(
 }
 
 /// Alternating halves: feature `i` is an identity (conditioning) feature of layer `k` when
-/// `i % 2 == k % 2` (zuko's RealNVP masks). With one feature, nothing conditions it.
-pub fn coupling_mask(d: usize, k: usize) -> Vec<u16> {
+/// `i % 2 == k % 2` (zuko's RealNVP masks). With one feature, nothing conditions it. With
+/// `checkerboard = L` and `d = L²` the features are the sites of a row-major `L × L` lattice and
+/// site `(r, c)` is an identity feature when `(r + c) % 2 == k % 2` (the lattice-flow masks:
+/// every transformed site sees its four neighbours).
+pub fn coupling_mask(d: usize, k: usize, checkerboard: usize) -> Vec<u16> {
     if d == 1 {
         return vec![0];
+    }
+    if checkerboard > 1 && checkerboard * checkerboard == d {
+        let l = checkerboard;
+        return (0..d).map(|i| u16::from((i / l + i % l) % 2 == k % 2)).collect();
     }
     (0..d).map(|i| u16::from(i % 2 == k % 2)).collect()
 }

@@ -31,6 +31,8 @@ pub(crate) struct SplineArch<'a> {
     pub hidden: &'a [usize],
     /// Their activation.
     pub activation: Activation,
+    /// Checkerboard lattice side of the coupling masks (0 = alternate features).
+    pub checkerboard: usize,
 }
 
 /// Appends layer `k` of a spline flow with `structure`.
@@ -65,7 +67,7 @@ pub(crate) fn push_layer(
         }
         Structure::Coupling => {
             let d = order.len();
-            let mask = coupling_mask(d, k);
+            let mask = coupling_mask(d, k, cfg.checkerboard);
             let (net, mask) = push_coupling_net(t, &mask, c, cfg.hidden, p, cfg.activation, rng);
             t.parts
                 .push_layer(LayerDesc::SplineCoupling { net, mask, spline });

@@ -17,8 +17,10 @@ use flow_train::train::{self, Dataset, FitConfig, Precision, Schedule};
 use flow_train::{ArchConfig, FlowKind};
 
 mod calibrate;
+mod fit_target;
 mod sample;
 pub use calibrate::{calibrate, CalibrateOptions};
+pub use fit_target::{fit_target, FitTargetOptions};
 pub use sample::{sample, SampleOptions};
 
 /// A command's outcome: an exit code, or a message for stderr.
@@ -191,7 +193,7 @@ impl FitOptions {
 
 /// A parser for one of the library's named choices (`FromStr`), with the names as clap's possible
 /// values (shown by `--help`, checked before parsing).
-fn choice<T>(
+pub(crate) fn choice<T>(
     values: impl IntoIterator<Item = (&'static str, &'static str)>,
 ) -> impl TypedValueParser<Value = T>
 where
@@ -384,6 +386,9 @@ pub fn inspect(model: &Path, json: bool) -> CliResult {
                 "training": meta.training.as_ref().map(|t| serde_json::json!({
                     "best_val_nll": t.best_val_nll, "epochs": t.epochs, "seconds": t.seconds,
                     "stop": t.stop, "config": t.config, "n_train": t.n_train, "n_val": t.n_val })),
+                "target_fit": meta.target_fit.as_ref().map(|t| serde_json::json!({
+                    "target": t.target, "steps": t.steps, "seconds": t.seconds, "ess": t.ess,
+                    "kl": t.kl, "config": t.config, "history": t.history })),
                 "source": meta.source,
                 "golden_points": meta.golden.as_ref().map(|g| g.points.len()),
             }
@@ -409,6 +414,12 @@ pub fn inspect(model: &Path, json: bool) -> CliResult {
         println!(
             "  trained: {} epochs, best_val_nll {:.5}, {:.1} s, stop {:?}, {} train / {} val rows",
             t.epochs, t.best_val_nll, t.seconds, t.stop, t.n_train, t.n_val
+        );
+    }
+    if let Some(t) = &meta.target_fit {
+        println!(
+            "  fitted to {} by reverse KL: {} steps, ess {:.4}, kl {:.5}, {:.1} s",
+            t.target, t.steps, t.ess, t.kl, t.seconds
         );
     }
     if let Some(s) = &meta.source {

@@ -310,6 +310,7 @@ pub fn import_file(
         context_columns: (0..c).map(|i| format!("c{i}")).collect(),
         flow: format!("{} {}", fx.library, fx.flow.constructor),
         training: None,
+        target_fit: None,
         source: Some(serde_json::json!({
             "library": fx.library, "library_version": fx.library_version, "framework": fx.framework,
             "constructor": fx.flow.constructor, "kwargs": fx.flow.kwargs,
