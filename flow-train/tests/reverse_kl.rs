@@ -137,8 +137,8 @@ fn run(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `fit-target` prints its contract line and writes a model that `verify`, `sample` and `eval`
-/// take; φ⁴'s columns are named by site.
+/// `fit-target` prints its contract line and writes a model that `verify`, `sample`, `eval` and
+/// `plot` take; φ⁴'s columns are named by site.
 #[test]
 fn fit_target_cli_writes_an_ordinary_model() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fit_target_cli");
@@ -173,6 +173,8 @@ fn fit_target_cli_writes_an_ordinary_model() {
         eval.lines().last().unwrap().starts_with("mean_log_prob="),
         "{eval}"
     );
+    assert!(run(&["plot", &p("banana.flow"), "-o", &p("banana.png")]).contains("wrote"));
+    assert!(std::fs::metadata(p("banana.png")).unwrap().len() > 1000);
     let about = run(&["inspect", &p("banana.flow")]);
     assert!(
         about.contains("fitted to banana by reverse KL: 300 steps"),
