@@ -67,7 +67,7 @@ pub fn check(args: &Args) -> syn::Result<Model> {
     match check_bytes(&bytes, args.precision) {
         Ok(model) => Ok(Model {
             include,
-            golden: crate::golden::read(&bytes),
+            golden: crate::golden::read(&bytes).map_err(|why| error(lit, &why))?,
             ..model
         }),
         Err(problems) => {

@@ -47,27 +47,90 @@ fn vec2(v: &serde_json::Value) -> Option<Vec<Vec<f64>>> {
     v.as_array()?.iter().map(vec1).collect()
 }
 
-/// The golden vectors of a model file, if its metadata has well-formed ones.
-pub fn read(bytes: &[u8]) -> Option<Golden> {
-    let meta: serde_json::Value = serde_json::from_str(file::split(bytes).ok()?.meta).ok()?;
-    let g = meta.get("golden")?;
-    let golden = Golden {
-        points: vec2(g.get("points")?)?,
-        context: vec2(g.get("context")?)?,
-        log_prob: vec1(g.get("log_prob")?)?,
-        base: vec2(g.get("base")?)?,
-        ldj: vec1(g.get("ldj")?)?,
-        noise: vec2(g.get("noise")?)?,
-        noise_context: vec2(g.get("noise_context")?)?,
-        sample: vec2(g.get("sample")?)?,
+/// The golden vectors of a model file: `Ok(None)` when its metadata has none (or is not JSON: a
+/// file from another writer), an error naming the field when a `golden` section is there but does
+/// not have the shape `flow-train` writes (a mismatch must not silently drop the generated test).
+pub fn read(bytes: &[u8]) -> Result<Option<Golden>, String> {
+    let Some(meta) = file::split(bytes)
+        .ok()
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p.meta).ok())
+    else {
+        return Ok(None);
     };
-    let n = golden.points.len();
-    let m = golden.noise.len();
-    let consistent = golden.context.len() == n
-        && golden.log_prob.len() == n
-        && golden.base.len() == n
-        && golden.ldj.len() == n
-        && golden.noise_context.len() == m
-        && golden.sample.len() == m;
-    consistent.then_some(golden)
+    let Some(g) = meta.get("golden") else {
+        return Ok(None);
+    };
+    let field = |name: &str| {
+        g.get(name)
+            .ok_or_else(|| format!("the golden vectors have no `{name}`"))
+    };
+    let bad = |name: &str, what: &str| format!("the golden vectors' `{name}` is not {what}");
+    let one = |name: &str| vec1(field(name)?).ok_or_else(|| bad(name, "an array of numbers"));
+    let two = |name: &str| vec2(field(name)?).ok_or_else(|| bad(name, "an array of arrays of numbers"));
+    let golden = Golden {
+        points: two("points")?,
+        context: two("context")?,
+        log_prob: one("log_prob")?,
+        base: two("base")?,
+        ldj: one("ldj")?,
+        noise: two("noise")?,
+        noise_context: two("noise_context")?,
+        sample: two("sample")?,
+    };
+    let (n, m) = (golden.points.len(), golden.noise.len());
+    let lengths = [
+        ("context", golden.context.len(), n, "points"),
+        ("log_prob", golden.log_prob.len(), n, "points"),
+        ("base", golden.base.len(), n, "points"),
+        ("ldj", golden.ldj.len(), n, "points"),
+        ("noise_context", golden.noise_context.len(), m, "noise"),
+        ("sample", golden.sample.len(), m, "noise"),
+    ];
+    for (name, got, want, of) in lengths {
+        if got != want {
+            return Err(format!(
+                "the golden vectors' `{name}` has {got} entries for {want} `{of}`"
+            ));
+        }
+    }
+    Ok(Some(golden))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A good model's bytes with its metadata replaced by `meta`.
+    fn with_meta(meta: &str) -> Vec<u8> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(dir.join("tests/models/golden.flow")).unwrap();
+        let (parts, _) = flow_core::model::builder::ModelParts::from_bytes(&bytes).unwrap();
+        parts.to_bytes(meta)
+    }
+
+    #[test]
+    fn well_formed_missing_and_malformed_golden_sections() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let good = std::fs::read(dir.join("tests/models/golden.flow")).unwrap();
+        let g = read(&good).unwrap().expect("golden.flow has golden vectors");
+        assert!(!g.points.is_empty() && g.points.len() == g.log_prob.len());
+        assert!(read(&with_meta("{}")).unwrap().is_none());
+        assert!(read(&with_meta("not json")).unwrap().is_none());
+        let meta: serde_json::Value = serde_json::from_str(file::split(&good).unwrap().meta).unwrap();
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut m = meta.clone();
+            f(&mut m["golden"]);
+            read(&with_meta(&m.to_string())).unwrap_err()
+        };
+        let e = edit(&|g| {
+            g.as_object_mut().unwrap().remove("ldj");
+        });
+        assert!(e.contains("no `ldj`"), "{e}");
+        let e = edit(&|g| g["log_prob"] = serde_json::json!("x"));
+        assert!(e.contains("`log_prob` is not an array of numbers"), "{e}");
+        let e = edit(&|g| {
+            g["sample"].as_array_mut().unwrap().pop();
+        });
+        assert!(e.contains("`sample` has"), "{e}");
+    }
 }

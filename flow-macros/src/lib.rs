@@ -49,7 +49,8 @@
 //! # Errors
 //! The model is checked at compile time; every problem (missing file, bad magic or version,
 //! checksum mismatch, corrupt description, NaN or infinite weights, unsupported layer kinds or
-//! options, dimensions that do not chain, …) is reported at once, on the path literal. The macro
+//! options, dimensions that do not chain, a `golden` section in the metadata that does not have
+//! the shape `flow-train` writes, …) is reported at once, on the path literal. The macro
 //! never writes files; it emits `include_bytes!` of the model so that editing it rebuilds.
 //!
 //! # Layout
