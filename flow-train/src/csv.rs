@@ -6,8 +6,13 @@
 //!   whose first row is data is refused instead of losing that row). Blank lines (empty or only spaces
 //!   and tabs) are skipped anywhere, before the header too; line numbers in errors still count them,
 //!   so they are the numbers an editor shows.
-//! * Comma-separated fields; spaces and tabs around a field are ignored; a field may be quoted
-//!   (`"1.5"`, `"a name, with a comma"`, `""` for a quote inside). Quoted fields cannot span lines.
+//! * Fields separated by commas, semicolons or tabs ([`Delimiter`]): [`ReadOptions::delimiter`], or
+//!   by default the first of comma, semicolon, tab that the header line holds outside quotes (a
+//!   comma when it holds none). Spaces around a field are ignored, and tabs too unless
+//!   they are the delimiter; a field may be quoted (`"1.5"`, `"a name, with a comma"`, `""` for a
+//!   quote inside). Quoted fields cannot span lines. In semicolon-separated files a value with one
+//!   comma and no point is read with a decimal comma (`1,5` is 1.5), as spreadsheets in many
+//!   locales write them.
 //! * `\n` or `\r\n` line ends, a final line with or without its newline, a UTF-8 byte-order mark.
 //! * Values in Rust's `f64` syntax (`1`, `-2.5e-3`, `.5`, `+7`, `1E6`). A field that is empty, `NaN`,
 //!   `inf`/`-infinity`, out of `f64` range (`1e400`) or one of the [`MISSING_MARKERS`] (`NA`,
@@ -105,6 +110,66 @@ pub struct ReadOptions {
     /// Read only these columns, in this order (the table's columns are exactly these). `None` reads
     /// all columns in file order.
     pub columns: Option<Vec<String>>,
+    /// The field delimiter; `None` detects it from the header line (module docs).
+    pub delimiter: Option<Delimiter>,
+}
+
+/// A field delimiter of [`read_csv`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimiter {
+    /// `,`
+    Comma,
+    /// `;` (values may use a decimal comma)
+    Semicolon,
+    /// a tab
+    Tab,
+}
+
+impl Delimiter {
+    /// Every delimiter, in the order [`Delimiter::detect`] tries them.
+    pub const ALL: [Delimiter; 3] = [Delimiter::Comma, Delimiter::Semicolon, Delimiter::Tab];
+
+    /// The character.
+    pub fn char(self) -> char {
+        match self {
+            Delimiter::Comma => ',',
+            Delimiter::Semicolon => ';',
+            Delimiter::Tab => '\t',
+        }
+    }
+
+    /// The delimiter a header line uses: the first of [`Delimiter::ALL`] that occurs in it outside
+    /// quotes (a comma when none does). The order makes tabs padding a comma-separated header
+    /// (`a,\tb`) stay padding.
+    pub fn detect(header: &str) -> Delimiter {
+        let mut seen = [false; 3];
+        let mut quoted = false;
+        for c in header.chars() {
+            if c == '"' {
+                quoted = !quoted;
+            } else if !quoted {
+                if let Some(k) = Self::ALL.iter().position(|d| d.char() == c) {
+                    seen[k] = true;
+                }
+            }
+        }
+        let first = seen.iter().position(|&s| s).unwrap_or(0);
+        Self::ALL[first]
+    }
+}
+
+impl std::str::FromStr for Delimiter {
+    type Err = String;
+
+    /// `,` (or `comma`), `;` (or `semicolon`), `tab` (or a tab character).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "," | "comma" => Ok(Delimiter::Comma),
+            ";" | "semicolon" => Ok(Delimiter::Semicolon),
+            "tab" | "\t" | "\\t" => Ok(Delimiter::Tab),
+            other => Err(format!("unknown delimiter {other:?} (',', ';' or 'tab')")),
+        }
+    }
 }
 
 /// What [`read_csv`] did besides returning the table.
@@ -204,10 +269,10 @@ pub enum CsvError {
         /// Rows dropped.
         dropped: usize,
     },
-    /// The header is one column whose name contains `;` or a tab: another delimiter.
+    /// With a delimiter given, the header is one column whose name contains another delimiter.
     #[error(
         "{}: line {line}: the header is a single column containing {delimiter:?}: \
-         only comma-separated files are supported",
+         the file is not separated by the delimiter given (pass --delimiter {delimiter:?}, or none to detect it)",
         path.display()
     )]
     Delimiter {
@@ -393,7 +458,7 @@ fn excerpt(text: &str) -> String {
 /// ```no_run
 /// # use std::path::Path;
 /// # use flow_train::csv::{read_csv, ReadOptions};
-/// let opts = ReadOptions { drop_invalid: true, columns: Some(vec!["x1".into(), "x0".into()]) };
+/// let opts = ReadOptions { drop_invalid: true, columns: Some(vec!["x1".into(), "x0".into()]), ..Default::default() };
 /// let (table, report) = read_csv(Path::new("data.csv"), &opts)?;
 /// println!("{} rows of {:?}, {} dropped", table.len(), table.columns, report.dropped);
 /// # Ok::<(), flow_train::csv::CsvError>(())
@@ -426,9 +491,14 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
                 })
             }
             Some((_, text)) if is_blank(text) => continue,
-            Some((line, text)) => break (line, parse_header(path, line, text)?),
+            Some((line, text)) => {
+                let delimiter = opts.delimiter.unwrap_or_else(|| Delimiter::detect(text));
+                let names = parse_header(path, line, text, delimiter, opts.delimiter.is_some())?;
+                break (line, (names, delimiter));
+            }
         }
     };
+    let (names, delimiter) = names;
 
     // Selection: `slot[field]` is the field's position in the output row, if it is read.
     let (columns, slot) = select(path, &names, opts.columns.as_deref())?;
@@ -445,7 +515,7 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
         let mut found = 0;
         let mut not_numeric: Option<(usize, String)> = None;
         let mut invalid: Option<(usize, InvalidKind, String)> = None;
-        for (i, field) in Fields::new(text).enumerate() {
+        for (i, field) in Fields::new(text, delimiter).enumerate() {
             found = i + 1;
             let field = field.map_err(|reason| CsvError::Malformed {
                 path: path.to_path_buf(),
@@ -455,6 +525,10 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
                 reason,
             })?;
             let Some(&Some(j)) = slot.get(i) else { continue };
+            let field = match delimiter {
+                Delimiter::Semicolon => decimal_comma(field),
+                _ => field,
+            };
             match parse_value(&field) {
                 Ok(v) => row[j] = v,
                 Err(None) => {
@@ -529,6 +603,7 @@ pub fn read_table(
     path: &Path,
     names: Option<&[String]>,
     drop_invalid: bool,
+    delimiter: Option<Delimiter>,
 ) -> Result<(Table, ReadReport), TableError> {
     if crate::npy::is_numpy(path) {
         return Ok(crate::npy::read_numpy(path, names, drop_invalid)?);
@@ -536,6 +611,7 @@ pub fn read_table(
     let opts = ReadOptions {
         drop_invalid,
         columns: None,
+        delimiter,
     };
     Ok(read_csv(path, &opts)?)
 }
@@ -704,7 +780,22 @@ fn is_blank(text: &str) -> bool {
     text.trim_matches([' ', '\t']).is_empty()
 }
 
-fn parse_header(path: &Path, line: usize, text: &str) -> Result<Vec<String>, CsvError> {
+/// `1,5` → `1.5`: a field with one comma and no point, in a semicolon-separated file.
+fn decimal_comma(field: Cow<'_, str>) -> Cow<'_, str> {
+    if field.matches(',').count() == 1 && !field.contains('.') {
+        Cow::Owned(field.replace(',', "."))
+    } else {
+        field
+    }
+}
+
+fn parse_header(
+    path: &Path,
+    line: usize,
+    text: &str,
+    delimiter: Delimiter,
+    given: bool,
+) -> Result<Vec<String>, CsvError> {
     if text.contains('\r') {
         return Err(CsvError::CarriageReturn {
             path: path.to_path_buf(),
@@ -712,7 +803,7 @@ fn parse_header(path: &Path, line: usize, text: &str) -> Result<Vec<String>, Csv
         });
     }
     let mut names: Vec<String> = Vec::new();
-    for (i, field) in Fields::new(text).enumerate() {
+    for (i, field) in Fields::new(text, delimiter).enumerate() {
         let field = field.map_err(|reason| CsvError::Malformed {
             path: path.to_path_buf(),
             line,
@@ -722,8 +813,12 @@ fn parse_header(path: &Path, line: usize, text: &str) -> Result<Vec<String>, Csv
         })?;
         names.push(field.into_owned());
     }
-    if let [only] = names.as_slice() {
-        if let Some(delimiter) = only.chars().find(|c| matches!(c, ';' | '\t')) {
+    if let ([only], true) = (names.as_slice(), given) {
+        let others = Delimiter::ALL.map(Delimiter::char);
+        if let Some(delimiter) = only
+            .chars()
+            .find(|c| others.contains(c) && *c != delimiter.char())
+        {
             return Err(CsvError::Delimiter {
                 path: path.to_path_buf(),
                 line,
@@ -816,11 +911,23 @@ fn parse_value(text: &str) -> Result<f64, Option<InvalidKind>> {
 /// malformed quoted field.
 struct Fields<'a> {
     rest: Option<&'a str>,
+    /// The delimiter.
+    delimiter: char,
+    /// What is trimmed around a field: spaces and tabs, or only spaces when tabs delimit.
+    pad: &'static [char],
 }
 
 impl<'a> Fields<'a> {
-    fn new(line: &'a str) -> Self {
-        Fields { rest: Some(line) }
+    fn new(line: &'a str, delimiter: Delimiter) -> Self {
+        let pad: &'static [char] = match delimiter {
+            Delimiter::Tab => &[' '],
+            _ => &[' ', '\t'],
+        };
+        Fields {
+            rest: Some(line),
+            delimiter: delimiter.char(),
+            pad,
+        }
     }
 }
 
@@ -828,14 +935,15 @@ impl<'a> Iterator for Fields<'a> {
     type Item = Result<Cow<'a, str>, &'static str>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let s = self.rest.take()?.trim_start_matches([' ', '\t']);
+        let (pad, delimiter) = (self.pad, self.delimiter);
+        let s = self.rest.take()?.trim_start_matches(pad);
         let Some(quoted) = s.strip_prefix('"') else {
-            return Some(Ok(Cow::Borrowed(match s.find(',') {
+            return Some(Ok(Cow::Borrowed(match s.find(delimiter) {
                 Some(k) => {
-                    self.rest = Some(&s[k + 1..]);
-                    s[..k].trim_end_matches([' ', '\t'])
+                    self.rest = Some(&s[k + delimiter.len_utf8()..]);
+                    s[..k].trim_end_matches(pad)
                 }
-                None => s.trim_end_matches([' ', '\t']),
+                None => s.trim_end_matches(pad),
             })));
         };
         // A quoted field: `""` stands for one quote; the closing quote ends it.
@@ -854,12 +962,12 @@ impl<'a> Iterator for Fields<'a> {
             let value = match owned {
                 Some(mut o) => {
                     o.push_str(&quoted[from..q]);
-                    Cow::Owned(o.trim_matches([' ', '\t']).to_string())
+                    Cow::Owned(o.trim_matches(pad).to_string())
                 }
-                None => Cow::Borrowed(quoted[..q].trim_matches([' ', '\t'])),
+                None => Cow::Borrowed(quoted[..q].trim_matches(pad)),
             };
-            let after = quoted[q + 1..].trim_start_matches([' ', '\t']);
-            if let Some(rest) = after.strip_prefix(',') {
+            let after = quoted[q + 1..].trim_start_matches(pad);
+            if let Some(rest) = after.strip_prefix(delimiter) {
                 self.rest = Some(rest);
             } else if !after.is_empty() {
                 return Some(Err("text after the closing quote"));
@@ -892,7 +1000,9 @@ mod tests {
     use super::*;
 
     fn fields(line: &str) -> Vec<Result<String, &'static str>> {
-        Fields::new(line).map(|f| f.map(|c| c.into_owned())).collect()
+        Fields::new(line, Delimiter::Comma)
+            .map(|f| f.map(|c| c.into_owned()))
+            .collect()
     }
 
     #[test]

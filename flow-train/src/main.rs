@@ -58,6 +58,8 @@ enum Command {
         /// Drop rows with NaN, infinite or missing values.
         #[arg(long)]
         drop_invalid: bool,
+        #[arg(long, value_parser = cli::parse_delimiter, help = cli::DELIMITER_HELP)]
+        delimiter: Option<flow_train::csv::Delimiter>,
     },
     /// Draw samples (optionally only inside a box: posteriors within the prior).
     Sample(cli::SampleOptions),
@@ -143,6 +145,7 @@ fn main() -> ExitCode {
                     columns: options.columns,
                     context: options.context,
                     drop_invalid: options.drop_invalid,
+                    delimiter: options.delimiter,
                     checkpoint_every: options.checkpoint_every,
                     progress: show,
                     stop: &stop,
@@ -160,7 +163,8 @@ fn main() -> ExitCode {
             data,
             output,
             drop_invalid,
-        } => cli::eval(&model, &data, output.as_deref(), drop_invalid),
+            delimiter,
+        } => cli::eval(&model, &data, output.as_deref(), drop_invalid, delimiter),
         Command::Sample(options) => cli::sample(&options),
         Command::Calibrate(options) => cli::calibrate(&options),
         Command::Inspect { model, json } => cli::inspect(&model, json),

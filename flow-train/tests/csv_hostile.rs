@@ -53,14 +53,14 @@ fn all() -> ReadOptions {
 fn dropping() -> ReadOptions {
     ReadOptions {
         drop_invalid: true,
-        columns: None,
+        ..Default::default()
     }
 }
 
 fn selecting(cols: &[&str]) -> ReadOptions {
     ReadOptions {
-        drop_invalid: false,
         columns: Some(cols.iter().map(|c| c.to_string()).collect()),
+        ..Default::default()
     }
 }
 
@@ -221,21 +221,51 @@ fn missing_header_row_is_refused() {
     assert!(matches!(e, CsvError::HeaderLooksNumeric { line: 1, .. }));
 }
 
+/// Semicolons and tabs are detected from the header line (decimal commas in semicolon files);
+/// a delimiter given that the header does not use is an error naming the one it does.
 #[test]
-fn other_delimiters_are_named() {
+fn semicolon_and_tab_files_are_detected_and_a_wrong_delimiter_is_named() {
+    use flow_train::csv::Delimiter;
     let d = Scratch::new("delim");
+    let semi = d.file("semi.csv", "x0;x1\n1,5;2,5\n-3;4e2\n\"7,25\" ; 8\n");
+    assert_eq!(
+        rows_of(&read(&semi, &all()).0),
+        vec![vec![1.5, 2.5], vec![-3.0, 400.0], vec![7.25, 8.0]]
+    );
+    // Tabs delimit; spaces around fields are still ignored; an empty field between tabs is empty.
+    let tab = d.file("tab.tsv", "a\tb\tc\n1\t 2 \t3\n4\t5\t6\r\n");
+    let (t, _) = read(&tab, &all());
+    assert_eq!(t.columns, ["a", "b", "c"]);
+    assert_eq!(rows_of(&t), vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]]);
+    refuse(&d, "a\tb\n1\t\t\n", &all(), &["line 2", "field"]);
+    // A delimiter inside quotes does not count, nor split.
+    let quoted = d.file("q.csv", "\"a;b\",c\n1,2\n");
+    assert_eq!(read(&quoted, &all()).0.columns, ["a;b", "c"]);
+    assert_eq!(Delimiter::detect("\"a,b\";\"c,d\""), Delimiter::Semicolon);
+    assert_eq!(Delimiter::detect("a,b;c"), Delimiter::Comma); // the comma first
+    assert_eq!(Delimiter::detect("a,\tb"), Delimiter::Comma); // a tab padding a comma file
+    assert_eq!(Delimiter::detect("only"), Delimiter::Comma);
+    // Given explicitly: the comma on a semicolon file is refused with a hint, in either case.
+    let comma = ReadOptions {
+        delimiter: Some(Delimiter::Comma),
+        ..Default::default()
+    };
+    refuse(&d, "x0;x1\n1,5;2,5\n", &comma, &["line 1", "';'", "--delimiter"]);
+    refuse(&d, "x0\tx1\n1\t2\n", &comma, &["line 1", "'\\t'", "--delimiter"]);
+    let semi_given = ReadOptions {
+        delimiter: Some(Delimiter::Semicolon),
+        ..Default::default()
+    };
+    assert_eq!(rows_of(&read(&semi, &semi_given).0)[0], vec![1.5, 2.5]);
+    // A comma file keeps rejecting decimal commas (a comma there is a delimiter).
     refuse(
         &d,
-        "x0;x1\n1,5;2,5\n",
+        "x0,x1\n\"1,5\",2\n",
         &all(),
-        &["line 1", "';'", "comma-separated"],
+        &["line 2", "not a number", "\"1,5\""],
     );
-    refuse(
-        &d,
-        "x0\tx1\n1\t2\n",
-        &all(),
-        &["line 1", "'\\t'", "comma-separated"],
-    );
+    assert!("pipe".parse::<Delimiter>().unwrap_err().contains("','"));
+    assert_eq!("tab".parse::<Delimiter>(), Ok(Delimiter::Tab));
 }
 
 #[test]
@@ -455,6 +485,7 @@ fn drop_invalid_drops_and_counts_rows() {
         &ReadOptions {
             drop_invalid: true,
             columns: Some(cols(&["a"])),
+            ..Default::default()
         },
     );
     assert_eq!(

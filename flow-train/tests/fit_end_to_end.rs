@@ -90,3 +90,49 @@ fn fit_moons_then_eval_agrees_with_the_runtime_evaluator() {
     let verify = run(&["verify", &p("m.flow")]);
     assert!(verify.contains("verify=ok"), "{verify}");
 }
+
+/// Semicolon-separated data with decimal commas (a spreadsheet export in many locales) fits
+/// without a flag, evaluates with `--delimiter ';'` to the same numbers as the comma file, and a
+/// wrong `--delimiter` is an error that names the delimiter the file uses.
+#[test]
+fn semicolon_files_fit_and_evaluate_like_comma_files() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fit_semicolon");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    run(&["data", "moons", "--n", "600", "--seed", "3", "-o", &p("m.csv")]);
+    let text = std::fs::read_to_string(p("m.csv")).unwrap();
+    let semi: String = text
+        .lines()
+        .map(|l| l.replace(',', ";").replace('.', ",") + "\n")
+        .collect();
+    std::fs::write(p("m_semi.csv"), semi).unwrap();
+    let fit = |data: &str, out: &str| {
+        run(&[
+            "fit",
+            &p(data),
+            "-o",
+            &p(out),
+            "--epochs",
+            "2",
+            "--threads",
+            "1",
+            "--quiet",
+        ])
+    };
+    assert_eq!(
+        last_value(&fit("m.csv", "a.flow"), "best_val_nll"),
+        last_value(&fit("m_semi.csv", "b.flow"), "best_val_nll")
+    );
+    let comma = run(&["eval", &p("a.flow"), &p("m.csv")]);
+    let semi = run(&["eval", &p("a.flow"), &p("m_semi.csv"), "--delimiter", ";"]);
+    assert_eq!(comma.lines().last(), semi.lines().last());
+    let out = Command::new(env!("CARGO_BIN_EXE_flow-train"))
+        .args(["eval", &p("a.flow"), &p("m_semi.csv"), "--delimiter", ","])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("';'") && err.contains("--delimiter"),
+        "{err}"
+    );
+}

@@ -78,13 +78,13 @@ fn npy_dtypes_and_orders_read_as_the_same_table() {
     let c_be = write(&d, "be.npy", &npy_bytes(">f8", false, &[2, 3], &be));
     let want = names(&["a", "b", "c"]);
     for p in [&c_f64, &f_f64, &c_f32, &c_be] {
-        let (t, report) = read_table(p, Some(&want), false).unwrap();
+        let (t, report) = read_table(p, Some(&want), false, None).unwrap();
         assert_eq!(t.columns, want, "{p:?}");
         assert_eq!(t.values, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "{p:?}");
         assert_eq!(report.dropped, 0);
     }
     // Without names that fit, the columns are x0, x1, ...
-    let (t, _) = read_table(&c_f64, Some(&names(&["a"])), false).unwrap();
+    let (t, _) = read_table(&c_f64, Some(&names(&["a"])), false, None).unwrap();
     assert_eq!(t.columns, names(&["x0", "x1", "x2"]));
     // A 1-D array is one column.
     let one = write(
@@ -92,7 +92,7 @@ fn npy_dtypes_and_orders_read_as_the_same_table() {
         "one.npy",
         &npy_bytes("<f8", false, &[3], &f64_le(&[7.0, 8.0, 9.0])),
     );
-    let (t, _) = read_table(&one, None, false).unwrap();
+    let (t, _) = read_table(&one, None, false, None).unwrap();
     assert_eq!((t.columns, t.values), (names(&["x0"]), vec![7.0, 8.0, 9.0]));
 }
 
@@ -101,7 +101,7 @@ fn malformed_npy_files_say_what_is_wrong() {
     let d = dir("bad");
     let err = |name: &str, bytes: &[u8]| {
         let p = write(&d, name, bytes);
-        let e = read_table(&p, None, false).unwrap_err().to_string();
+        let e = read_table(&p, None, false, None).unwrap_err().to_string();
         assert!(e.contains(&p.display().to_string()), "{e}");
         e
     };
@@ -123,14 +123,14 @@ fn malformed_npy_files_say_what_is_wrong() {
         &f64_le(&[1.0, 2.0, 3.0, f64::NAN, 5.0, 6.0]),
     );
     let p = write(&d, "nan.npy", &nan);
-    let e = read_table(&p, Some(&names(&["a", "b"])), false)
+    let e = read_table(&p, Some(&names(&["a", "b"])), false, None)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("row 2: column 'b': NaN") && e.contains("--drop-invalid"),
         "{e}"
     );
-    let (t, report) = read_table(&p, None, true).unwrap();
+    let (t, report) = read_table(&p, None, true, None).unwrap();
     assert_eq!((t.values, report.dropped), (vec![1.0, 2.0, 5.0, 6.0], 1));
 }
 
@@ -166,7 +166,7 @@ fn npz_arrays_are_named_columns() {
         w.extend([1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
         w.finish().unwrap();
         drop(npz);
-        let (t, _) = read_table(&p, None, false).unwrap();
+        let (t, _) = read_table(&p, None, false, None).unwrap();
         let mut cols = t.columns.clone();
         cols.sort();
         assert_eq!(cols, names(&["theta", "x0", "x1"]), "{file}");
@@ -191,9 +191,9 @@ fn npz_arrays_are_named_columns() {
         w.finish().unwrap();
     }
     drop(npz);
-    let e = read_table(&p, None, false).unwrap_err().to_string();
+    let e = read_table(&p, None, false, None).unwrap_err().to_string();
     assert!(e.contains("must have one length"), "{e}");
-    let e = read_table(&write(&d, "junk.npz", b"not a zip"), None, false)
+    let e = read_table(&write(&d, "junk.npz", b"not a zip"), None, false, None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("not an .npz archive"), "{e}");

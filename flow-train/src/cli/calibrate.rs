@@ -32,6 +32,8 @@ pub struct CalibrateOptions {
     /// Drop rows with NaN, infinite or missing values.
     #[arg(long)]
     pub drop_invalid: bool,
+    #[arg(long, value_parser = super::parse_delimiter, help = super::DELIMITER_HELP)]
+    pub delimiter: Option<flow_train::csv::Delimiter>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -56,7 +58,7 @@ pub fn calibrate(o: &CalibrateOptions) -> CliResult {
         .chain(&meta.context_columns)
         .cloned()
         .collect();
-    let table = load_table(&o.sims, Some(&all), o.drop_invalid)?;
+    let table = load_table(&o.sims, Some(&all), o.drop_invalid, o.delimiter)?;
     let theta = table.select(&meta.columns, &o.sims).map_err(|e| e.to_string())?;
     let x = table
         .select(&meta.context_columns, &o.sims)

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use flow_core::model::file::WeightType;
 
+use flow_train::csv::Delimiter;
 use flow_train::eval::log_probs;
 use flow_train::golden::{self, golden_for};
 use flow_train::io::{self, Meta, TrainingRecord, META_FORMAT};
@@ -23,6 +24,15 @@ pub use calibrate::{calibrate, CalibrateOptions};
 pub use fit_target::{fit_target, FitTargetOptions};
 pub use sample::{sample, SampleOptions};
 
+/// `--delimiter`'s parser: `,`, `;` or `tab` ([`Delimiter`]'s `FromStr`).
+pub fn parse_delimiter(s: &str) -> Result<Delimiter, String> {
+    s.parse()
+}
+
+/// The help of every `--delimiter`.
+pub const DELIMITER_HELP: &str =
+    "CSV field delimiter: ',', ';' or 'tab' (default: detected from the header line)";
+
 /// A command's outcome: an exit code, or a message for stderr.
 pub type CliResult = Result<ExitCode, String>;
 
@@ -33,9 +43,10 @@ pub fn load_table(
     path: &Path,
     names: Option<&[String]>,
     drop_invalid: bool,
+    delimiter: Option<Delimiter>,
 ) -> Result<flow_train::csv::Table, String> {
     let (table, report) =
-        flow_train::csv::read_table(path, names, drop_invalid).map_err(|e| e.to_string())?;
+        flow_train::csv::read_table(path, names, drop_invalid, delimiter).map_err(|e| e.to_string())?;
     if drop_invalid && report.dropped > 0 {
         println!("dropped_rows={}", report.dropped);
     }
@@ -66,6 +77,8 @@ pub struct FitArgs<'a> {
     pub context: Option<Vec<String>>,
     /// Drop invalid rows instead of failing.
     pub drop_invalid: bool,
+    /// CSV delimiter (`None`: detected).
+    pub delimiter: Option<Delimiter>,
     /// Checkpoint interval in epochs (0 = off).
     pub checkpoint_every: usize,
     /// Show a progress bar.
@@ -144,6 +157,8 @@ pub struct FitOptions {
     /// Drop rows with NaN, infinite or missing values (prints how many).
     #[arg(long)]
     pub drop_invalid: bool,
+    #[arg(long, value_parser = parse_delimiter, help = DELIMITER_HELP)]
+    pub delimiter: Option<Delimiter>,
     /// Write the best model so far every this many epochs (0 = only at the end).
     #[arg(long, default_value_t = 10)]
     pub checkpoint_every: usize,
@@ -221,8 +236,9 @@ pub fn load_dataset(
     columns: Option<Vec<String>>,
     context: Option<Vec<String>>,
     drop_invalid: bool,
+    delimiter: Option<Delimiter>,
 ) -> Result<Dataset, String> {
-    let table = load_table(path, None, drop_invalid)?;
+    let table = load_table(path, None, drop_invalid, delimiter)?;
     let context = context.unwrap_or_default();
     let columns = columns.unwrap_or_else(|| {
         let all = table.columns.iter();
@@ -252,7 +268,13 @@ pub fn load_dataset(
 
 /// `flow-train fit`.
 pub fn fit(a: &FitArgs) -> CliResult {
-    let data = load_dataset(a.data, a.columns.clone(), a.context.clone(), a.drop_invalid)?;
+    let data = load_dataset(
+        a.data,
+        a.columns.clone(),
+        a.context.clone(),
+        a.drop_invalid,
+        a.delimiter,
+    )?;
     let bar = if a.progress {
         let b = indicatif::ProgressBar::new(a.cfg.epochs as u64);
         b.set_style(
@@ -318,7 +340,13 @@ pub fn fit(a: &FitArgs) -> CliResult {
 }
 
 /// `flow-train eval`.
-pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool) -> CliResult {
+pub fn eval(
+    model: &Path,
+    data: &Path,
+    output: Option<&Path>,
+    drop_invalid: bool,
+    delimiter: Option<Delimiter>,
+) -> CliResult {
     let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
     let columns = if meta.columns.is_empty() {
         (0..parts.desc.dim).map(|i| format!("x{i}")).collect()
@@ -326,7 +354,7 @@ pub fn eval(model: &Path, data: &Path, output: Option<&Path>, drop_invalid: bool
         meta.columns.clone()
     };
     let all: Vec<String> = columns.iter().chain(&meta.context_columns).cloned().collect();
-    let table = load_table(data, Some(&all), drop_invalid)?;
+    let table = load_table(data, Some(&all), drop_invalid, delimiter)?;
     let pick = |names: &[String]| table.select(names, data).map_err(|e| e.to_string());
     let ds = Dataset {
         x: pick(&columns)?,

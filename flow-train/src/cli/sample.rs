@@ -31,6 +31,8 @@ pub struct SampleOptions {
     /// CSV of context rows (conditional models).
     #[arg(long)]
     pub context_file: Option<PathBuf>,
+    #[arg(long, value_parser = super::parse_delimiter, help = super::DELIMITER_HELP)]
+    pub delimiter: Option<flow_train::csv::Delimiter>,
     /// Keep only draws inside a box, drawing until -n per context row are inside: LOW,HIGH for
     /// every column, or LOW0,HIGH0,LOW1,HIGH1,… per column (inf allowed). Prints the acceptance rate.
     #[arg(
@@ -68,7 +70,7 @@ pub fn sample(o: &SampleOptions) -> CliResult {
             ))
         }
         (_, Some(p)) => {
-            let table = load_table(p, Some(&meta.context_columns), false)?;
+            let table = load_table(p, Some(&meta.context_columns), false, o.delimiter)?;
             table
                 .select(&meta.context_columns, p)
                 .map_err(|e| e.to_string())?

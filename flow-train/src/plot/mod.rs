@@ -176,7 +176,7 @@ struct Table {
 fn load_table(path: &Path, names: &[String], ctx_names: &[String]) -> Result<Table, String> {
     let shown = path.display().to_string();
     let all: Vec<String> = names.iter().chain(ctx_names).cloned().collect();
-    let (table, _) = crate::csv::read_table(path, Some(&all), false).map_err(|e| {
+    let (table, _) = crate::csv::read_table(path, Some(&all), false, None).map_err(|e| {
         let e = e.to_string();
         if e.contains(&shown) {
             e
