@@ -10,7 +10,8 @@
 //!   by default the first of comma, semicolon, tab that the header line holds outside quotes (a
 //!   comma when it holds none). Spaces around a field are ignored, and tabs too unless
 //!   they are the delimiter; a field may be quoted (`"1.5"`, `"a name, with a comma"`, `""` for a
-//!   quote inside). Quoted fields cannot span lines. In semicolon-separated files a value with one
+//!   quote inside); a quoted field may span lines (the record then runs on to the line that closes
+//!   it, and errors name the line it starts on). In semicolon-separated files a value with one
 //!   comma and no point is read with a decimal comma (`1,5` is 1.5), as spreadsheets in many
 //!   locales write them.
 //! * `\n` or `\r\n` line ends, a final line with or without its newline, a UTF-8 byte-order mark.
@@ -483,7 +484,9 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
     };
 
     // Header.
-    let (header_line, names) = loop {
+    // Header: the first line that is not blank (detected on it alone, then read as a record).
+    let mut record = String::new();
+    let (header_line, delimiter) = loop {
         match lines.next_line()? {
             None => {
                 return Err(CsvError::Empty {
@@ -493,12 +496,13 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
             Some((_, text)) if is_blank(text) => continue,
             Some((line, text)) => {
                 let delimiter = opts.delimiter.unwrap_or_else(|| Delimiter::detect(text));
-                let names = parse_header(path, line, text, delimiter, opts.delimiter.is_some())?;
-                break (line, (names, delimiter));
+                record.push_str(text);
+                break (line, delimiter);
             }
         }
     };
-    let (names, delimiter) = names;
+    continue_record(&mut lines, &mut record, delimiter, header_line)?;
+    let names = parse_header(path, header_line, &record, delimiter, opts.delimiter.is_some())?;
 
     // Selection: `slot[field]` is the field's position in the output row, if it is read.
     let (columns, slot) = select(path, &names, opts.columns.as_deref())?;
@@ -508,6 +512,16 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
     let mut row = vec![0.0; width];
     let mut dropped = 0;
     while let Some((line, text)) = lines.next_line()? {
+        // A line that leaves a quoted field open runs on into the next ones (copied into `record`);
+        // the others are read in place.
+        let text = if text.contains('"') && ends_quoted(text, delimiter) {
+            record.clear();
+            record.push_str(text);
+            continue_record(&mut lines, &mut record, delimiter, line)?;
+            record.as_str()
+        } else {
+            text
+        };
         if is_blank(text) {
             continue;
         }
@@ -515,7 +529,7 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Table, ReadReport), 
         let mut found = 0;
         let mut not_numeric: Option<(usize, String)> = None;
         let mut invalid: Option<(usize, InvalidKind, String)> = None;
-        for (i, field) in Fields::new(text, delimiter).enumerate() {
+        for (i, field) in Fields::of(text, delimiter).enumerate() {
             found = i + 1;
             let field = field.map_err(|reason| CsvError::Malformed {
                 path: path.to_path_buf(),
@@ -714,6 +728,59 @@ fn write_rows(file: &mut File, columns: &[String], rows: impl Iterator<Item = Ve
     w.flush()
 }
 
+/// Whether a record's text ends inside a quoted field: a quote opens a field only at its start
+/// (after padding), `""` inside it is one quote, as [`Fields`] reads them.
+fn ends_quoted(text: &str, delimiter: Delimiter) -> bool {
+    let d = delimiter.char();
+    let (mut at_start, mut quoted) = (true, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                } else {
+                    quoted = false;
+                }
+            }
+        } else if c == d {
+            at_start = true;
+        } else if at_start && c == '"' {
+            quoted = true;
+            at_start = false;
+        } else if !(c == ' ' || (c == '\t' && d != '\t')) {
+            at_start = false;
+        }
+    }
+    quoted
+}
+
+/// Appends to `record` (a record starting on line `first` that leaves a quoted field open) the
+/// lines after it until the field closes or the file ends, joined with `\n`, at most
+/// [`MAX_LINE_BYTES`] in all.
+fn continue_record<R: BufRead>(
+    lines: &mut Lines<'_, R>,
+    record: &mut String,
+    delimiter: Delimiter,
+    first: usize,
+) -> Result<(), CsvError> {
+    while ends_quoted(record, delimiter) {
+        let Some((_, text)) = lines.next_line()? else {
+            break; // the parser reports the unterminated field
+        };
+        if record.len() + 1 + text.len() > MAX_LINE_BYTES {
+            return Err(CsvError::LineTooLong {
+                path: lines.path.to_path_buf(),
+                line: first,
+                limit: MAX_LINE_BYTES,
+            });
+        }
+        record.push('\n');
+        record.push_str(text);
+    }
+    Ok(())
+}
+
 /// Line-by-line reader over a reused buffer; strips line ends and the BOM, checks UTF-8 and length.
 struct Lines<'p, R> {
     reader: R,
@@ -803,7 +870,7 @@ fn parse_header(
         });
     }
     let mut names: Vec<String> = Vec::new();
-    for (i, field) in Fields::new(text, delimiter).enumerate() {
+    for (i, field) in Fields::of(text, delimiter).enumerate() {
         let field = field.map_err(|reason| CsvError::Malformed {
             path: path.to_path_buf(),
             line,
@@ -907,35 +974,55 @@ fn parse_value(text: &str) -> Result<f64, Option<InvalidKind>> {
     }
 }
 
-/// The fields of one line: trimmed of spaces and tabs, unquoted. Yields an error (and stops) at a
-/// malformed quoted field.
-struct Fields<'a> {
+/// The fields of one record split at the delimiter `D`: trimmed of spaces and tabs (only spaces
+/// when `D` is a tab), unquoted. Yields an error (and stops) at a malformed quoted field. `D` is a
+/// constant so that each delimiter gets its own specialized splitter ([`Fields::of`] picks it).
+struct Fields<'a, const D: char> {
     rest: Option<&'a str>,
-    /// The delimiter.
-    delimiter: char,
-    /// What is trimmed around a field: spaces and tabs, or only spaces when tabs delimit.
-    pad: &'static [char],
 }
 
-impl<'a> Fields<'a> {
-    fn new(line: &'a str, delimiter: Delimiter) -> Self {
-        let pad: &'static [char] = match delimiter {
-            Delimiter::Tab => &[' '],
-            _ => &[' ', '\t'],
-        };
-        Fields {
-            rest: Some(line),
-            delimiter: delimiter.char(),
-            pad,
+impl<'a, const D: char> Fields<'a, D> {
+    /// What is trimmed around a field.
+    const PAD: [char; 2] = if D == '\t' { [' ', ' '] } else { [' ', '\t'] };
+}
+
+/// [`Fields`] for a delimiter known at run time.
+enum AnyFields<'a> {
+    Comma(Fields<'a, ','>),
+    Semicolon(Fields<'a, ';'>),
+    Tab(Fields<'a, '\t'>),
+}
+
+impl<'a> Fields<'a, ','> {
+    /// The fields of `line` split at `delimiter`.
+    fn of(line: &'a str, delimiter: Delimiter) -> AnyFields<'a> {
+        let rest = Some(line);
+        match delimiter {
+            Delimiter::Comma => AnyFields::Comma(Fields { rest }),
+            Delimiter::Semicolon => AnyFields::Semicolon(Fields { rest }),
+            Delimiter::Tab => AnyFields::Tab(Fields { rest }),
         }
     }
 }
 
-impl<'a> Iterator for Fields<'a> {
+impl<'a> Iterator for AnyFields<'a> {
+    type Item = Result<Cow<'a, str>, &'static str>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            AnyFields::Comma(f) => f.next(),
+            AnyFields::Semicolon(f) => f.next(),
+            AnyFields::Tab(f) => f.next(),
+        }
+    }
+}
+
+impl<'a, const D: char> Iterator for Fields<'a, D> {
     type Item = Result<Cow<'a, str>, &'static str>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (pad, delimiter) = (self.pad, self.delimiter);
+        let (pad, delimiter) = (Self::PAD, D);
         let s = self.rest.take()?.trim_start_matches(pad);
         let Some(quoted) = s.strip_prefix('"') else {
             return Some(Ok(Cow::Borrowed(match s.find(delimiter) {
@@ -951,7 +1038,9 @@ impl<'a> Iterator for Fields<'a> {
         let mut from = 0;
         loop {
             let Some(k) = quoted[from..].find('"') else {
-                return Some(Err("unterminated quoted field (quoted fields cannot span lines)"));
+                return Some(Err(
+                    "unterminated quoted field (no closing quote before the end of the file)",
+                ));
             };
             let q = from + k;
             if quoted[q + 1..].starts_with('"') {
@@ -1000,7 +1089,7 @@ mod tests {
     use super::*;
 
     fn fields(line: &str) -> Vec<Result<String, &'static str>> {
-        Fields::new(line, Delimiter::Comma)
+        Fields::of(line, Delimiter::Comma)
             .map(|f| f.map(|c| c.into_owned()))
             .collect()
     }

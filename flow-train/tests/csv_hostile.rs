@@ -311,6 +311,53 @@ fn malformed_quotes_name_line_and_field() {
     );
 }
 
+/// A quoted field may span lines: a text column with line breaks (not read), a header name with
+/// one; errors after such a record still name the editor's line, and an unclosed quote names the
+/// line it opens on. Mixed `\n` and `\r\n` line ends read alike.
+#[test]
+fn quoted_fields_span_lines_and_line_numbers_stay_right() {
+    let d = Scratch::new("multiline");
+    let text = "x0,note,x1\n1,\"two\nlines\",2\r\n3,\"a \"\"quoted\"\"\r\n, and more\",4\n5,plain,6\n";
+    let p = d.file("m.csv", text);
+    let (t, _) = read(&p, &selecting(&["x0", "x1"]));
+    assert_eq!(rows_of(&t), vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]);
+    let p = d.file("h.csv", "\"first\nname\",x1\n1,2\n");
+    assert_eq!(read(&p, &all()).0.columns, ["first\nname", "x1"]);
+    // The record of lines 2-3, then line 4; line 5 is bad.
+    refuse(
+        &d,
+        "x0,note\n1,\"a\nb\"\n2,x\noops,y\n",
+        &selecting(&["x0"]),
+        &["line 5", "\"oops\""],
+    );
+    let (e, _) = refuse(
+        &d,
+        "x0,x1\n1,2\n3,\"4\n5,6\n7,8\n",
+        &all(),
+        &["line 3", "unterminated quoted field"],
+    );
+    assert!(matches!(
+        e,
+        CsvError::Malformed {
+            line: 3,
+            field: 2,
+            ..
+        }
+    ));
+    // A quote inside an unquoted field does not open one.
+    let p = d.file("q.csv", "x0,tag\n1,ab\"c\n2,d\n");
+    assert_eq!(
+        rows_of(&read(&p, &selecting(&["x0"])).0),
+        vec![vec![1.0], vec![2.0]]
+    );
+    // Semicolons: a quoted field spanning lines, then decimal commas.
+    let p = d.file("s.csv", "x;n\n1,5;\"a\r\nb\"\n2,5;c\n");
+    assert_eq!(
+        rows_of(&read(&p, &selecting(&["x"])).0),
+        vec![vec![1.5], vec![2.5]]
+    );
+}
+
 // ------------------------------------------------------------------------------------- rows
 
 #[test]
