@@ -16,6 +16,9 @@
 //! how well [`crate::importance`] will correct the flow. The final figures come from a fresh
 //! evaluation batch with the final weights.
 //!
+//! A draw where the target is 0 (`log p* = −∞`) makes the objective infinite: an error naming the
+//! step and the point ([`TargetError::OutsideSupport`]), as NaN or +∞ from the target are.
+//!
 //! What it does not do (decided): it keeps the final weights, not the best batch's (the per-step
 //! loss is a noisy estimate of the same objective, and no held-out data exists to choose by); the
 //! flow is unconditional; its base is the standard normal (the layers carry the fit).
@@ -140,6 +143,20 @@ pub enum TargetError {
         what: &'static str,
         /// The value.
         value: f64,
+        /// The point.
+        x: Vec<f64>,
+    },
+    /// A draw of the flow fell where the target is 0 (`log p* = −∞`): the reverse KL is infinite.
+    #[error(
+        "step {step}: draw {index} (x = {x:?}) is outside the target's support (log p* = -inf), so \
+         the reverse KL is infinite; map the flow onto the support (e.g. an elementwise sigmoid or \
+         softplus last)"
+    )]
+    OutsideSupport {
+        /// 1-based step.
+        step: usize,
+        /// 0-based draw in the batch.
+        index: usize,
         /// The point.
         x: Vec<f64>,
     },
@@ -340,7 +357,14 @@ fn loss_and_grad_in<S: flow_core::Real + flow_core::Weight>(
                 let (mut log_p, mut grad_p) = (vec![0.0; m], vec![0.0; m * d]);
                 target.log_prob_grad(&x64, &mut log_p, &mut grad_p);
                 check_target(&x64, &log_p, &grad_p, d, step, k * chunk_rows + at)?;
-                for (q, p) in log_q.iter().zip(&log_p) {
+                for (i, (q, p)) in log_q.iter().zip(&log_p).enumerate() {
+                    if *p == f64::NEG_INFINITY {
+                        return Err(TargetError::OutsideSupport {
+                            step,
+                            index: k * chunk_rows + at + i,
+                            x: x64[i * d..(i + 1) * d].to_vec(),
+                        });
+                    }
                     let l = q.to_f64() - p;
                     if !l.is_finite() {
                         return Err(TargetError::NonFinite(step));

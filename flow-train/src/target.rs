@@ -61,12 +61,7 @@ where
     }
 
     fn log_prob_grad(&self, xs: &[f64], log_p: &mut [f64], grad: &mut [f64]) {
-        let d = self.dim.max(1);
-        log_p
-            .par_iter_mut()
-            .zip(xs.par_chunks(d))
-            .zip(grad.par_chunks_mut(d))
-            .for_each(|((lp, x), g)| *lp = (self.f)(x, g));
+        rows(self.dim, xs, log_p, grad, &self.f);
     }
 }
 
@@ -124,8 +119,8 @@ impl Phi4 {
         phi.iter().sum::<f64>() / phi.len().max(1) as f64
     }
 
-    /// The connected-by-translation two-point function at distance `t` along the lattice axes,
-    /// `G(t) = (1 / 2V) Σₓ Σ_μ φₓ φₓ₊ₜμ` (one configuration; average it over samples).
+    /// The two-point function at distance `t` along the lattice axes of one configuration,
+    /// `G(t) = (1 / 2V) Σₓ Σ_μ φₓ φₓ₊ₜμ` (average it over samples; ⟨φ⟩ = 0 by the φ → −φ symmetry).
     pub fn two_point(&self, phi: &[f64], t: usize) -> f64 {
         let l = self.side;
         let mut g = 0.0;

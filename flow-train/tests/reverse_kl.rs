@@ -102,6 +102,20 @@ fn same_seed_same_model_and_bad_targets_name_the_step() {
         }
         other => panic!("expected BadTarget, got {other:?}"),
     }
+    // A target that is 0 where the flow draws: the reverse KL is infinite, named as such.
+    let half = from_fn(2, |x: &[f64], g: &mut [f64]| {
+        g[0] = -x[0];
+        g[1] = -x[1];
+        if x[0] < 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            -0.5 * (x[0] * x[0] + x[1] * x[1])
+        }
+    });
+    match fit_target(&half, &small(5)) {
+        Err(TargetError::OutsideSupport { step: 1, x, .. }) => assert!(x[0] < 0.0, "{x:?}"),
+        other => panic!("expected OutsideSupport at step 1, got {other:?}"),
+    }
     // An infinite gradient is an error too.
     let bad_grad = from_fn(2, |x: &[f64], g: &mut [f64]| {
         g[0] = f64::INFINITY;
