@@ -134,6 +134,67 @@ fn good_models_pass_and_are_measured() {
     }
 }
 
+/// A model fitted by reverse KL (`flow_train::fit_target`, as `flow-train fit-target` writes it:
+/// RealNVP over a standard normal, checkerboard masks for φ⁴) passes the macro's checks, golden
+/// vectors included.
+#[test]
+fn reverse_kl_models_bake() {
+    use flow_train::reverse_kl::{fit_target, TargetConfig};
+    use flow_train::target::Phi4;
+    let target = Phi4 {
+        side: 4,
+        m2: -4.0,
+        lambda: 8.0,
+    };
+    let mut cfg = TargetConfig {
+        steps: 3,
+        threads: 1,
+        eval_samples: 10,
+        ..TargetConfig::default()
+    };
+    cfg.arch.transforms = 2;
+    cfg.arch.hidden = vec![8];
+    cfg.arch.checkerboard = 4;
+    let out = fit_target(&target, &cfg).unwrap();
+    let parts = &out.model.parts;
+    let data = flow_train::Dataset {
+        columns: (0..16).map(|i| format!("phi{i}")).collect(),
+        x: vec![0.1; 16 * 30],
+        ..Default::default()
+    };
+    let fit_cfg = flow_train::FitConfig {
+        arch: cfg.arch.clone(),
+        ..Default::default()
+    };
+    let meta = flow_train::io::Meta {
+        golden: Some(flow_train::golden::golden_for(parts, &data, &fit_cfg)),
+        ..Default::default()
+    };
+    let bytes = parts.to_bytes(&serde_json::to_string(&meta).unwrap());
+    let m = check_bytes(&bytes, Precision::F32).unwrap_or_else(|p| panic!("{p:?}"));
+    assert_eq!(m.desc.dim, 16);
+    assert_eq!(m.n_params, parts.weights.len());
+    let golden = crate::golden::read(&bytes).unwrap().expect("golden vectors");
+    assert!(!golden.points.is_empty());
+    // The expansion (with its golden test) is generated and parses.
+    let path = std::env::temp_dir().join(format!("flow-macros-rkl-{}.flow", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let lit = path.to_string_lossy().into_owned();
+    let out = super::expand(
+        quote::quote!(#lit),
+        quote::quote!(
+            struct Phi4Flow;
+        ),
+    );
+    std::fs::remove_file(&path).unwrap();
+    let out = out.unwrap_or_else(|e| panic!("expansion failed: {e}"));
+    let text = out.to_string();
+    assert!(
+        syn::parse2::<syn::File>(out).is_ok() && text.contains("golden"),
+        "{text:.200}"
+    );
+}
+
 #[test]
 fn f64_weight_files_pass_and_bad_f64_weights_are_named() {
     let bytes = std::fs::read(manifest_dir().join("tests/models/iaf_cholesky_f64.flow")).unwrap();
