@@ -160,24 +160,36 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         self.base.noise_to_base(eps, z);
         self.layers
             .forward_vjp(z, ctx, g_x, -g_log_q, g_z, g_ctx, Some(g_layers), rest);
+        self.base_sample_vjp(z, eps, g_log_q, g_z, g_base_z, g_base, rest);
+    }
+
+    /// The base's part of a sampling gradient at `z = base(eps)`: adds `g_log_q ∂ log p_base/∂z`
+    /// (computed into `g_base_z`) to the layers' `g_z`, and the parameters' gradient through
+    /// `log p_base` and through `z` ([`Base::noise_to_base_vjp`]) into `g_base`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn base_sample_vjp(
+        &self,
+        z: &[S],
+        eps: &[S],
+        g_log_q: S,
+        g_z: &mut [S],
+        g_base_z: &mut [S],
+        g_base: &mut [S],
+        scratch: &mut [S],
+    ) {
         self.base
-            .log_prob_vjp(z, g_log_q, g_base_z, Some(&mut *g_base), rest);
+            .log_prob_vjp(z, g_log_q, g_base_z, Some(&mut *g_base), scratch);
         for (g, &b) in g_z.iter_mut().zip(g_base_z.iter()) {
             *g += b;
         }
         self.base.noise_to_base_vjp(eps, g_z, g_base);
     }
 
-    /// Scratch elements of [`Flow::sample_and_log_prob_vjp_block`] for `n` samples.
-    pub fn sample_vjp_block_scratch_len(&self, n: usize) -> usize {
-        let layers = self.layers.block_forward_vjp_scratch_len(n);
-        3 * n * self.dim() + self.base.scratch_len().max(layers)
-    }
-
     /// [`Flow::sample_and_log_prob_vjp`] for a block of `N` samples (`eps[s]`, `ctx[s]`,
     /// `g_x[s]`, adding into `g_ctx[s]`), the layers' VJPs run once for the block; bit for bit the
-    /// single-sample calls made sample after sample. `scratch` needs
-    /// [`Flow::sample_vjp_block_scratch_len`]`(N)`.
+    /// single-sample calls made sample after sample: [`Flow::sample_vjp_head_block`] with the
+    /// given cotangents. `scratch` needs [`Flow::sample_vjp_head_scratch_len`]`(N)`.
     #[allow(clippy::too_many_arguments)]
     pub fn sample_and_log_prob_vjp_block<const N: usize>(
         &self,
@@ -190,31 +202,12 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         scratch: &mut [S],
     ) {
         let d = self.dim();
-        let Some((z, rest)) = scratch.split_at_mut_checked(N * d) else {
-            return;
-        };
-        let Some((g_z, rest)) = rest.split_at_mut_checked(N * d) else {
-            return;
-        };
-        let Some((g_base_z, rest)) = rest.split_at_mut_checked(N * d) else {
-            return;
-        };
-        let (g_layers, g_base) = slicing::split_mut(g_params, self.layers.n_params());
-        for (zs, e) in block::views_mut::<S, N>(z, d).into_iter().zip(eps) {
-            self.base.noise_to_base(e, zs);
-        }
-        let zv = block::views::<S, N>(z, d);
-        let g_zv = block::views_mut::<S, N>(g_z, d);
-        self.layers
-            .forward_vjp_block(zv, ctx, g_x, -g_log_q, g_zv, g_ctx, Some(g_layers), rest);
-        let per_sample = zv.into_iter().zip(eps).zip(block::views_mut::<S, N>(g_z, d));
-        for (((zs, e), gz), gb) in per_sample.zip(block::views_mut::<S, N>(g_base_z, d)) {
-            self.base.log_prob_vjp(zs, g_log_q, gb, Some(&mut *g_base), rest);
-            for (g, &b) in gz.iter_mut().zip(gb.iter()) {
-                *g += b;
+        let mut head = |_: &[S], _: &[S], g: &mut [S]| {
+            for (gs, gx) in block::views_mut::<S, N>(g, d).into_iter().zip(g_x) {
+                slicing::copy(gs, gx);
             }
-            self.base.noise_to_base_vjp(e, gz, g_base);
-        }
+        };
+        self.sample_vjp_head_block(eps, ctx, g_log_q, &mut head, g_ctx, g_params, scratch);
     }
 
     /// Scratch elements of [`Flow::sample_vjp_head_block`] for `n` samples.
@@ -284,11 +277,7 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         );
         let per_sample = zv.into_iter().zip(eps).zip(block::views_mut::<S, N>(g_z, d));
         for (((zs, e), gz), gb) in per_sample.zip(block::views_mut::<S, N>(g_base_z, d)) {
-            self.base.log_prob_vjp(zs, g_log_q, gb, Some(&mut *g_base), rest);
-            for (g, &b) in gz.iter_mut().zip(gb.iter()) {
-                *g += b;
-            }
-            self.base.noise_to_base_vjp(e, gz, g_base);
+            self.base_sample_vjp(zs, e, g_log_q, gz, gb, g_base, rest);
         }
     }
 

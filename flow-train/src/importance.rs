@@ -70,9 +70,9 @@ impl Weighted {
         w.into_iter().map(|v| v / sum).collect()
     }
 
-    /// Effective sample size `(Σ w)² / Σ w²`, between 1 and N.
+    /// Effective sample size `(Σ w)² / Σ w²`, between 1 and N ([`effective_sample_size`]).
     pub fn ess(&self) -> f64 {
-        1.0 / self.normalized().iter().map(|w| w * w).sum::<f64>()
+        effective_sample_size(&self.log_w)
     }
 
     /// `log Z ≈ log(Σ wᵢ / N)`, the log normalizer of the target.
@@ -98,6 +98,18 @@ impl Weighted {
             std_error: var.sqrt(),
         }
     }
+}
+
+/// Effective sample size `(Σ w)² / Σ w²` of log weights, from the normalized weights (no
+/// overflow): between 1 and N, 0 when every weight is 0.
+pub fn effective_sample_size(log_w: &[f64]) -> f64 {
+    let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() {
+        return 0.0;
+    }
+    let w: Vec<f64> = log_w.iter().map(|&l| (l - top).exp()).collect();
+    let sum: f64 = w.iter().sum();
+    1.0 / w.iter().map(|v| (v / sum) * (v / sum)).sum::<f64>()
 }
 
 /// Draws `n` samples from `flow` (context `ctx`) with their log-densities and importance weights

@@ -35,6 +35,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{self, ArchConfig, FlowKind, Trainable};
+use crate::importance::{effective_sample_size, importance_sample, ImportanceError};
 use crate::target::Target;
 use crate::train::{Adam, Precision, Schedule};
 
@@ -249,7 +250,7 @@ fn fit_inner(
         let info = StepInfo {
             step,
             loss,
-            ess: ess_fraction(&log_w),
+            ess: effective_sample_size(&log_w) / log_w.len() as f64,
             acceptance: mh_acceptance(&log_w, &mut rng),
             lr,
         };
@@ -267,21 +268,6 @@ fn fit_inner(
         kl,
         interrupted,
     })
-}
-
-/// ESS / N of log weights `(Σ w)² / (N Σ w²)`, from the largest weight (no overflow).
-pub fn ess_fraction(log_w: &[f64]) -> f64 {
-    let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !top.is_finite() {
-        return 0.0;
-    }
-    let (mut s, mut s2) = (0.0, 0.0);
-    for &l in log_w {
-        let w = (l - top).exp();
-        s += w;
-        s2 += w * w;
-    }
-    s * s / (s2 * log_w.len() as f64)
 }
 
 /// Acceptance rate of the independence Metropolis–Hastings chain that visits the draws in order,
@@ -449,20 +435,24 @@ fn check_target(
     Ok(())
 }
 
-/// `(ESS / N, mean(log q − log p*))` of `n` fresh draws.
+/// `(ESS / N, mean(log q − log p*))` of `n` fresh draws ([`importance_sample`]).
 fn evaluate(model: &Trainable, target: &dyn Target, n: usize, seed: u64) -> Result<(f64, f64), TargetError> {
     let parts = &model.parts;
-    let d = target.dim();
     let flow = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let eps: Vec<f64> = (0..n * d).map(|_| standard_normal(&mut rng)).collect();
-    let (mut x, mut log_q) = (vec![0.0; n * d], vec![0.0; n]);
-    let mut scratch = vec![0.0; flow.batch_scratch_len()];
-    flow.sample_and_log_prob_batch(&eps, &[], &mut x, &mut log_q, &mut scratch);
-    let (mut log_p, mut grad) = (vec![0.0; n], vec![0.0; n * d]);
-    target.log_prob_grad(&x, &mut log_p, &mut grad);
-    check_target(&x, &log_p, &grad, d, 0, 0)?;
-    let log_w: Vec<f64> = log_p.iter().zip(&log_q).map(|(p, q)| p - q).collect();
-    let kl = -log_w.iter().sum::<f64>() / n as f64;
-    Ok((ess_fraction(&log_w), kl))
+    let w = match importance_sample(&flow, &[], n, seed, |x| target.log_prob(x)) {
+        Ok(w) => w,
+        // Every draw outside the support: no effective samples, an infinite KL.
+        Err(ImportanceError::NoWeight(_)) => return Ok((0.0, f64::INFINITY)),
+        Err(ImportanceError::BadTarget { index, value, x }) => {
+            return Err(TargetError::BadTarget {
+                step: 0,
+                index,
+                what: "log density",
+                value,
+                x,
+            })
+        }
+    };
+    let kl = -w.log_w.iter().sum::<f64>() / n as f64;
+    Ok((w.ess() / n as f64, kl))
 }

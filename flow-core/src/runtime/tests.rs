@@ -221,42 +221,50 @@ fn whole_model_parameter_gradient_matches_finite_differences() {
 /// trained diagonal base) against finite differences of every weight and context element.
 #[test]
 fn sample_and_log_prob_gradient_matches_finite_differences() {
-    let mut rng = Lcg(21);
-    let parts = random_maf(3, 2, 3, &[8, 8], &mut rng);
-    let eps = [0.6, -1.3, 0.2];
-    let (g_x, g_lq) = ([0.5, -0.7, 1.2], 0.8);
-    let loss = |w: &[f64], c: &[f64]| {
-        let f = flow_of::<f64, f64>(&parts.desc, w, &parts.ints);
-        let mut s = vec![0.0; f.scratch_len()];
-        let mut x = [0.0; 3];
-        let lq = f.sample_and_log_prob(&eps, c, &mut x, &mut s);
-        x.iter().zip(&g_x).map(|(a, b)| a * b).sum::<f64>() + g_lq * lq
-    };
-    let c = [0.2, -0.5];
-    let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
-    let mut s = vec![0.0; f.sample_vjp_scratch_len()];
-    let (mut g, mut gc) = (vec![0.0; parts.weights.len()], [0.0; 2]);
-    f.sample_and_log_prob_vjp(&eps, &c, &g_x, g_lq, &mut gc, &mut g, &mut s);
-    let h = 1e-6;
-    let mut worst: f64 = 0.0;
-    for k in (0..parts.weights.len()).filter(|&k| parts.weights[k] != 0.0) {
-        let (mut wp, mut wm) = (parts.weights.clone(), parts.weights.clone());
-        wp[k] += h;
-        wm[k] -= h;
-        let fd = (loss(&wp, &c) - loss(&wm, &c)) / (2.0 * h);
-        worst = worst.max((fd - g[k]).abs() / (1.0 + fd.abs()));
-    }
-    for j in 0..2 {
-        let (mut cp, mut cm) = (c, c);
-        cp[j] += h;
-        cm[j] -= h;
-        let fd = (loss(&parts.weights, &cp) - loss(&parts.weights, &cm)) / (2.0 * h);
-        worst = worst.max((fd - gc[j]).abs() / (1.0 + fd.abs()));
-    }
+    let parts = random_maf(3, 2, 3, &[8, 8], &mut Lcg(21));
+    let (worst, g) = sampling_gradient_error(&parts, &[0.6, -1.3, 0.2], &[0.2, -0.5], &[0.5, -0.7, 1.2], 0.8);
     std::eprintln!("sample_and_log_prob gradient worst error: {worst:e}");
     assert!(worst < 1e-6, "{worst}");
     // The base's parameters get a gradient (its last 6 weights: μ, σ).
     assert!(g[g.len() - 6..].iter().all(|v| *v != 0.0), "{g:?}");
+}
+
+/// The worst relative error of `Flow::sample_and_log_prob_vjp` against central differences of
+/// `L = g_xᵀ x + g_lq · log q` over every (unmasked) weight and context element, and the gradient.
+fn sampling_gradient_error(
+    parts: &ModelParts,
+    eps: &[f64],
+    c: &[f64],
+    g_x: &[f64],
+    g_lq: f64,
+) -> (f64, Vec<f64>) {
+    let loss = |w: &[f64], c: &[f64]| {
+        let f = flow_of::<f64, f64>(&parts.desc, w, &parts.ints);
+        let mut s = vec![0.0; f.scratch_len()];
+        let mut x = vec![0.0; eps.len()];
+        let lq = f.sample_and_log_prob(eps, c, &mut x, &mut s);
+        x.iter().zip(g_x).map(|(a, b)| a * b).sum::<f64>() + g_lq * lq
+    };
+    let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
+    let mut s = vec![0.0; f.sample_vjp_scratch_len()];
+    let (mut g, mut gc) = (vec![0.0; parts.weights.len()], vec![0.0; c.len()]);
+    f.sample_and_log_prob_vjp(eps, c, g_x, g_lq, &mut gc, &mut g, &mut s);
+    let h = 1e-6;
+    let central = |v: &[f64], k: usize, f: &dyn Fn(&[f64]) -> f64| {
+        let (mut p, mut m) = (v.to_vec(), v.to_vec());
+        p[k] += h;
+        m[k] -= h;
+        (f(&p) - f(&m)) / (2.0 * h)
+    };
+    let rel = |a: f64, fd: f64| (fd - a).abs() / (1.0 + fd.abs());
+    let mut worst: f64 = 0.0;
+    for k in (0..parts.weights.len()).filter(|&k| parts.weights[k] != 0.0) {
+        worst = worst.max(rel(g[k], central(&parts.weights, k, &|w| loss(w, c))));
+    }
+    for j in 0..c.len() {
+        worst = worst.max(rel(gc[j], central(c, j, &|c| loss(&parts.weights, c))));
+    }
+    (worst, g)
 }
 
 /// A random coupling flow: RealNVP, NICE and spline couplings (alternating masks) around a
@@ -341,7 +349,7 @@ fn sampling_gradients_of_coupling_flows_match_finite_differences_and_blocks() {
             let gc = &mut gc1[i * c..(i + 1) * c];
             f.sample_and_log_prob_vjp(e, cx, g, S::from_f64(0.7), gc, &mut g1, &mut s);
         }
-        let mut s = vec![S::ZERO; f.sample_vjp_block_scratch_len(N)];
+        let mut s = vec![S::ZERO; f.sample_vjp_head_scratch_len(N)];
         let (mut g2, mut gc2) = (start.clone(), vec![S::ZERO; N * c]);
         fn v<S>(b: &[S], n: usize) -> [&[S]; N] {
             crate::block::views::<S, N>(b, n)
@@ -387,35 +395,8 @@ fn sampling_gradients_of_coupling_flows_match_finite_differences_and_blocks() {
     }
     // Finite differences of the whole flow's sampling loss, every weight and context element.
     let parts = random_coupling(4, 2, &[8], &mut Lcg(3));
-    let (eps, c) = ([0.4, -0.9, 1.1, 0.2], [0.3, -0.6]);
-    let (g_x, g_lq) = ([0.5, -0.7, 1.2, 0.1], -0.4);
-    let loss = |w: &[f64], c: &[f64]| {
-        let f = flow_of::<f64, f64>(&parts.desc, w, &parts.ints);
-        let mut s = vec![0.0; f.scratch_len()];
-        let mut x = [0.0; 4];
-        let lq = f.sample_and_log_prob(&eps, c, &mut x, &mut s);
-        x.iter().zip(&g_x).map(|(a, b)| a * b).sum::<f64>() + g_lq * lq
-    };
-    let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
-    let mut s = vec![0.0; f.sample_vjp_scratch_len()];
-    let (mut g, mut gc) = (vec![0.0; parts.weights.len()], [0.0; 2]);
-    f.sample_and_log_prob_vjp(&eps, &c, &g_x, g_lq, &mut gc, &mut g, &mut s);
-    let h = 1e-6;
-    let mut worst: f64 = 0.0;
-    for k in (0..parts.weights.len()).filter(|&k| parts.weights[k] != 0.0) {
-        let (mut wp, mut wm) = (parts.weights.clone(), parts.weights.clone());
-        wp[k] += h;
-        wm[k] -= h;
-        let fd = (loss(&wp, &c) - loss(&wm, &c)) / (2.0 * h);
-        worst = worst.max((fd - g[k]).abs() / (1.0 + fd.abs()));
-    }
-    for j in 0..2 {
-        let (mut cp, mut cm) = (c, c);
-        cp[j] += h;
-        cm[j] -= h;
-        let fd = (loss(&parts.weights, &cp) - loss(&parts.weights, &cm)) / (2.0 * h);
-        worst = worst.max((fd - gc[j]).abs() / (1.0 + fd.abs()));
-    }
+    let (eps, c, g_x) = ([0.4, -0.9, 1.1, 0.2], [0.3, -0.6], [0.5, -0.7, 1.2, 0.1]);
+    let (worst, _) = sampling_gradient_error(&parts, &eps, &c, &g_x, -0.4);
     std::eprintln!("coupling flow sampling gradient worst error: {worst:e}");
     assert!(worst < 1e-6, "{worst}");
 }
