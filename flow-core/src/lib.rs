@@ -70,6 +70,7 @@ pub mod baked;
 pub mod base;
 pub mod block;
 pub mod flow;
+pub mod lanes;
 pub mod layers;
 pub mod math;
 pub mod model;

@@ -1,26 +1,22 @@
 //! Scalar helper functions shared by the layers, each with the derivative the gradients need.
 
+use crate::lanes::Vals;
 use crate::Real;
 
 /// softplus(x) = ln(1 + eˣ), computed as PyTorch does (`x` itself above 20).
-#[inline]
-pub fn softplus<S: Real>(x: S) -> S {
-    if x > S::from_f64(20.0) {
-        x
-    } else {
-        x.exp().ln_1p()
-    }
+#[inline(always)]
+pub fn softplus<V: Vals>(x: V) -> V {
+    V::select(x.gt(V::splat(V::Elem::from_f64(20.0))), x, x.exp().ln_1p())
 }
 
-/// The logistic sigmoid 1 / (1 + e⁻ˣ), stable for both signs; also softplus'(x).
-#[inline]
-pub fn sigmoid<S: Real>(x: S) -> S {
-    if x >= S::ZERO {
-        S::ONE / (S::ONE + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (S::ONE + e)
-    }
+/// The logistic sigmoid 1 / (1 + e⁻ˣ), stable for both signs (`eˣ / (1 + eˣ)` below 0); also
+/// softplus'(x).
+#[inline(always)]
+pub fn sigmoid<V: Vals>(x: V) -> V {
+    let one = V::splat(V::Elem::ONE);
+    let positive = V::splat(V::Elem::ZERO).le(x);
+    let e = V::select(positive, -x, x).exp();
+    V::select(positive, one / (one + e), e / (one + e))
 }
 
 /// ln σ(x) = −softplus(−x).
@@ -30,16 +26,17 @@ pub fn log_sigmoid<S: Real>(x: S) -> S {
 }
 
 /// zuko's soft clip: `x / (1 + |x / bound|)`, which maps ℝ onto (−bound, bound).
-#[inline]
-pub fn softclip<S: Real>(x: S, bound: S) -> S {
-    x / (S::ONE + (x / bound).abs())
+#[inline(always)]
+pub fn softclip<S: Vals>(x: S, bound: S) -> S {
+    x / (S::splat(S::Elem::ONE) + (x / bound).abs())
 }
 
 /// d softclip(x, bound) / dx = 1 / (1 + |x / bound|)².
 #[inline]
-pub fn softclip_grad<S: Real>(x: S, bound: S) -> S {
-    let d = S::ONE + (x / bound).abs();
-    S::ONE / (d * d)
+pub fn softclip_grad<S: Vals>(x: S, bound: S) -> S {
+    let one = S::splat(S::Elem::ONE);
+    let d = one + (x / bound).abs();
+    one / (d * d)
 }
 
 /// Sum of a slice from left to right (the order every path uses, so results agree bit for bit).
@@ -68,34 +65,32 @@ pub struct RunningSum<S> {
     lo: S,
 }
 
-impl<S: Real> RunningSum<S> {
+impl<S: Vals> RunningSum<S> {
     /// An empty sum (0).
-    #[inline]
+    #[inline(always)]
     pub fn new() -> Self {
-        RunningSum {
-            hi: S::ZERO,
-            lo: S::ZERO,
-        }
+        let zero = S::splat(S::Elem::ZERO);
+        RunningSum { hi: zero, lo: zero }
     }
 
     /// The sum so far as an unevaluated pair `hi + lo` (`lo` is 0 without compensation).
-    #[inline]
+    #[inline(always)]
     pub fn hi_lo(&self) -> (S, S) {
         (self.hi, self.lo)
     }
 
     /// Adds `v` and returns the sum so far.
-    #[inline]
+    #[inline(always)]
     pub fn add(&mut self, v: S) -> S {
-        if S::COMPENSATED_PREFIX_SUMS {
+        if S::Elem::COMPENSATED_PREFIX_SUMS {
             // TwoSum: hi + v = s + e exactly (no assumption on the magnitudes; rustc never
             // reassociates floating-point operations, so the error term survives optimization).
             let (s, e) = two_sum(self.hi, v);
             self.hi = s;
-            self.lo += e;
+            self.lo = self.lo + e;
             self.hi + self.lo
         } else {
-            self.hi += v;
+            self.hi = self.hi + v;
             self.hi
         }
     }
@@ -103,8 +98,8 @@ impl<S: Real> RunningSum<S> {
 
 /// TwoSum: `(s, e)` with `s = a + b` rounded and `a + b = s + e` exactly, for any magnitudes
 /// (rustc never reassociates floating-point operations, so the error term survives optimization).
-#[inline]
-pub fn two_sum<S: Real>(a: S, b: S) -> (S, S) {
+#[inline(always)]
+pub fn two_sum<S: Vals>(a: S, b: S) -> (S, S) {
     let s = a + b;
     let bv = s - a;
     (s, (a - (s - bv)) + (b - bv))

@@ -81,6 +81,13 @@ pub trait Real:
     /// instruction where the processor has it, libm's exact routine elsewhere, the same bits on
     /// every target (see [`crate::arch`]).
     fn fmadd(self, b: Self, c: Self) -> Self;
+    /// [`Real::exp`] of each lane, the same bits, written so that the loop vectorizes where the
+    /// routine allows (for `f32`, libm's routine without branches: [`crate::lanes::libm_f32`]).
+    fn exp_lanes<const N: usize>(x: [Self; N]) -> [Self; N];
+    /// [`Real::ln`] of each lane, the same bits (see [`Real::exp_lanes`]).
+    fn ln_lanes<const N: usize>(x: [Self; N]) -> [Self; N];
+    /// [`Real::ln_1p`] of each lane, the same bits (see [`Real::exp_lanes`]).
+    fn ln_1p_lanes<const N: usize>(x: [Self; N]) -> [Self; N];
     /// x · 2ⁿ-free sign: −1, 0 or +1 (0 for ±0, NaN for NaN).
     fn signum0(self) -> Self {
         if self > Self::ZERO {
@@ -94,7 +101,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $bits:expr, $compensated:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr, $fma:path) => {
+    ($t:ty, $bits:expr, $compensated:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr, $fma:path, $exp_l:path, $ln_l:path, $ln1p_l:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -172,6 +179,27 @@ macro_rules! impl_real {
             fn fmadd(self, b: Self, c: Self) -> Self {
                 $fma(self, b, c)
             }
+            #[inline(always)]
+            fn exp_lanes<const N: usize>(mut x: [Self; N]) -> [Self; N] {
+                for v in x.iter_mut() {
+                    *v = $exp_l(*v);
+                }
+                x
+            }
+            #[inline(always)]
+            fn ln_lanes<const N: usize>(mut x: [Self; N]) -> [Self; N] {
+                for v in x.iter_mut() {
+                    *v = $ln_l(*v);
+                }
+                x
+            }
+            #[inline(always)]
+            fn ln_1p_lanes<const N: usize>(mut x: [Self; N]) -> [Self; N] {
+                for v in x.iter_mut() {
+                    *v = $ln1p_l(*v);
+                }
+                x
+            }
         }
     };
 }
@@ -188,7 +216,10 @@ impl_real!(
     libm::sqrtf,
     libm::tanhf,
     0.918_938_5,
-    crate::arch::fmaf
+    crate::arch::fmaf,
+    crate::lanes::libm_f32::expf,
+    crate::lanes::libm_f32::logf,
+    crate::lanes::libm_f32::log1pf
 );
 
 #[cfg(feature = "micromath")]
@@ -215,7 +246,10 @@ impl_real!(
     libm::sqrtf,
     libm::tanhf,
     0.918_938_5,
-    crate::arch::fmaf
+    crate::arch::fmaf,
+    mm::exp,
+    crate::lanes::libm_f32::logf,
+    crate::lanes::libm_f32::log1pf
 );
 
 impl_real!(
@@ -229,7 +263,10 @@ impl_real!(
     libm::sqrt,
     libm::tanh,
     0.918_938_533_204_672_8,
-    crate::arch::fma
+    crate::arch::fma,
+    libm::exp,
+    libm::log,
+    libm::log1p
 );
 
 /// A stored weight: `f32` (model files of format version 1 and their baked code) or `f64`

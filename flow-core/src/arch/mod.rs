@@ -30,6 +30,22 @@ pub fn fma(a: f64, b: f64, c: f64) -> f64 {
     libm::fma(a, b, c)
 }
 
+/// Runs `task` compiled for the vector extensions the dense kernels use ([`kernel`]: AVX-512 or
+/// AVX2 on x86-64; the baseline elsewhere), so that the lane loops of [`crate::lanes`] inside it
+/// vectorize. The same bits on every choice: the extensions change the width of each operation,
+/// never the operation (rustc never contracts a multiply and an add into an FMA).
+#[inline(always)]
+pub fn vectorized<T: crate::lanes::LaneTask>(task: T) -> T::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86_64::vectorized(task)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        task.run()
+    }
+}
+
 /// Which compilation of the dense kernels runs (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kernel {

@@ -4,6 +4,7 @@
 //! (the FMA instruction instead of libm's routine) inside a function compiled for the feature
 //! set, so the compiler vectorizes the same operations in the same order with wider registers.
 
+use crate::lanes::LaneTask;
 use core::arch::x86_64::{__cpuid, __cpuid_count, _mm_cvtsd_f64, _mm_cvtss_f32, _mm_fmadd_sd, _mm_fmadd_ss};
 use core::arch::x86_64::{_mm_set_sd, _mm_set_ss, _xgetbv};
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -129,6 +130,31 @@ pub(crate) fn kernel() -> Kernel {
 pub(crate) fn limit_kernel(k: Kernel) -> Kernel {
     LIMIT.store(code(k), Ordering::Relaxed);
     kernel()
+}
+
+/// `task` in code compiled for AVX-512 (its `run` is always inlined).
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+fn run_avx512<T: LaneTask>(task: T) -> T::Output {
+    task.run()
+}
+
+/// `task` in code compiled for AVX2.
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2<T: LaneTask>(task: T) -> T::Output {
+    task.run()
+}
+
+/// See [`super::vectorized`].
+#[inline(always)]
+pub(crate) fn vectorized<T: LaneTask>(task: T) -> T::Output {
+    match kernel() {
+        // SAFETY: `kernel()` is `Avx512` only when `cpuid`/`xgetbv` report AVX-512 F and VL, AVX2
+        // and FMA with the OS saving their registers (`detect`), and `Avx2` only with AVX2 and FMA.
+        Kernel::Avx512 => unsafe { run_avx512(task) },
+        // SAFETY: as above.
+        Kernel::Avx2 => unsafe { run_avx2(task) },
+        Kernel::Portable => task.run(),
+    }
 }
 
 /// Rows per step of the single-sample kernel: four independent accumulator chains.

@@ -15,7 +15,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::block;
-use crate::layers::{blockwise, Bijection};
+use crate::lanes::{self, Lanes, Vals};
+use crate::layers::blockwise::{self, LaneStep};
+use crate::layers::Bijection;
 use crate::nn::Mlp;
 use crate::{math, slicing, Real, Weight};
 
@@ -64,40 +66,46 @@ impl AffineScale {
     }
 
     /// `(s, ln s)`: [`AffineScale::eval`] without the derivative (the same bits), for the
-    /// forward and inverse passes.
+    /// forward and inverse passes; in lanes too ([`Vals`]), each lane with the bits of one value.
     #[inline(always)]
-    pub fn scale<S: Real>(self, a: S) -> (S, S) {
-        let (s, ls, _) = self.eval_with::<S, false>(a);
+    pub fn scale<V: Vals>(self, a: V) -> (V, V) {
+        let (s, ls, _) = self.eval_with::<V, false>(a);
         (s, ls)
     }
 
     /// `(s, ln s, d ln s / da)`, the derivative only when `GRAD` (else 0).
     #[inline(always)]
-    pub(crate) fn eval_with<S: Real, const GRAD: bool>(self, a: S) -> (S, S, S) {
+    pub(crate) fn eval_with<V: Vals, const GRAD: bool>(self, a: V) -> (V, V, V) {
+        let c = |v: f64| V::splat(V::Elem::from_f64(v));
         match self {
             AffineScale::SoftclipExp { bound } => {
-                let b = S::from_f64(bound);
+                let b = c(bound);
                 let ls = math::softclip(a, b);
-                (ls.exp(), ls, when::<S, GRAD>(|| math::softclip_grad(a, b)))
+                (ls.exp(), ls, when::<V, GRAD>(|| math::softclip_grad(a, b)))
             }
             AffineScale::SoftplusEps { eps } => {
-                let s = math::softplus(a) + S::from_f64(eps);
-                (s, s.ln(), when::<S, GRAD>(|| math::sigmoid(a) / s))
+                let s = math::softplus(a) + c(eps);
+                (s, s.ln(), when::<V, GRAD>(|| math::sigmoid(a) / s))
             }
             AffineScale::Sigmoid { eps } => {
-                let two = S::from_f64(2.0);
-                let sg = math::sigmoid(a + two);
-                let s = sg + S::from_f64(eps);
-                (s, s.ln(), when::<S, GRAD>(|| sg * (S::ONE - sg) / s))
+                let sg = math::sigmoid(a + c(2.0));
+                let s = sg + c(eps);
+                (s, s.ln(), when::<V, GRAD>(|| sg * (c(1.0) - sg) / s))
             }
             AffineScale::SoftplusOffset { offset, eps } => {
-                let v = a + S::from_f64(offset);
-                let s = v.max(S::ZERO) + (-v.abs()).exp().ln_1p() + S::from_f64(eps);
-                if eps == 0.0 && v < S::from_f64(-30.0) {
-                    // d ln s / da = σ(v) / softplus(v) = 1 − e^v/2 + …
-                    (s, v, S::ONE)
+                let v = a + c(offset);
+                let s = v.max(c(0.0)) + (-v.abs()).exp().ln_1p() + c(eps);
+                let grad = when::<V, GRAD>(|| math::sigmoid(v) / s);
+                if eps == 0.0 {
+                    // ln s is taken as v below −30; d ln s / da = σ(v) / softplus(v) = 1 − e^v/2 + …
+                    let far = v.lt(c(-30.0));
+                    (
+                        s,
+                        V::select(far, v, s.ln()),
+                        V::select(far, when::<V, GRAD>(|| c(1.0)), grad),
+                    )
                 } else {
-                    (s, s.ln(), when::<S, GRAD>(|| math::sigmoid(v) / s))
+                    (s, s.ln(), grad)
                 }
             }
         }
@@ -106,11 +114,11 @@ impl AffineScale {
 
 /// `g()` when `GRAD`, else 0 (not computed).
 #[inline(always)]
-fn when<S: Real, const GRAD: bool>(g: impl FnOnce() -> S) -> S {
+fn when<V: Vals, const GRAD: bool>(g: impl FnOnce() -> V) -> V {
     if GRAD {
         g()
     } else {
-        S::ZERO
+        V::splat(V::Elem::ZERO)
     }
 }
 
@@ -663,13 +671,49 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
         scratch: &mut [S],
         pass: bool,
     ) {
+        let step = |a: [&[S]; N], o: [&[S]; N], b: &mut [&mut [S]; N], e: &mut [S]| {
+            if lanes::ENABLED && N > 1 {
+                return blockwise::in_lanes(self, a, o, b, pass);
+            }
+            if pass {
+                blockwise::each(a, o, b, e, |y, o, z, _| self.pass_step(y, o, z))
+            } else {
+                blockwise::each(a, o, b, e, |z, o, y, _| self.solve_step(z, o, y))
+            }
+        };
         if pass {
-            let step = |y: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.pass_step(y, o, z);
             blockwise::one_pass(&self.net, 0, 0, src, ctx, dst, ldj, scratch, |_, _| {}, step);
         } else {
-            let step = |z: &[S], o: &[S], y: &mut [S], _: &mut [S]| self.solve_step(z, o, y);
             blockwise::solve(&self.net, 0, self.dim, src, ctx, dst, ldj, scratch, step);
         }
+    }
+}
+
+impl<W: Weight> LaneStep for AffineAutoregressive<'_, W> {
+    /// [`Self::pass_step`] (`pass`) or [`Self::solve_step`] of each sample of a block, in lanes.
+    #[inline(always)]
+    fn step_lanes<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        out: [&[S]; N],
+        dst: &mut [&mut [S]; N],
+        pass: bool,
+    ) -> [S; N] {
+        let (ti, ai) = self.layout.indices();
+        let mut ldj = Lanes::splat(S::ZERO);
+        for i in 0..self.dim {
+            let (t, a) = (Lanes::column(&out, 2 * i + ti), Lanes::column(&out, 2 * i + ai));
+            let (s, ls) = self.scale.scale(a);
+            let v = Lanes::column(&src, i);
+            if pass {
+                (v * s + t).store_column(dst, i);
+                ldj = ldj + ls;
+            } else {
+                ((v - t) / s).store_column(dst, i);
+                ldj = ldj - ls;
+            }
+        }
+        ldj.0
     }
 }
 

@@ -27,8 +27,10 @@
 //! which the model validator rejects).
 
 use crate::block;
+use crate::lanes::{self, Lanes, Vals};
 use crate::layers::affine_ar::{AffineLayout, AffineScale};
-use crate::layers::{blockwise, Bijection};
+use crate::layers::blockwise::{self, LaneStep};
+use crate::layers::Bijection;
 use crate::nn::Mlp;
 use crate::{slicing, Real, Weight};
 
@@ -388,10 +390,62 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         scratch: &mut [S],
         density: bool,
     ) {
-        let step = |x: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.finish(x, o, z, density);
+        let step = |x: [&[S]; N], o: [&[S]; N], z: &mut [&mut [S]; N], e: &mut [S]| {
+            if lanes::ENABLED && N > 1 {
+                return blockwise::in_lanes(self, x, o, z, density);
+            }
+            blockwise::each(x, o, z, e, |x, o, z, _| self.finish(x, o, z, density))
+        };
         let gather = |x: &[S], a: &mut [S]| gather(self.mask, x, a);
         let (n_id, k) = (self.n_identity(), 0);
         blockwise::one_pass(&self.net, n_id, k, src, ctx, dst, ldj, scratch, gather, step);
+    }
+}
+
+impl<W: Weight, M: MaskBit> LaneStep for AffineCoupling<'_, W, M> {
+    /// [`Self::finish`] of each sample of a block, in lanes (`flag`: the density direction).
+    #[inline(always)]
+    fn step_lanes<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        out: [&[S]; N],
+        dst: &mut [&mut [S]; N],
+        density: bool,
+    ) -> [S; N] {
+        let per = self.per();
+        let (ti, ai) = self.layout.indices();
+        let mut ldj = Lanes::splat(S::ZERO);
+        let mut r = 0;
+        for (i, m) in self.mask.iter().enumerate() {
+            let v = Lanes::column(&src, i);
+            if m.is_identity() {
+                v.store_column(dst, i);
+                continue;
+            }
+            let (t, s, ls) = if self.additive {
+                (
+                    Lanes::column(&out, r),
+                    Lanes::splat(S::ONE),
+                    Lanes::splat(S::ZERO),
+                )
+            } else {
+                let (t, a) = (
+                    Lanes::column(&out, r * per + ti),
+                    Lanes::column(&out, r * per + ai),
+                );
+                let (s, ls) = self.scale.scale(a);
+                (t, s, ls)
+            };
+            if density {
+                (v * s + t).store_column(dst, i);
+                ldj = ldj + ls;
+            } else {
+                ((v - t) / s).store_column(dst, i);
+                ldj = ldj - ls;
+            }
+            r += 1;
+        }
+        ldj.0
     }
 }
 

@@ -1,10 +1,12 @@
 //! The block (batch) passes shared by the layers with a conditioner network: run the network
-//! once for a block of samples ([`Mlp::forward_block`]), then each sample's elementwise step —
-//! the same step function the single-sample path calls, so every sample gets the same bits.
+//! once for a block of samples ([`Mlp::forward_block`]), then the elementwise step of the block:
+//! each sample through the step function the single-sample path calls ([`each`]), or all samples
+//! at once in lanes with the same bits ([`crate::lanes`]).
 
 use crate::block;
+use crate::lanes::LaneTask;
 use crate::nn::Mlp;
-use crate::{Real, Weight};
+use crate::{arch, Real, Weight};
 
 /// Scratch of [`one_pass`] and [`solve`] for `n` samples: `n` network outputs (`n_out` each),
 /// `n` network inputs (`n_in` each, 0 when the inputs are the samples themselves), `extra`
@@ -15,7 +17,7 @@ pub fn scratch_len<W: Weight>(net: &Mlp<W>, n_in: usize, extra: usize, n: usize)
 
 /// One network pass for the block: `inputs(src[s], buf)` writes sample `s`'s network input
 /// (`n_in` elements; with `n_in = 0` the sample itself is the input), then
-/// `ldj[s] += step(src[s], out[s], dst[s], extra)`.
+/// `ldj[s] += step(src, out, dst, extra)[s]`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn one_pass<S: Real, W: Weight, const N: usize>(
@@ -28,7 +30,7 @@ pub fn one_pass<S: Real, W: Weight, const N: usize>(
     ldj: &mut [S; N],
     scratch: &mut [S],
     inputs: impl Fn(&[S], &mut [S]),
-    step: impl Fn(&[S], &[S], &mut [S], &mut [S]) -> S,
+    step: impl Fn([&[S]; N], [&[S]; N], &mut [&mut [S]; N], &mut [S]) -> [S; N],
 ) {
     let n_out = net.n_out();
     let Some((out, rest)) = scratch.split_at_mut_checked(N * n_out) else {
@@ -49,14 +51,31 @@ pub fn one_pass<S: Real, W: Weight, const N: usize>(
         block::views::<S, N>(ins, n_in)
     };
     net.forward_block(net_in, ctx, block::views_mut::<S, N>(out, n_out), rest);
-    let outs = block::views::<S, N>(out, n_out);
-    for (((s, o), d), l) in src.into_iter().zip(outs).zip(dst).zip(ldj.iter_mut()) {
-        *l += step(s, o, d, extra);
+    let mut dst = dst;
+    let l = step(src, block::views::<S, N>(out, n_out), &mut dst, extra);
+    for (acc, v) in ldj.iter_mut().zip(l) {
+        *acc += v;
     }
 }
 
+/// The block step of a per-sample step: `step(src[s], out[s], dst[s], extra)` for each sample.
+#[inline(always)]
+pub fn each<S: Real, const N: usize>(
+    src: [&[S]; N],
+    out: [&[S]; N],
+    dst: &mut [&mut [S]; N],
+    extra: &mut [S],
+    step: impl Fn(&[S], &[S], &mut [S], &mut [S]) -> S,
+) -> [S; N] {
+    let mut ldj = [S::ZERO; N];
+    for (((l, s), o), d) in ldj.iter_mut().zip(src).zip(out).zip(dst.iter_mut()) {
+        *l = step(s, o, d, extra);
+    }
+    ldj
+}
+
 /// The inverse of an autoregressive pass by `sweeps` passes for the block: `y` starts at 0 and
-/// each sweep sets `y[s]` from `step(z[s], out[s], y[s], extra)`; the last sweep's returned
+/// each sweep sets `y` from `step(z, out, y, extra)`; the last sweep's returned
 /// log-determinant is added into `ldj[s]`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -69,7 +88,7 @@ pub fn solve<S: Real, W: Weight, const N: usize>(
     mut y: [&mut [S]; N],
     ldj: &mut [S; N],
     scratch: &mut [S],
-    step: impl Fn(&[S], &[S], &mut [S], &mut [S]) -> S,
+    step: impl Fn([&[S]; N], [&[S]; N], &mut [&mut [S]; N], &mut [S]) -> [S; N],
 ) {
     let n_out = net.n_out();
     let Some((out, rest)) = scratch.split_at_mut_checked(N * n_out) else {
@@ -84,12 +103,57 @@ pub fn solve<S: Real, W: Weight, const N: usize>(
     let mut last = [S::ZERO; N];
     for _ in 0..sweeps {
         net.forward_block(block::shared(&y), ctx, block::views_mut::<S, N>(out, n_out), rest);
-        let outs = block::views::<S, N>(out, n_out);
-        for (((zs, o), ys), l) in z.into_iter().zip(outs).zip(y.iter_mut()).zip(last.iter_mut()) {
-            *l = step(zs, o, ys, extra);
-        }
+        last = step(z, block::views::<S, N>(out, n_out), &mut y, extra);
     }
     for (l, v) in ldj.iter_mut().zip(last) {
         *l += v;
+    }
+}
+
+/// A layer whose block step can run in lanes: all samples of the block at once, each with the bits
+/// of its single-sample step (`flag`: the layer's direction or pass).
+pub trait LaneStep {
+    /// The step of every sample of the block, in lanes; returns each sample's log-determinant.
+    fn step_lanes<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        out: [&[S]; N],
+        dst: &mut [&mut [S]; N],
+        flag: bool,
+    ) -> [S; N];
+}
+
+/// `layer.step_lanes(…)` compiled for the CPU's vector extensions ([`arch::vectorized`]).
+#[inline(always)]
+pub fn in_lanes<L: LaneStep, S: Real, const N: usize>(
+    layer: &L,
+    src: [&[S]; N],
+    out: [&[S]; N],
+    dst: &mut [&mut [S]; N],
+    flag: bool,
+) -> [S; N] {
+    arch::vectorized(StepTask {
+        layer,
+        src,
+        out,
+        dst,
+        flag,
+    })
+}
+
+/// [`LaneStep::step_lanes`] as a [`LaneTask`].
+struct StepTask<'l, 'd, 'r, 'w, L, S, const N: usize> {
+    layer: &'l L,
+    src: [&'r [S]; N],
+    out: [&'r [S]; N],
+    dst: &'d mut [&'w mut [S]; N],
+    flag: bool,
+}
+
+impl<L: LaneStep, S: Real, const N: usize> LaneTask for StepTask<'_, '_, '_, '_, L, S, N> {
+    type Output = [S; N];
+    #[inline(always)]
+    fn run(self) -> [S; N] {
+        self.layer.step_lanes(self.src, self.out, self.dst, self.flag)
     }
 }

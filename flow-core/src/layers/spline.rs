@@ -51,6 +51,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lanes::{Lanes, Pair, Vals};
 use crate::{math, slicing, Real};
 
 /// How raw parameters become knots: one variant per peer library, each reproducing its formulas.
@@ -115,6 +116,10 @@ pub enum SplineKind {
     },
 }
 
+/// The most bins [`Spline::eval_block`] evaluates in lanes (its knots live on the stack: for 16
+/// `f32` lanes, `(6 · 16 + 4)` vectors of 64 bytes); splines with more bins run sample by sample.
+pub const LANES_MAX_BINS: usize = 16;
+
 /// Options of a rational-quadratic spline transformer.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplineOpts {
@@ -130,10 +135,10 @@ pub struct SplineOpts {
     pub logit_scale: f64,
 }
 
-/// The quantities of one bin.
-#[derive(Clone, Copy, Debug)]
-struct Bin<S> {
-    k: usize,
+/// The quantities of one bin, in one lane (`S`) or in each lane of a block ([`Lanes`]).
+#[derive(Clone, Copy)]
+struct Bin<S: Vals> {
+    k: S::Index,
     x0: S,
     x1: S,
     y0: S,
@@ -157,17 +162,13 @@ struct BinGrad<S> {
     d1: S,
 }
 
-impl<S: Real> Bin<S> {
+impl<V: Vals> Bin<V> {
     /// Bin `k` of a knot buffer with `n = K + 1` knots (NaN knots when `k + 1` is not a knot).
-    #[inline]
-    fn new(knots: &[S], n: usize, k: usize) -> Self {
+    #[inline(always)]
+    fn new(knots: &[V], n: usize, k: V::Index) -> Self {
         let (xs, rest) = slicing::split(knots, n);
         let (ys, ds) = slicing::split(rest, n);
-        let pair = |v: &[S]| match v.get(k..) {
-            Some(&[a, b, ..]) => (a, b),
-            _ => (S::NAN, S::NAN),
-        };
-        let ((x0, x1), (y0, y1), (d0, d1)) = (pair(xs), pair(ys), pair(ds));
+        let ((x0, x1), (y0, y1), (d0, d1)) = (V::pair(xs, k), V::pair(ys, k), V::pair(ds, k));
         let (w, h) = (x1 - x0, y1 - y0);
         Bin {
             k,
@@ -184,15 +185,15 @@ impl<S: Real> Bin<S> {
     }
 
     /// `ξ` of `x` clamped into the bin.
-    #[inline]
-    fn xi(&self, x: S) -> S {
+    #[inline(always)]
+    fn xi(&self, x: V) -> V {
         (x.max(self.x0).min(self.x1) - self.x0) / self.w
     }
 
     /// `(y, ln dy/dx)` at `ξ`.
-    #[inline]
-    fn eval(&self, xi: S) -> (S, S) {
-        let om = S::ONE - xi;
+    #[inline(always)]
+    fn eval(&self, xi: V) -> (V, V) {
+        let om = V::splat(V::Elem::ONE) - xi;
         let tau = xi * om;
         let den = self.s + (self.d0 + self.d1 - (self.s + self.s)) * tau;
         let y = self.y0 + self.h * (self.s * xi * xi + self.d0 * tau) / den;
@@ -200,26 +201,29 @@ impl<S: Real> Bin<S> {
     }
 
     /// `ln dy/dx` given `ξ`, `τ`, `1 − ξ` and the denominator.
-    #[inline]
-    fn log_deriv(&self, xi: S, tau: S, om: S, den: S) -> S {
-        let two = S::from_f64(2.0);
+    #[inline(always)]
+    fn log_deriv(&self, xi: V, tau: V, om: V, den: V) -> V {
+        let two = V::splat(V::Elem::from_f64(2.0));
         let num = self.s * self.s * (self.d1 * xi * xi + two * self.s * tau + self.d0 * om * om);
         (num / (den * den)).ln()
     }
 
     /// `ξ` of the inverse at `y` (clamped into the bin), in `[0, 1]`.
-    #[inline]
-    fn inv_xi(&self, y: S) -> S {
+    #[inline(always)]
+    fn inv_xi(&self, y: V) -> V {
         let yr = y.max(self.y0).min(self.y1) - self.y0;
         let dsum = self.d0 + self.d1 - (self.s + self.s);
         let a = self.h * (self.s - self.d0) + yr * dsum;
         let b = self.h * self.d0 - yr * dsum;
         let c = -self.s * yr;
-        let disc = (b * b - S::from_f64(4.0) * a * c).max(S::ZERO);
+        let four = V::splat(V::Elem::from_f64(4.0));
+        let disc = (b * b - four * a * c).max(V::splat(V::Elem::ZERO));
         let xi = (c + c) / (-b - disc.sqrt());
-        xi.max(S::ZERO).min(S::ONE)
+        xi.max(V::splat(V::Elem::ZERO)).min(V::splat(V::Elem::ONE))
     }
+}
 
+impl<S: Real> Bin<S> {
     /// Cotangents of `G = g_y·y + g_l·ln(dy/dx)` at `ξ` (input `x = x₀ + ξ w` held fixed).
     #[inline]
     fn vjp(&self, xi: S, g_y: S, g_l: S) -> BinGrad<S> {
@@ -264,21 +268,9 @@ impl<S: Real> Bin<S> {
 }
 
 /// JAX's `softplus` (`logaddexp(v, 0)`).
-#[inline]
-fn softplus_jax<S: Real>(v: S) -> S {
-    v.max(S::ZERO) + (-v.abs()).exp().ln_1p()
-}
-
-/// Count of `p` entries below `v` (`<`, or `≤` when `or_equal`).
-#[inline]
-fn count_below<S: Real>(p: &[S], v: S, or_equal: bool) -> usize {
-    let mut n = 0;
-    for &q in p {
-        if q < v || (or_equal && q == v) {
-            n += 1;
-        }
-    }
-    n
+#[inline(always)]
+fn softplus_jax<V: Vals>(v: V) -> V {
+    v.max(V::splat(V::Elem::ZERO)) + (-v.abs()).exp().ln_1p()
 }
 
 /// Sets the first and last entries of `v` to `end` and returns the entries between them (empty
@@ -296,9 +288,9 @@ fn ends<S: Copy>(v: &mut [S], end: S) -> &mut [S] {
 }
 
 /// `(y, ldj)` of the identity (NaN log-derivative for a NaN input).
-#[inline]
-fn identity<S: Real>(x: S) -> (S, S) {
-    (x, if x.is_nan() { x } else { S::ZERO })
+#[inline(always)]
+fn identity<V: Vals>(x: V) -> (V, V) {
+    (x, V::select(x.is_nan(), x, V::splat(V::Elem::ZERO)))
 }
 
 impl SplineOpts {
@@ -546,9 +538,10 @@ impl<S: Real> Spline<S> {
     }
 
     /// Computes the knots of one coordinate from its `P` raw parameters into `knots`
-    /// ([`SplineOpts::knots_len`] long): `[x₀..x_K | y₀..y_K | d₀..d_K]`.
-    #[inline]
-    pub fn knots(&self, raw: &[S], knots: &mut [S]) {
+    /// ([`SplineOpts::knots_len`] long): `[x₀..x_K | y₀..y_K | d₀..d_K]`. In [`Lanes`], each lane is
+    /// one sample's coordinate, with the single-sample bits.
+    #[inline(always)]
+    pub fn knots<V: Vals<Elem = S>>(&self, raw: &[V], knots: &mut [V]) {
         self.build(raw, knots, None);
     }
 
@@ -557,8 +550,8 @@ impl<S: Real> Spline<S> {
     ///
     /// Here and below, a short buffer ends the computation early (`let … else { return }`: as
     /// cheap as the bounds check it replaces) rather than giving empty slices.
-    #[inline]
-    fn split_raw<'r>(&self, raw: &'r [S]) -> Option<(&'r [S], &'r [S], &'r [S])> {
+    #[inline(always)]
+    fn split_raw<'r, V>(&self, raw: &'r [V]) -> Option<(&'r [V], &'r [V], &'r [V])> {
         let kb = self.opts.bins;
         let (widths, rest) = raw.split_at_checked(kb)?;
         let (heights, rest) = rest.split_at_checked(kb)?;
@@ -567,8 +560,8 @@ impl<S: Real> Spline<S> {
     }
 
     /// As [`Spline::knots`], also keeping the width and height softmaxes in `soft` (`2K`).
-    #[inline]
-    fn build(&self, raw: &[S], knots: &mut [S], soft: Option<&mut [S]>) {
+    #[inline(always)]
+    fn build<V: Vals<Elem = S>>(&self, raw: &[V], knots: &mut [V], soft: Option<&mut [V]>) {
         let kb = self.opts.bins;
         let n = kb + 1;
         let mut knots = knots;
@@ -598,28 +591,38 @@ impl<S: Real> Spline<S> {
 
     /// Knot positions `pos` (`K + 1`) from `K` logits (see [`SplineKind`]), with this axis' minimum
     /// and softmax multiplier; the softmax is copied into `soft` when given.
-    #[inline]
-    fn positions(&self, logits: &[S], pos: &mut [S], soft: Option<&mut [S]>, min: S, free: S) {
-        let b = self.bound;
+    #[inline(always)]
+    fn positions<V: Vals<Elem = S>>(
+        &self,
+        logits: &[V],
+        pos: &mut [V],
+        soft: Option<&mut [V]>,
+        min: S,
+        free: S,
+    ) {
+        let b = V::splat(self.bound);
+        let (min, free) = (V::splat(min), V::splat(free));
         let zuko = matches!(self.opts.kind, SplineKind::Zuko { .. });
         // `pos` is `[x₀, x₁ … x_{K−1}, x_K]`, K = logits.len().
         let [p0, tail @ ..] = pos else {
             return;
         };
         // Transformed logits into pos[1..], then their softmax exp(v − max) / Σ.
-        let mut mx = -S::INFINITY;
-        let mut put = |p: &mut S, v: S| {
+        let mut mx = V::splat(-S::INFINITY);
+        let mut put = |p: &mut V, v: V| {
             *p = v;
             mx = mx.max(v);
         };
+        let scale = V::splat(self.logit_scale);
         // Two loops rather than a test inside one: the kind is known before the loop.
         if zuko {
+            let clip = V::splat(self.clip_logit);
             for (p, &l) in tail.iter_mut().zip(logits) {
-                put(p, math::softclip(l * self.logit_scale, self.clip_logit));
+                put(p, math::softclip(l * scale, clip));
             }
         } else {
             for (p, &l) in tail.iter_mut().zip(logits) {
-                put(p, l * self.logit_scale);
+                put(p, l * scale);
             }
         }
         // In f32 the exponent's rounding error `e` (v − max = d + e exactly, TwoSum) is put back
@@ -627,7 +630,7 @@ impl<S: Real> Spline<S> {
         // within ~1 ulp, where the plain formula is ~3 ulp off for logits a few units below the
         // maximum (the widths' errors reach ln s, and the log-det, squared).
         let mut sum = math::RunningSum::new();
-        let mut total = S::ZERO;
+        let mut total = V::splat(S::ZERO);
         for p in tail.iter_mut() {
             *p = if S::COMPENSATED_PREFIX_SUMS {
                 let (d, e) = math::two_sum(*p, -mx);
@@ -653,7 +656,7 @@ impl<S: Real> Spline<S> {
                 // rounding of the cumsum before the cancellation in 2c − 1 (which made the
                 // knots, and through s = h/w the log-det, the largest f32 error of zuko splines).
                 // The ends are exactly ∓B.
-                let two = S::from_f64(2.0);
+                let two = V::splat(S::from_f64(2.0));
                 *p0 = -b;
                 for p in tail.iter_mut() {
                     sum.add(*p);
@@ -666,9 +669,10 @@ impl<S: Real> Spline<S> {
             }
             SplineKind::Nflows { .. } => {
                 // 2B cumsum(W) − B, ends forced.
+                let span = V::splat(self.span);
                 for p in ends(pos, b).iter_mut() {
                     let c = sum.add(min + free * (*p / total));
-                    *p = self.span * c + -b;
+                    *p = span * c + -b;
                 }
                 slicing::copy(pos, &[-b]);
             }
@@ -684,22 +688,25 @@ impl<S: Real> Spline<S> {
     }
 
     /// Knot derivatives `ds` (`K + 1`) from the raw derivative parameters (see [`SplineKind`]).
-    #[inline]
-    fn derivatives(&self, raw: &[S], ds: &mut [S]) {
+    #[inline(always)]
+    fn derivatives<V: Vals<Elem = S>>(&self, raw: &[V], ds: &mut [V]) {
+        let min_d = V::splat(self.min_d);
         match self.opts.kind {
             SplineKind::Zuko { .. } => {
-                for (d, &r) in ends(ds, self.d_end).iter_mut().zip(raw) {
-                    *d = math::softclip(r, self.clip_deriv).exp();
+                let clip = V::splat(self.clip_deriv);
+                for (d, &r) in ends(ds, V::splat(self.d_end)).iter_mut().zip(raw) {
+                    *d = math::softclip(r, clip).exp();
                 }
             }
             SplineKind::Nflows { .. } => {
-                for (d, &r) in ends(ds, self.d_end).iter_mut().zip(raw) {
-                    *d = self.min_d + math::softplus(r);
+                for (d, &r) in ends(ds, V::splat(self.d_end)).iter_mut().zip(raw) {
+                    *d = min_d + math::softplus(r);
                 }
             }
             SplineKind::FlowJax { .. } => {
+                let offset = V::splat(self.d_offset);
                 for (d, &r) in ds.iter_mut().zip(raw) {
-                    *d = softplus_jax(r + self.d_offset) + self.min_d;
+                    *d = softplus_jax(r + offset) + min_d;
                 }
             }
         }
@@ -707,62 +714,140 @@ impl<S: Real> Spline<S> {
 
     /// `(inside, bin)` of the coordinate `v` against the increasing positions `p` (`K + 1`), with
     /// each kind's domain and bin rule (see [`SplineKind`]); the bin is always in `0..K`.
-    #[inline]
-    fn locate(&self, p: &[S], v: S) -> (bool, usize) {
+    #[inline(always)]
+    fn locate<V: Vals<Elem = S>>(&self, p: &[V], v: V) -> (V::Mask, V::Index) {
         let kb = self.opts.bins;
-        let b = self.bound;
+        let b = V::splat(self.bound);
         let (inside, cnt) = match self.opts.kind {
             SplineKind::Zuko { .. } => {
-                let cnt = count_below(p, v, false);
-                (cnt >= 1 && cnt <= kb, cnt)
+                let cnt = V::count_below(p, v, false);
+                (V::index_within(cnt, 1, kb), cnt)
             }
             // x = B lands in bin K − 1 (nflows' +1e-6 on the last knot); larger x are outside.
-            SplineKind::Nflows { .. } => (-b <= v && v <= b, count_below(slicing::head(p, kb), v, true)),
+            SplineKind::Nflows { .. } => (
+                V::and((-b).le(v), v.le(b)),
+                V::count_below(slicing::head(p, kb), v, true),
+            ),
             SplineKind::FlowJax { .. } => {
                 let vc = v.max(-b).min(b);
-                (-b <= v && v <= b, count_below(p, vc, false))
+                (V::and((-b).le(v), v.le(b)), V::count_below(p, vc, false))
             }
         };
-        (inside, cnt.max(1).min(kb).saturating_sub(1))
+        (inside, V::bin_of_count(cnt, kb))
     }
 
     /// FlowJAX clips outputs to `[−B, B]`.
-    #[inline]
-    fn clip_out(&self, v: S) -> S {
+    #[inline(always)]
+    fn clip_out<V: Vals<Elem = S>>(&self, v: V) -> V {
         match self.opts.kind {
-            SplineKind::FlowJax { .. } => v.max(-self.bound).min(self.bound),
+            SplineKind::FlowJax { .. } => v.max(-V::splat(self.bound)).min(V::splat(self.bound)),
             _ => v,
         }
     }
 
     /// The spline at `x` given its knots: returns `(y, ln dy/dx)`.
     #[inline]
-    pub fn forward(&self, knots: &[S], x: S) -> (S, S) {
+    pub fn forward<V: Vals<Elem = S>>(&self, knots: &[V], x: V) -> (V, V) {
+        self.forward_at(knots, x)
+    }
+
+    /// [`Spline::forward`], always inlined (the block kernels).
+    #[inline(always)]
+    fn forward_at<V: Vals<Elem = S>>(&self, knots: &[V], x: V) -> (V, V) {
         let n = self.opts.bins + 1;
         let (inside, k) = self.locate(slicing::head(knots, n), x);
         let bin = Bin::new(knots, n, k);
         let (y, l) = bin.eval(bin.xi(x));
-        if inside {
-            (self.clip_out(y), l)
-        } else {
-            identity(x)
-        }
+        let (xo, lo) = identity(x);
+        (V::select(inside, self.clip_out(y), xo), V::select(inside, l, lo))
     }
 
     /// The inverse spline at `y` given its knots: returns `(x, ln dx/dy)`.
     #[inline]
-    pub fn inverse(&self, knots: &[S], y: S) -> (S, S) {
+    pub fn inverse<V: Vals<Elem = S>>(&self, knots: &[V], y: V) -> (V, V) {
+        self.inverse_at(knots, y)
+    }
+
+    /// [`Spline::inverse`], always inlined (the block kernels).
+    #[inline(always)]
+    fn inverse_at<V: Vals<Elem = S>>(&self, knots: &[V], y: V) -> (V, V) {
         let n = self.opts.bins + 1;
         let (inside, k) = self.locate(slicing::range(knots, n, n), y);
         let bin = Bin::new(knots, n, k);
         let xi = bin.inv_xi(y);
         let x = bin.x0 + xi * bin.w;
         let (_, l) = bin.eval(xi);
-        if inside {
-            (self.clip_out(x), -l)
-        } else {
-            identity(y)
+        let (yo, lo) = identity(y);
+        (V::select(inside, self.clip_out(x), yo), V::select(inside, -l, lo))
+    }
+
+    /// Coordinates of `N` samples at once: for each `(i, r)` of `coords`, `dst[s][i] = f(src[s][i])`
+    /// (or `f⁻¹`, `inverse`) with the raw parameters at row `r` of sample `s`'s network output
+    /// `out[s]` (`P` per row); returns each sample's log-derivatives summed in the order of
+    /// `coords`. Every sample gets the bits of [`Spline::knots`] then [`Spline::forward`] (or
+    /// [`Spline::inverse`]) alone. Two coordinates are computed side by side ([`Pair`]), so that
+    /// the running sums and divisions have independent work to overlap. The caller checks
+    /// [`LANES_MAX_BINS`] (nothing is written for larger splines).
+    #[inline(always)]
+    pub fn eval_block<const N: usize>(
+        &self,
+        src: &[&[S]; N],
+        out: &[&[S]; N],
+        dst: &mut [&mut [S]; N],
+        mut coords: impl Iterator<Item = (usize, usize)>,
+        inverse: bool,
+    ) -> Lanes<S, N> {
+        let p = self.opts.params_per_feature();
+        let mut ldj = Lanes::splat(S::ZERO);
+        loop {
+            match (coords.next(), coords.next()) {
+                (Some((i, r)), Some((i2, r2))) => {
+                    let raw = |j| Pair(Lanes::column(out, r * p + j), Lanes::column(out, r2 * p + j));
+                    let x = Pair(Lanes::column(src, i), Lanes::column(src, i2));
+                    let Some((v, l)) = self.eval_vals(raw, x, inverse) else {
+                        break;
+                    };
+                    v.0.store_column(dst, i);
+                    v.1.store_column(dst, i2);
+                    ldj = ldj + l.0 + l.1;
+                }
+                (Some((i, r)), None) => {
+                    let raw = |j| Lanes::column(out, r * p + j);
+                    if let Some((v, l)) = self.eval_vals(raw, Lanes::column(src, i), inverse) {
+                        v.store_column(dst, i);
+                        ldj = ldj + l;
+                    }
+                    break;
+                }
+                _ => break,
+            }
         }
+        ldj
+    }
+
+    /// `(f(x), ln f'(x))` (or the inverse's, `inverse`) in lanes, with raw parameter `j` of the
+    /// lanes given by `raw(j)`: the knots and the map as [`Spline::knots`] then
+    /// [`Spline::forward`] / [`Spline::inverse`] compute them; `None` when the spline has more than
+    /// [`LANES_MAX_BINS`] bins (the knots live on the stack).
+    #[inline(always)]
+    fn eval_vals<V: Vals<Elem = S>>(&self, raw: impl Fn(usize) -> V, x: V, inverse: bool) -> Option<(V, V)> {
+        if self.opts.bins > LANES_MAX_BINS {
+            return None;
+        }
+        let zero = V::splat(S::ZERO);
+        let mut raw_l = [zero; 3 * LANES_MAX_BINS + 1];
+        let mut knots = [zero; 3 * (LANES_MAX_BINS + 1)];
+        let raw_l = raw_l.get_mut(..self.opts.params_per_feature())?;
+        let knots = knots.get_mut(..self.opts.knots_len())?;
+        for (j, r) in raw_l.iter_mut().enumerate() {
+            *r = raw(j);
+        }
+        self.build(raw_l, knots, None);
+        Some(if inverse {
+            self.inverse_at(knots, x)
+        } else {
+            self.forward_at(knots, x)
+        })
     }
 
     /// The start of both VJPs: the knots and softmaxes of `raw` in `scratch`, and `g_raw` cut to
@@ -987,6 +1072,134 @@ mod tests {
             }
         }
         v
+    }
+
+    /// Same bits, or both NaN.
+    fn same<S: Real>(a: S, b: S) -> bool {
+        a.to_f64().to_bits() == b.to_f64().to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    /// [`Spline::eval_block`] run through [`crate::arch::vectorized`] (the code of the block kernels).
+    struct Block<'a, S, const N: usize> {
+        sp: &'a Spline<S>,
+        src: [&'a [S]; N],
+        out: [&'a [S]; N],
+        dims: usize,
+        inverse: bool,
+    }
+
+    impl<S: Real, const N: usize> crate::lanes::LaneTask for Block<'_, S, N> {
+        type Output = (Vec<[S; N]>, [S; N]);
+        #[inline(always)]
+        fn run(self) -> Self::Output {
+            let mut rows = [[S::ZERO; 4]; N];
+            let mut dst: [&mut [S]; N] = rows.each_mut().map(|r| &mut r[..]);
+            let coords = (0..self.dims).map(|i| (i, i));
+            let l = self
+                .sp
+                .eval_block(&self.src, &self.out, &mut dst, coords, self.inverse);
+            let cols = (0..self.dims)
+                .map(|i| core::array::from_fn(|s| rows[s][i]))
+                .collect();
+            (cols, l.0)
+        }
+    }
+
+    /// [`Spline::eval_block`] of 16 samples × 1–3 coordinates (one lane group, a [`Pair`], both),
+    /// each with its own raw parameters and input (edge points, knots, far tails, ±∞, NaN), under
+    /// every kernel the CPU has: the bits of [`Spline::knots`] then [`Spline::forward`] /
+    /// [`Spline::inverse`] on each sample and coordinate alone, the log-derivatives summed in order.
+    fn check_lanes<S: Real>(o: &SplineOpts, rng: &mut Lcg) {
+        const N: usize = 16;
+        let sp = o.prepare::<S>();
+        let p = o.params_per_feature();
+        let dims = 3;
+        let raws: Vec<Vec<S>> = (0..N)
+            .map(|i| {
+                let scale = [0.1, 1.0, 3.0, 30.0][i % 4];
+                (0..dims * p).map(|_| S::from_f64(scale * rng.normal())).collect()
+            })
+            .collect();
+        let knots = |s: usize, i: usize| {
+            let mut k = vec![S::ZERO; o.knots_len()];
+            sp.knots(&raws[s][i * p..(i + 1) * p], &mut k);
+            k
+        };
+        let b = o.bound;
+        let edges = edge_points(o, b);
+        for round in 0..24 {
+            let xs: Vec<[S; 4]> = (0..N)
+                .map(|s| {
+                    core::array::from_fn(|i| match (round + s + i) % 6 {
+                        0 => S::from_f64(edges[(round * 7 + s + i) % edges.len()]),
+                        1 => knots(s, i % dims)[(round + s) % o.knots_len()],
+                        2 => S::from_f64([f64::NAN, f64::INFINITY, -f64::INFINITY, 1e30][s % 4]),
+                        _ => S::from_f64(1.5 * b * (2.0 * rng.uniform() - 1.0)),
+                    })
+                })
+                .collect();
+            for inverse in [false, true] {
+                for d in 1..=dims {
+                    let task = Block::<S, N> {
+                        sp: &sp,
+                        src: core::array::from_fn(|s| &xs[s][..]),
+                        out: core::array::from_fn(|s| raws[s].as_slice()),
+                        dims: d,
+                        inverse,
+                    };
+                    let (v, l) = crate::arch::vectorized(task);
+                    for s in 0..N {
+                        let mut want_l = S::ZERO;
+                        for (i, col) in v.iter().enumerate() {
+                            let k = knots(s, i);
+                            let (wv, wl) = if inverse {
+                                sp.inverse(&k, xs[s][i])
+                            } else {
+                                sp.forward(&k, xs[s][i])
+                            };
+                            want_l += wl;
+                            let what =
+                                std::format!("{o:?} inverse={inverse} d={d} sample {s} coordinate {i}");
+                            assert!(
+                                same(col[s], wv),
+                                "{what}: {:?} vs {wv:?} at x={:?}",
+                                col[s],
+                                xs[s][i]
+                            );
+                        }
+                        assert!(
+                            same(l[s], want_l),
+                            "{o:?} inverse={inverse} d={d} sample {s}: ldj {:?} vs {want_l:?}",
+                            l[s]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_give_each_sample_the_single_sample_bits() {
+        use crate::arch::{kernel, limit_kernel, Kernel};
+        let best = kernel();
+        let mut opts = all_opts();
+        opts.push(SplineOpts::zuko(LANES_MAX_BINS, 5.0, 1e-3));
+        opts.push(SplineOpts::flowjax(LANES_MAX_BINS, 4.0));
+        let mut rng = Lcg(11);
+        for k in [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|&k| k <= best)
+        {
+            limit_kernel(k);
+            for o in &opts {
+                check_lanes::<f32>(o, &mut rng);
+                check_lanes::<f64>(o, &mut rng);
+            }
+        }
+        limit_kernel(best);
+        let many = SplineOpts::zuko(LANES_MAX_BINS + 1, 3.0, 1e-3).prepare::<f32>();
+        let raw = Lanes([0.0f32; 2]);
+        assert!(many.eval_vals(|_| raw, raw, false).is_none());
     }
 
     fn knots_of(o: &SplineOpts, raw: &[f64]) -> Vec<f64> {

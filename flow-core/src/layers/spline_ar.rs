@@ -16,12 +16,14 @@
 //! zuko (`unflatten(-1, (D, P))`), nflows (`view(B, D, P)`) and FlowJAX (`reshape(dim, -1)`) read them.
 
 use crate::block;
+use crate::lanes;
 use crate::layers::affine_ar::{
     ar_block_forward_vjp_scratch_len, ar_block_vjp_scratch_len, ar_forward_vjp_block, ar_inverse_vjp_block,
     iaf_vjp, Autoregressive, Direction,
 };
-use crate::layers::spline::SplineOpts;
-use crate::layers::{blockwise, Bijection};
+use crate::layers::blockwise::{self, LaneStep};
+use crate::layers::spline::{SplineOpts, LANES_MAX_BINS};
+use crate::layers::Bijection;
 use crate::nn::Mlp;
 use crate::{slicing, Real, Weight};
 
@@ -103,6 +105,23 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         ldj
     }
 
+    /// [`Self::step`] of a block of samples: in lanes where the target has vectors and the spline
+    /// at most [`LANES_MAX_BINS`] bins (the same bits), sample by sample otherwise.
+    #[inline]
+    fn step_block<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        out: [&[S]; N],
+        dst: &mut [&mut [S]; N],
+        knots: &mut [S],
+        pass: bool,
+    ) -> [S; N] {
+        if lanes::ENABLED && N > 1 && self.spline.bins <= LANES_MAX_BINS {
+            return blockwise::in_lanes(self, src, out, dst, pass);
+        }
+        blockwise::each(src, out, dst, knots, |a, o, b, k| self.step(a, o, b, k, pass))
+    }
+
     /// `F` (`pass`) or its D-sweep inverse for a block of samples.
     fn block<S: Real, const N: usize>(
         &self,
@@ -114,7 +133,9 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         pass: bool,
     ) {
         let k = self.spline.knots_len();
-        let step = |a: &[S], o: &[S], b: &mut [S], knots: &mut [S]| self.step(a, o, b, knots, pass);
+        let step = |a: [&[S]; N], o: [&[S]; N], b: &mut [&mut [S]; N], knots: &mut [S]| {
+            self.step_block(a, o, b, knots, pass)
+        };
         if pass {
             blockwise::one_pass(&self.net, 0, k, src, ctx, dst, ldj, scratch, |_, _| {}, step);
         } else {
@@ -166,6 +187,22 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         for (((gy, &yi), &gz), (raw, g_raw)) in g_y.iter_mut().zip(y).zip(g_z).zip(raws) {
             *gy = sp.forward_vjp(raw, yi, gz, g_ldj, g_raw, scratch).2;
         }
+    }
+}
+
+impl<W: Weight> LaneStep for SplineAutoregressive<'_, W> {
+    /// [`Self::step`] of each sample of a block, in lanes (`flag`: the one-pass map).
+    #[inline(always)]
+    fn step_lanes<S: Real, const N: usize>(
+        &self,
+        src: [&[S]; N],
+        out: [&[S]; N],
+        dst: &mut [&mut [S]; N],
+        pass: bool,
+    ) -> [S; N] {
+        let sp = self.spline.prepare::<S>();
+        sp.eval_block(&src, &out, dst, (0..self.dim).map(|i| (i, i)), !pass)
+            .0
     }
 }
 

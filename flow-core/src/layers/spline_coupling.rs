@@ -17,11 +17,13 @@
 //! a `RationalQuadraticSpline` transformer (the first `untransformed_dim` features are the identity
 //! features; `coupling_flow`'s default `invert=True` makes its `transform` our `inverse`).
 
+use crate::lanes::{self, Lanes};
 use crate::layers::affine_coupling::{
     coupling_forward_cached, coupling_vjp_block, coupling_vjp_block_scratch, gather, CouplingVjp, MaskBit,
 };
-use crate::layers::spline::SplineOpts;
-use crate::layers::{blockwise, Bijection};
+use crate::layers::blockwise::{self, LaneStep};
+use crate::layers::spline::{SplineOpts, LANES_MAX_BINS};
+use crate::layers::Bijection;
 use crate::nn::Mlp;
 use crate::{slicing, Real, Weight};
 
@@ -157,6 +159,25 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         ldj
     }
 
+    /// [`Self::finish`] of a block of samples: in lanes where the target has vectors and the
+    /// spline at most [`LANES_MAX_BINS`] bins (the same bits), sample by sample otherwise.
+    #[inline]
+    fn finish_block<S: Real, const N: usize>(
+        &self,
+        x: [&[S]; N],
+        out: [&[S]; N],
+        z: &mut [&mut [S]; N],
+        knots: &mut [S],
+        data_to_base: bool,
+    ) -> [S; N] {
+        if lanes::ENABLED && N > 1 && self.spline.bins <= LANES_MAX_BINS {
+            return blockwise::in_lanes(self, x, out, z, data_to_base);
+        }
+        blockwise::each(x, out, z, knots, |a, o, b, k| {
+            self.finish(a, o, b, k, data_to_base)
+        })
+    }
+
     /// [`Self::apply`] for a block of samples: one network pass for all of them.
     fn apply_block<S: Real, const N: usize>(
         &self,
@@ -167,10 +188,34 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         scratch: &mut [S],
         density: bool,
     ) {
-        let step = |x: &[S], o: &[S], z: &mut [S], kn: &mut [S]| self.finish(x, o, z, kn, density);
+        let step = |x: [&[S]; N], o: [&[S]; N], z: &mut [&mut [S]; N], kn: &mut [S]| {
+            self.finish_block(x, o, z, kn, density)
+        };
         let gather = |x: &[S], a: &mut [S]| gather(self.mask, x, a);
         let (n_id, k) = (self.n_identity(), self.spline.knots_len());
         blockwise::one_pass(&self.net, n_id, k, src, ctx, dst, ldj, scratch, gather, step);
+    }
+}
+
+impl<W: Weight, M: MaskBit> LaneStep for SplineCoupling<'_, W, M> {
+    /// [`Self::finish`] of each sample of a block, in lanes (`flag`: data to base).
+    #[inline(always)]
+    fn step_lanes<S: Real, const N: usize>(
+        &self,
+        x: [&[S]; N],
+        out: [&[S]; N],
+        z: &mut [&mut [S]; N],
+        data_to_base: bool,
+    ) -> [S; N] {
+        let sp = self.spline.prepare::<S>();
+        for (i, m) in self.mask.iter().enumerate() {
+            if m.is_identity() {
+                Lanes::column(&x, i).store_column(z, i);
+            }
+        }
+        let transformed = self.mask.iter().enumerate().filter(|(_, m)| !m.is_identity());
+        let coords = transformed.enumerate().map(|(r, (i, _))| (i, r));
+        sp.eval_block(&x, &out, z, coords, !data_to_base).0
     }
 }
 

@@ -851,3 +851,219 @@ fn misplaced_or_bad_context_standardizations_are_rejected() {
     p.push_layer(LayerDesc::ContextStandardize { params });
     assert_eq!(validate_parts(&p), Err(Invalid::BadOption { layer: 0 }));
 }
+
+/// Appends a random MADE-conditioned autoregressive layer (`per` outputs per feature) to `m`.
+fn push_made_layer(
+    m: &mut ModelParts,
+    hidden: &[usize],
+    per: usize,
+    reverse: bool,
+    rng: &mut Lcg,
+) -> (NetDesc, crate::model::Span, crate::model::Span) {
+    let (d, c) = (m.desc.dim as usize, m.desc.context_dim as usize);
+    let order: Vec<u16> = if reverse {
+        (0..d as u16).rev().collect()
+    } else {
+        (0..d as u16).collect()
+    };
+    let mut sizes = heapless::Vec::<usize, 8>::new();
+    sizes.push(d + c).unwrap();
+    for &h in hidden {
+        sizes.push(h).unwrap();
+    }
+    sizes.push(per * d).unwrap();
+    let degrees: Vec<u16> = hidden
+        .iter()
+        .flat_map(|&h| (0..h).map(move |j| made::default_hidden_degree(j, d)))
+        .collect();
+    let mut allowed = Vec::new();
+    made::for_each_weight(&order, &sizes, &degrees, per, |_, _, _, ok| allowed.push(ok));
+    let mut it = allowed.iter();
+    let mut w = Vec::new();
+    for l in 0..sizes.len() - 1 {
+        for _ in 0..sizes[l] * sizes[l + 1] {
+            let v = rng.normal() * 0.6;
+            w.push(if *it.next().unwrap() { v } else { 0.0 });
+        }
+        for _ in 0..sizes[l + 1] {
+            w.push(rng.normal() * 0.5);
+        }
+    }
+    let params = m.push_weights(&w);
+    let net = NetDesc {
+        sizes,
+        activation: Activation::Relu,
+        residual: false,
+        params,
+    };
+    (net, m.push_ints(&order), m.push_ints(&degrees))
+}
+
+/// The block paths (`log_prob_batch`, `sample_batch`: the transformers in lanes, the kernels the
+/// CPU has) give every row the bits of the single-sample methods, for every affine scale and
+/// layout, additive couplings and every spline kind, autoregressive and coupling, MAF and IAF, in
+/// f32 and f64, at ordinary points, far tails, ±∞ and NaN.
+#[test]
+fn block_paths_equal_single_samples_for_every_transformer() {
+    use crate::arch::{kernel, limit_kernel, Kernel};
+    use crate::layers::spline::{SplineKind, SplineOpts};
+    let scales = [
+        AffineScale::SoftclipExp { bound: 3.0 },
+        AffineScale::SoftplusEps { eps: 1e-3 },
+        AffineScale::Sigmoid { eps: 1e-3 },
+        AffineScale::SoftplusOffset {
+            offset: 0.54,
+            eps: 0.0,
+        },
+        AffineScale::SoftplusOffset {
+            offset: 0.54,
+            eps: 1e-2,
+        },
+    ];
+    let splines = [
+        SplineOpts::zuko(8, 3.0, 1e-3),
+        SplineOpts::nflows(6, 2.0, 1.0),
+        SplineOpts::flowjax(5, 2.5),
+        SplineOpts {
+            bins: 4,
+            bound: 3.0,
+            kind: SplineKind::Nflows {
+                min_bin_width: 1e-3,
+                min_bin_height: 1e-3,
+                min_derivative: 1e-3,
+            },
+            logit_scale: 0.5,
+        },
+    ];
+    let (d, c) = (5, 1);
+    let mut rng = Lcg(23);
+    let mut m = ModelParts::new(d, c);
+    for (k, &scale) in scales.iter().enumerate() {
+        let (net, order, hidden_degrees) = push_made_layer(&mut m, &[12], 2, k % 2 == 1, &mut rng);
+        let layout = if k % 2 == 0 {
+            AffineLayout::ShiftScale
+        } else {
+            AffineLayout::ScaleShift
+        };
+        let direction = if k % 3 == 1 {
+            Direction::Iaf
+        } else {
+            Direction::Maf
+        };
+        m.push_layer(LayerDesc::AffineAutoregressive {
+            net,
+            order,
+            hidden_degrees,
+            scale,
+            layout,
+            direction,
+        });
+        let mask: Vec<u16> = (0..d).map(|i| u16::from((i + k) % 2 == 0)).collect();
+        let n_id = mask.iter().filter(|&&v| v == 1).count();
+        for additive in [false, k == 0] {
+            let per = if additive { 1 } else { 2 };
+            let sizes = heapless::Vec::from_slice(&[n_id + c, 10, per * (d - n_id)]).unwrap();
+            let w: Vec<f64> = (0..mlp::n_params(&sizes)).map(|_| rng.normal() * 0.5).collect();
+            let params = m.push_weights(&w);
+            let net = NetDesc {
+                sizes,
+                activation: Activation::Tanh,
+                residual: false,
+                params,
+            };
+            let mask = m.push_ints(&mask);
+            m.push_layer(LayerDesc::AffineCoupling {
+                net,
+                mask,
+                scale,
+                layout,
+                additive,
+            });
+        }
+    }
+    for (k, &spline) in splines.iter().enumerate() {
+        let p = spline.params_per_feature();
+        let (net, order, hidden_degrees) = push_made_layer(&mut m, &[12], p, k % 2 == 0, &mut rng);
+        let direction = if k % 2 == 1 {
+            Direction::Iaf
+        } else {
+            Direction::Maf
+        };
+        m.push_layer(LayerDesc::SplineAutoregressive {
+            net,
+            order,
+            hidden_degrees,
+            spline,
+            direction,
+        });
+        let mask: Vec<u16> = (0..d).map(|i| u16::from((i + k) % 2 == 1)).collect();
+        let n_id = mask.iter().filter(|&&v| v == 1).count();
+        let sizes = heapless::Vec::from_slice(&[n_id + c, 10, p * (d - n_id)]).unwrap();
+        let w: Vec<f64> = (0..mlp::n_params(&sizes)).map(|_| rng.normal() * 0.5).collect();
+        let params = m.push_weights(&w);
+        let net = NetDesc {
+            sizes,
+            activation: Activation::Tanh,
+            residual: false,
+            params,
+        };
+        let mask = m.push_ints(&mask);
+        m.push_layer(LayerDesc::SplineCoupling { net, mask, spline });
+    }
+    m.set_diag_base(&[0.1; 5], &[1.2; 5]);
+    crate::runtime::validate(&m.desc, &m.weights, &m.ints).unwrap();
+
+    fn check<S: Real + crate::Weight>(m: &ModelParts, rng: &mut Lcg, what: &str) {
+        let w: Vec<S> = m.weights.iter().map(|&v| S::from_f64(v)).collect();
+        let f = crate::runtime::flow_of::<S, S>(&m.desc, &w, &m.ints);
+        let (d, n) = (5, 53);
+        let special = [f64::NAN, f64::INFINITY, -f64::INFINITY, 1e4, -3.0, 3.0, 2.5];
+        let xs: Vec<S> = (0..n * d)
+            .map(|i| {
+                S::from_f64(if i % 11 == 3 {
+                    special[(i / 11) % special.len()]
+                } else {
+                    2.0 * rng.normal()
+                })
+            })
+            .collect();
+        let ctx = [S::from_f64(0.4)];
+        let mut scratch = vec![S::ZERO; f.batch_scratch_len().max(f.scratch_len())];
+        let mut lp = vec![S::ZERO; n];
+        f.log_prob_batch(&xs, &ctx, &mut lp, &mut scratch);
+        let mut ys = vec![S::ZERO; n * d];
+        f.sample_batch(&xs, &ctx, &mut ys, &mut scratch);
+        let same = |a: S, b: S| a.to_f64().to_bits() == b.to_f64().to_bits() || (a.is_nan() && b.is_nan());
+        let mut finite = 0;
+        for (r, x) in xs.chunks_exact(d).enumerate() {
+            let want = f.log_prob(x, &ctx, &mut scratch);
+            assert!(
+                same(lp[r], want),
+                "{what}: log_prob row {r}: {:?} vs {want:?}",
+                lp[r]
+            );
+            finite += usize::from(want.is_finite());
+            let mut y = vec![S::ZERO; d];
+            f.sample(x, &ctx, &mut y, &mut scratch);
+            for i in 0..d {
+                assert!(
+                    same(ys[r * d + i], y[i]),
+                    "{what}: sample row {r}[{i}]: {:?} vs {:?}",
+                    ys[r * d + i],
+                    y[i]
+                );
+            }
+        }
+        assert!(finite > n / 2, "{what}: only {finite} finite log-densities");
+    }
+    let best = kernel();
+    for k in [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
+        .into_iter()
+        .filter(|&k| k <= best)
+    {
+        limit_kernel(k);
+        check::<f32>(&m, &mut rng, &std::format!("f32 {}", k.name()));
+        check::<f64>(&m, &mut rng, &std::format!("f64 {}", k.name()));
+    }
+    limit_kernel(best);
+}
