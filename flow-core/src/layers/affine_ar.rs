@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::block;
-use crate::lanes::{self, Lanes, Vals};
+use crate::lanes::{Lanes, Vals};
 use crate::layers::blockwise::{self, LaneStep};
 use crate::layers::Bijection;
 use crate::nn::Mlp;
@@ -672,14 +672,21 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
         pass: bool,
     ) {
         let step = |a: [&[S]; N], o: [&[S]; N], b: &mut [&mut [S]; N], e: &mut [S]| {
-            if lanes::ENABLED && N > 1 {
-                return blockwise::in_lanes(self, a, o, b, pass);
-            }
-            if pass {
-                blockwise::each(a, o, b, e, |y, o, z, _| self.pass_step(y, o, z))
-            } else {
-                blockwise::each(a, o, b, e, |z, o, y, _| self.solve_step(z, o, y))
-            }
+            blockwise::step_block(
+                self,
+                a,
+                o,
+                b,
+                e,
+                pass,
+                |u: &[S], o: &[S], v: &mut [S], _: &mut [S]| {
+                    if pass {
+                        self.pass_step(u, o, v)
+                    } else {
+                        self.solve_step(u, o, v)
+                    }
+                },
+            )
         };
         if pass {
             blockwise::one_pass(&self.net, 0, 0, src, ctx, dst, ldj, scratch, |_, _| {}, step);

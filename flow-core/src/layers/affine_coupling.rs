@@ -27,7 +27,7 @@
 //! which the model validator rejects).
 
 use crate::block;
-use crate::lanes::{self, Lanes, Vals};
+use crate::lanes::{Lanes, Vals};
 use crate::layers::affine_ar::{AffineLayout, AffineScale};
 use crate::layers::blockwise::{self, LaneStep};
 use crate::layers::Bijection;
@@ -391,10 +391,15 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         density: bool,
     ) {
         let step = |x: [&[S]; N], o: [&[S]; N], z: &mut [&mut [S]; N], e: &mut [S]| {
-            if lanes::ENABLED && N > 1 {
-                return blockwise::in_lanes(self, x, o, z, density);
-            }
-            blockwise::each(x, o, z, e, |x, o, z, _| self.finish(x, o, z, density))
+            blockwise::step_block(
+                self,
+                x,
+                o,
+                z,
+                e,
+                density,
+                |x: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.finish(x, o, z, density),
+            )
         };
         let gather = |x: &[S], a: &mut [S]| gather(self.mask, x, a);
         let (n_id, k) = (self.n_identity(), 0);

@@ -4,7 +4,7 @@
 //! at once in lanes with the same bits ([`crate::lanes`]).
 
 use crate::block;
-use crate::lanes::LaneTask;
+use crate::lanes::{self, LaneTask};
 use crate::nn::Mlp;
 use crate::{arch, Real, Weight};
 
@@ -113,6 +113,13 @@ pub fn solve<S: Real, W: Weight, const N: usize>(
 /// A layer whose block step can run in lanes: all samples of the block at once, each with the bits
 /// of its single-sample step (`flag`: the layer's direction or pass).
 pub trait LaneStep {
+    /// Whether this layer's lane step applies (e.g. a spline with at most
+    /// [`LANES_MAX_BINS`](crate::layers::spline::LANES_MAX_BINS) bins); otherwise [`step_block`]
+    /// runs the samples one by one.
+    fn lanes_apply(&self) -> bool {
+        true
+    }
+
     /// The step of every sample of the block, in lanes; returns each sample's log-determinant.
     fn step_lanes<S: Real, const N: usize>(
         &self,
@@ -123,22 +130,29 @@ pub trait LaneStep {
     ) -> [S; N];
 }
 
-/// `layer.step_lanes(…)` compiled for the CPU's vector extensions ([`arch::vectorized`]).
+/// The block step of `layer`: [`LaneStep::step_lanes`] compiled for the CPU's vector extensions
+/// ([`arch::vectorized`]) where the target has them ([`lanes::ENABLED`]) and the layer's lane step
+/// applies, else `per_sample` for each sample ([`each`]). The same bits either way.
 #[inline(always)]
-pub fn in_lanes<L: LaneStep, S: Real, const N: usize>(
+pub fn step_block<L: LaneStep, S: Real, const N: usize>(
     layer: &L,
     src: [&[S]; N],
     out: [&[S]; N],
     dst: &mut [&mut [S]; N],
+    extra: &mut [S],
     flag: bool,
+    per_sample: impl Fn(&[S], &[S], &mut [S], &mut [S]) -> S,
 ) -> [S; N] {
-    arch::vectorized(StepTask {
-        layer,
-        src,
-        out,
-        dst,
-        flag,
-    })
+    if lanes::ENABLED && N > 1 && layer.lanes_apply() {
+        return arch::vectorized(StepTask {
+            layer,
+            src,
+            out,
+            dst,
+            flag,
+        });
+    }
+    each(src, out, dst, extra, per_sample)
 }
 
 /// [`LaneStep::step_lanes`] as a [`LaneTask`].

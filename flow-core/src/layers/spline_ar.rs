@@ -16,7 +16,6 @@
 //! zuko (`unflatten(-1, (D, P))`), nflows (`view(B, D, P)`) and FlowJAX (`reshape(dim, -1)`) read them.
 
 use crate::block;
-use crate::lanes;
 use crate::layers::affine_ar::{
     ar_block_forward_vjp_scratch_len, ar_block_vjp_scratch_len, ar_forward_vjp_block, ar_inverse_vjp_block,
     iaf_vjp, Autoregressive, Direction,
@@ -105,23 +104,6 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         ldj
     }
 
-    /// [`Self::step`] of a block of samples: in lanes where the target has vectors and the spline
-    /// at most [`LANES_MAX_BINS`] bins (the same bits), sample by sample otherwise.
-    #[inline]
-    fn step_block<S: Real, const N: usize>(
-        &self,
-        src: [&[S]; N],
-        out: [&[S]; N],
-        dst: &mut [&mut [S]; N],
-        knots: &mut [S],
-        pass: bool,
-    ) -> [S; N] {
-        if lanes::ENABLED && N > 1 && self.spline.bins <= LANES_MAX_BINS {
-            return blockwise::in_lanes(self, src, out, dst, pass);
-        }
-        blockwise::each(src, out, dst, knots, |a, o, b, k| self.step(a, o, b, k, pass))
-    }
-
     /// `F` (`pass`) or its D-sweep inverse for a block of samples.
     fn block<S: Real, const N: usize>(
         &self,
@@ -134,7 +116,15 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     ) {
         let k = self.spline.knots_len();
         let step = |a: [&[S]; N], o: [&[S]; N], b: &mut [&mut [S]; N], knots: &mut [S]| {
-            self.step_block(a, o, b, knots, pass)
+            blockwise::step_block(
+                self,
+                a,
+                o,
+                b,
+                knots,
+                pass,
+                |a: &[S], o: &[S], b: &mut [S], k: &mut [S]| self.step(a, o, b, k, pass),
+            )
         };
         if pass {
             blockwise::one_pass(&self.net, 0, k, src, ctx, dst, ldj, scratch, |_, _| {}, step);
@@ -191,6 +181,10 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
 }
 
 impl<W: Weight> LaneStep for SplineAutoregressive<'_, W> {
+    fn lanes_apply(&self) -> bool {
+        self.spline.bins <= LANES_MAX_BINS
+    }
+
     /// [`Self::step`] of each sample of a block, in lanes (`flag`: the one-pass map).
     #[inline(always)]
     fn step_lanes<S: Real, const N: usize>(

@@ -17,7 +17,7 @@
 //! a `RationalQuadraticSpline` transformer (the first `untransformed_dim` features are the identity
 //! features; `coupling_flow`'s default `invert=True` makes its `transform` our `inverse`).
 
-use crate::lanes::{self, Lanes};
+use crate::lanes::Lanes;
 use crate::layers::affine_coupling::{
     coupling_forward_cached, coupling_vjp_block, coupling_vjp_block_scratch, gather, CouplingVjp, MaskBit,
 };
@@ -159,25 +159,6 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         ldj
     }
 
-    /// [`Self::finish`] of a block of samples: in lanes where the target has vectors and the
-    /// spline at most [`LANES_MAX_BINS`] bins (the same bits), sample by sample otherwise.
-    #[inline]
-    fn finish_block<S: Real, const N: usize>(
-        &self,
-        x: [&[S]; N],
-        out: [&[S]; N],
-        z: &mut [&mut [S]; N],
-        knots: &mut [S],
-        data_to_base: bool,
-    ) -> [S; N] {
-        if lanes::ENABLED && N > 1 && self.spline.bins <= LANES_MAX_BINS {
-            return blockwise::in_lanes(self, x, out, z, data_to_base);
-        }
-        blockwise::each(x, out, z, knots, |a, o, b, k| {
-            self.finish(a, o, b, k, data_to_base)
-        })
-    }
-
     /// [`Self::apply`] for a block of samples: one network pass for all of them.
     fn apply_block<S: Real, const N: usize>(
         &self,
@@ -189,7 +170,15 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         density: bool,
     ) {
         let step = |x: [&[S]; N], o: [&[S]; N], z: &mut [&mut [S]; N], kn: &mut [S]| {
-            self.finish_block(x, o, z, kn, density)
+            blockwise::step_block(
+                self,
+                x,
+                o,
+                z,
+                kn,
+                density,
+                |x: &[S], o: &[S], z: &mut [S], k: &mut [S]| self.finish(x, o, z, k, density),
+            )
         };
         let gather = |x: &[S], a: &mut [S]| gather(self.mask, x, a);
         let (n_id, k) = (self.n_identity(), self.spline.knots_len());
@@ -198,6 +187,10 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
 }
 
 impl<W: Weight, M: MaskBit> LaneStep for SplineCoupling<'_, W, M> {
+    fn lanes_apply(&self) -> bool {
+        self.spline.bins <= LANES_MAX_BINS
+    }
+
     /// [`Self::finish`] of each sample of a block, in lanes (`flag`: data to base).
     #[inline(always)]
     fn step_lanes<S: Real, const N: usize>(

@@ -40,47 +40,11 @@ fn random_maf_with_context_stats(
 
 /// Appends `n_layers` random MAF/IAF layers and a diagonal base to `m`.
 fn random_maf_after(mut m: ModelParts, n_layers: usize, hidden: &[usize], rng: &mut Lcg) -> ModelParts {
-    let (d, c) = (m.desc.dim as usize, m.desc.context_dim as usize);
     for k in 0..n_layers {
-        let order: Vec<u16> = if k % 2 == 0 {
-            (0..d as u16).collect()
-        } else {
-            (0..d as u16).rev().collect()
-        };
-        let mut sizes = heapless::Vec::<usize, 8>::new();
-        sizes.push(d + c).unwrap();
-        for &h in hidden {
-            sizes.push(h).unwrap();
-        }
-        sizes.push(2 * d).unwrap();
-        let degrees: Vec<u16> = hidden
-            .iter()
-            .flat_map(|&h| (0..h).map(move |j| made::default_hidden_degree(j, d)))
-            .collect();
-        let mut allowed = Vec::new();
-        made::for_each_weight(&order, &sizes, &degrees, 2, |_, _, _, ok| allowed.push(ok));
-        let mut w = Vec::new();
-        let mut it = allowed.iter();
-        for l in 0..sizes.len() - 1 {
-            for _ in 0..sizes[l] * sizes[l + 1] {
-                let v = rng.normal() * 0.4;
-                w.push(if *it.next().unwrap() { v } else { 0.0 });
-            }
-            for _ in 0..sizes[l + 1] {
-                w.push(rng.normal() * 0.2);
-            }
-        }
-        assert_eq!(w.len(), mlp::n_params(&sizes));
-        let params = m.push_weights(&w);
-        let order = m.push_ints(&order);
-        let hidden_degrees = m.push_ints(&degrees);
+        let made = (0.4, 0.2, Activation::Tanh);
+        let (net, order, hidden_degrees) = push_made_layer(&mut m, hidden, 2, k % 2 == 1, made, rng);
         m.push_layer(LayerDesc::AffineAutoregressive {
-            net: NetDesc {
-                sizes,
-                activation: Activation::Tanh,
-                residual: false,
-                params,
-            },
+            net,
             order,
             hidden_degrees,
             scale: AffineScale::SoftclipExp {
@@ -90,6 +54,7 @@ fn random_maf_after(mut m: ModelParts, n_layers: usize, hidden: &[usize], rng: &
             direction: if k == 1 { Direction::Iaf } else { Direction::Maf },
         });
     }
+    let d = m.desc.dim as usize;
     let mu: Vec<f64> = (0..d).map(|_| rng.normal() * 0.1).collect();
     let sigma: Vec<f64> = (0..d).map(|_| 1.0 + rng.uniform() * 0.5).collect();
     m.set_diag_base(&mu, &sigma);
@@ -852,12 +817,15 @@ fn misplaced_or_bad_context_standardizations_are_rejected() {
     assert_eq!(validate_parts(&p), Err(Invalid::BadOption { layer: 0 }));
 }
 
-/// Appends a random MADE-conditioned autoregressive layer (`per` outputs per feature) to `m`.
+/// Appends the parameters of a random MADE conditioner (`per` outputs per feature, features in
+/// reverse order when `reverse`) to `m`: weights `w_scale · N(0, 1)` (0 where masked), biases
+/// `b_scale · N(0, 1)`. Returns the network, the order and the hidden degrees.
 fn push_made_layer(
     m: &mut ModelParts,
     hidden: &[usize],
     per: usize,
     reverse: bool,
+    (w_scale, b_scale, activation): (f64, f64, Activation),
     rng: &mut Lcg,
 ) -> (NetDesc, crate::model::Span, crate::model::Span) {
     let (d, c) = (m.desc.dim as usize, m.desc.context_dim as usize);
@@ -882,21 +850,34 @@ fn push_made_layer(
     let mut w = Vec::new();
     for l in 0..sizes.len() - 1 {
         for _ in 0..sizes[l] * sizes[l + 1] {
-            let v = rng.normal() * 0.6;
+            let v = rng.normal() * w_scale;
             w.push(if *it.next().unwrap() { v } else { 0.0 });
         }
         for _ in 0..sizes[l + 1] {
-            w.push(rng.normal() * 0.5);
+            w.push(rng.normal() * b_scale);
         }
     }
+    assert_eq!(w.len(), mlp::n_params(&sizes));
     let params = m.push_weights(&w);
     let net = NetDesc {
         sizes,
-        activation: Activation::Relu,
+        activation,
         residual: false,
         params,
     };
     (net, m.push_ints(&order), m.push_ints(&degrees))
+}
+
+/// A random tanh coupling conditioner `n_in → 10 → n_out` (weights `0.5 · N(0, 1)`) in `m`.
+fn coupling_net(m: &mut ModelParts, n_in: usize, n_out: usize, rng: &mut Lcg) -> NetDesc {
+    let sizes = heapless::Vec::from_slice(&[n_in, 10, n_out]).unwrap();
+    let w: Vec<f64> = (0..mlp::n_params(&sizes)).map(|_| rng.normal() * 0.5).collect();
+    NetDesc {
+        sizes,
+        activation: Activation::Tanh,
+        residual: false,
+        params: m.push_weights(&w),
+    }
 }
 
 /// The block paths (`log_prob_batch`, `sample_batch`: the transformers in lanes, the kernels the
@@ -935,11 +916,12 @@ fn block_paths_equal_single_samples_for_every_transformer() {
             logit_scale: 0.5,
         },
     ];
+    const MADE: (f64, f64, Activation) = (0.6, 0.5, Activation::Relu);
     let (d, c) = (5, 1);
     let mut rng = Lcg(23);
     let mut m = ModelParts::new(d, c);
     for (k, &scale) in scales.iter().enumerate() {
-        let (net, order, hidden_degrees) = push_made_layer(&mut m, &[12], 2, k % 2 == 1, &mut rng);
+        let (net, order, hidden_degrees) = push_made_layer(&mut m, &[12], 2, k % 2 == 1, MADE, &mut rng);
         let layout = if k % 2 == 0 {
             AffineLayout::ShiftScale
         } else {
@@ -962,15 +944,7 @@ fn block_paths_equal_single_samples_for_every_transformer() {
         let n_id = mask.iter().filter(|&&v| v == 1).count();
         for additive in [false, k == 0] {
             let per = if additive { 1 } else { 2 };
-            let sizes = heapless::Vec::from_slice(&[n_id + c, 10, per * (d - n_id)]).unwrap();
-            let w: Vec<f64> = (0..mlp::n_params(&sizes)).map(|_| rng.normal() * 0.5).collect();
-            let params = m.push_weights(&w);
-            let net = NetDesc {
-                sizes,
-                activation: Activation::Tanh,
-                residual: false,
-                params,
-            };
+            let net = coupling_net(&mut m, n_id + c, per * (d - n_id), &mut rng);
             let mask = m.push_ints(&mask);
             m.push_layer(LayerDesc::AffineCoupling {
                 net,
@@ -983,7 +957,7 @@ fn block_paths_equal_single_samples_for_every_transformer() {
     }
     for (k, &spline) in splines.iter().enumerate() {
         let p = spline.params_per_feature();
-        let (net, order, hidden_degrees) = push_made_layer(&mut m, &[12], p, k % 2 == 0, &mut rng);
+        let (net, order, hidden_degrees) = push_made_layer(&mut m, &[12], p, k % 2 == 0, MADE, &mut rng);
         let direction = if k % 2 == 1 {
             Direction::Iaf
         } else {
@@ -998,15 +972,7 @@ fn block_paths_equal_single_samples_for_every_transformer() {
         });
         let mask: Vec<u16> = (0..d).map(|i| u16::from((i + k) % 2 == 1)).collect();
         let n_id = mask.iter().filter(|&&v| v == 1).count();
-        let sizes = heapless::Vec::from_slice(&[n_id + c, 10, p * (d - n_id)]).unwrap();
-        let w: Vec<f64> = (0..mlp::n_params(&sizes)).map(|_| rng.normal() * 0.5).collect();
-        let params = m.push_weights(&w);
-        let net = NetDesc {
-            sizes,
-            activation: Activation::Tanh,
-            residual: false,
-            params,
-        };
+        let net = coupling_net(&mut m, n_id + c, p * (d - n_id), &mut rng);
         let mask = m.push_ints(&mask);
         m.push_layer(LayerDesc::SplineCoupling { net, mask, spline });
     }
