@@ -188,6 +188,12 @@ impl<S: Real, const N: usize> Lanes<S, N> {
         }))
     }
 
+    /// Column `j` of a block stored as columns (`cols[j][s]`); NaN where `cols` is short.
+    #[inline(always)]
+    pub fn at(cols: &[[S; N]], j: usize) -> Self {
+        cols.get(j).map_or(Lanes([S::NAN; N]), |&c| Lanes(c))
+    }
+
     /// Writes lane `i` into `rows[i][j]` (where the row is long enough).
     #[inline(always)]
     pub fn store_column(self, rows: &mut [&mut [S]; N], j: usize) {

@@ -15,8 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::block;
-use crate::lanes::{Lanes, Vals};
-use crate::layers::blockwise::{self, LaneStep};
+use crate::lanes::{Lanes, Pair, Vals};
+use crate::layers::blockwise::{self, BlockStep};
 use crate::layers::Bijection;
 use crate::nn::Mlp;
 use crate::{math, slicing, Real, Weight};
@@ -671,54 +671,75 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
         scratch: &mut [S],
         pass: bool,
     ) {
-        let step = |a: [&[S]; N], o: [&[S]; N], b: &mut [&mut [S]; N], e: &mut [S]| {
-            blockwise::step_block(
-                self,
-                a,
-                o,
-                b,
-                e,
-                pass,
-                |u: &[S], o: &[S], v: &mut [S], _: &mut [S]| {
-                    if pass {
-                        self.pass_step(u, o, v)
-                    } else {
-                        self.solve_step(u, o, v)
-                    }
-                },
-            )
-        };
+        blockwise::autoregressive(self, pass, &self.net, 0, self.dim, src, ctx, dst, ldj, scratch);
+    }
+}
+
+impl<W: Weight> AffineAutoregressive<'_, W> {
+    /// One coordinate's map from its input `x`, shift `t` and raw scale `a`: `(x · s + t, ln s)`
+    /// (`pass`) or `((x − t) / s, ln s)`; the operations of [`Self::pass_step`] /
+    /// [`Self::solve_step`], which add or subtract `ln s` ([`Self::add_ldj`]).
+    #[inline(always)]
+    fn map<V: Vals>(&self, x: V, t: V, a: V, pass: bool) -> (V, V) {
+        let (s, ls) = self.scale.scale(a);
         if pass {
-            blockwise::one_pass(&self.net, 0, 0, src, ctx, dst, ldj, scratch, |_, _| {}, step);
+            (x * s + t, ls)
         } else {
-            blockwise::solve(&self.net, 0, self.dim, src, ctx, dst, ldj, scratch, step);
+            ((x - t) / s, ls)
+        }
+    }
+
+    /// `ldj + ln s` (`pass`) or `ldj − ln s`: a subtraction, not the sum with `−ln s`, so that a
+    /// NaN keeps the sign bit the single-sample path gives it.
+    #[inline(always)]
+    fn add_ldj<V: Vals>(ldj: V, ls: V, pass: bool) -> V {
+        if pass {
+            ldj + ls
+        } else {
+            ldj - ls
         }
     }
 }
 
-impl<W: Weight> LaneStep for AffineAutoregressive<'_, W> {
+impl<W: Weight> BlockStep for AffineAutoregressive<'_, W> {
+    /// [`Self::pass_step`] (`pass`) or [`Self::solve_step`].
+    #[inline(always)]
+    fn step_one<S: Real>(&self, u: &[S], o: &[S], v: &mut [S], _: &mut [S], pass: bool) -> S {
+        if pass {
+            self.pass_step(u, o, v)
+        } else {
+            self.solve_step(u, o, v)
+        }
+    }
+
     /// [`Self::pass_step`] (`pass`) or [`Self::solve_step`] of each sample of a block, in lanes.
     #[inline(always)]
     fn step_lanes<S: Real, const N: usize>(
         &self,
         src: [&[S]; N],
-        out: [&[S]; N],
+        out: &[[S; N]],
         dst: &mut [&mut [S]; N],
         pass: bool,
     ) -> [S; N] {
         let (ti, ai) = self.layout.indices();
+        let cols = |i| (Lanes::at(out, 2 * i + ti), Lanes::at(out, 2 * i + ai));
         let mut ldj = Lanes::splat(S::ZERO);
-        for i in 0..self.dim {
-            let (t, a) = (Lanes::column(&out, 2 * i + ti), Lanes::column(&out, 2 * i + ai));
-            let (s, ls) = self.scale.scale(a);
-            let v = Lanes::column(&src, i);
-            if pass {
-                (v * s + t).store_column(dst, i);
-                ldj = ldj + ls;
-            } else {
-                ((v - t) / s).store_column(dst, i);
-                ldj = ldj - ls;
-            }
+        let mut i = 0;
+        // Two coordinates side by side (independent divisions and exponentials in flight).
+        while i + 1 < self.dim {
+            let ((t0, a0), (t1, a1)) = (cols(i), cols(i + 1));
+            let x = Pair(Lanes::column(&src, i), Lanes::column(&src, i + 1));
+            let (v, l) = self.map(x, Pair(t0, t1), Pair(a0, a1), pass);
+            v.0.store_column(dst, i);
+            v.1.store_column(dst, i + 1);
+            ldj = Self::add_ldj(Self::add_ldj(ldj, l.0, pass), l.1, pass);
+            i += 2;
+        }
+        if i < self.dim {
+            let (t, a) = cols(i);
+            let (v, l) = self.map(Lanes::column(&src, i), t, a, pass);
+            v.store_column(dst, i);
+            ldj = Self::add_ldj(ldj, l, pass);
         }
         ldj.0
     }

@@ -29,7 +29,7 @@
 use crate::block;
 use crate::lanes::{Lanes, Vals};
 use crate::layers::affine_ar::{AffineLayout, AffineScale};
-use crate::layers::blockwise::{self, LaneStep};
+use crate::layers::blockwise::{self, BlockStep};
 use crate::layers::Bijection;
 use crate::nn::Mlp;
 use crate::{slicing, Real, Weight};
@@ -390,30 +390,25 @@ impl<'a, W: Weight, M: MaskBit> AffineCoupling<'a, W, M> {
         scratch: &mut [S],
         density: bool,
     ) {
-        let step = |x: [&[S]; N], o: [&[S]; N], z: &mut [&mut [S]; N], e: &mut [S]| {
-            blockwise::step_block(
-                self,
-                x,
-                o,
-                z,
-                e,
-                density,
-                |x: &[S], o: &[S], z: &mut [S], _: &mut [S]| self.finish(x, o, z, density),
-            )
-        };
         let gather = |x: &[S], a: &mut [S]| gather(self.mask, x, a);
         let (n_id, k) = (self.n_identity(), 0);
-        blockwise::one_pass(&self.net, n_id, k, src, ctx, dst, ldj, scratch, gather, step);
+        let net = &self.net;
+        blockwise::one_pass(self, density, net, n_id, k, src, ctx, dst, ldj, scratch, gather);
     }
 }
 
-impl<W: Weight, M: MaskBit> LaneStep for AffineCoupling<'_, W, M> {
+impl<W: Weight, M: MaskBit> BlockStep for AffineCoupling<'_, W, M> {
+    #[inline(always)]
+    fn step_one<S: Real>(&self, x: &[S], o: &[S], z: &mut [S], _: &mut [S], density: bool) -> S {
+        self.finish(x, o, z, density)
+    }
+
     /// [`Self::finish`] of each sample of a block, in lanes (`flag`: the density direction).
     #[inline(always)]
     fn step_lanes<S: Real, const N: usize>(
         &self,
         src: [&[S]; N],
-        out: [&[S]; N],
+        out: &[[S; N]],
         dst: &mut [&mut [S]; N],
         density: bool,
     ) -> [S; N] {
@@ -428,16 +423,9 @@ impl<W: Weight, M: MaskBit> LaneStep for AffineCoupling<'_, W, M> {
                 continue;
             }
             let (t, s, ls) = if self.additive {
-                (
-                    Lanes::column(&out, r),
-                    Lanes::splat(S::ONE),
-                    Lanes::splat(S::ZERO),
-                )
+                (Lanes::at(out, r), Lanes::splat(S::ONE), Lanes::splat(S::ZERO))
             } else {
-                let (t, a) = (
-                    Lanes::column(&out, r * per + ti),
-                    Lanes::column(&out, r * per + ai),
-                );
+                let (t, a) = (Lanes::at(out, r * per + ti), Lanes::at(out, r * per + ai));
                 let (s, ls) = self.scale.scale(a);
                 (t, s, ls)
             };

@@ -792,7 +792,7 @@ impl<S: Real> Spline<S> {
     pub fn eval_block<const N: usize>(
         &self,
         src: &[&[S]; N],
-        out: &[&[S]; N],
+        out: &[[S; N]],
         dst: &mut [&mut [S]; N],
         mut coords: impl Iterator<Item = (usize, usize)>,
         inverse: bool,
@@ -802,7 +802,7 @@ impl<S: Real> Spline<S> {
         loop {
             match (coords.next(), coords.next()) {
                 (Some((i, r)), Some((i2, r2))) => {
-                    let raw = |j| Pair(Lanes::column(out, r * p + j), Lanes::column(out, r2 * p + j));
+                    let raw = |j| Pair(Lanes::at(out, r * p + j), Lanes::at(out, r2 * p + j));
                     let x = Pair(Lanes::column(src, i), Lanes::column(src, i2));
                     let Some((v, l)) = self.eval_vals(raw, x, inverse) else {
                         break;
@@ -812,7 +812,7 @@ impl<S: Real> Spline<S> {
                     ldj = ldj + l.0 + l.1;
                 }
                 (Some((i, r)), None) => {
-                    let raw = |j| Lanes::column(out, r * p + j);
+                    let raw = |j| Lanes::at(out, r * p + j);
                     if let Some((v, l)) = self.eval_vals(raw, Lanes::column(src, i), inverse) {
                         v.store_column(dst, i);
                         ldj = ldj + l;
@@ -1083,7 +1083,7 @@ mod tests {
     struct Block<'a, S, const N: usize> {
         sp: &'a Spline<S>,
         src: [&'a [S]; N],
-        out: [&'a [S]; N],
+        out: &'a [[S; N]],
         dims: usize,
         inverse: bool,
     }
@@ -1097,7 +1097,7 @@ mod tests {
             let coords = (0..self.dims).map(|i| (i, i));
             let l = self
                 .sp
-                .eval_block(&self.src, &self.out, &mut dst, coords, self.inverse);
+                .eval_block(&self.src, self.out, &mut dst, coords, self.inverse);
             let cols = (0..self.dims)
                 .map(|i| core::array::from_fn(|s| rows[s][i]))
                 .collect();
@@ -1125,6 +1125,10 @@ mod tests {
             sp.knots(&raws[s][i * p..(i + 1) * p], &mut k);
             k
         };
+        // The raw parameters as columns, as the network's block pass leaves them.
+        let cols: Vec<[S; N]> = (0..dims * p)
+            .map(|j| core::array::from_fn(|s| raws[s][j]))
+            .collect();
         let b = o.bound;
         let edges = edge_points(o, b);
         for round in 0..24 {
@@ -1143,7 +1147,7 @@ mod tests {
                     let task = Block::<S, N> {
                         sp: &sp,
                         src: core::array::from_fn(|s| &xs[s][..]),
-                        out: core::array::from_fn(|s| raws[s].as_slice()),
+                        out: &cols,
                         dims: d,
                         inverse,
                     };

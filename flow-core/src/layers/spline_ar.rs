@@ -20,7 +20,7 @@ use crate::layers::affine_ar::{
     ar_block_forward_vjp_scratch_len, ar_block_vjp_scratch_len, ar_forward_vjp_block, ar_inverse_vjp_block,
     iaf_vjp, Autoregressive, Direction,
 };
-use crate::layers::blockwise::{self, LaneStep};
+use crate::layers::blockwise::{self, BlockStep};
 use crate::layers::spline::{SplineOpts, LANES_MAX_BINS};
 use crate::layers::Bijection;
 use crate::nn::Mlp;
@@ -115,22 +115,7 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         pass: bool,
     ) {
         let k = self.spline.knots_len();
-        let step = |a: [&[S]; N], o: [&[S]; N], b: &mut [&mut [S]; N], knots: &mut [S]| {
-            blockwise::step_block(
-                self,
-                a,
-                o,
-                b,
-                knots,
-                pass,
-                |a: &[S], o: &[S], b: &mut [S], k: &mut [S]| self.step(a, o, b, k, pass),
-            )
-        };
-        if pass {
-            blockwise::one_pass(&self.net, 0, k, src, ctx, dst, ldj, scratch, |_, _| {}, step);
-        } else {
-            blockwise::solve(&self.net, k, self.dim, src, ctx, dst, ldj, scratch, step);
-        }
+        blockwise::autoregressive(self, pass, &self.net, k, self.dim, src, ctx, dst, ldj, scratch);
     }
 
     /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx`, `g_params`.
@@ -180,9 +165,14 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
     }
 }
 
-impl<W: Weight> LaneStep for SplineAutoregressive<'_, W> {
+impl<W: Weight> BlockStep for SplineAutoregressive<'_, W> {
     fn lanes_apply(&self) -> bool {
         self.spline.bins <= LANES_MAX_BINS
+    }
+
+    #[inline(always)]
+    fn step_one<S: Real>(&self, a: &[S], o: &[S], b: &mut [S], knots: &mut [S], pass: bool) -> S {
+        self.step(a, o, b, knots, pass)
     }
 
     /// [`Self::step`] of each sample of a block, in lanes (`flag`: the one-pass map).
@@ -190,12 +180,12 @@ impl<W: Weight> LaneStep for SplineAutoregressive<'_, W> {
     fn step_lanes<S: Real, const N: usize>(
         &self,
         src: [&[S]; N],
-        out: [&[S]; N],
+        out: &[[S; N]],
         dst: &mut [&mut [S]; N],
         pass: bool,
     ) -> [S; N] {
         let sp = self.spline.prepare::<S>();
-        sp.eval_block(&src, &out, dst, (0..self.dim).map(|i| (i, i)), !pass)
+        sp.eval_block(&src, out, dst, (0..self.dim).map(|i| (i, i)), !pass)
             .0
     }
 }

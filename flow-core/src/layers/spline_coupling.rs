@@ -21,7 +21,7 @@ use crate::lanes::Lanes;
 use crate::layers::affine_coupling::{
     coupling_forward_cached, coupling_vjp_block, coupling_vjp_block_scratch, gather, CouplingVjp, MaskBit,
 };
-use crate::layers::blockwise::{self, LaneStep};
+use crate::layers::blockwise::{self, BlockStep};
 use crate::layers::spline::{SplineOpts, LANES_MAX_BINS};
 use crate::layers::Bijection;
 use crate::nn::Mlp;
@@ -169,26 +169,21 @@ impl<'a, W: Weight, M: MaskBit> SplineCoupling<'a, W, M> {
         scratch: &mut [S],
         density: bool,
     ) {
-        let step = |x: [&[S]; N], o: [&[S]; N], z: &mut [&mut [S]; N], kn: &mut [S]| {
-            blockwise::step_block(
-                self,
-                x,
-                o,
-                z,
-                kn,
-                density,
-                |x: &[S], o: &[S], z: &mut [S], k: &mut [S]| self.finish(x, o, z, k, density),
-            )
-        };
         let gather = |x: &[S], a: &mut [S]| gather(self.mask, x, a);
         let (n_id, k) = (self.n_identity(), self.spline.knots_len());
-        blockwise::one_pass(&self.net, n_id, k, src, ctx, dst, ldj, scratch, gather, step);
+        let net = &self.net;
+        blockwise::one_pass(self, density, net, n_id, k, src, ctx, dst, ldj, scratch, gather);
     }
 }
 
-impl<W: Weight, M: MaskBit> LaneStep for SplineCoupling<'_, W, M> {
+impl<W: Weight, M: MaskBit> BlockStep for SplineCoupling<'_, W, M> {
     fn lanes_apply(&self) -> bool {
         self.spline.bins <= LANES_MAX_BINS
+    }
+
+    #[inline(always)]
+    fn step_one<S: Real>(&self, x: &[S], o: &[S], z: &mut [S], k: &mut [S], density: bool) -> S {
+        self.finish(x, o, z, k, density)
     }
 
     /// [`Self::finish`] of each sample of a block, in lanes (`flag`: data to base).
@@ -196,7 +191,7 @@ impl<W: Weight, M: MaskBit> LaneStep for SplineCoupling<'_, W, M> {
     fn step_lanes<S: Real, const N: usize>(
         &self,
         x: [&[S]; N],
-        out: [&[S]; N],
+        out: &[[S; N]],
         z: &mut [&mut [S]; N],
         data_to_base: bool,
     ) -> [S; N] {
@@ -208,7 +203,7 @@ impl<W: Weight, M: MaskBit> LaneStep for SplineCoupling<'_, W, M> {
         }
         let transformed = self.mask.iter().enumerate().filter(|(_, m)| !m.is_identity());
         let coords = transformed.enumerate().map(|(r, (i, _))| (i, r));
-        sp.eval_block(&x, &out, z, coords, !data_to_base).0
+        sp.eval_block(&x, out, z, coords, !data_to_base).0
     }
 }
 

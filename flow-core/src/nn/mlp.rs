@@ -425,21 +425,20 @@ impl<'a, W: Weight> Mlp<'a, W> {
         }
     }
 
-    /// Scratch of [`Mlp::forward_block`] for `n` samples: the inputs, two buffers of the widest
-    /// hidden layer and the outputs, for every sample (residual networks run sample by sample:
-    /// [`Mlp::scratch_len`]). At most `n ·` [`Mlp::scratch_len`].
+    /// Scratch of [`Mlp::forward_block`] and [`Mlp::forward_columns`] for `n` samples: the
+    /// inputs, two buffers of the widest hidden layer and the outputs, for every sample (residual
+    /// networks run sample by sample: [`Mlp::scratch_len`] and one output row). At most
+    /// `n ·` [`Mlp::scratch_len`] `+ n_out`.
     pub fn block_scratch_len(&self, n: usize) -> usize {
         if self.residual {
-            self.scratch_len()
+            self.scratch_len() + self.n_out()
         } else {
             n * (2 * hidden_max(self.sizes) + self.n_in() + self.n_out())
         }
     }
 
-    /// [`Mlp::forward`] for `N` samples at once (`x[s]`, `c[s]` → `out[s]`). The samples are
-    /// transposed to structure of arrays (`h[k][s]`), so every dense layer is one
-    /// [`kernel::dense_soa`] call whose vector lanes are the `N` samples; each output is bit for
-    /// bit the one [`Mlp::forward`] gives. Residual networks run sample by sample. `scratch` needs
+    /// [`Mlp::forward`] for `N` samples at once (`x[s]`, `c[s]` → `out[s]`): [`Mlp::forward_columns`]
+    /// then the outputs transposed back to one row per sample. `scratch` needs
     /// [`Mlp::block_scratch_len`]`(N)`.
     pub fn forward_block<S: Real, const N: usize>(
         &self,
@@ -454,8 +453,42 @@ impl<'a, W: Weight> Mlp<'a, W> {
             }
             return;
         }
+        let (soa, _) = scratch.as_chunks_mut::<N>();
+        let Some((out_t, rest)) = soa.split_at_mut_checked(self.n_out()) else {
+            return;
+        };
+        self.forward_columns(x, c, out_t, rest.as_flattened_mut());
+        block::transpose_out(out_t, &mut out);
+    }
+
+    /// [`Mlp::forward`] for `N` samples at once, the outputs as columns: `out[j][s]` is output `j`
+    /// of sample `s` (`x[s]`, `c[s]`). The samples are transposed to structure of arrays
+    /// (`h[k][s]`), so every dense layer is one [`kernel::dense_soa`] call whose vector lanes are
+    /// the `N` samples; each output is bit for bit the one [`Mlp::forward`] gives. Residual
+    /// networks run sample by sample. `scratch` needs [`Mlp::block_scratch_len`]`(N)`.
+    pub fn forward_columns<S: Real, const N: usize>(
+        &self,
+        x: [&[S]; N],
+        c: [&[S]; N],
+        out: &mut [[S; N]],
+        scratch: &mut [S],
+    ) {
+        if self.residual {
+            let Some((row, rest)) = scratch.split_at_mut_checked(self.n_out()) else {
+                return;
+            };
+            for (s, (xs, cs)) in x.into_iter().zip(c).enumerate() {
+                self.forward(xs, cs, row, rest);
+                for (col, &v) in out.iter_mut().zip(row.iter()) {
+                    if let Some(o) = col.get_mut(s) {
+                        *o = v;
+                    }
+                }
+            }
+            return;
+        }
         let h = hidden_max(self.sizes);
-        let (n_in0, n_last) = (self.n_in(), self.n_out());
+        let n_in0 = self.n_in();
         let kx = x.first().map_or(0, |v| v.len()).min(n_in0);
         let (soa, _) = scratch.as_chunks_mut::<N>();
         let Some((inputs, rest)) = soa.split_at_mut_checked(n_in0) else {
@@ -464,10 +497,10 @@ impl<'a, W: Weight> Mlp<'a, W> {
         let Some((buf_a, rest)) = rest.split_at_mut_checked(h) else {
             return;
         };
-        let Some((buf_b, rest)) = rest.split_at_mut_checked(h) else {
+        let Some(buf_b) = rest.get_mut(..h) else {
             return;
         };
-        let Some(out_t) = rest.get_mut(..n_last) else {
+        let Some(out) = out.get_mut(..self.n_out()) else {
             return;
         };
         // Transpose the inputs: [x, c] of sample s becomes column s.
@@ -483,7 +516,7 @@ impl<'a, W: Weight> Mlp<'a, W> {
             };
             let last = l + 1 == n_layers;
             let dst: &mut [[S; N]] = if last {
-                &mut out_t[..]
+                &mut out[..]
             } else {
                 dst.get_mut(..layer.n_out).unwrap_or(&mut [])
             };
@@ -501,7 +534,6 @@ impl<'a, W: Weight> Mlp<'a, W> {
                 }
             }
         }
-        block::transpose_out(out_t, &mut out);
     }
 
     /// As [`Mlp::forward`], keeping every hidden pre-activation and activation in `cache`
