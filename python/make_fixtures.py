@@ -210,3 +210,6 @@ flowjax_fixture("flowjax_rqcoupling_conditional", "coupling_flow", {"flow_layers
 # Affine coupling (FlowJAX's RealNVP).
 flowjax_fixture("flowjax_affinecoupling_banana4", "coupling_flow", {"flow_layers": 3, "nn_width": 16},
                 "Affine", {}, xb4, 21)
+# zuko's NICE with random coupling masks (`randmask`), conditional.
+zuko_fixture("zuko_nice_randmask_conditional", "NICE",
+             {"features": 3, "context": 2, "transforms": 3, "hidden_features": H, "randmask": True}, xc, yc, 600, 22)

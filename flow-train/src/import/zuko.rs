@@ -1,4 +1,4 @@
-//! zuko 1.x (`zuko.flows.MAF`, `NSF`, `RealNVP`).
+//! zuko 1.x (`zuko.flows.MAF`, `NSF`, `RealNVP`, `NICE`).
 //!
 //! Conventions reproduced (zuko 1.6.0 source: `zuko/flows/autoregressive.py`, `zuko/nn.py`,
 //! `zuko/transforms.py`):
@@ -210,8 +210,10 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                 });
             }
         }
-        "zuko.flows.RealNVP" => {
-            check_kwargs(c, &["features", "context", "transforms", "hidden_features", "activation"])?;
+        // zuko's `RealNVP` is its `NICE` (affine couplings); `randmask` only changes the masks,
+        // which the state holds.
+        "zuko.flows.RealNVP" | "zuko.flows.NICE" => {
+            check_kwargs(c, &["features", "context", "transforms", "hidden_features", "activation", "randmask"])?;
             let slope = default_slope(&fx.library_version);
             for i in 0..transforms {
                 let prefix = format!("transform.transforms.{i}");
@@ -231,7 +233,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         }
         other => {
             return Err(format!(
-                "unsupported zuko constructor '{other}' (supported: zuko.flows.MAF, zuko.flows.NSF, zuko.flows.RealNVP)"
+                "unsupported zuko constructor '{other}' (supported: zuko.flows.MAF, zuko.flows.NSF, zuko.flows.RealNVP, zuko.flows.NICE)"
             ))
         }
     }

@@ -23,4 +23,5 @@ pub const FIXTURES: &[&str] = &[
     "flowjax_maf_conditional",
     "flowjax_rqcoupling_conditional",
     "flowjax_affinecoupling_banana4",
+    "zuko_nice_randmask_conditional",
 ];
