@@ -493,6 +493,7 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("golden_zuko_nsf.flow", "zuko_nsf_moons", None),
         ("golden_zuko_nsf_cond.flow", "zuko_nsf_conditional", None),
         ("golden_zuko_realnvp.flow", "zuko_realnvp_banana4", None),
+        ("golden_zuko_nice.flow", "zuko_nice_randmask_conditional", None),
         ("golden_nflows_maf.flow", "nflows_maf_banana4", None),
     ] {
         let path = fixture_path(fixture);

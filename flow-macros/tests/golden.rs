@@ -124,6 +124,8 @@ struct LibZukoNsf;
 struct LibZukoNsfCond;
 #[flow("tests/models/golden_zuko_realnvp.flow", precision = "f64")]
 struct LibZukoRealnvp;
+#[flow("tests/models/golden_zuko_nice.flow", precision = "f64")]
+struct LibZukoNice;
 #[flow("tests/models/golden_nflows_maf.flow", precision = "f64")]
 struct LibNflowsMaf;
 #[flow("tests/models/golden_nflows_rq.flow", precision = "f64")]
@@ -175,6 +177,11 @@ fn every_imported_fixture_baked_in_f64_matches_its_library_within_1e_9() {
     assert_matches_library("zuko NSF", &LibZukoNsf, "golden_zuko_nsf.flow");
     assert_matches_library("zuko NSF cond.", &LibZukoNsfCond, "golden_zuko_nsf_cond.flow");
     assert_matches_library("zuko RealNVP", &LibZukoRealnvp, "golden_zuko_realnvp.flow");
+    assert_matches_library(
+        "zuko NICE cond. (random masks)",
+        &LibZukoNice,
+        "golden_zuko_nice.flow",
+    );
     assert_matches_library("nflows MAF", &LibNflowsMaf, "golden_nflows_maf.flow");
     assert_matches_library("nflows RQ coupling", &LibNflowsRq, "golden_nflows_rq.flow");
     assert_matches_library(
