@@ -58,6 +58,28 @@ pub enum AffineScale {
     },
 }
 
+/// The affine transformer of one coordinate: `x · s + t` (`forward`) or `(x − t) / s`, in one lane
+/// or in lanes (the operations of every path).
+#[inline(always)]
+pub(crate) fn affine_map<V: Vals>(x: V, t: V, s: V, forward: bool) -> V {
+    if forward {
+        x * s + t
+    } else {
+        (x - t) / s
+    }
+}
+
+/// `ldj + ln s` (`forward`) or `ldj − ln s`: a subtraction, not the sum with `−ln s`, so that a NaN
+/// keeps the sign bit the single-sample path gives it.
+#[inline(always)]
+pub(crate) fn add_ldj<V: Vals>(ldj: V, ls: V, forward: bool) -> V {
+    if forward {
+        ldj + ls
+    } else {
+        ldj - ls
+    }
+}
+
 impl AffineScale {
     /// Returns `(s, ln s, d ln s / da)`.
     #[inline]
@@ -675,32 +697,6 @@ impl<'a, W: Weight> AffineAutoregressive<'a, W> {
     }
 }
 
-impl<W: Weight> AffineAutoregressive<'_, W> {
-    /// One coordinate's map from its input `x`, shift `t` and raw scale `a`: `(x · s + t, ln s)`
-    /// (`pass`) or `((x − t) / s, ln s)`; the operations of [`Self::pass_step`] /
-    /// [`Self::solve_step`], which add or subtract `ln s` ([`Self::add_ldj`]).
-    #[inline(always)]
-    fn map<V: Vals>(&self, x: V, t: V, a: V, pass: bool) -> (V, V) {
-        let (s, ls) = self.scale.scale(a);
-        if pass {
-            (x * s + t, ls)
-        } else {
-            ((x - t) / s, ls)
-        }
-    }
-
-    /// `ldj + ln s` (`pass`) or `ldj − ln s`: a subtraction, not the sum with `−ln s`, so that a
-    /// NaN keeps the sign bit the single-sample path gives it.
-    #[inline(always)]
-    fn add_ldj<V: Vals>(ldj: V, ls: V, pass: bool) -> V {
-        if pass {
-            ldj + ls
-        } else {
-            ldj - ls
-        }
-    }
-}
-
 impl<W: Weight> BlockStep for AffineAutoregressive<'_, W> {
     /// [`Self::pass_step`] (`pass`) or [`Self::solve_step`].
     #[inline(always)]
@@ -729,17 +725,18 @@ impl<W: Weight> BlockStep for AffineAutoregressive<'_, W> {
         while i + 1 < self.dim {
             let ((t0, a0), (t1, a1)) = (cols(i), cols(i + 1));
             let x = Pair(Lanes::column(&src, i), Lanes::column(&src, i + 1));
-            let (v, l) = self.map(x, Pair(t0, t1), Pair(a0, a1), pass);
+            let (s, l) = self.scale.scale(Pair(a0, a1));
+            let v = affine_map(x, Pair(t0, t1), s, pass);
             v.0.store_column(dst, i);
             v.1.store_column(dst, i + 1);
-            ldj = Self::add_ldj(Self::add_ldj(ldj, l.0, pass), l.1, pass);
+            ldj = add_ldj(add_ldj(ldj, l.0, pass), l.1, pass);
             i += 2;
         }
         if i < self.dim {
             let (t, a) = cols(i);
-            let (v, l) = self.map(Lanes::column(&src, i), t, a, pass);
-            v.store_column(dst, i);
-            ldj = Self::add_ldj(ldj, l, pass);
+            let (s, l) = self.scale.scale(a);
+            affine_map(Lanes::column(&src, i), t, s, pass).store_column(dst, i);
+            ldj = add_ldj(ldj, l, pass);
         }
         ldj.0
     }

@@ -28,7 +28,7 @@
 
 use crate::block;
 use crate::lanes::{Lanes, Vals};
-use crate::layers::affine_ar::{AffineLayout, AffineScale};
+use crate::layers::affine_ar::{add_ldj, affine_map, AffineLayout, AffineScale};
 use crate::layers::blockwise::{self, BlockStep};
 use crate::layers::Bijection;
 use crate::nn::Mlp;
@@ -429,13 +429,8 @@ impl<W: Weight, M: MaskBit> BlockStep for AffineCoupling<'_, W, M> {
                 let (s, ls) = self.scale.scale(a);
                 (t, s, ls)
             };
-            if density {
-                (v * s + t).store_column(dst, i);
-                ldj = ldj + ls;
-            } else {
-                ((v - t) / s).store_column(dst, i);
-                ldj = ldj - ls;
-            }
+            affine_map(v, t, s, density).store_column(dst, i);
+            ldj = add_ldj(ldj, ls, density);
             r += 1;
         }
         ldj.0
