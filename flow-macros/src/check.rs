@@ -48,6 +48,11 @@ pub struct Model {
     pub n_params: usize,
     /// The integer section (coupling masks, permutations).
     pub ints: Vec<u16>,
+    /// Byte offset of the weight section in the file (the generated `static`s decode their
+    /// weights from the file's bytes there).
+    pub weights_at: usize,
+    /// Byte offset of the integer section in the file.
+    pub ints_at: usize,
     /// Golden vectors from the model's metadata, when it has them.
     pub golden: Option<crate::golden::Golden>,
 }
@@ -333,6 +338,8 @@ pub fn check_bytes(bytes: &[u8], precision: Precision) -> Result<Model, Vec<Stri
         return Err(vec![e.to_string()]);
     }
     let (scratch, n_params) = typed.measure(&desc, &ints, precision);
+    // The sections are subslices of `bytes`: their offsets are address differences.
+    let offset = |section: &[u8]| section.as_ptr() as usize - bytes.as_ptr() as usize;
     Ok(Model {
         desc,
         weights,
@@ -341,6 +348,8 @@ pub fn check_bytes(bytes: &[u8], precision: Precision) -> Result<Model, Vec<Stri
         scratch,
         n_params,
         ints,
+        weights_at: offset(sec.weights),
+        ints_at: offset(sec.ints),
         golden: None,
     })
 }

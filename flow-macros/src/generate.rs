@@ -5,14 +5,15 @@
 //! namespace):
 //!
 //! ```text
-//! const _: &[u8] = include_bytes!(…);            // rebuild when the model file changes
+//! const MODEL: &[u8] = include_bytes!(…);        // the file (rebuilds when it changes)
 //! const SCRATCH: usize = …;                       // measured in `check`
 //! static L0_SIZES: [usize; K] = [...];            // one set per layer (see `gen_affine_ar`)
-//! static L0_PARAMS: Aligned<[W; N]> = Aligned([W::from_bits(0x…), …]);  // an MLP's weights; W: f32 or f64
-//! static BASE_PARAMS: [W; M] = [...];
-//! static FLOW: Flow<S, Chain<L0, Chain<L1, L2>>, Base> = Flow::new(Chain(…), …);
-//! impl Name { consts and array methods }
-//! impl BakedFlow<S> for Name { slice methods }
+//! static L0_PARAMS: Aligned<[W; N]> = Aligned(baked::f32_array(MODEL, at));  // an MLP's weights, from the file
+//! static BASE_PARAMS: [W; M] = baked::f32_array(MODEL, at);                   // (W: f32; f64: f64_array)
+//! type FlowLayers = Chain<L0, Chain<L1, L2>>;
+//! static FLOW: Flow<S, FlowLayers, FlowBase> = Flow::new(Chain(…), …);
+//! impl BakedFlow<S> for Name { consts, types, the scratch types, FLOW }  // every method provided
+//! impl Name { consts and array methods, one call each into flow_core::baked::fixed }
 //! ```
 //!
 //! Adding a layer kind: write `gen_<kind>(index, fields…, model) -> LayerCode` next to
@@ -49,20 +50,17 @@ fn weight_ty(m: &Model) -> TokenStream {
     }
 }
 
-/// `[f32::from_bits(0x…), …]` (or `f64::from_bits` for `f64` weights): exact whatever the value
-/// (no decimal round trip).
-fn weight_array(m: &Model, ws: &[f64]) -> TokenStream {
-    match m.weight_type {
-        WeightType::F32 => {
-            // Exact: f32 weights were widened to f64 when read.
-            let bits = ws.iter().map(|&w| hex(u64::from((w as f32).to_bits()), 8));
-            quote!([#(f32::from_bits(#bits)),*])
-        }
-        WeightType::F64 => {
-            let bits = ws.iter().map(|w| hex(w.to_bits(), 16));
-            quote!([#(f64::from_bits(#bits)),*])
-        }
-    }
+/// The weights of `span` as a constant expression decoding them from the model file's bytes
+/// (`MODEL`, the `include_bytes!` of the file): `f32_array::<N>(MODEL, at)` or `f64_array`, exact
+/// whatever the value, and the count N.
+fn weight_array(m: &Model, span: Span) -> syn::Result<(TokenStream, Literal)> {
+    let n = weights(m, span)?.len();
+    let at = Literal::usize_unsuffixed(m.weights_at + span.offset as usize * m.weight_type.size());
+    let arr = match m.weight_type {
+        WeightType::F32 => quote!(baked::f32_array(MODEL, #at)),
+        WeightType::F64 => quote!(baked::f64_array(MODEL, #at)),
+    };
+    Ok((arr, Literal::usize_unsuffixed(n)))
 }
 
 /// An `f64` option value, exactly.
@@ -152,16 +150,14 @@ fn gen_net(i: usize, net: &NetDesc, m: &Model) -> syn::Result<(TokenStream, Toke
     let params_id = format_ident!("L{}_PARAMS", i);
     let sizes = net.sizes.iter().map(|&s| Literal::usize_unsuffixed(s));
     let k = Literal::usize_unsuffixed(net.sizes.len());
-    let w = weights(m, net.params)?;
-    let n = Literal::usize_unsuffixed(w.len());
-    let arr = weight_array(m, w);
+    let (arr, n) = weight_array(m, net.params)?;
     let wt = weight_ty(m);
     let act = activation(net.activation)?;
     let residual = net.residual;
     Ok((
         quote! {
             static #sizes_id: [usize; #k] = [#(#sizes),*];
-            static #params_id: ::flow_core::block::Aligned<[#wt; #n]> = ::flow_core::block::Aligned(#arr);
+            static #params_id: Aligned<[#wt; #n]> = Aligned(#arr);
         },
         quote! {
             ::flow_core::nn::Mlp { sizes: &#sizes_id, params: &#params_id.0, activation: #act, residual: #residual }
@@ -203,9 +199,7 @@ fn gen_affine_ar(
 /// `static L{i}_PARAMS: [W; N]` for a layer's own weights.
 fn gen_params(i: usize, span: Span, m: &Model) -> syn::Result<(TokenStream, proc_macro2::Ident)> {
     let id = format_ident!("L{}_PARAMS", i);
-    let w = weights(m, span)?;
-    let n = Literal::usize_unsuffixed(w.len());
-    let arr = weight_array(m, w);
+    let (arr, n) = weight_array(m, span)?;
     let wt = weight_ty(m);
     Ok((quote!(static #id: [#wt; #n] = #arr;), id))
 }
@@ -223,8 +217,8 @@ fn gen_ints(i: usize, span: Span, m: &Model) -> syn::Result<(TokenStream, proc_m
             )
         })?;
     let n = Literal::usize_unsuffixed(v.len());
-    let vals = v.iter().map(|&x| Literal::u16_unsuffixed(x));
-    Ok((quote!(static #id: [u16; #n] = [#(#vals),*];), id))
+    let at = Literal::usize_unsuffixed(m.ints_at + 2 * span.offset as usize);
+    Ok((quote!(static #id: [u16; #n] = baked::u16_array(MODEL, #at);), id))
 }
 
 /// A `SplineOpts` constant.
@@ -470,10 +464,7 @@ fn gen_base(m: &Model) -> syn::Result<LayerCode> {
     let p = quote!(::flow_core::base);
     let d = Literal::usize_unsuffixed(m.desc.dim as usize);
     let wt = weight_ty(m);
-    let params = |span: Span| -> syn::Result<(TokenStream, Literal)> {
-        let w = weights(m, span)?;
-        Ok((weight_array(m, w), Literal::usize_unsuffixed(w.len())))
-    };
+    let params = |span: Span| weight_array(m, span);
     Ok(match &m.desc.base {
         BaseDesc::StandardNormal => LayerCode {
             items: quote!(),
@@ -585,7 +576,7 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
     let weight_bytes = Literal::usize_unsuffixed(m.weight_type.size() * m.n_params);
     let s_size = Literal::usize_unsuffixed(s_size);
     // The batch methods keep `BLOCK` samples' scratch (BLOCK is 1 on targets without SIMD).
-    let scratch_bytes = quote!(#s_size * SCRATCH * ::flow_core::block::BLOCK);
+    let scratch_bytes = quote!(#s_size * SCRATCH * BLOCK);
 
     // Context: an argument `ctx: &[S; C]` when C > 0, else nothing (and `&[]` to the kernels).
     let (ctx_param, ctx) = if cdim > 0 {
@@ -615,22 +606,39 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
         "∇ₓ log p of each row of `xs` into the rows of `grads` and log p into `out` (the first min(xs.len(), grads.len(), out.len()) rows)",
     );
 
-    let e = quote!(::flow_core::runtime::Error);
-    let len = quote!(::flow_core::baked::expect_len);
     let (golden_impl, golden_test) = gen_golden(item, args, m);
+    let f = quote!(fixed);
 
     Ok(quote! {
         #item
 
-        #[allow(clippy::all, clippy::pedantic, clippy::nursery, non_upper_case_globals, missing_docs)]
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
+        #[allow(non_upper_case_globals, missing_docs, long_running_const_eval)]
         const _: () = {
-            const _: &[u8] = ::core::include_bytes!(#include);
+            use ::flow_core::baked::{self, fixed};
+            use ::flow_core::block::{Aligned, BLOCK};
+            /// The model file, whose bytes the weights are decoded from at compile time.
+            const MODEL: &[u8] = ::core::include_bytes!(#include);
             /// Scratch elements every method needs: `Flow::scratch_len` of `FLOW`, measured by the macro.
             const SCRATCH: usize = #scratch;
             #layer_items
             #base_items
-            static FLOW: ::flow_core::Flow<#s, #layers_ty, #base_ty> =
-                ::flow_core::Flow::new(#layers_value, #base_value);
+            type FlowLayers = #layers_ty;
+            type FlowBase = #base_ty;
+            static FLOW: ::flow_core::Flow<#s, FlowLayers, FlowBase> = ::flow_core::Flow::new(#layers_value, #base_value);
+
+            #[automatically_derived]
+            impl ::flow_core::baked::BakedFlow<#s> for #name {
+                const DIM: usize = #d;
+                const CONTEXT_DIM: usize = #c;
+                const PARAMS: usize = #params;
+                const WEIGHT_BYTES: usize = #weight_bytes;
+                type Layers = FlowLayers;
+                type Base = FlowBase;
+                type Scratch = [#s; SCRATCH];
+                type BlockScratch = Aligned<[#s; SCRATCH * BLOCK]>;
+                const FLOW: &'static ::flow_core::Flow<#s, FlowLayers, FlowBase> = &FLOW;
+            }
 
             #[automatically_derived]
             impl #name {
@@ -647,203 +655,57 @@ pub fn generate(item: &DeriveInput, args: &Args, m: &Model) -> syn::Result<Token
 
                 #[doc = #d_log_prob]
                 pub fn log_prob(x: &[#s; #d], #ctx_param) -> #s {
-                    let mut scratch = [0.0; SCRATCH];
-                    FLOW.log_prob(x, #ctx, &mut scratch)
+                    #f::log_prob::<Self, #s>(x, #ctx)
                 }
 
                 #[doc = #d_grad]
                 pub fn grad_log_prob(x: &[#s; #d], #ctx_param) -> [#s; #d] {
-                    let mut scratch = [0.0; SCRATCH];
-                    let mut g = [0.0; #d];
-                    FLOW.grad_log_prob(x, #ctx, &mut g, &mut scratch);
-                    g
+                    #f::grad_log_prob::<Self, #s, #d>(x, #ctx)
                 }
 
                 #[doc = #d_inverse]
                 pub fn inverse(x: &[#s; #d], #ctx_param) -> ([#s; #d], #s) {
-                    let mut scratch = [0.0; SCRATCH];
-                    let mut z = [0.0; #d];
-                    let ldj = FLOW.inverse(x, #ctx, &mut z, &mut scratch);
-                    (z, ldj)
+                    #f::inverse::<Self, #s, #d>(x, #ctx)
                 }
 
                 #[doc = #d_forward]
                 pub fn forward(z: &[#s; #d], #ctx_param) -> ([#s; #d], #s) {
-                    let mut scratch = [0.0; SCRATCH];
-                    let mut x = [0.0; #d];
-                    let ldj = FLOW.forward(z, #ctx, &mut x, &mut scratch);
-                    (x, ldj)
+                    #f::forward::<Self, #s, #d>(z, #ctx)
                 }
 
                 #[doc = #d_sample]
                 pub fn sample(eps: &[#s; #d], #ctx_param) -> [#s; #d] {
-                    let mut scratch = [0.0; SCRATCH];
-                    let mut x = [0.0; #d];
-                    FLOW.sample(eps, #ctx, &mut x, &mut scratch);
-                    x
+                    #f::sample::<Self, #s, #d>(eps, #ctx)
                 }
 
                 #[doc = #d_sample_with]
                 pub fn sample_with<R: ::flow_core::baked::RngCore + ?Sized>(rng: &mut R, #ctx_param) -> [#s; #d] {
-                    let mut scratch = [0.0; SCRATCH];
-                    let mut x = [0.0; #d];
-                    FLOW.sample_with(rng, #ctx, &mut x, &mut scratch);
-                    x
+                    #f::sample_with::<Self, #s, R, #d>(rng, #ctx)
                 }
 
                 #[doc = #d_sample_lp]
                 pub fn sample_and_log_prob(eps: &[#s; #d], #ctx_param) -> ([#s; #d], #s) {
-                    let mut scratch = [0.0; SCRATCH];
-                    let mut x = [0.0; #d];
-                    let lp = FLOW.sample_and_log_prob(eps, #ctx, &mut x, &mut scratch);
-                    (x, lp)
+                    #f::sample_and_log_prob::<Self, #s, #d>(eps, #ctx)
                 }
 
                 #[doc = #d_sample_lp_batch]
                 pub fn sample_and_log_prob_batch(eps: &[[#s; #d]], #ctx_param xs: &mut [[#s; #d]], out: &mut [#s]) {
-                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
-                    FLOW.sample_and_log_prob_batch(eps.as_flattened(), #ctx, xs.as_flattened_mut(), out, &mut scratch.0);
+                    #f::sample_and_log_prob_batch::<Self, #s, #d>(eps, #ctx, xs, out)
                 }
 
                 #[doc = #d_batch]
                 pub fn log_prob_batch(xs: &[[#s; #d]], #ctx_param out: &mut [#s]) {
-                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
-                    FLOW.log_prob_batch(xs.as_flattened(), #ctx, out, &mut scratch.0);
+                    #f::log_prob_batch::<Self, #s, #d>(xs, #ctx, out)
                 }
 
                 #[doc = #d_sample_batch]
                 pub fn sample_batch(eps: &[[#s; #d]], #ctx_param xs: &mut [[#s; #d]]) {
-                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
-                    FLOW.sample_batch(eps.as_flattened(), #ctx, xs.as_flattened_mut(), &mut scratch.0);
+                    #f::sample_batch::<Self, #s, #d>(eps, #ctx, xs)
                 }
 
                 #[doc = #d_grad_batch]
                 pub fn grad_log_prob_batch(xs: &[[#s; #d]], #ctx_param grads: &mut [[#s; #d]], out: &mut [#s]) {
-                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
-                    FLOW.grad_log_prob_batch(xs.as_flattened(), #ctx, grads.as_flattened_mut(), out, &mut scratch.0);
-                }
-            }
-
-            #[automatically_derived]
-            impl ::flow_core::baked::BakedFlow<#s> for #name {
-                const DIM: usize = #d;
-                const CONTEXT_DIM: usize = #c;
-                const PARAMS: usize = #params;
-                const WEIGHT_BYTES: usize = #weight_bytes;
-                const SCRATCH_BYTES: usize = #scratch_bytes;
-                type Layers = #layers_ty;
-                type Base = #base_ty;
-
-                fn flow(&self) -> &'static ::flow_core::Flow<#s, #layers_ty, #base_ty> {
-                    &FLOW
-                }
-
-                fn log_prob(&self, x: &[#s], ctx: &[#s]) -> ::core::result::Result<#s, #e> {
-                    #len(#d, x.len())?;
-                    #len(#c, ctx.len())?;
-                    let mut scratch = [0.0; SCRATCH];
-                    ::core::result::Result::Ok(FLOW.log_prob(x, ctx, &mut scratch))
-                }
-
-                fn grad_log_prob(&self, x: &[#s], ctx: &[#s], g: &mut [#s]) -> ::core::result::Result<#s, #e> {
-                    #len(#d, x.len())?;
-                    #len(#c, ctx.len())?;
-                    #len(#d, g.len())?;
-                    let mut scratch = [0.0; SCRATCH];
-                    ::core::result::Result::Ok(FLOW.grad_log_prob(x, ctx, g, &mut scratch))
-                }
-
-                fn inverse(&self, x: &[#s], ctx: &[#s], z: &mut [#s]) -> ::core::result::Result<#s, #e> {
-                    #len(#d, x.len())?;
-                    #len(#c, ctx.len())?;
-                    #len(#d, z.len())?;
-                    let mut scratch = [0.0; SCRATCH];
-                    ::core::result::Result::Ok(FLOW.inverse(x, ctx, z, &mut scratch))
-                }
-
-                fn forward(&self, z: &[#s], ctx: &[#s], x: &mut [#s]) -> ::core::result::Result<#s, #e> {
-                    #len(#d, z.len())?;
-                    #len(#c, ctx.len())?;
-                    #len(#d, x.len())?;
-                    let mut scratch = [0.0; SCRATCH];
-                    ::core::result::Result::Ok(FLOW.forward(z, ctx, x, &mut scratch))
-                }
-
-                fn sample(&self, eps: &[#s], ctx: &[#s], x: &mut [#s]) -> ::core::result::Result<(), #e> {
-                    #len(#d, eps.len())?;
-                    #len(#c, ctx.len())?;
-                    #len(#d, x.len())?;
-                    let mut scratch = [0.0; SCRATCH];
-                    FLOW.sample(eps, ctx, x, &mut scratch);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn sample_and_log_prob(&self, eps: &[#s], ctx: &[#s], x: &mut [#s]) -> ::core::result::Result<#s, #e> {
-                    #len(#d, eps.len())?;
-                    #len(#c, ctx.len())?;
-                    #len(#d, x.len())?;
-                    let mut scratch = [0.0; SCRATCH];
-                    ::core::result::Result::Ok(FLOW.sample_and_log_prob(eps, ctx, x, &mut scratch))
-                }
-
-                fn sample_and_log_prob_batch(
-                    &self,
-                    eps: &[#s],
-                    ctx: &[#s],
-                    xs: &mut [#s],
-                    out: &mut [#s],
-                ) -> ::core::result::Result<(), #e> {
-                    #len(out.len().saturating_mul(#d), eps.len())?;
-                    #len(eps.len(), xs.len())?;
-                    #len(#c, ctx.len())?;
-                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
-                    FLOW.sample_and_log_prob_batch(eps, ctx, xs, out, &mut scratch.0);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn sample_with<R: ::flow_core::baked::RngCore + ?Sized>(
-                    &self,
-                    rng: &mut R,
-                    ctx: &[#s],
-                    x: &mut [#s],
-                ) -> ::core::result::Result<(), #e> {
-                    #len(#c, ctx.len())?;
-                    #len(#d, x.len())?;
-                    let mut scratch = [0.0; SCRATCH];
-                    FLOW.sample_with(rng, ctx, x, &mut scratch);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn log_prob_batch(&self, xs: &[#s], ctx: &[#s], out: &mut [#s]) -> ::core::result::Result<(), #e> {
-                    #len(out.len().saturating_mul(#d), xs.len())?;
-                    #len(#c, ctx.len())?;
-                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
-                    FLOW.log_prob_batch(xs, ctx, out, &mut scratch.0);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn sample_batch(&self, eps: &[#s], ctx: &[#s], xs: &mut [#s]) -> ::core::result::Result<(), #e> {
-                    #len(eps.len(), xs.len())?;
-                    #len(eps.len() / #d * #d, eps.len())?;
-                    #len(#c, ctx.len())?;
-                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
-                    FLOW.sample_batch(eps, ctx, xs, &mut scratch.0);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn grad_log_prob_batch(
-                    &self,
-                    xs: &[#s],
-                    ctx: &[#s],
-                    grads: &mut [#s],
-                    out: &mut [#s],
-                ) -> ::core::result::Result<(), #e> {
-                    #len(out.len().saturating_mul(#d), xs.len())?;
-                    #len(xs.len(), grads.len())?;
-                    #len(#c, ctx.len())?;
-                    let mut scratch = ::flow_core::block::Aligned([0.0; SCRATCH * ::flow_core::block::BLOCK]);
-                    FLOW.grad_log_prob_batch(xs, ctx, grads, out, &mut scratch.0);
-                    ::core::result::Result::Ok(())
+                    #f::grad_log_prob_batch::<Self, #s, #d>(xs, #ctx, grads, out)
                 }
             }
 

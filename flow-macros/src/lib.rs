@@ -42,9 +42,13 @@
 //!   `sample_batch(&[[S; D]], &mut [[S; D]])` (noise rows → sample rows),
 //!   `grad_log_prob_batch(&[[S; D]], &mut [[S; D]], &mut [S])` (gradients and log p per row);
 //!   `SCRATCH_BYTES` includes the batch methods' blocks of `flow_core::block::BLOCK` samples
-//!   (8 on x86-64 and aarch64, 1 on targets without SIMD such as Cortex-M);
+//!   (16 on x86-64, 8 on aarch64, 1 on targets without SIMD such as Cortex-M);
 //! - with C > 0 every method takes `&[S; C]` as its second argument;
-//! - an implementation of `flow_core::baked::BakedFlow<S>`.
+//! - an implementation of `flow_core::baked::BakedFlow<S>` (slices, checked lengths).
+//!
+//! The generated code is data and types: the weights as `static` arrays decoded at compile time
+//! from the model file's own bytes, the layer composition, the scratch sizes; every method body is
+//! one call into `flow_core::baked` (see `tests/expand/tiny.expanded.rs`).
 //!
 //! # Errors
 //! The model is checked at compile time; every problem (missing file, bad magic or version,
