@@ -72,7 +72,8 @@ pub fn check(args: &Args) -> syn::Result<Model> {
     match check_bytes(&bytes, args.precision) {
         Ok(model) => Ok(Model {
             include,
-            golden: crate::golden::read(&bytes).map_err(|why| error(lit, &why))?,
+            golden: crate::golden::read(&bytes, model.desc.dim as usize, model.desc.context_dim as usize)
+                .map_err(|why| error(lit, &why))?,
             ..model
         }),
         Err(problems) => {

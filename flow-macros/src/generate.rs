@@ -732,11 +732,10 @@ fn gen_golden(item: &DeriveInput, args: &Args, m: &Model) -> (TokenStream, Token
         return (quote!(), quote!());
     };
     let name = &item.ident;
+    // The tolerance table of `flow_core::model::golden`.
     let (s, tol) = match args.precision {
-        // Documented in flow-train's `golden` module: f32 rounding through the layers.
-        Precision::F32 => (quote!(f32), f64_lit(2e-3)),
-        // The same arithmetic as the reference: only rounding of the final sums can differ.
-        Precision::F64 => (quote!(f64), f64_lit(1e-9)),
+        Precision::F32 => (quote!(f32), quote!(::flow_core::model::golden::TOL_F32)),
+        Precision::F64 => (quote!(f64), quote!(::flow_core::model::golden::TOL_F64)),
     };
     let d = Literal::usize_unsuffixed(m.desc.dim as usize);
     let c = Literal::usize_unsuffixed(m.desc.context_dim as usize);

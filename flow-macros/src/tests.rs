@@ -174,7 +174,9 @@ fn reverse_kl_models_bake() {
     let m = check_bytes(&bytes, Precision::F32).unwrap_or_else(|p| panic!("{p:?}"));
     assert_eq!(m.desc.dim, 16);
     assert_eq!(m.n_params, parts.weights.len());
-    let golden = crate::golden::read(&bytes).unwrap().expect("golden vectors");
+    let golden = crate::golden::read(&bytes, 16, m.desc.context_dim as usize)
+        .unwrap()
+        .expect("golden vectors");
     assert!(!golden.points.is_empty());
     // The expansion (with its golden test) is generated and parses.
     let path = std::env::temp_dir().join(format!("flow-macros-rkl-{}.flow", std::process::id()));

@@ -5,16 +5,8 @@
 //! keeps the results in the metadata. `flow-train verify` and the code `flow-macros` generates
 //! re-evaluate them.
 //!
-//! Tolerances (documented, checked by `verify`):
-//! - f64 evaluation: `|a − b| ≤ 1e-9 · (1 + |b|)`. The reference is the same f64 arithmetic, so
-//!   any difference means the weights or the code changed.
-//! - f32 evaluation: `|a − b| ≤ 2e-3 · (1 + |b|)` for log p, log|det| and sample coordinates.
-//!   f32 carries ~6e-8 relative precision; each layer's network sums up to a few hundred products
-//!   (error growing ~√n·ε), libm's `expf`/`logf` are within 1 ULP, and K layers compose, so errors
-//!   of 1e-5–1e-4 are normal on typical points; the far tails and spline bounds amplify them
-//!   through large scales. Measured worst cases are in docs/numerics.md.
-//! - imported models: our f64 against the source library's float64, `1e-8` (see [`TOL_SOURCE`];
-//!   [`TOL_SOURCE_ROUNDED`] when float64 parameters were stored as f32).
+//! The schema ([`Golden`]) and the tolerances are `flow_core::model::golden`'s, shared with
+//! `flow-macros`; they are re-exported here.
 
 use flow_core::model::builder::ModelParts;
 use flow_core::runtime::flow_of;
@@ -24,54 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::train::{self, Dataset, FitConfig};
 
-/// f64 tolerance, relative to `1 + |reference|`.
-pub const TOL_F64: f64 = 1e-9;
-/// f32 tolerance, relative to `1 + |reference|`.
-pub const TOL_F32: f64 = 2e-3;
-/// Imported models: our f64 against the source library's float64, relative to `max(1, |ref|)`
-/// for log p and absolute for samples. The same formulas in another order of operations agree to
-/// ~1e-13 (measured on every fixture); 1e-8 leaves room for longer flows.
-pub const TOL_SOURCE: f64 = 1e-8;
-/// As [`TOL_SOURCE`] when the library's parameters were float64 and the model file stores them as
-/// f32 (`flow-train import --weights f32` of a FlowJAX export; by default such parameters are
-/// stored as f64 and [`TOL_SOURCE`] applies): the rounding of every weight (~3e-8 relative) moves
-/// log p by ~4e-7 relative on the fixtures.
-pub const TOL_SOURCE_ROUNDED: f64 = 1e-5;
-
-/// Probe points and the reference path's answers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Golden {
-    /// Probe points (D each).
-    #[serde(with = "crate::jsonf64::vec2")]
-    pub points: Vec<Vec<f64>>,
-    /// Context of each point (C each; empty when unconditional).
-    #[serde(with = "crate::jsonf64::vec2")]
-    pub context: Vec<Vec<f64>>,
-    /// log p of each point.
-    #[serde(with = "crate::jsonf64::vec")]
-    pub log_prob: Vec<f64>,
-    /// `inverse(point)`: the base point.
-    #[serde(with = "crate::jsonf64::vec2")]
-    pub base: Vec<Vec<f64>>,
-    /// `inverse(point)`: log|det|.
-    #[serde(with = "crate::jsonf64::vec")]
-    pub ldj: Vec<f64>,
-    /// Standard-normal noise vectors.
-    #[serde(with = "crate::jsonf64::vec2")]
-    pub noise: Vec<Vec<f64>>,
-    /// Context of each noise vector.
-    #[serde(with = "crate::jsonf64::vec2")]
-    pub noise_context: Vec<Vec<f64>>,
-    /// `sample(noise)`.
-    #[serde(with = "crate::jsonf64::vec2")]
-    pub sample: Vec<Vec<f64>>,
-    /// For imported models: the source library's own float64 log p of `points`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_log_prob: Option<Vec<f64>>,
-    /// For imported models: the source library's samples of `noise`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_sample: Option<Vec<Vec<f64>>>,
-}
+pub use flow_core::model::golden::{Golden, TOL_F32, TOL_F64, TOL_SOURCE, TOL_SOURCE_ROUNDED};
 
 /// The weights as stored in a file: rounded to f32 and widened back for f32 files, unchanged for
 /// f64 files (see `ModelParts::stored_weights`).

@@ -49,7 +49,7 @@ pub struct TrainingRecord {
     /// The configuration.
     pub config: FitConfig,
     /// Best validation NLL.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub best_val_nll: f64,
     /// Epochs run.
     pub epochs: usize,
@@ -93,10 +93,10 @@ pub struct TargetFitRecord {
     /// Wall-clock seconds.
     pub seconds: f64,
     /// ESS / N of the final evaluation.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub ess: f64,
     /// Mean `log q − log p*` of the final evaluation.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub kl: f64,
     /// Per-step curve.
     pub history: Vec<crate::reverse_kl::StepInfo>,

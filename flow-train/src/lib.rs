@@ -55,7 +55,6 @@ pub mod golden;
 pub mod import;
 pub mod importance;
 pub mod io;
-pub mod jsonf64;
 pub mod npy;
 pub mod plot;
 pub mod posterior;

@@ -92,16 +92,16 @@ pub struct StepInfo {
     /// 1-based step.
     pub step: usize,
     /// Batch mean of `log q(x) − log p*(x)` (KL(q‖p) − log Z).
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub loss: f64,
     /// Effective sample size of the batch's importance weights, as a fraction of the batch.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub ess: f64,
     /// Acceptance rate of independence Metropolis–Hastings through the batch's draws.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub acceptance: f64,
     /// Learning rate of the step.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub lr: f64,
 }
 

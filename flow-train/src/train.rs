@@ -216,16 +216,16 @@ pub struct EpochInfo {
     /// 1-based epoch.
     pub epoch: usize,
     /// Mean training NLL over the epoch's batches.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub train_nll: f64,
     /// Mean validation NLL after the epoch.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub val_nll: f64,
     /// Best validation NLL so far.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub best_val_nll: f64,
     /// Learning rate at the end of the epoch.
-    #[serde(with = "crate::jsonf64::one")]
+    #[serde(with = "flow_core::model::nonfinite::one")]
     pub lr: f64,
 }
 

@@ -52,6 +52,9 @@
 #[cfg(any(test, feature = "alloc"))]
 pub mod builder;
 pub mod file;
+pub mod golden;
+#[cfg(any(test, feature = "alloc"))]
+pub mod nonfinite;
 
 use heapless::Vec;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,11 @@
-//! JSON for floats that may be non-finite: JSON has no NaN or ±∞, so they are written as the
-//! strings `"NaN"`, `"inf"` and `"-inf"` and read back exactly (finite values stay numbers).
+//! Serde for floats that may be non-finite (feature `alloc`): JSON has no NaN or ±∞, so they are
+//! written as the strings `"NaN"`, `"inf"` and `"-inf"` and read back exactly (finite values stay
+//! numbers). For `#[serde(with = "flow_core::model::nonfinite::one")]` (`vec`, `vec2`) on the
+//! metadata's fields: the golden vectors, training records.
 
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Serialize, Deserialize)]
@@ -14,11 +19,11 @@ fn to_repr(v: f64) -> Repr {
     if v.is_finite() {
         Repr::Num(v)
     } else if v.is_nan() {
-        Repr::Text("NaN".into())
+        Repr::Text(String::from("NaN"))
     } else if v > 0.0 {
-        Repr::Text("inf".into())
+        Repr::Text(String::from("inf"))
     } else {
-        Repr::Text("-inf".into())
+        Repr::Text(String::from("-inf"))
     }
 }
 
@@ -85,6 +90,9 @@ pub mod vec2 {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec;
+    use alloc::vec::Vec;
+
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
     struct T {
         #[serde(with = "super::one")]
