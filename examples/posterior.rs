@@ -236,7 +236,8 @@ fn run() -> Result<(), String> {
     );
     let tag = args.png_tag();
     let cal_png = format!("{OUT}/posterior_calibration{tag}.png");
-    flow_train::plot::write_calibration_png(&cal, &data.columns, std::path::Path::new(&cal_png))?;
+    flow_train::plot::write_calibration_png(&cal, &data.columns, std::path::Path::new(&cal_png))
+        .map_err(|e| e.to_string())?;
     let png = draw(&panels, &format!("posterior{tag}.png"))?;
     println!("pictures: {png}, {cal_png}");
     println!(

@@ -31,6 +31,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+
+use crate::error::UnknownName;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -160,15 +162,19 @@ impl Delimiter {
 }
 
 impl std::str::FromStr for Delimiter {
-    type Err = String;
+    type Err = UnknownName;
 
     /// `,` (or `comma`), `;` (or `semicolon`), `tab` (or a tab character).
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         match s {
             "," | "comma" => Ok(Delimiter::Comma),
             ";" | "semicolon" => Ok(Delimiter::Semicolon),
             "tab" | "\t" | "\\t" => Ok(Delimiter::Tab),
-            other => Err(format!("unknown delimiter {other:?} (',', ';' or 'tab')")),
+            other => Err(UnknownName {
+                kind: "delimiter",
+                name: other.into(),
+                choices: "',', ';' or 'tab'".into(),
+            }),
         }
     }
 }

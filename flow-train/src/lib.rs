@@ -43,12 +43,14 @@
 //! | [`posterior`] | posterior draws inside the prior's bounds (`sample_within`), many observations at once |
 //! | [`footprint`] | flash, RAM, stack and instructions of a baked model on a Cortex-M4F (qemu) |
 //! | [`csv`], [`npy`], [`datasets`], [`plot`], [`io`] | data in (CSV, NumPy), figures and model files out |
+//! | [`error`] | [`Error`]: one enum over every module's error (`?` across modules) |
 
 pub mod arch;
 pub mod calibrate;
 pub mod csv;
 pub mod datasets;
 pub mod describe;
+pub mod error;
 pub mod eval;
 pub mod footprint;
 pub mod golden;
@@ -63,6 +65,7 @@ pub mod target;
 pub mod train;
 
 pub use arch::{ArchConfig, FlowKind};
+pub use error::{Error, Result};
 pub use reverse_kl::{fit_target, fit_target_with, TargetConfig, TargetOutcome};
 pub use target::Target;
 pub use train::{fit, fit_with, Dataset, FitConfig, FitOutcome};

@@ -178,7 +178,8 @@ fn main() -> ExitCode {
             .map(|_| {
                 println!("wrote {}", output.display());
                 ExitCode::SUCCESS
-            }),
+            })
+            .map_err(|e| e.to_string()),
         Command::Verify { model, json } => cli::verify(&model, json),
         Command::Import {
             file,
@@ -193,17 +194,19 @@ fn main() -> ExitCode {
                     WeightType::F32
                 }
             });
-            flow_train::import::import_file(&file, &output, weights).map(|(parts, meta)| {
-                println!(
-                    "imported {} ({} layers, {} parameters, {} weights) to {}",
-                    meta.flow,
-                    parts.desc.layers.len(),
-                    parts.weights.len(),
-                    parts.weight_type,
-                    output.display()
-                );
-                ExitCode::SUCCESS
-            })
+            flow_train::import::import_file(&file, &output, weights)
+                .map(|(parts, meta)| {
+                    println!(
+                        "imported {} ({} layers, {} parameters, {} weights) to {}",
+                        meta.flow,
+                        parts.desc.layers.len(),
+                        parts.weights.len(),
+                        parts.weight_type,
+                        output.display()
+                    );
+                    ExitCode::SUCCESS
+                })
+                .map_err(|e| e.to_string())
         }
     };
     match result {

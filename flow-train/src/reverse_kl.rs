@@ -131,8 +131,8 @@ pub enum TargetError {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The architecture cannot be built.
-    #[error("{0}")]
-    Arch(String),
+    #[error(transparent)]
+    Arch(#[from] crate::error::ArchError),
     /// The target returned NaN or +∞ (or a non-finite gradient).
     #[error("step {step}: the target's {what} is {value} at draw {index} (x = {x:?}); it must be finite (log p* may be −inf)")]
     BadTarget {

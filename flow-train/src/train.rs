@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::{self, ArchConfig, Trainable};
+use crate::error::{ArchError, UnknownName};
 
 /// Rows of data (`n × D`, row-major) and optional context columns (`n × C`).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -115,14 +116,18 @@ impl Schedule {
 }
 
 impl std::str::FromStr for Schedule {
-    type Err = String;
+    type Err = UnknownName;
 
     /// The schedule named `s` ([`Schedule::name`]).
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown schedule '{s}' (cosine, plateau, constant)"))
+            .ok_or_else(|| UnknownName {
+                kind: "schedule",
+                name: s.into(),
+                choices: "cosine, plateau, constant".into(),
+            })
     }
 }
 
@@ -274,8 +279,8 @@ pub enum FitError {
     #[error("column '{0}' is constant (zero variance): it has no density; drop it")]
     ConstantColumn(String),
     /// The architecture cannot be built.
-    #[error("{0}")]
-    Arch(String),
+    #[error(transparent)]
+    Arch(#[from] ArchError),
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -356,14 +361,18 @@ impl Precision {
 }
 
 impl std::str::FromStr for Precision {
-    type Err = String;
+    type Err = UnknownName;
 
     /// The precision named `s` ([`Precision::name`]).
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown precision '{s}' (f32, f64)"))
+            .ok_or_else(|| UnknownName {
+                kind: "precision",
+                name: s.into(),
+                choices: "f32, f64".into(),
+            })
     }
 }
 

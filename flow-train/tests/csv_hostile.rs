@@ -264,7 +264,11 @@ fn semicolon_and_tab_files_are_detected_and_a_wrong_delimiter_is_named() {
         &all(),
         &["line 2", "not a number", "\"1,5\""],
     );
-    assert!("pipe".parse::<Delimiter>().unwrap_err().contains("','"));
+    assert!("pipe"
+        .parse::<Delimiter>()
+        .unwrap_err()
+        .to_string()
+        .contains("','"));
     assert_eq!("tab".parse::<Delimiter>(), Ok(Delimiter::Tab));
 }
 

@@ -308,20 +308,26 @@ fn errors_name_the_file_and_column() {
     let (cols, rows) = make_data(2, 200, false);
     fit_model(&dir.join("m.flow"), &cols, &rows, false, 4);
     let missing = dir.join("no-such-data.csv");
-    let e = plot::plot(&dir.join("m.flow"), Some(&missing), &dir.join("x.png")).unwrap_err();
+    let e = plot::plot(&dir.join("m.flow"), Some(&missing), &dir.join("x.png"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(&missing.display().to_string()), "{e}");
     assert!(!dir.join("x.png").exists());
 
     let wrong = dir.join("wrong.csv");
     write_csv(&wrong, &["v0".to_string(), "other".to_string()], &rows);
-    let e = plot::plot(&dir.join("m.flow"), Some(&wrong), &dir.join("x.png")).unwrap_err();
+    let e = plot::plot(&dir.join("m.flow"), Some(&wrong), &dir.join("x.png"))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains(&wrong.display().to_string()) && e.contains("'v1'"),
         "{e}"
     );
 
     let no_model = dir.join("none.flow");
-    let e = plot::plot(&no_model, None, &dir.join("x.png")).unwrap_err();
+    let e = plot::plot(&no_model, None, &dir.join("x.png"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains(&no_model.display().to_string()), "{e}");
 
     let all: HashSet<_> = std::fs::read_dir(&dir)

@@ -19,6 +19,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{ArchError, UnknownName};
+
 mod nets;
 mod spline;
 
@@ -94,15 +96,19 @@ impl FlowKind {
 }
 
 impl std::str::FromStr for FlowKind {
-    type Err = String;
+    type Err = UnknownName;
 
     /// The family named `s` ([`FlowKind::name`]).
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
         let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
         Self::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown flow '{s}' (one of {})", names.join(", ")))
+            .ok_or_else(|| UnknownName {
+                kind: "flow",
+                name: s.into(),
+                choices: format!("one of {}", names.join(", ")),
+            })
     }
 }
 
@@ -164,7 +170,7 @@ pub fn build(
     standardize: Option<(&[f64], &[f64])>,
     context: Option<(&[f64], &[f64])>,
     rng: &mut ChaCha8Rng,
-) -> Result<Trainable, String> {
+) -> Result<Trainable, ArchError> {
     if d == 0 {
         return Err("no columns to model".into());
     }
@@ -172,14 +178,16 @@ pub fn build(
         return Err(format!(
             "{} needs at least 2 columns (or context columns) to condition on; use maf or nsf for 1 column",
             cfg.flow.name()
-        ));
+        )
+        .into());
     }
     let mut t = Trainable::new(d, c);
     if let Some((mean, std)) = context {
         if mean.len() != c || std.len() != c || std.iter().any(|s| !(*s > 0.0 && s.is_finite())) {
             return Err(format!(
                 "the context standardization needs {c} means and {c} positive standard deviations"
-            ));
+            )
+            .into());
         }
         let mut p = mean.to_vec();
         p.extend_from_slice(std);
@@ -188,9 +196,7 @@ pub fn build(
     }
     for &kind in &cfg.pre {
         if kind.n_params(d) != 0 {
-            return Err(format!(
-                "{kind:?} needs parameters; only parameter-free maps can come first"
-            ));
+            return Err(format!("{kind:?} needs parameters; only parameter-free maps can come first").into());
         }
         t.parts.push_layer(LayerDesc::Elementwise {
             kind,
@@ -303,7 +309,7 @@ mod tests {
             assert_eq!(p.name().parse::<Precision>(), Ok(p));
             assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.name()));
         }
-        let e = "nvp".parse::<FlowKind>().unwrap_err();
+        let e = "nvp".parse::<FlowKind>().unwrap_err().to_string();
         assert!(e.contains("'nvp'") && e.contains("nsf-coupling"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use flow_core::nn::Activation;
 
 use super::nets::{coupling_mask, push_coupling_net, push_made, Trainable};
+use crate::error::ArchError;
 
 /// How a spline layer's conditioner sees the features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,13 +45,9 @@ pub(crate) fn push_layer(
     k: usize,
     c: usize,
     rng: &mut ChaCha8Rng,
-) -> Result<(), String> {
+) -> Result<(), ArchError> {
     if cfg.bins == 0 || cfg.bound.is_nan() || cfg.bound <= 0.0 {
-        return Err(format!(
-            "invalid spline: {} bins on [-{b}, {b}]",
-            cfg.bins,
-            b = cfg.bound
-        ));
+        return Err(format!("invalid spline: {} bins on [-{b}, {b}]", cfg.bins, b = cfg.bound).into());
     }
     let spline = SplineOpts::zuko(cfg.bins, cfg.bound, 1e-3);
     let p = spline.params_per_feature();

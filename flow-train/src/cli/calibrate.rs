@@ -70,7 +70,7 @@ pub fn calibrate(o: &CalibrateOptions) -> CliResult {
     let w = parts.stored_weights();
     let flow = flow_of::<f64, f64>(&parts.desc, &w, &parts.ints);
     let cal = calibrate::calibrate(&flow, &theta[..n * d], &x[..n * c], o.samples, o.seed);
-    flow_train::plot::write_calibration_png(&cal, &meta.columns, &o.output)?;
+    flow_train::plot::write_calibration_png(&cal, &meta.columns, &o.output).map_err(|e| e.to_string())?;
     report(&cal, &meta.columns, o);
     Ok(if cal.is_calibrated() {
         ExitCode::SUCCESS

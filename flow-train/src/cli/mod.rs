@@ -25,7 +25,7 @@ pub use fit_target::{fit_target, FitTargetOptions};
 pub use sample::{sample, SampleOptions};
 
 /// `--delimiter`'s parser: `,`, `;` or `tab` ([`Delimiter`]'s `FromStr`).
-pub fn parse_delimiter(s: &str) -> Result<Delimiter, String> {
+pub fn parse_delimiter(s: &str) -> Result<Delimiter, flow_train::error::UnknownName> {
     s.parse()
 }
 
@@ -212,7 +212,8 @@ pub(crate) fn choice<T>(
     values: impl IntoIterator<Item = (&'static str, &'static str)>,
 ) -> impl TypedValueParser<Value = T>
 where
-    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::error::Error + Send + Sync + 'static,
 {
     let values = values
         .into_iter()
@@ -543,7 +544,7 @@ pub fn footprint(
     let (parts, _) = io::read_model(model).map_err(|e| e.to_string())?;
     let source = flow_train::footprint::CrateSource::new(repo);
     let work = work_dir.unwrap_or_else(|| flow_train::footprint::default_work_dir(&source, model));
-    let fp = flow_train::footprint::measure(model, &parts, &source, &work)?;
+    let fp = flow_train::footprint::measure(model, &parts, &source, &work).map_err(|e| e.to_string())?;
     if json {
         println!("{}", serde_json::to_string(&fp).map_err(|e| e.to_string())?);
     } else {

@@ -28,6 +28,8 @@ use flow_core::model::builder::ModelParts;
 use flow_core::model::LayerDesc;
 use serde::Serialize;
 
+use crate::error::FootprintError;
+
 /// The measurements.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Footprint {
@@ -112,7 +114,7 @@ impl CrateSource {
 
     /// The `[dependencies]` lines of the firmware for the two crates, writing the embedded
     /// sources under `work/crates` first.
-    fn dependencies(&self, work: &Path) -> Result<String, String> {
+    fn dependencies(&self, work: &Path) -> Result<String, FootprintError> {
         let path_deps = |root: &Path| {
             format!(
                 "flow-core = {{ path = {:?} }}\nflow-macros = {{ path = {:?} }}\n",
@@ -126,7 +128,8 @@ impl CrateSource {
                     return Err(format!(
                         "{}: not a checkout of this repository (no flow-macros/Cargo.toml)",
                         repo.display()
-                    ));
+                    )
+                    .into());
                 }
                 let repo = std::fs::canonicalize(repo).map_err(|e| format!("{}: {e}", repo.display()))?;
                 Ok(path_deps(&repo))
@@ -281,13 +284,10 @@ debug = false
 
 const MEMORY_X: &str = "MEMORY\n{\n  FLASH : ORIGIN = 0x00000000, LENGTH = 1024K\n  RAM   : ORIGIN = 0x20000000, LENGTH = 256K\n}\n";
 
-fn run(cmd: &mut Command) -> Result<String, String> {
+fn run(cmd: &mut Command) -> Result<String, FootprintError> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr)).into());
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -312,7 +312,7 @@ pub fn measure(
     parts: &ModelParts,
     source: &CrateSource,
     work: &Path,
-) -> Result<Footprint, String> {
+) -> Result<Footprint, FootprintError> {
     let d = parts.desc.dim as usize;
     let c = parts.desc.context_dim as usize;
     let mut fp = Footprint {
@@ -334,7 +334,7 @@ pub fn measure(
     // The harness alone (model compiled out), then with the model.
     let elf = work.join("target/thumbv7em-none-eabihf/release/flow-footprint");
     let size = llvm_tool("llvm-size").ok_or("llvm-size not found (rustup component add llvm-tools)")?;
-    let sizes = |features: &[&str]| -> Result<(u64, u64), String> {
+    let sizes = |features: &[&str]| -> Result<(u64, u64), FootprintError> {
         let mut cmd = Command::new("cargo");
         cmd.args(["build", "--release", "-q"])
             .args(features)
@@ -402,7 +402,7 @@ pub fn measure(
             let stdout = String::from_utf8_lossy(&out.stdout);
             let stderr = String::from_utf8_lossy(&out.stderr);
             if !out.status.success() {
-                return Err(format!("firmware failed under qemu:\n{stdout}\n{stderr}"));
+                return Err(format!("firmware failed under qemu:\n{stdout}\n{stderr}").into());
             }
             let counts: Vec<u64> = stderr
                 .lines()

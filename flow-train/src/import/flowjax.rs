@@ -37,6 +37,7 @@ use flow_core::nn::Activation;
 use serde_json::Value;
 
 use super::{activation_option, check_kwargs, kw_usize, Constructor, Fixture, Params};
+use crate::error::ImportError;
 
 /// Pytree path of the stacked layers under `Transformed.bijection = Invert(Scan(Chain(…)))` (the
 /// default, `invert=True`).
@@ -67,7 +68,7 @@ fn member(root: &str, d: usize, k: usize) -> String {
 }
 
 /// A stacked tensor `[layers, rest…]`, split per layer.
-fn stacked(p: &mut Params, name: &str, layers: usize, rest: &[usize]) -> Result<Vec<Vec<f64>>, String> {
+fn stacked(p: &mut Params, name: &str, layers: usize, rest: &[usize]) -> Result<Vec<Vec<f64>>, ImportError> {
     let mut shape = vec![layers];
     shape.extend_from_slice(rest);
     let all = p.get(name, &shape)?;
@@ -87,7 +88,7 @@ fn stacked_mlp(
     n_in: usize,
     d: usize,
     masked: bool,
-) -> Result<(Vec<usize>, Vec<Vec<f64>>, Vec<Vec<u16>>), String> {
+) -> Result<(Vec<usize>, Vec<Vec<f64>>, Vec<Vec<u16>>), ImportError> {
     let weight_name = |k: usize| {
         if masked {
             format!("{prefix}.layers[{k}].weight.args[1]")
@@ -107,7 +108,8 @@ fn stacked_mlp(
             return Err(format!(
                 "parameter '{}' has shape {shape:?}, expected [{layers}, _, {n_prev}]",
                 weight_name(k)
-            ));
+            )
+            .into());
         }
         let n_out = shape[1];
         let is_last = p.shape(&weight_name(k + 1)).is_none();
@@ -152,7 +154,7 @@ fn stacked_mlp(
         k += 1;
     }
     if sizes.len() < 2 {
-        return Err(format!("missing parameter '{}'", weight_name(0)));
+        return Err(format!("missing parameter '{}'", weight_name(0)).into());
     }
     Ok((sizes, weights, degrees))
 }
@@ -163,7 +165,7 @@ fn net(
     (sizes, activation): (&[usize], Activation),
     weights: &[f64],
     prefix: &str,
-) -> Result<NetDesc, String> {
+) -> Result<NetDesc, ImportError> {
     let params = parts.push_weights(weights);
     let mut s = flow_core::heapless::Vec::new();
     for &v in sizes {
@@ -184,7 +186,7 @@ fn permutations(
     root: &str,
     d: usize,
     layers: usize,
-) -> Result<Vec<Option<Vec<u16>>>, String> {
+) -> Result<Vec<Option<Vec<u16>>>, ImportError> {
     match d {
         1 => Ok(vec![None; layers]),
         2 => Ok(vec![Some(vec![1, 0]); layers]),
@@ -203,9 +205,7 @@ fn permutations(
                     if ok {
                         Ok(Some(pm))
                     } else {
-                        Err(format!(
-                            "{prefix}: inverse_permutation is not the inverse of permutation"
-                        ))
+                        Err(format!("{prefix}: inverse_permutation is not the inverse of permutation").into())
                     }
                 })
                 .collect()
@@ -214,33 +214,33 @@ fn permutations(
 }
 
 /// A numeric entry of `transformer_kwargs`.
-fn tkw_f64(kwargs: &serde_json::Map<String, Value>, key: &str) -> Result<Option<f64>, String> {
+fn tkw_f64(kwargs: &serde_json::Map<String, Value>, key: &str) -> Result<Option<f64>, ImportError> {
     match kwargs.get(key) {
         None => Ok(None),
         Some(v) => v
             .as_f64()
             .map(Some)
-            .ok_or_else(|| format!("transformer option '{key}' is not a number: {v}")),
+            .ok_or_else(|| format!("transformer option '{key}' is not a number: {v}").into()),
     }
 }
 
 /// The transformer and its keyword arguments.
-fn transformer(c: &Constructor) -> Result<(String, serde_json::Map<String, Value>), String> {
+fn transformer(c: &Constructor) -> Result<(String, serde_json::Map<String, Value>), ImportError> {
     let name = match c.kwargs.get("transformer") {
         Some(Value::String(s)) => s.clone(),
-        Some(v) => return Err(format!("option 'transformer' is not a name: {v}")),
+        Some(v) => return Err(format!("option 'transformer' is not a name: {v}").into()),
         None => {
             return Err(
                 "option 'transformer' missing: FlowJAX's default (an affine transformer with minimum scale 1e-2) \
                  is not supported yet"
-                    .to_string(),
+                    .into(),
             )
         }
     };
     let kwargs = match c.kwargs.get("transformer_kwargs") {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(m)) => m.clone(),
-        Some(v) => return Err(format!("option 'transformer_kwargs' is not an object: {v}")),
+        Some(v) => return Err(format!("option 'transformer_kwargs' is not an object: {v}").into()),
     };
     Ok((name, kwargs))
 }
@@ -250,7 +250,7 @@ fn check_transformer_kwargs(
     name: &str,
     kwargs: &serde_json::Map<String, Value>,
     known: &[&str],
-) -> Result<(), String> {
+) -> Result<(), ImportError> {
     match kwargs.keys().find(|k| !known.contains(&k.as_str())) {
         None => Ok(()),
         Some(k) => Err(format!(
@@ -260,17 +260,16 @@ fn check_transformer_kwargs(
             } else {
                 known.join(", ")
             }
-        )),
+        )
+        .into()),
     }
 }
 
 /// The base distribution: `Normal(loc, scale)` with `scale = softplus(raw)`.
-fn base(fx: &Fixture, p: &mut Params, parts: &mut ModelParts, d: usize) -> Result<(), String> {
+fn base(fx: &Fixture, p: &mut Params, parts: &mut ModelParts, d: usize) -> Result<(), ImportError> {
     let desc = fx.flow.base_dist.as_deref().unwrap_or("");
     if !desc.starts_with("Normal(") {
-        return Err(format!(
-            "unsupported FlowJAX base distribution '{desc}' (supported: Normal)"
-        ));
+        return Err(format!("unsupported FlowJAX base distribution '{desc}' (supported: Normal)").into());
     }
     let loc = p.get(".base_dist.bijection.loc", &[d])?;
     let raw = p.get(".base_dist.bijection.scale.args[0]", &[d])?;
@@ -280,7 +279,7 @@ fn base(fx: &Fixture, p: &mut Params, parts: &mut ModelParts, d: usize) -> Resul
 }
 
 /// Imports a FlowJAX flow.
-pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String> {
+pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, ImportError> {
     let c = &fx.flow;
     let supported = "flowjax.flows.masked_autoregressive_flow, flowjax.flows.coupling_flow";
     if !matches!(
@@ -290,7 +289,8 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         return Err(format!(
             "unsupported FlowJAX constructor '{}' (supported: {supported})",
             c.constructor
-        ));
+        )
+        .into());
     }
     check_kwargs(
         c,
@@ -316,7 +316,8 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             return Err(format!(
             "option 'invert' = {v} is not supported for {} (only true; false for masked_autoregressive_flow)",
             c.constructor
-        ))
+        )
+            .into())
         }
     };
     // FlowJAX's defaults.
@@ -326,7 +327,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
     let ctx = kw_usize(c, "cond_dim")?.unwrap_or(0);
     let d = match p.shape(".base_dist.bijection.loc") {
         Some([d]) => *d,
-        _ => return Err("missing parameter '.base_dist.bijection.loc' of shape [D]".to_string()),
+        _ => return Err("missing parameter '.base_dist.bijection.loc' of shape [D]".into()),
     };
     let (tname, tkw) = transformer(c)?;
     let act = activation_option(c, "nn_activation", ["relu", "tanh", "elu", "silu"])?;
@@ -336,12 +337,13 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         Direction::Iaf => LAYERS_NOT_INVERTED,
     };
     let perms = permutations(p, root, d, layers)?;
-    let check_sizes = |sizes: &[usize], prefix: &str| -> Result<(), String> {
+    let check_sizes = |sizes: &[usize], prefix: &str| -> Result<(), ImportError> {
         let hidden = &sizes[1..sizes.len() - 1];
         if hidden.len() != depth || hidden.iter().any(|&h| h != width) {
             return Err(format!(
                 "{prefix}: network sizes {sizes:?} do not match nn_width {width}, nn_depth {depth}"
-            ));
+            )
+            .into());
         }
         Ok(())
     };
@@ -359,7 +361,8 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                     "{prefix}: {} outputs, expected {} ({d} features × {per_feature} parameters)",
                     sizes[sizes.len() - 1],
                     per_feature * d
-                ));
+                )
+                .into());
             }
             let order: Vec<u16> = (0..d as u16).collect();
             // `invert=False`: `Scan(Chain)` is the sampling direction, so the density runs the
@@ -401,7 +404,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             let transformer = transformer_of(&tname, &tkw, &c.constructor)?;
             let per_feature = transformer.params_per_feature();
             if d < 2 {
-                return Err(format!("{}: D = {d} has no coupling split", c.constructor));
+                return Err(format!("{}: D = {d} has no coupling split", c.constructor).into());
             }
             let n_id = d / 2;
             let prefix = format!("{}.conditioner", member(root, d, 0));
@@ -413,7 +416,8 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
                     "{prefix}: {} outputs, expected {n_out} ({} features × {per_feature} parameters)",
                     sizes[sizes.len() - 1],
                     d - n_id,
-                ));
+                )
+                .into());
             }
             // The first D/2 features condition the rest; the outputs are feature-major.
             let mask: Vec<u16> = (0..d).map(|i| u16::from(i < n_id)).collect();
@@ -463,7 +467,7 @@ fn transformer_of(
     tname: &str,
     tkw: &serde_json::Map<String, Value>,
     constructor: &str,
-) -> Result<Transformer, String> {
+) -> Result<Transformer, ImportError> {
     match tname {
         "Affine" => {
             check_transformer_kwargs(tname, tkw, &[])?;
@@ -476,7 +480,8 @@ fn transformer_of(
         "RationalQuadraticSpline" => Ok(Transformer::Spline(rq_spline(tname, tkw)?)),
         other => Err(format!(
             "unsupported transformer '{other}' for {constructor} (supported: Affine, RationalQuadraticSpline)"
-        )),
+        )
+        .into()),
     }
 }
 
@@ -501,7 +506,7 @@ fn push_perm(parts: &mut ModelParts, perm: &Option<Vec<u16>>) {
 
 /// The spline of FlowJAX's `RationalQuadraticSpline(knots, interval, min_derivative, min_width)`
 /// transformer.
-fn rq_spline(tname: &str, tkw: &serde_json::Map<String, Value>) -> Result<SplineOpts, String> {
+fn rq_spline(tname: &str, tkw: &serde_json::Map<String, Value>) -> Result<SplineOpts, ImportError> {
     check_transformer_kwargs(tname, tkw, &["knots", "interval", "min_derivative", "min_width"])?;
     let knots = tkw
         .get("knots")
@@ -512,7 +517,8 @@ fn rq_spline(tname: &str, tkw: &serde_json::Map<String, Value>) -> Result<Spline
         Some(v) => {
             return Err(format!(
                 "RationalQuadraticSpline: interval {v} is not supported (only a number B, for [−B, B])"
-            ))
+            )
+            .into())
         }
         None => return Err("RationalQuadraticSpline: transformer option 'interval' missing".into()),
     };
@@ -526,9 +532,7 @@ fn rq_spline(tname: &str, tkw: &serde_json::Map<String, Value>) -> Result<Spline
         *min_derivative = tkw_f64(tkw, "min_derivative")?.unwrap_or(*min_derivative);
     }
     if !spline.is_valid() {
-        return Err(format!(
-            "RationalQuadraticSpline: options out of range: {spline:?}"
-        ));
+        return Err(format!("RationalQuadraticSpline: options out of range: {spline:?}").into());
     }
     Ok(spline)
 }
@@ -548,7 +552,7 @@ mod tests {
     }
 
     fn err_of(fx: &Fixture) -> String {
-        to_parts(fx).unwrap_err()
+        to_parts(fx).unwrap_err().to_string()
     }
 
     #[test]

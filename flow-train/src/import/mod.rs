@@ -24,6 +24,7 @@ use flow_core::model::file::WeightType;
 use flow_core::nn::Activation;
 use serde::Deserialize;
 
+use crate::error::ImportError;
 use crate::golden::{self, Golden};
 use crate::io::{Meta, META_FORMAT};
 
@@ -121,16 +122,13 @@ impl<'a> Params<'a> {
     }
 
     /// The tensor `name` with the expected shape.
-    pub(crate) fn get(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f64>, String> {
+    pub(crate) fn get(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f64>, ImportError> {
         let t = self
             .all
             .get(name)
             .ok_or_else(|| format!("missing parameter '{name}'"))?;
         if t.shape != shape {
-            return Err(format!(
-                "parameter '{name}' has shape {:?}, expected {shape:?}",
-                t.shape
-            ));
+            return Err(format!("parameter '{name}' has shape {:?}, expected {shape:?}", t.shape).into());
         }
         self.used.insert(name.to_string());
         Ok(t.values())
@@ -151,20 +149,24 @@ impl<'a> Params<'a> {
 }
 
 /// Reads a kwarg as usize.
-pub(crate) fn kw_usize(c: &Constructor, key: &str) -> Result<Option<usize>, String> {
+pub(crate) fn kw_usize(c: &Constructor, key: &str) -> Result<Option<usize>, ImportError> {
     match c.kwargs.get(key) {
         None => Ok(None),
         Some(v) => v
             .as_u64()
             .map(|v| Some(v as usize))
-            .ok_or_else(|| format!("option '{key}' is not an integer: {v}")),
+            .ok_or_else(|| format!("option '{key}' is not an integer: {v}").into()),
     }
 }
 
 /// The conditioners' activation from option `key` of `c`, written by the exporter as a name:
 /// `names` are the library's names of ReLU, Tanh, ELU and SiLU, in that order; ReLU (every
 /// library's default) when the option is absent.
-pub(crate) fn activation_option(c: &Constructor, key: &str, names: [&str; 4]) -> Result<Activation, String> {
+pub(crate) fn activation_option(
+    c: &Constructor,
+    key: &str,
+    names: [&str; 4],
+) -> Result<Activation, ImportError> {
     let Some(v) = c.kwargs.get(key) else {
         return Ok(Activation::Relu);
     };
@@ -180,12 +182,13 @@ pub(crate) fn activation_option(c: &Constructor, key: &str, names: [&str; 4]) ->
             "{}: unsupported {key} {v} (supported: {})",
             c.constructor,
             names.join(", ")
-        )),
+        )
+        .into()),
     }
 }
 
 /// Rejects kwargs outside `known`.
-pub(crate) fn check_kwargs(c: &Constructor, known: &[&str]) -> Result<(), String> {
+pub(crate) fn check_kwargs(c: &Constructor, known: &[&str]) -> Result<(), ImportError> {
     let unknown: Vec<&String> = c.kwargs.keys().filter(|k| !known.contains(&k.as_str())).collect();
     if unknown.is_empty() {
         Ok(())
@@ -199,17 +202,15 @@ pub(crate) fn check_kwargs(c: &Constructor, known: &[&str]) -> Result<(), String
                 .collect::<Vec<_>>()
                 .join(", "),
             known.join(", ")
-        ))
+        )
+        .into())
     }
 }
 
 /// Converts a fixture into model parts (f64 weights as the library stores them).
-pub fn to_parts(fx: &Fixture) -> Result<ModelParts, String> {
+pub fn to_parts(fx: &Fixture) -> Result<ModelParts, ImportError> {
     if fx.format != "flow-fixture/1" {
-        return Err(format!(
-            "unknown format '{}' (expected flow-fixture/1)",
-            fx.format
-        ));
+        return Err(format!("unknown format '{}' (expected flow-fixture/1)", fx.format).into());
     }
     let mut p = Params::new(&fx.params);
     let parts = match fx.library.as_str() {
@@ -217,14 +218,12 @@ pub fn to_parts(fx: &Fixture) -> Result<ModelParts, String> {
         "nflows" => nflows::import(fx, &mut p)?,
         "flowjax" => flowjax::import(fx, &mut p)?,
         other => {
-            return Err(format!(
-                "unsupported library '{other}' (supported: zuko, nflows, flowjax)"
-            ))
+            return Err(format!("unsupported library '{other}' (supported: zuko, nflows, flowjax)").into())
         }
     };
     let left = p.leftovers();
     if !left.is_empty() {
-        return Err(format!("unknown parameter name(s): {}", left.join(", ")));
+        return Err(format!("unknown parameter name(s): {}", left.join(", ")).into());
     }
     flow_core::runtime::validate(&parts.desc, &parts.weights, &parts.ints)
         .map_err(|e| format!("imported model is invalid: {e}"))?;
@@ -280,9 +279,10 @@ pub fn golden_for(fx: &Fixture, parts: &ModelParts) -> Golden {
 }
 
 /// Reads a fixture file.
-pub fn read_fixture(path: &Path) -> Result<Fixture, String> {
+pub fn read_fixture(path: &Path) -> Result<Fixture, ImportError> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: not a flow-fixture/1 file: {e}", path.display()))
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a flow-fixture/1 file: {e}", path.display()).into())
 }
 
 /// `flow-train import`: fixture → model file (with golden vectors and the source description).
@@ -293,7 +293,7 @@ pub fn import_file(
     path: &Path,
     output: &Path,
     weights: Option<WeightType>,
-) -> Result<(ModelParts, Meta), String> {
+) -> Result<(ModelParts, Meta), ImportError> {
     let fx = read_fixture(path)?;
     let mut parts = to_parts(&fx).map_err(|e| format!("{}: {e}", path.display()))?;
     let source_f64 = source_is_float64(&fx);

@@ -72,26 +72,29 @@ use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
 
 use super::{check_kwargs, kw_usize, Constructor, Fixture, Params};
+use crate::error::ImportError;
 
 /// An option whose only supported value is nflows' default: absent, or equal to `default`.
-fn only_default(c: &Constructor, key: &str, default: serde_json::Value) -> Result<(), String> {
+fn only_default(c: &Constructor, key: &str, default: serde_json::Value) -> Result<(), ImportError> {
     match c.kwargs.get(key) {
         Some(v) if *v != default => Err(format!(
             "{}: option '{key}' = {v} is not supported (supported: {default})",
             c.constructor
-        )),
+        )
+        .into()),
         _ => Ok(()),
     }
 }
 
 /// The options every supported nflows network shares: ReLU, dropout (inactive in evaluation).
-fn check_network_options(c: &Constructor) -> Result<(), String> {
+fn check_network_options(c: &Constructor) -> Result<(), ImportError> {
     only_default(c, "activation", serde_json::json!("relu"))?;
     match c.kwargs.get("dropout_probability") {
         Some(v) if !v.as_f64().is_some_and(|p| (0.0..1.0).contains(&p)) => Err(format!(
             "{}: option 'dropout_probability' = {v} is not a probability in [0, 1)",
             c.constructor
-        )),
+        )
+        .into()),
         _ => Ok(()),
     }
 }
@@ -104,7 +107,7 @@ fn masked_linear(
     n_out: usize,
     n_in: usize,
     w: &mut Vec<f64>,
-) -> Result<Vec<u16>, String> {
+) -> Result<Vec<u16>, ImportError> {
     let weight = p.get(&format!("{prefix}.weight"), &[n_out, n_in])?;
     let mask = p.get(&format!("{prefix}.mask"), &[n_out, n_in])?;
     let bias = p.get(&format!("{prefix}.bias"), &[n_out])?;
@@ -127,7 +130,7 @@ fn residual_made(
     d: usize,
     h: usize,
     blocks: usize,
-) -> Result<(NetDesc, Span, Span), String> {
+) -> Result<(NetDesc, Span, Span), ImportError> {
     let mut w = Vec::new();
     let mut hidden_degrees = masked_linear(p, &format!("{prefix}.initial_layer"), h, d, &mut w)?;
     let mut sizes = vec![d, h];
@@ -164,7 +167,7 @@ fn residual_made(
 }
 
 /// A permutation buffer as a layer.
-fn permutation(parts: &mut ModelParts, p: &mut Params, name: &str, d: usize) -> Result<(), String> {
+fn permutation(parts: &mut ModelParts, p: &mut Params, name: &str, d: usize) -> Result<(), ImportError> {
     let perm: Vec<u16> = p.get(name, &[d])?.iter().map(|&v| v as u16).collect();
     let perm = parts.push_ints(&perm);
     parts.push_layer(LayerDesc::Permutation { perm });
@@ -172,7 +175,7 @@ fn permutation(parts: &mut ModelParts, p: &mut Params, name: &str, d: usize) -> 
 }
 
 /// Imports an nflows flow.
-pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String> {
+pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, ImportError> {
     let c = &fx.flow;
     match c.constructor.as_str() {
         "nflows.flows.MaskedAutoregressiveFlow" => {
@@ -199,7 +202,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             check_network_options(c)?;
             if let Some(v) = c.kwargs.get("use_random_permutations") {
                 if !v.is_boolean() {
-                    return Err(format!("option 'use_random_permutations' is not a boolean: {v}"));
+                    return Err(format!("option 'use_random_permutations' is not a boolean: {v}").into());
                 }
             }
             let d = kw_usize(c, "features")?.ok_or("missing option 'features'")?;
@@ -232,7 +235,8 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
             "unsupported nflows constructor '{other}' (supported: nflows.flows.MaskedAutoregressiveFlow, \
              '{COMPOSITE_PREFIX}[ReversePermutation | RandomPermutation, \
              PiecewiseRationalQuadraticCouplingTransform(mask=…, ResidualNet, tails=linear)]')"
-        )),
+        )
+        .into()),
     }
 }
 
@@ -270,7 +274,7 @@ const SPLINE_ARGS: [&str; 5] = [
 /// Checks the composite description: per layer `[permutation, RQ coupling(mask=…, ResidualNet,
 /// tails=linear, spline options…)]`, and returns the spline options given there as numbers. The
 /// masks themselves are read from the layers' buffers.
-fn check_composite(constructor: &str) -> Result<Vec<(&'static str, f64)>, String> {
+fn check_composite(constructor: &str) -> Result<Vec<(&'static str, f64)>, ImportError> {
     let body = constructor
         .strip_prefix(COMPOSITE_PREFIX)
         .and_then(|r| r.strip_prefix('['))
@@ -280,12 +284,14 @@ fn check_composite(constructor: &str) -> Result<Vec<(&'static str, f64)>, String
     let [perm, coupling] = items[..] else {
         return Err(format!(
             "unsupported nflows composite '{body}': expected [permutation, coupling transform] per layer"
-        ));
+        )
+        .into());
     };
     if !matches!(perm, "ReversePermutation" | "RandomPermutation") {
         return Err(format!(
             "unsupported nflows transform '{perm}' (supported: ReversePermutation, RandomPermutation)"
-        ));
+        )
+        .into());
     }
     let args = coupling
         .strip_prefix("PiecewiseRationalQuadraticCouplingTransform(")
@@ -305,9 +311,9 @@ fn check_composite(constructor: &str) -> Result<Vec<(&'static str, f64)>, String
             ("tails", Some("linear")) => linear_tails = true,
             ("mask", Some(_)) => {}
             ("tails", _) => {
-                return Err(format!(
-                    "unsupported nflows spline option '{arg}' (supported: tails=linear)"
-                ))
+                return Err(
+                    format!("unsupported nflows spline option '{arg}' (supported: tails=linear)").into(),
+                )
             }
             ("apply_unconditional_transform", Some("False" | "false")) => {}
             (k, Some(v)) if SPLINE_ARGS.contains(&k) => {
@@ -322,26 +328,27 @@ fn check_composite(constructor: &str) -> Result<Vec<(&'static str, f64)>, String
                     "unsupported nflows coupling argument '{arg}' (supported: mask=…, ResidualNet, \
                      tails=linear, {})",
                     SPLINE_ARGS.map(|k| format!("{k}=…")).join(", ")
-                ))
+                )
+                .into())
             }
         }
     }
     if !residual_net {
-        return Err(format!(
-            "nflows coupling '{coupling}': only a ResidualNet conditioner is supported"
-        ));
+        return Err(
+            format!("nflows coupling '{coupling}': only a ResidualNet conditioner is supported").into(),
+        );
     }
     if !linear_tails {
         return Err(format!(
             "nflows coupling '{coupling}': only tails=linear is supported (nflows' default tails=None lives on [0, 1])"
-        ));
+        ).into());
     }
     Ok(options)
 }
 
 /// Reads a numeric option from the kwargs or the composite's coupling arguments (`in_args`);
 /// both must agree when both give it.
-fn kw_f64(c: &Constructor, key: &str, in_args: &[(&str, f64)]) -> Result<Option<f64>, String> {
+fn kw_f64(c: &Constructor, key: &str, in_args: &[(&str, f64)]) -> Result<Option<f64>, ImportError> {
     let kw = match c.kwargs.get(key) {
         None => None,
         Some(v) => Some(
@@ -351,29 +358,33 @@ fn kw_f64(c: &Constructor, key: &str, in_args: &[(&str, f64)]) -> Result<Option<
     };
     let arg = in_args.iter().find(|(k, _)| *k == key).map(|&(_, v)| v);
     match (kw, arg) {
-        (Some(a), Some(b)) if a != b => Err(format!(
-            "option '{key}' is {a} in the kwargs but {b} in the constructor string"
-        )),
+        (Some(a), Some(b)) if a != b => {
+            Err(format!("option '{key}' is {a} in the kwargs but {b} in the constructor string").into())
+        }
         (a, b) => Ok(a.or(b)),
     }
 }
 
 /// An integer buffer of unknown length (`identity_features`, `transform_features`).
-fn index_buffer(p: &mut Params, name: &str) -> Result<Vec<usize>, String> {
+fn index_buffer(p: &mut Params, name: &str) -> Result<Vec<usize>, ImportError> {
     let shape = p
         .shape(name)
         .map(|s| s.to_vec())
         .ok_or_else(|| format!("missing parameter '{name}'"))?;
     if shape.len() != 1 {
-        return Err(format!(
-            "parameter '{name}' has shape {shape:?}, expected one axis"
-        ));
+        return Err(format!("parameter '{name}' has shape {shape:?}, expected one axis").into());
     }
     Ok(p.get(name, &shape)?.iter().map(|&v| v as usize).collect())
 }
 
 /// A dense layer `(W, b)` appended to `w`.
-fn linear(p: &mut Params, prefix: &str, n_out: usize, n_in: usize, w: &mut Vec<f64>) -> Result<(), String> {
+fn linear(
+    p: &mut Params,
+    prefix: &str,
+    n_out: usize,
+    n_in: usize,
+    w: &mut Vec<f64>,
+) -> Result<(), ImportError> {
     w.extend(p.get(&format!("{prefix}.weight"), &[n_out, n_in])?);
     w.extend(p.get(&format!("{prefix}.bias"), &[n_out])?);
     Ok(())
@@ -389,7 +400,7 @@ fn residual_net(
     h: usize,
     blocks: usize,
     n_out: usize,
-) -> Result<NetDesc, String> {
+) -> Result<NetDesc, ImportError> {
     let mut w = Vec::new();
     linear(p, &format!("{prefix}.initial_layer"), h, n_in, &mut w)?;
     let mut sizes = vec![n_in, h];
@@ -416,7 +427,7 @@ fn residual_net(
 }
 
 /// Layers of `[permutation, PiecewiseRationalQuadraticCouplingTransform]` over a standard normal.
-fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, String> {
+fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, ImportError> {
     let in_args = check_composite(&c.constructor)?;
     check_kwargs(
         c,
@@ -446,7 +457,7 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
     let bins = match kw_f64(c, "num_bins", &in_args)? {
         None => 10,
         Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= 1e6 => v as usize,
-        Some(v) => return Err(format!("option 'num_bins' is not a positive integer: {v}")),
+        Some(v) => return Err(format!("option 'num_bins' is not a positive integer: {v}").into()),
     };
     let tail_bound = kw_f64(c, "tail_bound", &in_args)?.unwrap_or(1.0);
     let mut spline = SplineOpts::nflows(bins, tail_bound, 1.0 / (h as f64).sqrt());
@@ -461,20 +472,13 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
         *min_derivative = kw_f64(c, "min_derivative", &in_args)?.unwrap_or(*min_derivative);
     }
     if !spline.is_valid() {
-        return Err(format!(
-            "{}: spline options out of range: {spline:?}",
-            c.constructor
-        ));
+        return Err(format!("{}: spline options out of range: {spline:?}", c.constructor).into());
     }
     let first_perm = "_transform._transforms.0._permutation";
     let d = match p.shape(first_perm) {
         Some([d]) => *d,
-        Some(s) => {
-            return Err(format!(
-                "parameter '{first_perm}' has shape {s:?}, expected one axis"
-            ))
-        }
-        None => return Err(format!("missing parameter '{first_perm}'")),
+        Some(s) => return Err(format!("parameter '{first_perm}' has shape {s:?}, expected one axis").into()),
+        None => return Err(format!("missing parameter '{first_perm}'").into()),
     };
     let per = spline.params_per_feature();
     let mut parts = ModelParts::new(d, 0);
@@ -491,7 +495,7 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
         let mut mask = vec![2u16; d];
         for (list, bit) in [(&identity, 1u16), (&transform, 0)] {
             if list.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(format!("{prefix}: feature lists are not in increasing order"));
+                return Err(format!("{prefix}: feature lists are not in increasing order").into());
             }
             for &j in list.iter() {
                 match mask.get_mut(j) {
@@ -499,7 +503,8 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
                     _ => {
                         return Err(format!(
                             "{prefix}: identity and transform features do not partition 0..{d}"
-                        ))
+                        )
+                        .into())
                     }
                 }
             }
@@ -507,7 +512,8 @@ fn rq_coupling_stack(c: &Constructor, p: &mut Params) -> Result<ModelParts, Stri
         if mask.contains(&2) || identity.is_empty() || transform.is_empty() {
             return Err(format!(
                 "{prefix}: identity and transform features must partition 0..{d}, both non-empty"
-            ));
+            )
+            .into());
         }
         let net = residual_net(
             &mut parts,
@@ -538,7 +544,7 @@ mod tests {
     }
 
     fn err_of(fx: &Fixture) -> String {
-        to_parts(fx).unwrap_err()
+        to_parts(fx).unwrap_err().to_string()
     }
 
     /// `fx` with the option `k` set to `v`.

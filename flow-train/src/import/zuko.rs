@@ -17,6 +17,7 @@ use flow_core::model::{LayerDesc, NetDesc, Span};
 use flow_core::nn::Activation;
 
 use super::{activation_option, check_kwargs, kw_usize, Fixture, Params};
+use crate::error::ImportError;
 
 /// zuko's default `slope` for a version string (`x.y.z`).
 pub fn default_slope(version: &str) -> f64 {
@@ -43,7 +44,7 @@ fn masked_mlp(
     prefix: &str,
     order: &[u16],
     (n_in, activation): (usize, Activation),
-) -> Result<(NetDesc, Span), String> {
+) -> Result<(NetDesc, Span), ImportError> {
     let d = order.len();
     let mut sizes = vec![n_in];
     let mut weights = Vec::new();
@@ -56,9 +57,7 @@ fn masked_mlp(
             break;
         };
         if shape.len() != 2 || shape[1] != *sizes.last().unwrap() {
-            return Err(format!(
-                "parameter '{name}' has shape {shape:?}, which does not chain"
-            ));
+            return Err(format!("parameter '{name}' has shape {shape:?}, which does not chain").into());
         }
         let (n_out, n_prev) = (shape[0], shape[1]);
         let w = p.get(&name, &shape)?;
@@ -86,7 +85,7 @@ fn masked_mlp(
         k += 2;
     }
     if sizes.len() < 2 {
-        return Err(format!("missing parameter '{prefix}.hyper.0.weight'"));
+        return Err(format!("missing parameter '{prefix}.hyper.0.weight'").into());
     }
     let params = parts.push_weights(&weights);
     let deg_span = parts.push_ints(&degrees);
@@ -112,7 +111,7 @@ fn plain_mlp(
     p: &mut Params,
     prefix: &str,
     (n_in, activation): (usize, Activation),
-) -> Result<NetDesc, String> {
+) -> Result<NetDesc, ImportError> {
     let mut sizes = vec![n_in];
     let mut weights = Vec::new();
     let mut k = 0;
@@ -120,7 +119,8 @@ fn plain_mlp(
         if shape.len() != 2 || shape[1] != *sizes.last().unwrap_or(&0) {
             return Err(format!(
                 "parameter '{prefix}.hyper.{k}.weight' has shape {shape:?}, which does not chain"
-            ));
+            )
+            .into());
         }
         weights.extend(p.get(&format!("{prefix}.hyper.{k}.weight"), &shape)?);
         weights.extend(p.get(&format!("{prefix}.hyper.{k}.bias"), &[shape[0]])?);
@@ -128,7 +128,7 @@ fn plain_mlp(
         k += 2;
     }
     if sizes.len() < 2 {
-        return Err(format!("missing parameter '{prefix}.hyper.0.weight'"));
+        return Err(format!("missing parameter '{prefix}.hyper.0.weight'").into());
     }
     let params = parts.push_weights(&weights);
     let mut s = flow_core::heapless::Vec::new();
@@ -145,13 +145,13 @@ fn plain_mlp(
 }
 
 /// Reads a layer's `order` buffer as feature ranks.
-fn order(p: &mut Params, prefix: &str, d: usize) -> Result<Vec<u16>, String> {
+fn order(p: &mut Params, prefix: &str, d: usize) -> Result<Vec<u16>, ImportError> {
     let o = p.get(&format!("{prefix}.order"), &[d])?;
     Ok(o.iter().map(|&v| v as u16).collect())
 }
 
 /// The base `DiagNormal(loc, scale)`.
-fn base(parts: &mut ModelParts, p: &mut Params, d: usize) -> Result<(), String> {
+fn base(parts: &mut ModelParts, p: &mut Params, d: usize) -> Result<(), ImportError> {
     let loc = p.get("base.loc", &[d])?;
     let scale = p.get("base.scale", &[d])?;
     parts.set_diag_base(&loc, &scale);
@@ -159,7 +159,7 @@ fn base(parts: &mut ModelParts, p: &mut Params, d: usize) -> Result<(), String> 
 }
 
 /// Imports a zuko flow.
-pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String> {
+pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, ImportError> {
     let c = &fx.flow;
     let d = kw_usize(c, "features")?.ok_or("zuko flow without 'features'")?;
     let ctx = kw_usize(c, "context")?.unwrap_or(0);
@@ -234,7 +234,7 @@ pub(crate) fn import(fx: &Fixture, p: &mut Params) -> Result<ModelParts, String>
         other => {
             return Err(format!(
                 "unsupported zuko constructor '{other}' (supported: zuko.flows.MAF, zuko.flows.NSF, zuko.flows.RealNVP, zuko.flows.NICE)"
-            ))
+            ).into())
         }
     }
     base(&mut parts, p, d)?;

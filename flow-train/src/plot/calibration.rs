@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::*;
 use crate::calibrate::{histogram, Calibration};
+use crate::error::PlotError;
 
 /// At most this many rank-histogram panels (the first dimensions).
 pub const MAX_RANK_PANELS: usize = 4;
@@ -31,7 +32,7 @@ fn bin_start(b: usize, bins: usize, l: usize) -> usize {
 }
 
 /// Writes the figure of `cal` (dimension names `names`) to `path` as a PNG.
-pub fn write_calibration_png(cal: &Calibration, names: &[String], path: &Path) -> Result<(), String> {
+pub fn write_calibration_png(cal: &Calibration, names: &[String], path: &Path) -> Result<(), PlotError> {
     let k = cal.ranks.len().min(MAX_RANK_PANELS);
     let mut cv = Canvas::new(PANEL * (k + 1), PANEL);
     let p = PANEL as i64;
@@ -58,7 +59,7 @@ pub fn write_calibration_png(cal: &Calibration, names: &[String], path: &Path) -
     let png = cv
         .encode_png()
         .map_err(|e| format!("{}: cannot encode PNG: {e}", path.display()))?;
-    io::write_atomic(path, &png).map_err(|e| e.to_string())
+    io::write_atomic(path, &png).map_err(|e| e.to_string().into())
 }
 
 fn rank_panel(cv: &mut Canvas, panel: Rect, ranks: &[usize], l: usize, name: &str) {

@@ -32,6 +32,7 @@ mod calibration;
 pub mod font;
 pub use calibration::{rank_bins, write_calibration_png, MAX_RANK_PANELS};
 
+use crate::error::PlotError;
 use crate::io::{self, Meta};
 use crate::train::EpochInfo;
 
@@ -81,7 +82,7 @@ pub const GRID_LINE: [u8; 3] = [230, 230, 230];
 /// Draws `model` (and optionally the data in `data`, a CSV whose columns are matched by the names
 /// stored in the model) into the PNG `output`, written atomically. See the module documentation
 /// for what the picture shows. Errors name the file (and the column) at fault.
-pub fn plot(model: &Path, data: Option<&Path>, output: &Path) -> Result<(), String> {
+pub fn plot(model: &Path, data: Option<&Path>, output: &Path) -> Result<(), PlotError> {
     let (parts, meta) = io::read_model(model).map_err(|e| e.to_string())?;
     let m = Model::new(parts);
     let names = names_or(&meta.columns, m.d, "x");
@@ -94,7 +95,7 @@ pub fn plot(model: &Path, data: Option<&Path>, output: &Path) -> Result<(), Stri
     let png = canvas
         .encode_png()
         .map_err(|e| format!("{}: cannot encode PNG: {e}", output.display()))?;
-    io::write_atomic(output, &png).map_err(|e| e.to_string())
+    io::write_atomic(output, &png).map_err(|e| e.to_string().into())
 }
 
 fn names_or(stored: &[String], n: usize, prefix: &str) -> Vec<String> {
@@ -173,7 +174,7 @@ struct Table {
     ctx: Vec<f64>,
 }
 
-fn load_table(path: &Path, names: &[String], ctx_names: &[String]) -> Result<Table, String> {
+fn load_table(path: &Path, names: &[String], ctx_names: &[String]) -> Result<Table, PlotError> {
     let shown = path.display().to_string();
     let all: Vec<String> = names.iter().chain(ctx_names).cloned().collect();
     let (table, _) = crate::csv::read_table(path, Some(&all), false, None).map_err(|e| {
@@ -199,7 +200,7 @@ fn load_table(path: &Path, names: &[String], ctx_names: &[String]) -> Result<Tab
         }
     }
     if t.x.is_empty() {
-        return Err(format!("{shown}: no data rows with finite values"));
+        return Err(format!("{shown}: no data rows with finite values").into());
     }
     Ok(t)
 }
