@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use flow_core::baked::Identity;
 use flow_core::flow::Flow;
-use flow_core::layers::affine_ar::AffineScale;
+use flow_core::layers::affine::AffineScale;
 use flow_core::layers::chain::Chain;
 use flow_core::layers::context::StandardizedContext;
 use flow_core::layers::Bijection;

@@ -19,7 +19,8 @@
 //! Adding a layer kind: write `gen_<kind>(index, fields…, model) -> LayerCode` next to
 //! [`gen_affine_ar`] and add its arm to [`gen_layer`] (and to `check::supported`).
 
-use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::affine::{AffineLayout, AffineScale};
+use flow_core::layers::autoregressive::Direction;
 use flow_core::layers::spline::{SplineKind, SplineOpts};
 use flow_core::model::file::WeightType;
 use flow_core::model::{BaseDesc, LayerDesc, NetDesc, Span};
@@ -116,7 +117,7 @@ fn activation(a: Activation) -> syn::Result<TokenStream> {
 }
 
 fn scale(s: AffineScale) -> syn::Result<TokenStream> {
-    let p = quote!(::flow_core::layers::affine_ar::AffineScale);
+    let p = quote!(::flow_core::layers::affine::AffineScale);
     Ok(match s {
         AffineScale::SoftclipExp { bound } => {
             let b = f64_lit(bound);
@@ -178,8 +179,16 @@ fn gen_affine_ar(
     let p = quote!(::flow_core::layers::affine_ar);
     let d = Literal::usize_unsuffixed(m.desc.dim as usize);
     let sc = scale(scale_)?;
-    let lay = unit_variant(quote!(#p::AffineLayout), &layout, "affine layout")?;
-    let dir = unit_variant(quote!(#p::Direction), &direction, "direction")?;
+    let lay = unit_variant(
+        quote!(::flow_core::layers::affine::AffineLayout),
+        &layout,
+        "affine layout",
+    )?;
+    let dir = unit_variant(
+        quote!(::flow_core::layers::autoregressive::Direction),
+        &direction,
+        "direction",
+    )?;
     let wt = weight_ty(m);
     Ok(LayerCode {
         items,
@@ -273,7 +282,7 @@ fn gen_spline_ar(
     let d = Literal::usize_unsuffixed(m.desc.dim as usize);
     let sp = spline_opts(spline)?;
     let dir = unit_variant(
-        quote!(::flow_core::layers::affine_ar::Direction),
+        quote!(::flow_core::layers::autoregressive::Direction),
         &direction,
         "direction",
     )?;
@@ -300,7 +309,7 @@ fn gen_affine_coupling(
     let (mask_items, mask_id) = gen_ints(i, mask, m)?;
     let sc = scale(scale_)?;
     let lay = unit_variant(
-        quote!(::flow_core::layers::affine_ar::AffineLayout),
+        quote!(::flow_core::layers::affine::AffineLayout),
         &layout,
         "affine layout",
     )?;

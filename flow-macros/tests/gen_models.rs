@@ -31,7 +31,8 @@
 //! Except `moons_maf`, every trainable weight is redrawn at a scale that makes the layers far from
 //! the identity, so that agreement tests exercise the whole kernels.
 
-use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::affine::{AffineLayout, AffineScale};
+use flow_core::layers::autoregressive::Direction;
 use flow_core::model::builder::ModelParts;
 use flow_core::model::file::{crc32, WeightType, HEADER_LEN};
 use flow_core::model::{LayerDesc, NetDesc};

@@ -28,7 +28,7 @@
 
 use crate::block;
 use crate::lanes::{Lanes, Vals};
-use crate::layers::affine_ar::{add_ldj, affine_map, AffineLayout, AffineScale};
+use crate::layers::affine::{add_ldj, affine_map, AffineLayout, AffineScale};
 use crate::layers::blockwise::{self, BlockStep};
 use crate::layers::Bijection;
 use crate::nn::Mlp;

@@ -12,8 +12,10 @@
 //! baked code, `f64` in training) and is generic over the scalar `S` it computes in.
 
 pub mod actnorm;
+pub mod affine;
 pub mod affine_ar;
 pub mod affine_coupling;
+pub mod autoregressive;
 pub mod batchnorm;
 mod blockwise;
 pub mod chain;

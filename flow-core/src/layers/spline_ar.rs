@@ -15,8 +15,7 @@
 //! Network outputs are feature-major: `out[i·P + p]` is parameter `p` of feature `i`, which is how
 //! zuko (`unflatten(-1, (D, P))`), nflows (`view(B, D, P)`) and FlowJAX (`reshape(dim, -1)`) read them.
 
-use crate::block;
-use crate::layers::affine_ar::{
+use crate::layers::autoregressive::{
     ar_block_forward_vjp_scratch_len, ar_block_vjp_scratch_len, ar_forward_vjp_block, ar_inverse_vjp_block,
     iaf_vjp, Autoregressive, Direction,
 };
@@ -117,52 +116,6 @@ impl<'a, W: Weight> SplineAutoregressive<'a, W> {
         let k = self.spline.knots_len();
         blockwise::autoregressive(self, pass, &self.net, k, self.dim, src, ctx, dst, ldj, scratch);
     }
-
-    /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx`, `g_params`.
-    /// `zᵢ = f(yᵢ; θᵢ)`: ∂/∂yᵢ directly, ∂/∂θᵢ through the network.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn pass_vjp<S: Real>(
-        &self,
-        y: &[S],
-        ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_y: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
-        scratch: &mut [S],
-    ) {
-        let (out, rest) = slicing::split_mut(scratch, self.n_out());
-        let (g_out, rest) = slicing::split_mut(rest, self.n_out());
-        let (cache, rest) = slicing::split_mut(rest, self.net.cache_len());
-        self.net.forward_cached(y, ctx, out, cache);
-        self.pass_vjp_step(y, out, g_z, g_ldj, g_y, g_out, rest);
-        self.net
-            .backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
-    }
-
-    /// The elementwise part of [`Self::pass_vjp`] given the network output `out` at `y`: writes
-    /// the direct part of `g_y` and the cotangent `g_out` of the network output.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn pass_vjp_step<S: Real>(
-        &self,
-        y: &[S],
-        out: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_y: &mut [S],
-        g_out: &mut [S],
-        scratch: &mut [S],
-    ) {
-        let p = self.spline.params_per_feature();
-        let sp = self.spline.prepare::<S>();
-        let raws = slicing::rows(out, p).zip(slicing::rows_mut(g_out, p));
-        for (((gy, &yi), &gz), (raw, g_raw)) in g_y.iter_mut().zip(y).zip(g_z).zip(raws) {
-            *gy = sp.forward_vjp(raw, yi, gz, g_ldj, g_raw, scratch).2;
-        }
-    }
 }
 
 impl<W: Weight> BlockStep for SplineAutoregressive<'_, W> {
@@ -215,45 +168,38 @@ impl<'a, S: Real, W: Weight> Autoregressive<S> for SplineAutoregressive<'a, W> {
         self.direction == Direction::Maf
     }
 
-    fn pass_vjp_block_len(&self, n: usize) -> usize {
-        let net = &self.net;
-        let passes = (net.block_forward_cached_scratch_len(n))
-            .max(net.block_backward_scratch_len(n))
-            .max(self.spline.vjp_scratch_len());
-        2 * n * self.n_out() + net.block_cache_len(n) + passes
+    type W = W;
+
+    fn net(&self) -> &Mlp<'_, W> {
+        &self.net
     }
 
-    fn pass_vjp_block<const N: usize>(
+    fn net_outputs(&self) -> usize {
+        self.n_out()
+    }
+
+    fn pass_vjp_step_len(&self) -> usize {
+        self.spline.vjp_scratch_len()
+    }
+
+    /// `zᵢ = f(yᵢ; θᵢ)`: ∂/∂yᵢ directly, ∂/∂θᵢ through the network.
+    #[inline(always)]
+    fn pass_vjp_step(
         &self,
-        y: [&[S]; N],
-        ctx: [&[S]; N],
-        g_z: [&[S]; N],
+        y: &[S],
+        out: &[S],
+        g_z: &[S],
         g_ldj: S,
-        mut g_y: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        g_y: &mut [S],
+        g_out: &mut [S],
         scratch: &mut [S],
     ) {
-        let w = self.n_out();
-        let Some((out, rest)) = scratch.split_at_mut_checked(N * w) else {
-            return;
-        };
-        let Some((g_out, rest)) = rest.split_at_mut_checked(N * w) else {
-            return;
-        };
-        let Some((cache, rest)) = rest.split_at_mut_checked(self.net.block_cache_len(N)) else {
-            return;
-        };
-        self.net
-            .forward_cached_block(y, ctx, block::views_mut::<S, N>(out, w), cache, rest);
-        let outs = block::views::<S, N>(out, w);
-        let per_sample = y.iter().zip(outs).zip(g_z).zip(g_y.iter_mut());
-        for ((((ys, o), gz), gy), go) in per_sample.zip(block::views_mut::<S, N>(g_out, w)) {
-            self.pass_vjp_step(ys, o, gz, g_ldj, gy, go, rest);
+        let p = self.spline.params_per_feature();
+        let sp = self.spline.prepare::<S>();
+        let raws = slicing::rows(out, p).zip(slicing::rows_mut(g_out, p));
+        for (((gy, &yi), &gz), (raw, g_raw)) in g_y.iter_mut().zip(y).zip(g_z).zip(raws) {
+            *gy = sp.forward_vjp(raw, yi, gz, g_ldj, g_raw, scratch).2;
         }
-        let g_out = block::views::<S, N>(g_out, w);
-        self.net
-            .backward_block(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
     }
 }
 

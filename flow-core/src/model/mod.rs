@@ -59,7 +59,8 @@ pub mod nonfinite;
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
-use crate::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use crate::layers::affine::{AffineLayout, AffineScale};
+use crate::layers::autoregressive::Direction;
 use crate::layers::elementwise::ElementwiseKind;
 use crate::layers::spline::SplineOpts;
 use crate::nn::Activation;

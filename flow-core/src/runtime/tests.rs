@@ -7,7 +7,9 @@ use std::vec::Vec;
 
 use super::*;
 use crate::base::DiagNormal;
-use crate::layers::affine_ar::{AffineAutoregressive, AffineLayout, AffineScale, Direction};
+use crate::layers::affine::{AffineLayout, AffineScale};
+use crate::layers::affine_ar::AffineAutoregressive;
+use crate::layers::autoregressive::Direction;
 use crate::layers::chain::Chain;
 use crate::model::builder::ModelParts;
 use crate::model::file::WeightType;

@@ -4,7 +4,7 @@
 //! its spans, every network's sizes chain, and every kernel's preconditions hold, so evaluation
 //! cannot panic (given scratch of the flow's `scratch_len`).
 
-use crate::layers::affine_ar::AffineScale;
+use crate::layers::affine::AffineScale;
 use crate::layers::elementwise::ElementwiseKind;
 use crate::layers::lu_linear;
 use crate::layers::permutation::is_permutation;

@@ -32,11 +32,11 @@ const _: () = {
                     residual: false,
                 },
                 dim: 2,
-                scale: ::flow_core::layers::affine_ar::AffineScale::SoftclipExp {
+                scale: ::flow_core::layers::affine::AffineScale::SoftclipExp {
                     bound: f64::from_bits(0x401b_a18a_998f_ffa0),
                 },
-                layout: ::flow_core::layers::affine_ar::AffineLayout::ShiftScale,
-                direction: ::flow_core::layers::affine_ar::Direction::Maf,
+                layout: ::flow_core::layers::affine::AffineLayout::ShiftScale,
+                direction: ::flow_core::layers::autoregressive::Direction::Maf,
             },
             ::flow_core::layers::affine_ar::AffineAutoregressive {
                 net: ::flow_core::nn::Mlp {
@@ -46,11 +46,11 @@ const _: () = {
                     residual: false,
                 },
                 dim: 2,
-                scale: ::flow_core::layers::affine_ar::AffineScale::SoftclipExp {
+                scale: ::flow_core::layers::affine::AffineScale::SoftclipExp {
                     bound: f64::from_bits(0x401b_a18a_998f_ffa0),
                 },
-                layout: ::flow_core::layers::affine_ar::AffineLayout::ShiftScale,
-                direction: ::flow_core::layers::affine_ar::Direction::Maf,
+                layout: ::flow_core::layers::affine::AffineLayout::ShiftScale,
+                direction: ::flow_core::layers::autoregressive::Direction::Maf,
             },
         ),
         ::flow_core::base::DiagNormal {

@@ -26,11 +26,11 @@ const _: () = {
                 residual: false,
             },
             dim: 2,
-            scale: ::flow_core::layers::affine_ar::AffineScale::SoftplusEps {
+            scale: ::flow_core::layers::affine::AffineScale::SoftplusEps {
                 eps: f64::from_bits(0x3f50_624d_d2f1_a9fc),
             },
-            layout: ::flow_core::layers::affine_ar::AffineLayout::ScaleShift,
-            direction: ::flow_core::layers::affine_ar::Direction::Iaf,
+            layout: ::flow_core::layers::affine::AffineLayout::ScaleShift,
+            direction: ::flow_core::layers::autoregressive::Direction::Iaf,
         },
         ::flow_core::base::CholeskyNormal {
             dim: 2,

@@ -11,7 +11,8 @@
 //! the last layer of every conditioner is scaled by 1e-2 so each layer starts close to the identity.
 //! Masked MADE weights are zero and stay zero (their gradients are masked).
 
-use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::affine::{AffineLayout, AffineScale};
+use flow_core::layers::autoregressive::Direction;
 use flow_core::layers::elementwise::ElementwiseKind;
 use flow_core::model::{LayerDesc, Span};
 use flow_core::nn::Activation;

@@ -3,7 +3,7 @@
 //! A conditioner output of zero is the identity spline, so the 1e-2 scaled last layer starts
 //! each layer near the identity.
 
-use flow_core::layers::affine_ar::Direction;
+use flow_core::layers::autoregressive::Direction;
 use flow_core::layers::spline::SplineOpts;
 use flow_core::model::LayerDesc;
 use rand_chacha::ChaCha8Rng;

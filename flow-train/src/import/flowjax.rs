@@ -29,7 +29,8 @@
 //!
 //! [`SplineKind::FlowJax`]: flow_core::layers::spline::SplineKind::FlowJax
 
-use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::affine::{AffineLayout, AffineScale};
+use flow_core::layers::autoregressive::Direction;
 use flow_core::layers::spline::{SplineKind, SplineOpts};
 use flow_core::model::builder::ModelParts;
 use flow_core::model::{LayerDesc, NetDesc, Span};

@@ -65,7 +65,8 @@
 //!
 //! A spline option given both in the kwargs and in `ARGS` must agree.
 
-use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::affine::{AffineLayout, AffineScale};
+use flow_core::layers::autoregressive::Direction;
 use flow_core::layers::spline::{SplineKind, SplineOpts};
 use flow_core::model::builder::ModelParts;
 use flow_core::model::{LayerDesc, NetDesc, Span};

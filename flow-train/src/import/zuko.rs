@@ -10,7 +10,8 @@
 //!   with slope 1e-3 (1.5.0 and later; 1e-4 in 1.0.1–1.4.1);
 //! - base `DiagNormal(loc, scale)` from the buffers `base.loc`, `base.scale`.
 
-use flow_core::layers::affine_ar::{AffineLayout, AffineScale, Direction};
+use flow_core::layers::affine::{AffineLayout, AffineScale};
+use flow_core::layers::autoregressive::Direction;
 use flow_core::layers::spline::SplineOpts;
 use flow_core::model::builder::ModelParts;
 use flow_core::model::{LayerDesc, NetDesc, Span};

@@ -1,0 +1,175 @@
+//! The affine transformer of one coordinate, shared by the autoregressive and coupling layers:
+//! `x ↦ x · s(a) + t` with a positive scale `s(a)` from the raw conditioner output `a`
+//! ([`AffineScale`]: each library's parameterization) and the pair `(t, a)` read from the
+//! conditioner in the library's order ([`AffineLayout`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::lanes::Vals;
+use crate::{math, Real};
+
+/// How the raw network output `a` becomes a positive scale `s(a)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AffineScale {
+    /// zuko: `ln s = a / (1 + |a| / bound)` with `bound = −ln(slope)` (6.9078 for slope 1e-3),
+    /// so `s ∈ (e^−bound, e^bound)`.
+    SoftclipExp {
+        /// The bound on |ln s|.
+        bound: f64,
+    },
+    /// nflows (eps 1e-3): `s = softplus(a) + eps`.
+    SoftplusEps {
+        /// Lower bound of the scale.
+        eps: f64,
+    },
+    /// normflows: `s = σ(a + 2) + eps`.
+    Sigmoid {
+        /// Lower bound of the scale.
+        eps: f64,
+    },
+    /// FlowJAX 19 `Affine` transformers: `s = softplus(a + offset) + eps` with JAX's softplus
+    /// (`max(v, 0) + ln(1 + e^{−|v|})`, no threshold). FlowJAX's ravelled-parameter constructor
+    /// adds the transformer's initial raw value to the network output, so the offset is
+    /// `inv_softplus(s₀ − eps)` (paramax: `ln(−expm1(−x)) + x`) for the initial scale `s₀ = 1`:
+    /// `Affine()` has `offset = ln(e − 1)`, `eps = 0`; FlowJAX's default transformer
+    /// (`_affine_with_min_scale`) has `offset = inv_softplus(0.99)`, `eps = 1e-2`.
+    ///
+    /// With `eps = 0`, `ln s` is taken as `v = a + offset` for `v < −30` (where
+    /// `ln softplus(v) = v − e^v/2 + …`, an error below 1e-13), so the log-determinant stays finite
+    /// where `softplus(v)` underflows.
+    SoftplusOffset {
+        /// Added to the raw output before the softplus.
+        offset: f64,
+        /// Lower bound of the scale (≥ 0).
+        eps: f64,
+    },
+}
+
+/// The affine transformer of one coordinate: `x · s + t` (`forward`) or `(x − t) / s`, in one lane
+/// or in lanes (the operations of every path).
+#[inline(always)]
+pub(crate) fn affine_map<V: Vals>(x: V, t: V, s: V, forward: bool) -> V {
+    if forward {
+        x * s + t
+    } else {
+        (x - t) / s
+    }
+}
+
+/// `ldj + ln s` (`forward`) or `ldj − ln s`: a subtraction, not the sum with `−ln s`, so that a NaN
+/// keeps the sign bit the single-sample path gives it.
+#[inline(always)]
+pub(crate) fn add_ldj<V: Vals>(ldj: V, ls: V, forward: bool) -> V {
+    if forward {
+        ldj + ls
+    } else {
+        ldj - ls
+    }
+}
+
+impl AffineScale {
+    /// Returns `(s, ln s, d ln s / da)`.
+    #[inline]
+    pub fn eval<S: Real>(self, a: S) -> (S, S, S) {
+        self.eval_with::<S, true>(a)
+    }
+
+    /// `(s, ln s)`: [`AffineScale::eval`] without the derivative (the same bits), for the
+    /// forward and inverse passes; in lanes too ([`Vals`]), each lane with the bits of one value.
+    #[inline(always)]
+    pub fn scale<V: Vals>(self, a: V) -> (V, V) {
+        let (s, ls, _) = self.eval_with::<V, false>(a);
+        (s, ls)
+    }
+
+    /// `(s, ln s, d ln s / da)`, the derivative only when `GRAD` (else 0).
+    #[inline(always)]
+    pub(crate) fn eval_with<V: Vals, const GRAD: bool>(self, a: V) -> (V, V, V) {
+        let c = |v: f64| V::splat(V::Elem::from_f64(v));
+        match self {
+            AffineScale::SoftclipExp { bound } => {
+                let b = c(bound);
+                let ls = math::softclip(a, b);
+                (ls.exp(), ls, when::<V, GRAD>(|| math::softclip_grad(a, b)))
+            }
+            AffineScale::SoftplusEps { eps } => {
+                let s = math::softplus(a) + c(eps);
+                (s, s.ln(), when::<V, GRAD>(|| math::sigmoid(a) / s))
+            }
+            AffineScale::Sigmoid { eps } => {
+                let sg = math::sigmoid(a + c(2.0));
+                let s = sg + c(eps);
+                (s, s.ln(), when::<V, GRAD>(|| sg * (c(1.0) - sg) / s))
+            }
+            AffineScale::SoftplusOffset { offset, eps } => {
+                let v = a + c(offset);
+                let s = v.max(c(0.0)) + (-v.abs()).exp().ln_1p() + c(eps);
+                let grad = when::<V, GRAD>(|| math::sigmoid(v) / s);
+                if eps == 0.0 {
+                    // ln s is taken as v below −30; d ln s / da = σ(v) / softplus(v) = 1 − e^v/2 + …
+                    let far = v.lt(c(-30.0));
+                    (
+                        s,
+                        V::select(far, v, s.ln()),
+                        V::select(far, when::<V, GRAD>(|| c(1.0)), grad),
+                    )
+                } else {
+                    (s, s.ln(), grad)
+                }
+            }
+        }
+    }
+}
+
+/// `g()` when `GRAD`, else 0 (not computed).
+#[inline(always)]
+fn when<V: Vals, const GRAD: bool>(g: impl FnOnce() -> V) -> V {
+    if GRAD {
+        g()
+    } else {
+        V::splat(V::Elem::ZERO)
+    }
+}
+
+/// Which of the two outputs per feature is the shift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AffineLayout {
+    /// `[shift, raw scale]` per feature (zuko).
+    ShiftScale,
+    /// `[raw scale, shift]` per feature (nflows).
+    ScaleShift,
+}
+
+impl AffineLayout {
+    /// Indices of (shift, raw scale) within a feature's pair.
+    #[inline(always)]
+    pub fn indices(self) -> (usize, usize) {
+        match self {
+            AffineLayout::ShiftScale => (0, 1),
+            AffineLayout::ScaleShift => (1, 0),
+        }
+    }
+
+    /// `(shift, raw scale)` of one feature's pair of network outputs (NaNs if `pair` is not two
+    /// values long).
+    #[inline(always)]
+    pub fn split<S: Real>(self, pair: &[S]) -> (S, S) {
+        match (self, pair) {
+            (AffineLayout::ShiftScale, &[t, a]) | (AffineLayout::ScaleShift, &[a, t]) => (t, a),
+            _ => (S::NAN, S::NAN),
+        }
+    }
+
+    /// Writes `(shift, raw scale)` into one feature's pair of network outputs (nothing if `pair` is
+    /// not two values long).
+    #[inline(always)]
+    pub fn join<S: Real>(self, pair: &mut [S], shift: S, raw_scale: S) {
+        match (self, pair) {
+            (AffineLayout::ShiftScale, [t, a]) | (AffineLayout::ScaleShift, [a, t]) => {
+                *t = shift;
+                *a = raw_scale;
+            }
+            _ => {}
+        }
+    }
+}
