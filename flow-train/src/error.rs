@@ -1,7 +1,7 @@
 //! One error type for the library.
 //!
-//! Each module keeps its own error (a [`csv::CsvError`](crate::csv::CsvError) names the line and
-//! field, a [`train::FitError`](crate::train::FitError) says why training cannot start, …), and
+//! Each module keeps its own error (a [`csv::CsvError`] names the line and
+//! field, a [`train::FitError`] says why training cannot start, …), and
 //! [`Error`] wraps every one of them, so `?` carries any of them across modules and a caller that
 //! does not care which module failed matches on one enum. All implement [`std::error::Error`].
 

@@ -1,10 +1,10 @@
 //! What every autoregressive layer shares, whatever its univariate transformer (affine or spline):
 //! the [`Direction`] of the one-pass map, the block VJP of that pass (the conditioner's cached
 //! forward and backward once per block, the transformer's step per sample), and the VJP of the
-//! D-pass inverse by implicit differentiation ([`iaf_vjp`]).
+//! D-pass inverse by implicit differentiation (`iaf_vjp`).
 //!
-//! A layer gives its conditioner ([`Autoregressive::net`]) and the transformer's per-sample step
-//! ([`Autoregressive::pass_vjp_step`]); the rest is provided here.
+//! A layer gives its conditioner (`Autoregressive::net`) and the transformer's per-sample step
+//! (`Autoregressive::pass_vjp_step`); the rest is provided here.
 
 use serde::{Deserialize, Serialize};
 

@@ -23,10 +23,15 @@
 //! Cortex-M4F (opt-level `s`, LTO): 32.8 KB of code before version 2, 46.6 KB with it. Baked
 //! models contain only their file's weight type.
 
+mod base_view;
 mod layers;
+mod model_layers;
+mod sequence;
 mod validate;
 
-pub use layers::{layer_span, AnyLayer, BaseView, Layers};
+pub use base_view::BaseView;
+pub use layers::{layer_span, AnyLayer};
+pub use model_layers::Layers;
 pub use validate::{validate, Invalid};
 
 use crate::flow::Flow;
