@@ -37,7 +37,7 @@ use crate::parse::{Args, Precision};
 pub struct LayerCode {
     /// `static` items (weights, sizes).
     pub items: TokenStream,
-    /// The layer's type, e.g. `::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>`.
+    /// The layer's type, e.g. `::flow_core::layers::autoregressive::AffineAutoregressive<'static, f32>`.
     pub ty: TokenStream,
     /// A constant expression of that type referring to the items.
     pub value: TokenStream,
@@ -166,7 +166,7 @@ fn gen_net(i: usize, net: &NetDesc, m: &Model) -> syn::Result<(TokenStream, Toke
     ))
 }
 
-/// `LayerDesc::AffineAutoregressive` → `flow_core::layers::affine_ar::AffineAutoregressive`.
+/// `LayerDesc::AffineAutoregressive` → `flow_core::layers::autoregressive::AffineAutoregressive`.
 fn gen_affine_ar(
     i: usize,
     net: &NetDesc,
@@ -176,7 +176,7 @@ fn gen_affine_ar(
     m: &Model,
 ) -> syn::Result<LayerCode> {
     let (items, mlp) = gen_net(i, net, m)?;
-    let p = quote!(::flow_core::layers::affine_ar);
+    let p = quote!(::flow_core::layers::autoregressive);
     let d = Literal::usize_unsuffixed(m.desc.dim as usize);
     let sc = scale(scale_)?;
     let lay = unit_variant(
@@ -197,8 +197,7 @@ fn gen_affine_ar(
             #p::AffineAutoregressive {
                 net: #mlp,
                 dim: #d,
-                scale: #sc,
-                layout: #lay,
+                transformer: ::flow_core::layers::affine::Affine::new(#sc, #lay),
                 direction: #dir,
             }
         },
@@ -286,12 +285,12 @@ fn gen_spline_ar(
         &direction,
         "direction",
     )?;
-    let p = quote!(::flow_core::layers::spline_ar);
+    let p = quote!(::flow_core::layers::autoregressive);
     let wt = weight_ty(m);
     Ok(LayerCode {
         items,
         ty: quote!(#p::SplineAutoregressive<'static, #wt>),
-        value: quote!(#p::SplineAutoregressive { net: #mlp, dim: #d, spline: #sp, direction: #dir }),
+        value: quote!(#p::SplineAutoregressive { net: #mlp, dim: #d, transformer: #sp, direction: #dir }),
     })
 }
 
@@ -313,12 +312,12 @@ fn gen_affine_coupling(
         &layout,
         "affine layout",
     )?;
-    let p = quote!(::flow_core::layers::affine_coupling);
+    let p = quote!(::flow_core::layers::coupling);
     let wt = weight_ty(m);
     Ok(LayerCode {
         items: quote!(#net_items #mask_items),
         ty: quote!(#p::AffineCoupling<'static, #wt, u16>),
-        value: quote!(#p::AffineCoupling { net: #mlp, mask: &#mask_id, scale: #sc, layout: #lay, additive: #additive }),
+        value: quote!(#p::AffineCoupling { net: #mlp, mask: &#mask_id, transformer: ::flow_core::layers::affine::Affine { scale: #sc, layout: #lay, additive: #additive } }),
     })
 }
 
@@ -333,12 +332,12 @@ fn gen_spline_coupling(
     let (net_items, mlp) = gen_net(i, net, m)?;
     let (mask_items, mask_id) = gen_ints(i, mask, m)?;
     let sp = spline_opts(spline)?;
-    let p = quote!(::flow_core::layers::spline_coupling);
+    let p = quote!(::flow_core::layers::coupling);
     let wt = weight_ty(m);
     Ok(LayerCode {
         items: quote!(#net_items #mask_items),
         ty: quote!(#p::SplineCoupling<'static, #wt, u16>),
-        value: quote!(#p::SplineCoupling { net: #mlp, mask: &#mask_id, spline: #sp }),
+        value: quote!(#p::SplineCoupling { net: #mlp, mask: &#mask_id, transformer: #sp }),
     })
 }
 

@@ -13,13 +13,12 @@
 
 pub mod actnorm;
 pub mod affine;
-pub mod affine_ar;
-pub mod affine_coupling;
 pub mod autoregressive;
 pub mod batchnorm;
 mod blockwise;
 pub mod chain;
 pub mod context;
+pub mod coupling;
 pub mod elementwise;
 mod implicit;
 pub mod lu_linear;
@@ -27,8 +26,7 @@ pub mod permutation;
 pub mod planar;
 pub mod radial;
 pub mod spline;
-pub mod spline_ar;
-pub mod spline_coupling;
+pub mod transformer;
 
 use crate::{block, slicing, Real};
 

@@ -2,16 +2,15 @@
 
 use crate::baked::Identity;
 use crate::layers::actnorm::ActNorm;
-use crate::layers::affine_ar::AffineAutoregressive;
-use crate::layers::affine_coupling::AffineCoupling;
+use crate::layers::affine::Affine;
+use crate::layers::autoregressive::{AffineAutoregressive, SplineAutoregressive};
 use crate::layers::batchnorm::BatchNorm;
+use crate::layers::coupling::{AffineCoupling, SplineCoupling};
 use crate::layers::elementwise::Elementwise;
 use crate::layers::lu_linear::LuLinear;
 use crate::layers::permutation::Permutation;
 use crate::layers::planar::Planar;
 use crate::layers::radial::Radial;
-use crate::layers::spline_ar::SplineAutoregressive;
-use crate::layers::spline_coupling::SplineCoupling;
 use crate::layers::Bijection;
 use crate::model::{BaseDesc, LayerDesc, NetDesc, Span};
 use crate::nn::Mlp;
@@ -104,9 +103,11 @@ impl<'a, W: Weight> AnyLayer<'a, W> {
             } => AnyLayer::AffineCoupling(AffineCoupling {
                 net: mlp(net, weights),
                 mask: slice(ints, *mask),
-                scale: *scale,
-                layout: *layout,
-                additive: *additive,
+                transformer: Affine {
+                    scale: *scale,
+                    layout: *layout,
+                    additive: *additive,
+                },
             }),
             LayerDesc::Planar { params } => AnyLayer::Planar(Planar { params: w(params) }),
             LayerDesc::Radial { params } => AnyLayer::Radial(Radial { params: w(params) }),
@@ -132,8 +133,7 @@ impl<'a, W: Weight> AnyLayer<'a, W> {
             } => AnyLayer::AffineAutoregressive(AffineAutoregressive {
                 net: mlp(net, weights),
                 dim,
-                scale: *scale,
-                layout: *layout,
+                transformer: Affine::new(*scale, *layout),
                 direction: *direction,
             }),
             LayerDesc::SplineAutoregressive {
@@ -144,13 +144,13 @@ impl<'a, W: Weight> AnyLayer<'a, W> {
             } => AnyLayer::SplineAutoregressive(SplineAutoregressive {
                 net: mlp(net, weights),
                 dim,
-                spline: *spline,
+                transformer: *spline,
                 direction: *direction,
             }),
             LayerDesc::SplineCoupling { net, mask, spline } => AnyLayer::SplineCoupling(SplineCoupling {
                 net: mlp(net, weights),
                 mask: slice(ints, *mask),
-                spline: *spline,
+                transformer: *spline,
             }),
             LayerDesc::ContextStandardize { .. } => AnyLayer::Identity(Identity { dim }),
         }

@@ -7,9 +7,9 @@ use std::vec::Vec;
 
 use super::*;
 use crate::base::DiagNormal;
+use crate::layers::affine::Affine;
 use crate::layers::affine::{AffineLayout, AffineScale};
-use crate::layers::affine_ar::AffineAutoregressive;
-use crate::layers::autoregressive::Direction;
+use crate::layers::autoregressive::{AffineAutoregressive, Direction};
 use crate::layers::chain::Chain;
 use crate::model::builder::ModelParts;
 use crate::model::file::WeightType;
@@ -98,8 +98,7 @@ fn runtime_equals_typed_chain_bit_for_bit() {
                 residual: net.residual,
             },
             dim: 3,
-            scale: *scale,
-            layout: *layout,
+            transformer: Affine::new(*scale, *layout),
             direction: *direction,
         },
         _ => unreachable!(),

@@ -18,13 +18,13 @@ const _: () = {
     static L1_PARAMS: Aligned<[f32; 18]> = Aligned(baked::f32_array(MODEL, 208));
     static BASE_PARAMS: [f32; 4] = baked::f32_array(MODEL, 280);
     type FlowLayers = ::flow_core::layers::chain::Chain<
-        ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
-        ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>,
+        ::flow_core::layers::autoregressive::AffineAutoregressive<'static, f32>,
+        ::flow_core::layers::autoregressive::AffineAutoregressive<'static, f32>,
     >;
     type FlowBase = ::flow_core::base::DiagNormal<'static, f32>;
     static FLOW: ::flow_core::Flow<f32, FlowLayers, FlowBase> = ::flow_core::Flow::new(
         ::flow_core::layers::chain::Chain(
-            ::flow_core::layers::affine_ar::AffineAutoregressive {
+            ::flow_core::layers::autoregressive::AffineAutoregressive {
                 net: ::flow_core::nn::Mlp {
                     sizes: &L0_SIZES,
                     params: &L0_PARAMS.0,
@@ -32,13 +32,15 @@ const _: () = {
                     residual: false,
                 },
                 dim: 2,
-                scale: ::flow_core::layers::affine::AffineScale::SoftclipExp {
-                    bound: f64::from_bits(0x401b_a18a_998f_ffa0),
-                },
-                layout: ::flow_core::layers::affine::AffineLayout::ShiftScale,
+                transformer: ::flow_core::layers::affine::Affine::new(
+                    ::flow_core::layers::affine::AffineScale::SoftclipExp {
+                        bound: f64::from_bits(0x401b_a18a_998f_ffa0),
+                    },
+                    ::flow_core::layers::affine::AffineLayout::ShiftScale,
+                ),
                 direction: ::flow_core::layers::autoregressive::Direction::Maf,
             },
-            ::flow_core::layers::affine_ar::AffineAutoregressive {
+            ::flow_core::layers::autoregressive::AffineAutoregressive {
                 net: ::flow_core::nn::Mlp {
                     sizes: &L1_SIZES,
                     params: &L1_PARAMS.0,
@@ -46,10 +48,12 @@ const _: () = {
                     residual: false,
                 },
                 dim: 2,
-                scale: ::flow_core::layers::affine::AffineScale::SoftclipExp {
-                    bound: f64::from_bits(0x401b_a18a_998f_ffa0),
-                },
-                layout: ::flow_core::layers::affine::AffineLayout::ShiftScale,
+                transformer: ::flow_core::layers::affine::Affine::new(
+                    ::flow_core::layers::affine::AffineScale::SoftclipExp {
+                        bound: f64::from_bits(0x401b_a18a_998f_ffa0),
+                    },
+                    ::flow_core::layers::affine::AffineLayout::ShiftScale,
+                ),
                 direction: ::flow_core::layers::autoregressive::Direction::Maf,
             },
         ),

@@ -15,10 +15,13 @@ const _: () = {
     static L0_SIZES: [usize; 3] = [3, 2, 4];
     static L0_PARAMS: Aligned<[f32; 20]> = Aligned(baked::f32_array(MODEL, 112));
     static BASE_PARAMS: [f32; 5] = baked::f32_array(MODEL, 192);
-    type FlowLayers = ::flow_core::layers::affine_ar::AffineAutoregressive<'static, f32>;
+    type FlowLayers = ::flow_core::layers::autoregressive::AffineAutoregressive<
+        'static,
+        f32,
+    >;
     type FlowBase = ::flow_core::base::CholeskyNormal<'static, f32>;
     static FLOW: ::flow_core::Flow<f64, FlowLayers, FlowBase> = ::flow_core::Flow::new(
-        ::flow_core::layers::affine_ar::AffineAutoregressive {
+        ::flow_core::layers::autoregressive::AffineAutoregressive {
             net: ::flow_core::nn::Mlp {
                 sizes: &L0_SIZES,
                 params: &L0_PARAMS.0,
@@ -26,10 +29,12 @@ const _: () = {
                 residual: false,
             },
             dim: 2,
-            scale: ::flow_core::layers::affine::AffineScale::SoftplusEps {
-                eps: f64::from_bits(0x3f50_624d_d2f1_a9fc),
-            },
-            layout: ::flow_core::layers::affine::AffineLayout::ScaleShift,
+            transformer: ::flow_core::layers::affine::Affine::new(
+                ::flow_core::layers::affine::AffineScale::SoftplusEps {
+                    eps: f64::from_bits(0x3f50_624d_d2f1_a9fc),
+                },
+                ::flow_core::layers::affine::AffineLayout::ScaleShift,
+            ),
             direction: ::flow_core::layers::autoregressive::Direction::Iaf,
         },
         ::flow_core::base::CholeskyNormal {

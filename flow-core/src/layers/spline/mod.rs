@@ -1,6 +1,6 @@
 //! Monotone rational-quadratic splines (Durkan et al. 2019, "Neural Spline Flows"): the scalar
-//! kernel of [`SplineAutoregressive`](crate::layers::spline_ar::SplineAutoregressive) and
-//! [`SplineCoupling`](crate::layers::spline_coupling::SplineCoupling).
+//! kernel of [`SplineAutoregressive`](crate::layers::autoregressive::SplineAutoregressive) and
+//! [`SplineCoupling`](crate::layers::coupling::SplineCoupling).
 //!
 //! # The map
 //!
@@ -53,6 +53,7 @@ mod bin;
 mod knots;
 #[cfg(test)]
 mod tests;
+mod transformer;
 mod vjp;
 
 use serde::{Deserialize, Serialize};
