@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use flow_core::baked::Identity;
 use flow_core::flow::Flow;
-use flow_core::layers::affine::AffineScale;
 use flow_core::layers::chain::Chain;
 use flow_core::layers::context::StandardizedContext;
 use flow_core::layers::Bijection;
@@ -185,23 +184,7 @@ fn check_layer(l: &LayerDesc, d: usize, c: usize) -> Vec<String> {
         if let Some(m) = check_net(net, d + c, 2 * d, d, c) {
             out.push(m);
         }
-        let why = match *scale {
-            AffineScale::SoftclipExp { bound } if !(bound.is_finite() && bound > 0.0 && bound < 80.0) => {
-                Some("the bound must be in (0, 80)")
-            }
-            AffineScale::SoftplusEps { eps } | AffineScale::Sigmoid { eps }
-                if !(eps.is_finite() && eps > 0.0) =>
-            {
-                Some("eps must be finite and positive")
-            }
-            AffineScale::SoftplusOffset { offset, eps }
-                if !(offset.is_finite() && eps.is_finite() && eps >= 0.0) =>
-            {
-                Some("offset must be finite and eps finite and non-negative")
-            }
-            _ => None,
-        };
-        if let Some(why) = why {
+        if let Some(why) = scale.out_of_range() {
             out.push(format!("unsupported option: scale {scale:?} ({why})"));
         }
     }

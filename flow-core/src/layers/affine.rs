@@ -69,6 +69,28 @@ pub(crate) fn add_ldj<V: Vals>(ldj: V, ls: V, forward: bool) -> V {
 }
 
 impl AffineScale {
+    /// Why the options are out of range (the validator's rule, and the baking macro's message),
+    /// or `None`: the softclip bound in (0, 80), eps finite and positive (finite and
+    /// non-negative, with a finite offset, for `SoftplusOffset`).
+    pub fn out_of_range(self) -> Option<&'static str> {
+        match self {
+            AffineScale::SoftclipExp { bound } if !(bound.is_finite() && bound > 0.0 && bound < 80.0) => {
+                Some("the bound must be in (0, 80)")
+            }
+            AffineScale::SoftplusEps { eps } | AffineScale::Sigmoid { eps }
+                if !(eps.is_finite() && eps > 0.0) =>
+            {
+                Some("eps must be finite and positive")
+            }
+            AffineScale::SoftplusOffset { offset, eps }
+                if !(offset.is_finite() && eps.is_finite() && eps >= 0.0) =>
+            {
+                Some("offset must be finite and eps finite and non-negative")
+            }
+            _ => None,
+        }
+    }
+
     /// Returns `(s, ln s, d ln s / da)`.
     #[inline]
     pub fn eval<S: Real>(self, a: S) -> (S, S, S) {

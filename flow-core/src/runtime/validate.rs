@@ -202,15 +202,9 @@ fn check_made<W: Weight>(
 }
 
 fn check_scale(scale: AffineScale, layer: usize) -> Result<(), Invalid> {
-    let ok = match scale {
-        AffineScale::SoftclipExp { bound } => finite(bound) && bound > 0.0 && bound < 80.0,
-        AffineScale::SoftplusEps { eps } | AffineScale::Sigmoid { eps } => finite(eps) && eps > 0.0,
-        AffineScale::SoftplusOffset { offset, eps } => finite(offset) && finite(eps) && eps >= 0.0,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::BadOption { layer })
+    match scale.out_of_range() {
+        None => Ok(()),
+        Some(_) => Err(Invalid::BadOption { layer }),
     }
 }
 
