@@ -69,6 +69,7 @@ pub mod arch;
 pub mod baked;
 pub mod base;
 pub mod block;
+pub mod cotangent;
 pub mod flow;
 pub mod lanes;
 pub mod layers;

@@ -11,6 +11,7 @@
 //!   ([`check_short_buffers`]).
 
 extern crate std;
+use crate::layers::{Cotangent, Grads};
 use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
@@ -197,11 +198,8 @@ pub fn check_bijection_except(
     layer.inverse_vjp(
         x,
         ctx,
-        &g_z,
-        g_l,
-        &mut g_x,
-        &mut g_c,
-        Some(&mut g_p),
+        Cotangent::new(&g_z, g_l),
+        Grads::new(&mut g_x, &mut g_c, Some(&mut g_p)),
         &mut scratch,
     );
     for j in 0..d {
@@ -264,7 +262,13 @@ fn check_forward_vjp(
     let mut g_c = vec![0.0; ctx.len()];
     let mut g_p = vec![0.0; layer.n_params()];
     let gp = Some(&mut g_p[..]);
-    layer.forward_vjp(z, ctx, &g_x, g_l, &mut g_z, &mut g_c, gp, &mut scratch);
+    layer.forward_vjp(
+        z,
+        ctx,
+        Cotangent::new(&g_x, g_l),
+        Grads::new(&mut g_z, &mut g_c, gp),
+        &mut scratch,
+    );
     let h = 1e-6;
     let central = |v: &[f64], j: usize, f: &mut dyn FnMut(&[f64]) -> f64| {
         let (mut p, mut m) = (v.to_vec(), v.to_vec());
@@ -307,8 +311,20 @@ pub fn check_short_buffers(layer: &dyn Bijection<f64>, x: &[f64], ctx: &[f64]) {
             let g = vec![0.5; n];
             let (mut g_x, mut g_c) = (vec![0.0; n], vec![0.0; c.len()]);
             let mut g_p = vec![0.0; layer.n_params().saturating_sub(short)];
-            layer.inverse_vjp(x, c, &g, ldj, &mut g_x, &mut g_c, Some(&mut g_p), &mut scratch);
-            layer.inverse_vjp(x, c, &g, 0.3, &mut g_x, &mut g_c, None, &mut scratch);
+            layer.inverse_vjp(
+                x,
+                c,
+                Cotangent::new(&g, ldj),
+                Grads::new(&mut g_x, &mut g_c, Some(&mut g_p)),
+                &mut scratch,
+            );
+            layer.inverse_vjp(
+                x,
+                c,
+                Cotangent::new(&g, 0.3),
+                Grads::new(&mut g_x, &mut g_c, None),
+                &mut scratch,
+            );
             let mut head = |z: &[f64], g: &mut [f64]| {
                 for (gi, &zi) in g.iter_mut().zip(z) {
                     *gi = -zi;
@@ -317,15 +333,24 @@ pub fn check_short_buffers(layer: &dyn Bijection<f64>, x: &[f64], ctx: &[f64]) {
             layer.inverse_vjp_head(
                 x,
                 c,
-                &mut head,
-                0.3,
-                &mut g_x,
-                &mut g_c,
-                Some(&mut g_p),
+                Cotangent::new(&mut head, 0.3),
+                Grads::new(&mut g_x, &mut g_c, Some(&mut g_p)),
                 &mut scratch,
             );
-            layer.forward_vjp(x, c, &g, 0.3, &mut g_x, &mut g_c, Some(&mut g_p), &mut scratch);
-            layer.forward_vjp(x, c, &g, -0.2, &mut g_x, &mut g_c, None, &mut scratch);
+            layer.forward_vjp(
+                x,
+                c,
+                Cotangent::new(&g, 0.3),
+                Grads::new(&mut g_x, &mut g_c, Some(&mut g_p)),
+                &mut scratch,
+            );
+            layer.forward_vjp(
+                x,
+                c,
+                Cotangent::new(&g, -0.2),
+                Grads::new(&mut g_x, &mut g_c, None),
+                &mut scratch,
+            );
         }
     }
 }

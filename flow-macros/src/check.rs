@@ -10,6 +10,7 @@
 //! [`crate::generate`]); its structural checks come from `flow_core::runtime::validate`, and
 //! dimension checks that deserve a clearer message than the validator's go in [`check_layer`].
 
+use flow_core::layers::{Cotangent, Grads};
 use std::path::{Path, PathBuf};
 
 use flow_core::baked::Identity;
@@ -371,15 +372,11 @@ impl<S: Real> Bijection<S> for Boxed<'_, S> {
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        self.0
-            .inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch)
+        self.0.inverse_vjp(x, ctx, cot, grads, scratch)
     }
     fn forward_vjp_scratch_len(&self) -> usize {
         self.0.forward_vjp_scratch_len()
@@ -388,15 +385,11 @@ impl<S: Real> Bijection<S> for Boxed<'_, S> {
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        self.0
-            .forward_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch)
+        self.0.forward_vjp(z, ctx, cot, grads, scratch)
     }
 }
 

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use flow_core::block::{self, BLOCK};
+use flow_core::cotangent::Cotangent;
 use flow_core::flow::standard_normal;
 use flow_core::runtime::flow_of;
 use rand::{Rng, SeedableRng};
@@ -375,7 +376,14 @@ fn loss_and_grad_in<S: flow_core::Real + flow_core::Weight>(
                         failed = head(b * BLOCK, x, lq, gx).err();
                     }
                 };
-                flow.sample_vjp_head_block(e, ctx, S::ONE, &mut h, g_ctx, &mut g, &mut scratch);
+                flow.sample_vjp_head_block(
+                    e,
+                    ctx,
+                    Cotangent::new(&mut h, S::ONE),
+                    g_ctx,
+                    &mut g,
+                    &mut scratch,
+                );
                 if let Some(err) = failed.take() {
                     return Err(err);
                 }
@@ -385,7 +393,14 @@ fn loss_and_grad_in<S: flow_core::Real + flow_core::Weight>(
             for (i, e) in eps[full * d..].chunks_exact(d).enumerate() {
                 let lq = flow.sample_and_log_prob(e, &[], &mut x, &mut scratch);
                 head(full + i, &x, &[lq], &mut gx)?;
-                flow.sample_and_log_prob_vjp(e, &[], &gx, S::ONE, &mut [], &mut g, &mut scratch);
+                flow.sample_and_log_prob_vjp(
+                    e,
+                    &[],
+                    Cotangent::new(&gx, S::ONE),
+                    &mut [],
+                    &mut g,
+                    &mut scratch,
+                );
             }
             Ok((loss, g))
         })

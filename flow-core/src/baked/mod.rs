@@ -41,6 +41,7 @@ use crate::base::Base;
 use crate::block::{Aligned, BLOCK};
 use crate::flow::Flow;
 use crate::layers::Bijection;
+use crate::layers::{Cotangent, Grads};
 use crate::runtime::Error;
 use crate::{slicing, Real};
 
@@ -363,17 +364,9 @@ impl<S: Real> Bijection<S> for Identity {
         slicing::copy(x, z);
     }
 
-    fn inverse_vjp(
-        &self,
-        _: &[S],
-        _: &[S],
-        g_z: &[S],
-        _: S,
-        g_x: &mut [S],
-        _: &mut [S],
-        _: Option<&mut [S]>,
-        _: &mut [S],
-    ) {
+    fn inverse_vjp(&self, _: &[S], _: &[S], cot: Cotangent<&[S], S>, grads: Grads<'_, S>, _: &mut [S]) {
+        let (g_z, _) = cot.into_parts();
+        let (g_x, _, _) = grads.into_parts();
         slicing::copy(g_x, g_z);
     }
 
@@ -381,17 +374,9 @@ impl<S: Real> Bijection<S> for Identity {
         0
     }
 
-    fn forward_vjp(
-        &self,
-        _: &[S],
-        _: &[S],
-        g_x: &[S],
-        _: S,
-        g_z: &mut [S],
-        _: &mut [S],
-        _: Option<&mut [S]>,
-        _: &mut [S],
-    ) {
+    fn forward_vjp(&self, _: &[S], _: &[S], cot: Cotangent<&[S], S>, grads: Grads<'_, S>, _: &mut [S]) {
+        let (g_x, _) = cot.into_parts();
+        let (g_z, _, _) = grads.into_parts();
         slicing::copy(g_z, g_x);
     }
 }

@@ -6,6 +6,7 @@
 //! Baked models use `Flow<S, Chain<…>, _>`; the runtime evaluator uses `Flow<S, Seq, _>` over layers
 //! decoded from bytes. Both run this code, so they agree bit for bit.
 
+use crate::layers::{Cotangent, Grads};
 use core::marker::PhantomData;
 
 use rand_core::RngCore;
@@ -350,8 +351,14 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
         };
         let mut ldj = [S::ZERO; N];
         let g_c = block::views_mut::<S, N>(g_ctx, c);
-        self.layers
-            .inverse_vjp_head_block(x, ctx, &mut head, S::ONE, g_x, g_c, g_layers, &mut ldj, rest);
+        self.layers.inverse_vjp_head_block(
+            x,
+            ctx,
+            Cotangent::new(&mut head, S::ONE),
+            Grads::new(g_x, g_c, g_layers),
+            &mut ldj,
+            rest,
+        );
         for ((o, lp), l) in out.iter_mut().zip(base_lp).zip(ldj) {
             *o = lp + l;
         }
@@ -463,9 +470,13 @@ impl<S: Real, L: Bijection<S>, B: Base<S>> Flow<S, L, B> {
             base_lp = base.log_prob(z, base_scratch);
             base.log_prob_vjp(z, S::ONE, g_z, g_base.as_deref_mut(), base_scratch);
         };
-        let ldj = self
-            .layers
-            .inverse_vjp_head(x, ctx, &mut head, S::ONE, g_x, g_ctx, g_layers, rest);
+        let ldj = self.layers.inverse_vjp_head(
+            x,
+            ctx,
+            Cotangent::new(&mut head, S::ONE),
+            Grads::new(g_x, g_ctx, g_layers),
+            rest,
+        );
         base_lp + ldj
     }
 }

@@ -12,6 +12,7 @@
 //! Parameters, `2D` long: `[log_scale (D), shift (D)]` (nflows' `log_scale`, `shift`).
 
 use crate::layers::Bijection;
+use crate::layers::{Cotangent, Grads};
 use crate::{slicing, Real, Weight};
 
 /// An ActNorm layer (see the module docs).
@@ -75,13 +76,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for ActNorm<'a, W> {
         &self,
         x: &[S],
         _ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        _g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
+        let (g_x, _g_ctx, g_params) = grads.into_parts();
         let (lam, _) = self.halves();
         for ((gx, &gz), l) in g_x.iter_mut().zip(g_z).zip(lam) {
             *gx = gz * l.get::<S>().exp();
@@ -105,13 +105,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for ActNorm<'a, W> {
         &self,
         z: &[S],
         _ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        _g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_x, g_ldj) = cot.into_parts();
+        let (g_z, _g_ctx, g_params) = grads.into_parts();
         let (lam, bias) = self.halves();
         for ((gz, &gx), l) in g_z.iter_mut().zip(g_x).zip(lam) {
             *gz = gx * (-l.get::<S>()).exp();

@@ -15,6 +15,7 @@
 //! still reported exactly. `vᵢ + ε` must be positive (NaN otherwise).
 
 use crate::layers::Bijection;
+use crate::layers::{Cotangent, Grads};
 use crate::{math, slicing, Real, Weight};
 
 /// A batch-norm layer in evaluation form (see the module docs).
@@ -113,13 +114,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for BatchNorm<'a, W> {
         &self,
         x: &[S],
         _ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        _g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
+        let (g_x, _g_ctx, g_params) = grads.into_parts();
         for ((gx, &gz), c) in g_x.iter_mut().zip(g_z).zip(self.coefs::<S>()) {
             *gx = gz * c.w * c.inv_sd;
         }

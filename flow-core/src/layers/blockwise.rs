@@ -18,8 +18,8 @@ pub fn scratch_len<W: Weight>(net: &Mlp<W>, n_in: usize, extra: usize, n: usize)
 /// One network pass for the block: `inputs(src[s], buf)` writes sample `s`'s network input
 /// (`n_in` elements; with `n_in = 0` the sample itself is the input), then `layer`'s step
 /// ([`BlockStep`], `flag`) maps `src` to `dst` and adds each sample's log-determinant into `ldj`.
-#[allow(clippy::too_many_arguments)]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub fn one_pass<L: BlockStep, S: Real, W: Weight, const N: usize>(
     layer: &L,
     flag: bool,
@@ -62,8 +62,8 @@ pub fn one_pass<L: BlockStep, S: Real, W: Weight, const N: usize>(
 /// The inverse of an autoregressive pass by `sweeps` passes for the block: `y` starts at 0 and
 /// each sweep sets `y` from `layer`'s step of `z` ([`BlockStep`], `flag`) with the network
 /// evaluated at the current `y`; the last sweep's log-determinant is added into `ldj[s]`.
-#[allow(clippy::too_many_arguments)]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub fn solve<L: BlockStep, S: Real, W: Weight, const N: usize>(
     layer: &L,
     flag: bool,
@@ -98,8 +98,8 @@ pub fn solve<L: BlockStep, S: Real, W: Weight, const N: usize>(
 }
 /// An autoregressive layer's block: its one-pass map ([`one_pass`], `pass`) or the inverse by
 /// `dim` sweeps ([`solve`]), the network reading the samples themselves.
-#[allow(clippy::too_many_arguments)]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub fn autoregressive<L: BlockStep, S: Real, W: Weight, const N: usize>(
     layer: &L,
     pass: bool,

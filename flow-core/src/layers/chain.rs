@@ -4,7 +4,7 @@
 //! Log-determinants are accumulated layer by layer, in the same order as the runtime evaluator.
 
 use crate::block;
-use crate::layers::{Bijection, BlockHead};
+use crate::layers::{Bijection, BlockGrads, BlockHead, Cotangent, Grads, Head};
 use crate::{slicing, Real};
 
 /// `A` then `B` in the density direction. Parameters are `A`'s followed by `B`'s.
@@ -126,44 +126,39 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
 
     /// One forward pass: layer 0's output is kept for its VJP, the rest recurse, so each layer
     /// runs its `inverse` once (the default would run the whole chain's, then each prefix again).
-    #[allow(clippy::too_many_arguments)]
     fn inverse_vjp_head(
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) -> S {
         let mut ldj = S::ZERO;
-        self.inverse_vjp_head_acc(x, ctx, head, g_ldj, g_x, g_ctx, g_params, &mut ldj, scratch);
+        self.inverse_vjp_head_acc(x, ctx, cot, grads, &mut ldj, scratch);
         ldj
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn inverse_vjp_head_acc(
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         ldj: &mut S,
         scratch: &mut [S],
     ) {
         let d = self.dim();
+        let g_ldj = cot.ldj;
         let (mid, rest) = slicing::split_mut(scratch, d);
         let (g_mid, rest) = slicing::split_mut(rest, d);
         self.0.inverse_acc(x, ctx, mid, ldj, rest);
-        let (g_a, g_b) = self.split_params(g_params);
-        self.1
-            .inverse_vjp_head_acc(mid, ctx, head, g_ldj, g_mid, g_ctx, g_b, ldj, rest);
-        self.0.inverse_vjp(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
+        let (g_a, g_b) = self.split_params(grads.params);
+        let g_b = Grads::new(&mut *g_mid, &mut *grads.ctx, g_b);
+        self.1.inverse_vjp_head_acc(mid, ctx, cot, g_b, ldj, rest);
+        let g_a = Grads::new(grads.input, grads.ctx, g_a);
+        self.0
+            .inverse_vjp(x, ctx, Cotangent::new(g_mid, g_ldj), g_a, rest);
     }
 
     #[inline]
@@ -174,16 +169,12 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         2 * n * self.dim() + inner
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn inverse_vjp_block<const N: usize>(
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        mut g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        mut grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
         let d = self.dim();
@@ -196,38 +187,28 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         let mut ldj = [S::ZERO; N];
         self.0
             .inverse_acc_block(x, ctx, block::views_mut::<S, N>(mid, d), &mut ldj, rest);
-        let g_c = g_ctx.each_mut().map(|g| &mut **g);
         let mid = block::views::<S, N>(mid, d);
-        let (g_a, g_b) = self.split_params(g_params);
-        self.1.inverse_vjp_block(
-            mid,
-            ctx,
-            g_z,
-            g_ldj,
-            block::views_mut::<S, N>(g_mid, d),
-            g_c,
-            g_b,
-            rest,
-        );
+        let (g_a, g_b) = self.split_params(grads.params.take());
+        let g_c = grads.ctx.each_mut().map(|g| &mut **g);
+        let g_b = Grads::new(block::views_mut::<S, N>(g_mid, d), g_c, g_b);
+        self.1.inverse_vjp_block(mid, ctx, cot, g_b, rest);
         let g_mid = block::views::<S, N>(g_mid, d);
+        let g_a = Grads { params: g_a, ..grads };
         self.0
-            .inverse_vjp_block(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
+            .inverse_vjp_block(x, ctx, Cotangent::new(g_mid, cot.ldj), g_a, rest);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn inverse_vjp_head_block<const N: usize>(
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut BlockHead<'_, S>,
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        mut g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut BlockHead<'_, S>, S>,
+        mut grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
         let d = self.dim();
+        let g_ldj = cot.ldj;
         let Some((mid, rest)) = scratch.split_at_mut_checked(N * d) else {
             return;
         };
@@ -236,35 +217,35 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         };
         self.0
             .inverse_acc_block(x, ctx, block::views_mut::<S, N>(mid, d), ldj, rest);
-        let g_c = g_ctx.each_mut().map(|g| &mut **g);
         let mid = block::views::<S, N>(mid, d);
-        let g_mid_v = block::views_mut::<S, N>(g_mid, d);
-        let (g_a, g_b) = self.split_params(g_params);
-        self.1
-            .inverse_vjp_head_block(mid, ctx, head, g_ldj, g_mid_v, g_c, g_b, ldj, rest);
+        let (g_a, g_b) = self.split_params(grads.params.take());
+        let g_c = grads.ctx.each_mut().map(|g| &mut **g);
+        let g_b = Grads::new(block::views_mut::<S, N>(g_mid, d), g_c, g_b);
+        self.1.inverse_vjp_head_block(mid, ctx, cot, g_b, ldj, rest);
         let g_mid = block::views::<S, N>(g_mid, d);
+        let g_a = Grads { params: g_a, ..grads };
         self.0
-            .inverse_vjp_block(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
+            .inverse_vjp_block(x, ctx, Cotangent::new(g_mid, g_ldj), g_a, rest);
     }
 
     fn inverse_vjp(
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
         let d = self.dim();
         let (mid, rest) = slicing::split_mut(scratch, d);
         let (g_mid, rest) = slicing::split_mut(rest, d);
         self.0.inverse(x, ctx, mid, rest);
-        let (g_a, g_b) = self.split_params(g_params);
-        self.1.inverse_vjp(mid, ctx, g_z, g_ldj, g_mid, g_ctx, g_b, rest);
-        self.0.inverse_vjp(x, ctx, g_mid, g_ldj, g_x, g_ctx, g_a, rest);
+        let (g_a, g_b) = self.split_params(grads.params);
+        let g_b = Grads::new(&mut *g_mid, &mut *grads.ctx, g_b);
+        self.1.inverse_vjp(mid, ctx, cot, g_b, rest);
+        let g_a = Grads::new(grads.input, grads.ctx, g_a);
+        self.0
+            .inverse_vjp(x, ctx, Cotangent::new(g_mid, cot.ldj), g_a, rest);
     }
 
     #[inline]
@@ -282,20 +263,20 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
         let d = self.dim();
         let (mid, rest) = slicing::split_mut(scratch, d);
         let (g_mid, rest) = slicing::split_mut(rest, d);
         self.1.forward(z, ctx, mid, rest);
-        let (g_a, g_b) = self.split_params(g_params);
-        self.0.forward_vjp(mid, ctx, g_x, g_ldj, g_mid, g_ctx, g_a, rest);
-        self.1.forward_vjp(z, ctx, g_mid, g_ldj, g_z, g_ctx, g_b, rest);
+        let (g_a, g_b) = self.split_params(grads.params);
+        let g_a = Grads::new(&mut *g_mid, &mut *grads.ctx, g_a);
+        self.0.forward_vjp(mid, ctx, cot, g_a, rest);
+        let g_b = Grads::new(grads.input, grads.ctx, g_b);
+        self.1
+            .forward_vjp(z, ctx, Cotangent::new(g_mid, cot.ldj), g_b, rest);
     }
 
     #[inline]
@@ -310,11 +291,8 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        g_x: [&[S]; N],
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        mut g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        mut grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
         let d = self.dim();
@@ -327,14 +305,14 @@ impl<S: Real, A: Bijection<S>, B: Bijection<S>> Bijection<S> for Chain<A, B> {
         let mut ldj = [S::ZERO; N];
         self.1
             .forward_acc_block(z, ctx, block::views_mut::<S, N>(mid, d), &mut ldj, rest);
-        let g_c = g_ctx.each_mut().map(|g| &mut **g);
         let mid = block::views::<S, N>(mid, d);
-        let (g_a, g_b) = self.split_params(g_params);
-        let g_mid_v = block::views_mut::<S, N>(g_mid, d);
-        self.0
-            .forward_vjp_block(mid, ctx, g_x, g_ldj, g_mid_v, g_c, g_a, rest);
+        let (g_a, g_b) = self.split_params(grads.params.take());
+        let g_c = grads.ctx.each_mut().map(|g| &mut **g);
+        let g_a = Grads::new(block::views_mut::<S, N>(g_mid, d), g_c, g_a);
+        self.0.forward_vjp_block(mid, ctx, cot, g_a, rest);
         let g_mid = block::views::<S, N>(g_mid, d);
+        let g_b = Grads { params: g_b, ..grads };
         self.1
-            .forward_vjp_block(z, ctx, g_mid, g_ldj, g_z, g_ctx, g_b, rest);
+            .forward_vjp_block(z, ctx, Cotangent::new(g_mid, cot.ldj), g_b, rest);
     }
 }

@@ -13,6 +13,7 @@
 //! A NaN or infinite context gives NaN or infinite `c'` (and log p), as it would unstandardized.
 
 use crate::layers::{Bijection, BlockHead, SampleHead};
+use crate::layers::{BlockGrads, Cotangent, Grads, Head};
 use crate::{block, slicing, Real, Weight};
 
 /// `out[i] = (ctx[i] − m[i]) / s[i]` with `stats = [m (C), s (C)]`, `C = out.len()`.
@@ -210,15 +211,12 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         ldj: &mut S,
         scratch: &mut [S],
     ) {
-        *ldj += self.inverse_vjp_head(x, ctx, head, g_ldj, g_x, g_ctx, g_params, scratch);
+        *ldj += self.inverse_vjp_head(x, ctx, cot, grads, scratch);
     }
 
     #[inline]
@@ -230,18 +228,16 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
+        let (g_x, g_ctx, g_params) = grads.into_parts();
         let (g_stats, g_inner) = self.split_params(g_params);
         if self.stats.is_empty() {
             return self
                 .inner
-                .inverse_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, g_inner, scratch);
+                .inverse_vjp_block(x, ctx, cot, Grads::new(g_x, g_ctx, g_inner), scratch);
         }
         let c = self.c::<S>();
         let (g_std, scratch) = slicing::split_mut(scratch, N * c);
@@ -249,7 +245,7 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         let (cs, rest) = self.standardize_block(ctx, scratch);
         let g_c = block::views_mut::<S, N>(g_std, c);
         self.inner
-            .inverse_vjp_block(x, cs, g_z, g_ldj, g_x, g_c, g_inner, rest);
+            .inverse_vjp_block(x, cs, cot, Grads::new(g_x, g_c, g_inner), rest);
         self.back_block(cs, g_std, g_ctx, g_stats);
     }
 
@@ -257,18 +253,16 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut BlockHead<'_, S>,
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut BlockHead<'_, S>, S>,
+        grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
+        let (g_x, g_ctx, g_params) = grads.into_parts();
         let (g_stats, g_inner) = self.split_params(g_params);
         if self.stats.is_empty() {
             let inner = &self.inner;
-            return inner.inverse_vjp_head_block(x, ctx, head, g_ldj, g_x, g_ctx, g_inner, ldj, scratch);
+            return inner.inverse_vjp_head_block(x, ctx, cot, Grads::new(g_x, g_ctx, g_inner), ldj, scratch);
         }
         let c = self.c::<S>();
         let (g_std, scratch) = slicing::split_mut(scratch, N * c);
@@ -276,7 +270,7 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         let (cs, rest) = self.standardize_block(ctx, scratch);
         let g_c = block::views_mut::<S, N>(g_std, c);
         self.inner
-            .inverse_vjp_head_block(x, cs, head, g_ldj, g_x, g_c, g_inner, ldj, rest);
+            .inverse_vjp_head_block(x, cs, cot, Grads::new(g_x, g_c, g_inner), ldj, rest);
         self.back_block(cs, g_std, g_ctx, g_stats);
     }
 
@@ -284,18 +278,16 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) -> S {
+        let (g_x, g_ctx, g_params) = grads.into_parts();
         let (g_stats, g_inner) = self.split_params(g_params);
         if self.stats.is_empty() {
             return self
                 .inner
-                .inverse_vjp_head(x, ctx, head, g_ldj, g_x, g_ctx, g_inner, scratch);
+                .inverse_vjp_head(x, ctx, cot, Grads::new(g_x, g_ctx, g_inner), scratch);
         }
         let c = self.c::<S>();
         let (g_std, scratch) = slicing::split_mut(scratch, c);
@@ -303,7 +295,7 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         let ([cs], rest) = self.standardize_block::<S, 1>([ctx], scratch);
         let ldj = self
             .inner
-            .inverse_vjp_head(x, cs, head, g_ldj, g_x, g_std, g_inner, rest);
+            .inverse_vjp_head(x, cs, cot, Grads::new(g_x, g_std, g_inner), rest);
         standardize_vjp(self.stats, cs, g_std, g_ctx, g_stats);
         ldj
     }
@@ -312,25 +304,23 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_x, g_ctx, g_params) = grads.into_parts();
         let (g_stats, g_inner) = self.split_params(g_params);
         if self.stats.is_empty() {
             return self
                 .inner
-                .inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_inner, scratch);
+                .inverse_vjp(x, ctx, cot, Grads::new(g_x, g_ctx, g_inner), scratch);
         }
         let c = self.c::<S>();
         let (g_std, scratch) = slicing::split_mut(scratch, c);
         g_std.fill(S::ZERO);
         let ([cs], rest) = self.standardize_block::<S, 1>([ctx], scratch);
         self.inner
-            .inverse_vjp(x, cs, g_z, g_ldj, g_x, g_std, g_inner, rest);
+            .inverse_vjp(x, cs, cot, Grads::new(g_x, g_std, g_inner), rest);
         standardize_vjp(self.stats, cs, g_std, g_ctx, g_stats);
     }
 
@@ -343,25 +333,23 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_z, g_ctx, g_params) = grads.into_parts();
         let (g_stats, g_inner) = self.split_params(g_params);
         if self.stats.is_empty() {
             return self
                 .inner
-                .forward_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_inner, scratch);
+                .forward_vjp(z, ctx, cot, Grads::new(g_z, g_ctx, g_inner), scratch);
         }
         let c = self.c::<S>();
         let (g_std, scratch) = slicing::split_mut(scratch, c);
         g_std.fill(S::ZERO);
         let ([cs], rest) = self.standardize_block::<S, 1>([ctx], scratch);
         self.inner
-            .forward_vjp(z, cs, g_x, g_ldj, g_z, g_std, g_inner, rest);
+            .forward_vjp(z, cs, cot, Grads::new(g_z, g_std, g_inner), rest);
         standardize_vjp(self.stats, cs, g_std, g_ctx, g_stats);
     }
 
@@ -374,18 +362,16 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        g_x: [&[S]; N],
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
+        let (g_z, g_ctx, g_params) = grads.into_parts();
         let (g_stats, g_inner) = self.split_params(g_params);
         if self.stats.is_empty() {
             return self
                 .inner
-                .forward_vjp_block(z, ctx, g_x, g_ldj, g_z, g_ctx, g_inner, scratch);
+                .forward_vjp_block(z, ctx, cot, Grads::new(g_z, g_ctx, g_inner), scratch);
         }
         let c = self.c::<S>();
         let (g_std, scratch) = slicing::split_mut(scratch, N * c);
@@ -393,7 +379,7 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         let (cs, rest) = self.standardize_block(ctx, scratch);
         let g_c = block::views_mut::<S, N>(g_std, c);
         self.inner
-            .forward_vjp_block(z, cs, g_x, g_ldj, g_z, g_c, g_inner, rest);
+            .forward_vjp_block(z, cs, cot, Grads::new(g_z, g_c, g_inner), rest);
         self.back_block(cs, g_std, g_ctx, g_stats);
     }
 
@@ -406,18 +392,16 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut SampleHead<'_, S>,
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut SampleHead<'_, S>, S>,
+        grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
+        let (g_z, g_ctx, g_params) = grads.into_parts();
         let (g_stats, g_inner) = self.split_params(g_params);
         if self.stats.is_empty() {
             let inner = &self.inner;
-            return inner.forward_vjp_head_block(z, ctx, head, g_ldj, g_z, g_ctx, g_inner, ldj, scratch);
+            return inner.forward_vjp_head_block(z, ctx, cot, Grads::new(g_z, g_ctx, g_inner), ldj, scratch);
         }
         let c = self.c::<S>();
         let (g_std, scratch) = slicing::split_mut(scratch, N * c);
@@ -425,7 +409,7 @@ impl<'a, S: Real, W: Weight, L: Bijection<S>> Bijection<S> for StandardizedConte
         let (cs, rest) = self.standardize_block(ctx, scratch);
         let g_c = block::views_mut::<S, N>(g_std, c);
         self.inner
-            .forward_vjp_head_block(z, cs, head, g_ldj, g_z, g_c, g_inner, ldj, rest);
+            .forward_vjp_head_block(z, cs, cot, Grads::new(g_z, g_c, g_inner), ldj, rest);
         self.back_block(cs, g_std, g_ctx, g_stats);
     }
 }

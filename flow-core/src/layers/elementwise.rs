@@ -34,6 +34,7 @@
 //! saturates to z = 1 in floating point while its log-det stays finite. The density of such a point
 //! is then NaN or −∞, never a silent finite number.
 
+use crate::layers::{Cotangent, Grads};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::Bijection;
@@ -260,13 +261,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Elementwise<'a, W> {
         &self,
         x: &[S],
         _ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        _g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
+        let (g_x, _g_ctx, g_params) = grads.into_parts();
         if self.kind == ElementwiseKind::Affine {
             for ((gx, &gz), (_, s)) in g_x.iter_mut().zip(g_z).zip(self.ms()) {
                 *gx = gz / s.get::<S>();
@@ -299,13 +299,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Elementwise<'a, W> {
         &self,
         z: &[S],
         _ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        _g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_x, g_ldj) = cot.into_parts();
+        let (g_z, _g_ctx, g_params) = grads.into_parts();
         match self.kind.inverse_kind() {
             None => {
                 for ((gz, &gx), (_, s)) in g_z.iter_mut().zip(g_x).zip(self.ms()) {

@@ -12,7 +12,7 @@
 //! and Gaussian elimination with partial pivoting solves `J_Iᵀ v = ĝ` (`O(D³)`). Layers whose
 //! Jacobian is triangular or diagonal override [`Bijection::forward_vjp`] with their direct form.
 
-use crate::layers::Bijection;
+use crate::layers::{Bijection, Cotangent, Grads};
 use crate::{slicing, Real};
 
 /// Scratch of [`forward_vjp_dense`] for a layer of dimension `d`, context `c` and scratch `s`.
@@ -23,18 +23,16 @@ pub(crate) const fn dense_scratch_len(d: usize, c: usize, s: usize) -> usize {
 /// [`Bijection::forward_vjp`] by implicit differentiation with a dense solve (module docs).
 /// `scratch`: `x, ĝ, e` (D each), `J_I` (D²), a context buffer, a row (D), then the layer's
 /// scratch.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_vjp_dense<S: Real, L: Bijection<S> + ?Sized>(
     layer: &L,
     z: &[S],
     ctx: &[S],
-    g_x: &[S],
-    g_ldj: S,
-    g_z: &mut [S],
-    g_ctx: &mut [S],
-    mut g_params: Option<&mut [S]>,
+    cot: Cotangent<&[S], S>,
+    grads: Grads<'_, S>,
     scratch: &mut [S],
 ) {
+    let (g_x, g_ldj) = cot.into_parts();
+    let (g_z, g_ctx, mut g_params) = grads.into_parts();
     let d = layer.dim();
     let (x, rest) = slicing::split_mut(scratch, d);
     let (gh, rest) = slicing::split_mut(rest, d);
@@ -44,7 +42,8 @@ pub(crate) fn forward_vjp_dense<S: Real, L: Bijection<S> + ?Sized>(
     layer.forward(z, ctx, x, rest);
     // ĝ = g_x − g_ℓ ∂ℓ_I/∂x, and the direct part −g_ℓ ∂ℓ_I/∂θ of the parameters' gradient.
     e.fill(S::ZERO);
-    layer.inverse_vjp(x, ctx, e, -g_ldj, gh, g_ctx, g_params.as_deref_mut(), rest);
+    let g = Grads::new(&mut *gh, &mut *g_ctx, g_params.as_deref_mut());
+    layer.inverse_vjp(x, ctx, Cotangent::new(e, -g_ldj), g, rest);
     for (g, &gx) in gh.iter_mut().zip(g_x) {
         *g += gx;
     }
@@ -54,7 +53,13 @@ pub(crate) fn forward_vjp_dense<S: Real, L: Bijection<S> + ?Sized>(
         slicing::add_at(e, i, S::ONE);
         c_tmp.fill(S::ZERO);
         let (row, tail) = slicing::split_mut(rest, d);
-        layer.inverse_vjp(x, ctx, e, S::ZERO, row, c_tmp, None, tail);
+        layer.inverse_vjp(
+            x,
+            ctx,
+            Cotangent::new(e, S::ZERO),
+            Grads::new(row, c_tmp, None),
+            tail,
+        );
         for (j, &r) in row.iter().enumerate() {
             if let Some(a) = jac.get_mut(j * d + i) {
                 *a = r;
@@ -66,7 +71,13 @@ pub(crate) fn forward_vjp_dense<S: Real, L: Bijection<S> + ?Sized>(
     for v in gh.iter_mut() {
         *v = -*v;
     }
-    layer.inverse_vjp(x, ctx, gh, S::ZERO, e, g_ctx, g_params, rest);
+    layer.inverse_vjp(
+        x,
+        ctx,
+        Cotangent::new(gh, S::ZERO),
+        Grads::new(e, g_ctx, g_params),
+        rest,
+    );
 }
 
 /// Solves `A v = b` in place (`b` becomes `v`) for the row-major `n × n` matrix `a` (destroyed),

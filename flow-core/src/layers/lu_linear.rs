@@ -25,6 +25,7 @@
 //! nflows' identity initialization is `L = U = 0` off the diagonal and `d̃ = ln(e^{1−ε} − 1)`.
 
 use crate::layers::Bijection;
+use crate::layers::{Cotangent, Grads};
 use crate::{math, slicing, Real, Weight};
 
 /// Index of `L[i][j]` (`j < i`) among the strictly lower entries (row-major).
@@ -166,13 +167,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for LuLinear<'a, W> {
         &self,
         x: &[S],
         _ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        _g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
+        let (g_x, _g_ctx, g_params) = grads.into_parts();
         let d = self.dim;
         let (y, rest) = slicing::split_mut(scratch, d);
         let g_y = slicing::head_mut(rest, d);

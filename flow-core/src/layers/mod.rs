@@ -28,22 +28,17 @@ pub mod radial;
 pub mod spline;
 pub mod transformer;
 
+pub use crate::cotangent::{BlockGrads, BlockHead, Cotangent, Grads, Head, SampleHead};
 use crate::{block, slicing, Real};
-
-/// The head of a block vector-Jacobian product: `head(s, z, g_z)` sees sample `s`'s base point
-/// `z` and writes `∂L/∂z` (see [`Bijection::inverse_vjp_head_block`]).
-pub type BlockHead<'h, S> = dyn FnMut(usize, &[S], &mut [S]) + 'h;
-
-/// The head of a sampling-direction block VJP: `head(x, ldj, g_x)` sees the block's outputs
-/// (`N × D`, sample after sample) and log-determinants and writes `∂L/∂x` in the same layout
-/// (see [`Bijection::forward_vjp_head_block`]).
-pub type SampleHead<'h, S> = dyn FnMut(&[S], &[S], &mut [S]) + 'h;
 
 /// One invertible layer `x ↔ z`, optionally conditioned on a context vector.
 ///
 /// Buffers: every method takes a `scratch` slice of at least [`Bijection::scratch_len`] elements.
 /// Output slices have length [`Bijection::dim`]; `ctx` has length [`Bijection::context_dim`]
 /// (empty for unconditional layers).
+///
+/// Vector-Jacobian products start from a [`Cotangent`] of the output and write [`Grads`] (see
+/// [`crate::cotangent`]).
 ///
 /// The methods of this crate's layers have no panic path, whatever the slice lengths (baked code
 /// must have none, see `examples/nostd-check`): with slices shorter than documented they write
@@ -57,7 +52,7 @@ pub trait Bijection<S: Real> {
         0
     }
 
-    /// Number of trainable parameters (the length of `g_params` in [`Bijection::inverse_vjp`]).
+    /// Number of trainable parameters (the length of [`Grads::params`]).
     fn n_params(&self) -> usize;
 
     /// Scratch elements that every method of this layer needs at most.
@@ -128,21 +123,17 @@ pub trait Bijection<S: Real> {
 
     /// [`Bijection::inverse_vjp_head`] adding the log-determinant into `ldj` (as
     /// [`Bijection::inverse_acc`]), so that a composition sums them in the order of its `inverse`.
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     fn inverse_vjp_head_acc(
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         ldj: &mut S,
         scratch: &mut [S],
     ) {
-        *ldj += self.inverse_vjp_head(x, ctx, head, g_ldj, g_x, g_ctx, g_params, scratch);
+        *ldj += self.inverse_vjp_head(x, ctx, cot, grads, scratch);
     }
 
     /// Scratch elements of [`Bijection::inverse_vjp_block`] and
@@ -152,82 +143,82 @@ pub trait Bijection<S: Real> {
         self.scratch_len() + 2 * self.dim()
     }
 
-    /// [`Bijection::inverse_vjp`] for a block of `N` samples: writes `g_x[s]`, adds into
-    /// `g_ctx[s]` and, when given, adds every sample's parameter gradient into `g_params`, bit for
-    /// bit the single-sample calls made sample after sample. Layers with a network override it to
-    /// run the network's cached forward and backward once for the block. `scratch` needs
-    /// [`Bijection::block_vjp_scratch_len`]`(N)`.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Bijection::inverse_vjp`] for a block of `N` samples: writes `grads.input[s]`, adds into
+    /// `grads.ctx[s]` and, when given, adds every sample's parameter gradient into
+    /// `grads.params`, bit for bit the single-sample calls made sample after sample. Layers with a
+    /// network override it to run the network's cached forward and backward once for the block.
+    /// `scratch` needs [`Bijection::block_vjp_scratch_len`]`(N)`.
     #[inline]
     fn inverse_vjp_block<const N: usize>(
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) where
         Self: Sized,
     {
-        let per_sample = x.into_iter().zip(ctx).zip(g_z).zip(g_x).zip(g_ctx);
+        let Grads {
+            input,
+            ctx: g_ctx,
+            mut params,
+        } = grads;
+        let per_sample = x.into_iter().zip(ctx).zip(cot.out).zip(input).zip(g_ctx);
         for ((((xs, cs), gz), gx), gc) in per_sample {
-            self.inverse_vjp(xs, cs, gz, g_ldj, gx, gc, g_params.as_deref_mut(), scratch);
+            let g = Grads::new(gx, gc, params.as_deref_mut());
+            self.inverse_vjp(xs, cs, Cotangent::new(gz, cot.ldj), g, scratch);
         }
     }
 
     /// [`Bijection::inverse_vjp_head_acc`] for a block of `N` samples: `head(s, z, g_z)` sees
-    /// sample `s`'s base point; parameter gradients are added into `g_params` (when given) as by
-    /// [`Bijection::inverse_vjp_block`]. Every sample's results are bit for bit the single-sample
-    /// ones. `scratch` needs [`Bijection::block_vjp_scratch_len`]`(N)`.
-    #[allow(clippy::too_many_arguments)]
+    /// sample `s`'s base point; parameter gradients are added into `grads.params` (when given)
+    /// as by [`Bijection::inverse_vjp_block`]. Every sample's results are bit for bit the
+    /// single-sample ones. `scratch` needs [`Bijection::block_vjp_scratch_len`]`(N)`.
     #[inline]
     fn inverse_vjp_head_block<const N: usize>(
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut BlockHead<'_, S>,
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut BlockHead<'_, S>, S>,
+        grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) where
         Self: Sized,
     {
-        let per_sample = x.into_iter().zip(ctx).zip(g_x).zip(g_ctx).zip(ldj.iter_mut());
+        let (head, g_ldj) = cot.into_parts();
+        let Grads {
+            input,
+            ctx: g_ctx,
+            mut params,
+        } = grads;
+        let per_sample = x.into_iter().zip(ctx).zip(input).zip(g_ctx).zip(ldj.iter_mut());
         for (s, ((((xs, cs), gx), gc), l)) in per_sample.enumerate() {
             let mut one = |z: &[S], g: &mut [S]| head(s, z, g);
-            let gp = g_params.as_deref_mut();
-            self.inverse_vjp_head_acc(xs, cs, &mut one, g_ldj, gx, gc, gp, l, scratch);
+            let g = Grads::new(gx, gc, params.as_deref_mut());
+            self.inverse_vjp_head_acc(xs, cs, Cotangent::new(&mut one, g_ldj), g, l, scratch);
         }
     }
 
-    /// [`Bijection::inverse`] then [`Bijection::inverse_vjp`] with `g_z` chosen from the output:
-    /// `head(z, g_z)` sees `z` and writes `∂L/∂z`. Returns log|det ∂z/∂x|. Compositions override
-    /// it to keep their intermediate values instead of recomputing them (training's hot path).
-    /// Needs `2·dim` scratch beyond [`Bijection::scratch_len`].
-    #[allow(clippy::too_many_arguments)]
+    /// [`Bijection::inverse`] then [`Bijection::inverse_vjp`] with `∂L/∂z` chosen from the
+    /// output: the head `cot.out(z, g_z)` sees `z` and writes `∂L/∂z`. Returns log|det ∂z/∂x|.
+    /// Compositions override it to keep their intermediate values instead of recomputing them
+    /// (training's hot path). Needs `2·dim` scratch beyond [`Bijection::scratch_len`].
     fn inverse_vjp_head(
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) -> S {
         let d = self.dim();
         let (z, rest) = slicing::split_mut(scratch, d);
         let (g_z, rest) = slicing::split_mut(rest, d);
         let ldj = self.inverse(x, ctx, z, rest);
-        head(z, g_z);
-        self.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, rest);
+        (cot.out)(z, g_z);
+        self.inverse_vjp(x, ctx, Cotangent::new(g_z, cot.ldj), grads, rest);
         ldj
     }
 
@@ -238,26 +229,22 @@ pub trait Bijection<S: Real> {
 
     /// Vector-Jacobian product of [`Bijection::forward`] (the sampling direction) at `z`.
     ///
-    /// For a loss L(x, ℓ) with `g_x = ∂L/∂x` and `g_ldj = ∂L/∂ℓ` (ℓ = log|det ∂x/∂z|), writes
-    /// `g_z = dL/dz` (overwriting), adds dL/d(ctx) into `g_ctx`, and, when `g_params` is given, adds
-    /// dL/dθ into it. Reverse-KL training needs it: `x = T(u)` depends on θ through the sampling
-    /// pass. The default differentiates [`Bijection::inverse`] implicitly with a dense solve
-    /// (`D + 2` calls of [`Bijection::inverse_vjp`]; see `layers/implicit.rs`); layers with a
-    /// triangular or explicit sampling map override it. `scratch` needs
-    /// [`Bijection::forward_vjp_scratch_len`].
-    #[allow(clippy::too_many_arguments)]
+    /// For a loss L(x, ℓ) with `cot = (∂L/∂x, ∂L/∂ℓ)` (ℓ = log|det ∂x/∂z|), writes
+    /// `grads.input = dL/dz` (overwriting), adds dL/d(ctx) into `grads.ctx`, and, when
+    /// `grads.params` is given, adds dL/dθ into it. Reverse-KL training needs it: `x = T(u)`
+    /// depends on θ through the sampling pass. The default differentiates
+    /// [`Bijection::inverse`] implicitly with a dense solve (`D + 2` calls of
+    /// [`Bijection::inverse_vjp`]; see `layers/implicit.rs`); layers with a triangular or explicit
+    /// sampling map override it. `scratch` needs [`Bijection::forward_vjp_scratch_len`].
     fn forward_vjp(
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        implicit::forward_vjp_dense(self, z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch);
+        implicit::forward_vjp_dense(self, z, ctx, cot, grads, scratch);
     }
 
     /// Scratch elements of [`Bijection::forward_vjp_block`] for `n` samples.
@@ -266,29 +253,31 @@ pub trait Bijection<S: Real> {
         self.forward_vjp_scratch_len()
     }
 
-    /// [`Bijection::forward_vjp`] for a block of `N` samples: writes `g_z[s]`, adds into
-    /// `g_ctx[s]` and, when given, adds every sample's parameter gradient into `g_params`, bit for
-    /// bit the single-sample calls made sample after sample. Layers with a network and a one-pass
-    /// sampling direction override it to run the network once for the block. `scratch` needs
-    /// [`Bijection::block_forward_vjp_scratch_len`]`(N)`.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Bijection::forward_vjp`] for a block of `N` samples: writes `grads.input[s]`, adds into
+    /// `grads.ctx[s]` and, when given, adds every sample's parameter gradient into
+    /// `grads.params`, bit for bit the single-sample calls made sample after sample. Layers with a
+    /// network and a one-pass sampling direction override it to run the network once for the
+    /// block. `scratch` needs [`Bijection::block_forward_vjp_scratch_len`]`(N)`.
     #[inline]
     fn forward_vjp_block<const N: usize>(
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        g_x: [&[S]; N],
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) where
         Self: Sized,
     {
-        let per_sample = z.into_iter().zip(ctx).zip(g_x).zip(g_z).zip(g_ctx);
+        let Grads {
+            input,
+            ctx: g_ctx,
+            mut params,
+        } = grads;
+        let per_sample = z.into_iter().zip(ctx).zip(cot.out).zip(input).zip(g_ctx);
         for ((((zs, cs), gx), gz), gc) in per_sample {
-            self.forward_vjp(zs, cs, gx, g_ldj, gz, gc, g_params.as_deref_mut(), scratch);
+            let g = Grads::new(gz, gc, params.as_deref_mut());
+            self.forward_vjp(zs, cs, Cotangent::new(gx, cot.ldj), g, scratch);
         }
     }
 
@@ -300,22 +289,19 @@ pub trait Bijection<S: Real> {
         2 * n * self.dim() + inner
     }
 
-    /// The sampling pass of a block and its VJP with `g_x` chosen from the output: runs
-    /// [`Bijection::forward_acc_block`] (adding into `ldj`), calls `head(x, ldj, g_x)` once with
-    /// the block's outputs, then [`Bijection::forward_vjp_block`] with that cotangent. Bit for bit
-    /// the two calls; compositions override it to keep their intermediate values (reverse-KL
-    /// training's hot path). `scratch` needs [`Bijection::block_forward_vjp_head_scratch_len`]`(N)`.
-    #[allow(clippy::too_many_arguments)]
+    /// The sampling pass of a block and its VJP with `∂L/∂x` chosen from the output: runs
+    /// [`Bijection::forward_acc_block`] (adding into `ldj`), calls the head `cot.out(x, ldj, g_x)`
+    /// once with the block's outputs, then [`Bijection::forward_vjp_block`] with that cotangent.
+    /// Bit for bit the two calls; compositions override it to keep their intermediate values
+    /// (reverse-KL training's hot path). `scratch` needs
+    /// [`Bijection::block_forward_vjp_head_scratch_len`]`(N)`.
     #[inline]
     fn forward_vjp_head_block<const N: usize>(
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut SampleHead<'_, S>,
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut SampleHead<'_, S>, S>,
+        grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) where
@@ -329,26 +315,22 @@ pub trait Bijection<S: Real> {
             return;
         };
         self.forward_acc_block(z, ctx, block::views_mut::<S, N>(x, d), ldj, rest);
-        head(x, ldj, g_x);
+        (cot.out)(x, ldj, g_x);
         let g_xv = block::views::<S, N>(g_x, d);
-        self.forward_vjp_block(z, ctx, g_xv, g_ldj, g_z, g_ctx, g_params, rest);
+        self.forward_vjp_block(z, ctx, Cotangent::new(g_xv, cot.ldj), grads, rest);
     }
 
     /// Vector-Jacobian product of [`Bijection::inverse`] at `x`.
     ///
-    /// For a loss L(z, ℓ) with `g_z = ∂L/∂z` and `g_ldj = ∂L/∂ℓ` (ℓ = log|det ∂z/∂x|), writes
-    /// `g_x = dL/dx` (overwriting), adds dL/d(ctx) into `g_ctx`, and, when `g_params` is given, adds
-    /// dL/dθ into it (same layout as the layer's parameters).
-    #[allow(clippy::too_many_arguments)]
+    /// For a loss L(z, ℓ) with `cot = (∂L/∂z, ∂L/∂ℓ)` (ℓ = log|det ∂z/∂x|), writes
+    /// `grads.input = dL/dx` (overwriting), adds dL/d(ctx) into `grads.ctx`, and, when
+    /// `grads.params` is given, adds dL/dθ into it (same layout as the layer's parameters).
     fn inverse_vjp(
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     );
 }

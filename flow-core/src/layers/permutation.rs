@@ -9,6 +9,7 @@
 //! log|det| = 0 both ways. There are no trainable parameters.
 
 use crate::layers::Bijection;
+use crate::layers::{Cotangent, Grads};
 use crate::Real;
 
 /// A fixed permutation layer: `z[i] = x[perm[i]]` in the density direction.
@@ -89,13 +90,12 @@ impl<'a, S: Real> Bijection<S> for Permutation<'a> {
         &self,
         _x: &[S],
         _ctx: &[S],
-        g_z: &[S],
-        _g_ldj: S,
-        g_x: &mut [S],
-        _g_ctx: &mut [S],
-        _g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_z, _g_ldj) = cot.into_parts();
+        let (g_x, _g_ctx, _g_params) = grads.into_parts();
         for (&g, &p) in g_z.iter().zip(self.perm) {
             if let Some(gx) = g_x.get_mut(usize::from(p)) {
                 *gx = g;
@@ -112,13 +112,12 @@ impl<'a, S: Real> Bijection<S> for Permutation<'a> {
         &self,
         _z: &[S],
         _ctx: &[S],
-        g_x: &[S],
-        _g_ldj: S,
-        g_z: &mut [S],
-        _g_ctx: &mut [S],
-        _g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_x, _g_ldj) = cot.into_parts();
+        let (g_z, _g_ctx, _g_params) = grads.into_parts();
         for (gz, &p) in g_z.iter_mut().zip(self.perm) {
             *gz = g_x.get(usize::from(p)).copied().unwrap_or(S::NAN);
         }

@@ -33,6 +33,7 @@
 //! Parameters, `2D + 1` long: `[u (D), w (D), b]` (normflows' `u`, `w`, `b`).
 
 use crate::layers::Bijection;
+use crate::layers::{Cotangent, Grads};
 use crate::{math, slicing, Real, Weight};
 
 /// Iteration cap of the root solve (bisection alone halves the bracket each step).
@@ -238,13 +239,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Planar<'a, W> {
         &self,
         x: &[S],
         _ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        _g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
+        let (g_x, _g_ctx, g_params) = grads.into_parts();
         let uw = self.uw();
         let co = self.coefs::<S>(uw);
         let alpha = solve_alpha(w_dot(uw.1, x), co.c, co.sp, co.b);
@@ -389,7 +389,13 @@ mod tests {
                         // Gradients stay finite.
                         let mut gx = std::vec![0.0; d];
                         let mut gp = std::vec![0.0; params.len()];
-                        layer.inverse_vjp(&x, &[], &z, 0.7, &mut gx, &mut [], Some(&mut gp), &mut []);
+                        layer.inverse_vjp(
+                            &x,
+                            &[],
+                            Cotangent::new(&z, 0.7),
+                            Grads::new(&mut gx, &mut [], Some(&mut gp)),
+                            &mut [],
+                        );
                         assert!(gx.iter().chain(&gp).all(|v| !v.is_nan()), "s={s} off={off}");
                         // Finite differences where the Jacobian is not near-singular.
                         if s == -5.0 || s == 40.0 || (s == -30.0 && off.abs() > 0.1) {
@@ -443,11 +449,8 @@ mod tests {
                 Planar { params: &params[..] }.inverse_vjp(
                     &x,
                     &[],
-                    &gz,
-                    gl,
-                    &mut gx,
-                    &mut [],
-                    Some(&mut gp),
+                    Cotangent::new(&gz, gl),
+                    Grads::new(&mut gx, &mut [], Some(&mut gp)),
                     &mut [],
                 );
                 let rich = |f: &dyn Fn(f64) -> f64| {

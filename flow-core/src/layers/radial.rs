@@ -29,6 +29,7 @@
 //! `softplus(β) − |α|`; convert with `α̃ = softplus⁻¹(|α|)`, `β̃ = β`).
 
 use crate::layers::Bijection;
+use crate::layers::{Cotangent, Grads};
 use crate::{math, slicing, Real, Weight};
 
 /// A radial layer (see the module docs).
@@ -163,13 +164,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Radial<'a, W> {
         &self,
         x: &[S],
         _ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        _g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         _scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
+        let (g_x, _g_ctx, g_params) = grads.into_parts();
         let d = self.d();
         let co = self.coefs::<S>();
         let (a, p) = (co.alpha, co.p);
@@ -303,7 +303,13 @@ mod tests {
                         let gz = rng.normals(d);
                         let mut gx = std::vec![0.0; d];
                         let mut gp = std::vec![0.0; params.len()];
-                        layer.inverse_vjp(&x, &[], &gz, 0.7, &mut gx, &mut [], Some(&mut gp), &mut []);
+                        layer.inverse_vjp(
+                            &x,
+                            &[],
+                            Cotangent::new(&gz, 0.7),
+                            Grads::new(&mut gx, &mut [], Some(&mut gp)),
+                            &mut [],
+                        );
                         assert!(gx.iter().chain(&gp).all(|v| v.is_finite()), "{at} {bt} {scale}");
                         // (At |x| ~ 1e3, central differences with h = 1e-6 have ~1e-7 rounding noise.)
                         if (1e-2..=1.0).contains(&scale) && bt > -100.0 && at > -100.0 {

@@ -12,6 +12,7 @@ use crate::layers::permutation::Permutation;
 use crate::layers::planar::Planar;
 use crate::layers::radial::Radial;
 use crate::layers::Bijection;
+use crate::layers::{BlockGrads, Cotangent, Grads};
 use crate::model::{BaseDesc, LayerDesc, NetDesc, Span};
 use crate::nn::Mlp;
 use crate::{Real, Weight};
@@ -194,14 +195,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AnyLayer<'a, W> {
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        dispatch!(self, l => l.inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch))
+        dispatch!(self, l => l.inverse_vjp(x, ctx, cot, grads, scratch))
     }
     #[inline]
     fn forward_vjp_scratch_len(&self) -> usize {
@@ -211,14 +209,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AnyLayer<'a, W> {
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        dispatch!(self, l => l.forward_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch))
+        dispatch!(self, l => l.forward_vjp(z, ctx, cot, grads, scratch))
     }
     #[inline]
     fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
@@ -229,14 +224,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AnyLayer<'a, W> {
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        g_x: [&[S]; N],
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
-        dispatch!(self, l => l.forward_vjp_block(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch))
+        dispatch!(self, l => l.forward_vjp_block(z, ctx, cot, grads, scratch))
     }
     #[inline]
     fn block_scratch_len(&self, n: usize) -> usize {
@@ -262,14 +254,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for AnyLayer<'a, W> {
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
-        dispatch!(self, l => l.inverse_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch))
+        dispatch!(self, l => l.inverse_vjp_block(x, ctx, cot, grads, scratch))
     }
 }
 

@@ -5,6 +5,7 @@ use super::layers::{slice, AnyLayer};
 use super::sequence::Sequence;
 use crate::layers::context::StandardizedContext;
 use crate::layers::{Bijection, BlockHead, SampleHead};
+use crate::layers::{BlockGrads, Cotangent, Grads, Head};
 use crate::model::{LayerDesc, ModelDesc};
 use crate::{Real, Weight};
 
@@ -142,16 +143,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         ldj: &mut S,
         scratch: &mut [S],
     ) {
-        self.view()
-            .inverse_vjp_head_acc(x, ctx, head, g_ldj, g_x, g_ctx, g_params, ldj, scratch)
+        self.view().inverse_vjp_head_acc(x, ctx, cot, grads, ldj, scratch)
     }
     #[inline]
     fn block_vjp_scratch_len(&self, n: usize) -> usize {
@@ -162,61 +159,46 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
-        self.view()
-            .inverse_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch)
+        self.view().inverse_vjp_block(x, ctx, cot, grads, scratch)
     }
     #[inline]
     fn inverse_vjp_head_block<const N: usize>(
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut BlockHead<'_, S>,
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut BlockHead<'_, S>, S>,
+        grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
         self.view()
-            .inverse_vjp_head_block(x, ctx, head, g_ldj, g_x, g_ctx, g_params, ldj, scratch)
+            .inverse_vjp_head_block(x, ctx, cot, grads, ldj, scratch)
     }
     #[inline]
     fn inverse_vjp_head(
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) -> S {
-        self.view()
-            .inverse_vjp_head(x, ctx, head, g_ldj, g_x, g_ctx, g_params, scratch)
+        self.view().inverse_vjp_head(x, ctx, cot, grads, scratch)
     }
     #[inline]
     fn inverse_vjp(
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        self.view()
-            .inverse_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch)
+        self.view().inverse_vjp(x, ctx, cot, grads, scratch)
     }
     #[inline]
     fn forward_vjp_scratch_len(&self) -> usize {
@@ -227,15 +209,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        self.view()
-            .forward_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch)
+        self.view().forward_vjp(z, ctx, cot, grads, scratch)
     }
     #[inline]
     fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
@@ -246,15 +224,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        g_x: [&[S]; N],
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
-        self.view()
-            .forward_vjp_block(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch)
+        self.view().forward_vjp_block(z, ctx, cot, grads, scratch)
     }
     #[inline]
     fn block_forward_vjp_head_scratch_len(&self, n: usize) -> usize {
@@ -265,15 +239,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Layers<'a, W> {
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut SampleHead<'_, S>,
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut SampleHead<'_, S>, S>,
+        grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
         self.view()
-            .forward_vjp_head_block(z, ctx, head, g_ldj, g_z, g_ctx, g_params, ldj, scratch)
+            .forward_vjp_head_block(z, ctx, cot, grads, ldj, scratch)
     }
 }

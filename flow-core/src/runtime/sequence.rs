@@ -6,6 +6,7 @@ use super::layers::{base_span, layer_span};
 use super::model_layers::Layers;
 use crate::block;
 use crate::layers::{Bijection, BlockHead, SampleHead};
+use crate::layers::{BlockGrads, Cotangent, Grads, Head};
 use crate::model::BaseDesc;
 use crate::{slicing, Real, Weight};
 
@@ -124,21 +125,16 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
         self.inverse_vjp_head(
             x,
             ctx,
-            &mut |_, g| slicing::copy(g, g_z),
-            g_ldj,
-            g_x,
-            g_ctx,
-            g_params,
+            Cotangent::new(&mut |_, g| slicing::copy(g, g_z), g_ldj),
+            grads,
             scratch,
         );
     }
@@ -212,14 +208,13 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut BlockHead<'_, S>,
-        g_ldj: S,
-        mut g_x: [&mut [S]; N],
-        mut g_ctx: [&mut [S]; N],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut BlockHead<'_, S>, S>,
+        grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
+        let (head, g_ldj) = cot.into_parts();
+        let (mut g_x, mut g_ctx, mut g_params) = grads.into_parts();
         let d = self.desc.dim as usize;
         let n = self.len();
         let Some((outs, rest)) = scratch.split_at_mut_checked(n.max(1) * N * d) else {
@@ -262,12 +257,14 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
             let g_c = g_ctx.each_mut().map(|g| &mut **g);
             let g_out = block::views::<S, N>(ga, d);
             // ga holds dL/d(output of layer i); write dL/d(input) into gb, then copy it back.
-            if i == 0 {
-                let g_in = g_x.each_mut().map(|g| &mut **g);
-                l.inverse_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
+            let g_in = if i == 0 {
+                g_x.each_mut().map(|g| &mut **g)
             } else {
-                let g_in = block::views_mut::<S, N>(gb, d);
-                l.inverse_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
+                block::views_mut::<S, N>(gb, d)
+            };
+            let grads = Grads::new(g_in, g_c, gp);
+            l.inverse_vjp_block(input, ctx, Cotangent::new(g_out, g_ldj), grads, rest);
+            if i != 0 {
                 slicing::copy(ga, gb);
             }
         }
@@ -278,13 +275,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
         &self,
         x: &[S],
         ctx: &[S],
-        head: &mut dyn FnMut(&[S], &mut [S]),
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut Head<'_, S>, S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) -> S {
+        let (head, g_ldj) = cot.into_parts();
+        let (g_x, g_ctx, mut g_params) = grads.into_parts();
         let d = self.desc.dim as usize;
         let n = self.len();
         // outs[k] = output of layer k; the last one is z.
@@ -318,10 +314,10 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
             };
             let gp = self.g_params_of(g_params.as_deref_mut(), i);
             // ga holds dL/d(output of layer i); write dL/d(input) into gb, then swap roles.
-            if i == 0 {
-                l.inverse_vjp(input, ctx, ga, g_ldj, g_x, g_ctx, gp, rest);
-            } else {
-                l.inverse_vjp(input, ctx, ga, g_ldj, gb, g_ctx, gp, rest);
+            let g_in: &mut [S] = if i == 0 { &mut *g_x } else { &mut *gb };
+            let grads = Grads::new(g_in, &mut *g_ctx, gp);
+            l.inverse_vjp(input, ctx, Cotangent::new(ga, g_ldj), grads, rest);
+            if i != 0 {
                 slicing::copy(ga, gb);
             }
         }
@@ -346,13 +342,12 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_x, g_ldj) = cot.into_parts();
+        let (g_z, g_ctx, mut g_params) = grads.into_parts();
         let d = self.desc.dim as usize;
         let n = self.len();
         if n == 0 {
@@ -384,10 +379,10 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
             };
             let gp = self.g_params_of(g_params.as_deref_mut(), i);
             // ga holds dL/d(output of step k); write dL/d(its input) into gb, then swap roles.
-            if k == 0 {
-                l.forward_vjp(input, ctx, ga, g_ldj, g_z, g_ctx, gp, rest);
-            } else {
-                l.forward_vjp(input, ctx, ga, g_ldj, gb, g_ctx, gp, rest);
+            let g_in: &mut [S] = if k == 0 { &mut *g_z } else { &mut *gb };
+            let grads = Grads::new(g_in, &mut *g_ctx, gp);
+            l.forward_vjp(input, ctx, Cotangent::new(ga, g_ldj), grads, rest);
+            if k != 0 {
                 slicing::copy(ga, gb);
             }
         }
@@ -411,13 +406,11 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        g_x: [&[S]; N],
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
+        let (g_x, g_ldj) = cot.into_parts();
         let d = self.desc.dim as usize;
         let mut head = |_: &[S], _: &[S], g: &mut [S]| {
             for (gs, gx) in block::views_mut::<S, N>(g, d).into_iter().zip(g_x) {
@@ -425,7 +418,7 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
             }
         };
         let mut ldj = [S::ZERO; N];
-        self.forward_vjp_head_block(z, ctx, &mut head, g_ldj, g_z, g_ctx, g_params, &mut ldj, scratch);
+        self.forward_vjp_head_block(z, ctx, Cotangent::new(&mut head, g_ldj), grads, &mut ldj, scratch);
     }
 
     fn block_forward_vjp_head_scratch_len(&self, n: usize) -> usize {
@@ -438,14 +431,13 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        head: &mut SampleHead<'_, S>,
-        g_ldj: S,
-        mut g_z: [&mut [S]; N],
-        mut g_ctx: [&mut [S]; N],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<&mut SampleHead<'_, S>, S>,
+        grads: BlockGrads<'_, S, N>,
         ldj: &mut [S; N],
         scratch: &mut [S],
     ) {
+        let (head, g_ldj) = cot.into_parts();
+        let (mut g_z, mut g_ctx, mut g_params) = grads.into_parts();
         let d = self.desc.dim as usize;
         let n = self.len();
         let Some((outs, rest)) = scratch.split_at_mut_checked(n.max(1) * N * d) else {
@@ -495,10 +487,22 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
             // ga holds dL/d(outputs of step k); write dL/d(its inputs) into gb, then copy back.
             if k == 0 {
                 let g_in = g_z.each_mut().map(|g| &mut **g);
-                l.forward_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
+                l.forward_vjp_block(
+                    input,
+                    ctx,
+                    Cotangent::new(g_out, g_ldj),
+                    Grads::new(g_in, g_c, gp),
+                    rest,
+                );
             } else {
                 let g_in = block::views_mut::<S, N>(gb, d);
-                l.forward_vjp_block(input, ctx, g_out, g_ldj, g_in, g_c, gp, rest);
+                l.forward_vjp_block(
+                    input,
+                    ctx,
+                    Cotangent::new(g_out, g_ldj),
+                    Grads::new(g_in, g_c, gp),
+                    rest,
+                );
                 slicing::copy(ga, gb);
             }
         }

@@ -4,6 +4,7 @@
 //! (the FMA instruction instead of libm's routine) inside a function compiled for the feature
 //! set, so the compiler vectorizes the same operations in the same order with wider registers.
 
+use crate::cotangent::Grads;
 use crate::lanes::LaneTask;
 use core::arch::x86_64::{__cpuid, __cpuid_count, _mm_cvtsd_f64, _mm_cvtss_f32, _mm_fmadd_sd, _mm_fmadd_ss};
 use core::arch::x86_64::{_mm_set_sd, _mm_set_ss, _xgetbv};
@@ -237,7 +238,7 @@ fn mlp_backward_block_avx2<S: Real, W: Weight, const N: usize>(
     cache: &[S],
     (g_x, g_c, g_params, scratch): BackwardOut<'_, S, N>,
 ) {
-    mlp.backward_block_impl(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+    mlp.backward_block_impl(x, c, cache, g_out, Grads::new(g_x, g_c, g_params), scratch);
 }
 
 /// [`Mlp::backward_block_impl`] compiled for AVX-512 (see [`mlp_backward_block_avx2`]).
@@ -248,7 +249,7 @@ fn mlp_backward_block_avx512<S: Real, W: Weight, const N: usize>(
     cache: &[S],
     (g_x, g_c, g_params, scratch): BackwardOut<'_, S, N>,
 ) {
-    mlp.backward_block_impl(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+    mlp.backward_block_impl(x, c, cache, g_out, Grads::new(g_x, g_c, g_params), scratch);
 }
 
 /// [`Mlp::backward_block`] compiled for `k` (at most the detected kernel): `None` when it ran,

@@ -24,6 +24,7 @@
 //! The VJPs (single sample, block, and the D-pass inverse's by implicit differentiation) are in
 //! `vjp.rs`.
 
+use crate::layers::{BlockGrads, Cotangent, Grads};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::affine::Affine;
@@ -260,16 +261,13 @@ impl<'a, S: Real, W: Weight, T: Transformer> Bijection<S> for Autoregressive<'a,
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
         match self.direction {
-            Direction::Maf => self.pass_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
-            Direction::Iaf => self.iaf_vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch),
+            Direction::Maf => self.pass_vjp(x, ctx, cot, grads, scratch),
+            Direction::Iaf => self.iaf_vjp(x, ctx, cot, grads, scratch),
         }
     }
 
@@ -288,16 +286,13 @@ impl<'a, S: Real, W: Weight, T: Transformer> Bijection<S> for Autoregressive<'a,
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
         match self.direction {
-            Direction::Maf => self.iaf_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch),
-            Direction::Iaf => self.pass_vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch),
+            Direction::Maf => self.iaf_vjp(z, ctx, cot, grads, scratch),
+            Direction::Iaf => self.pass_vjp(z, ctx, cot, grads, scratch),
         }
     }
 
@@ -316,17 +311,14 @@ impl<'a, S: Real, W: Weight, T: Transformer> Bijection<S> for Autoregressive<'a,
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        g_x: [&[S]; N],
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
         if self.is_maf() {
-            self.iaf_vjp_each(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch);
+            self.iaf_vjp_each(z, ctx, cot, grads, scratch);
         } else {
-            self.pass_vjp_block(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch);
+            self.pass_vjp_block(z, ctx, cot, grads, scratch);
         }
     }
 
@@ -345,17 +337,14 @@ impl<'a, S: Real, W: Weight, T: Transformer> Bijection<S> for Autoregressive<'a,
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
         if self.is_maf() {
-            self.pass_vjp_block(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch);
+            self.pass_vjp_block(x, ctx, cot, grads, scratch);
         } else {
-            self.iaf_vjp_each(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch);
+            self.iaf_vjp_each(x, ctx, cot, grads, scratch);
         }
     }
 }

@@ -6,15 +6,15 @@
 use super::Autoregressive;
 use crate::block;
 use crate::layers::transformer::Transformer;
-use crate::layers::Bijection;
+use crate::layers::{Bijection, BlockGrads, Cotangent, Grads};
 use crate::{slicing, Real, Weight};
 
 impl<'a, W: Weight, T: Transformer> Autoregressive<'a, W, T> {
     /// The transformer's part of the VJP of `F` for one sample: with the conditioner's outputs
     /// `out` at `y`, writes `g_y` (the direct path `∂zᵢ/∂yᵢ`) and `g_out`, the cotangent of `out`
     /// (the conditioner's backward pass adds the rest of `g_y`).
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn pass_vjp_step<S: Real>(
         &self,
         y: &[S],
@@ -35,26 +35,24 @@ impl<'a, W: Weight, T: Transformer> Autoregressive<'a, W, T> {
     /// VJP of `F` at `y` for cotangents `(g_z, g_ldj)`: writes `g_y`, adds into `g_ctx` and
     /// `g_params` (the conditioner's cached forward, the transformer's step, the conditioner's
     /// backward).
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(super) fn pass_vjp<S: Real>(
         &self,
         y: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_y: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
+        let (g_y, g_ctx, g_params) = grads.into_parts();
         let net = &self.net;
         let (out, rest) = slicing::split_mut(scratch, self.n_out());
         let (g_out, rest) = slicing::split_mut(rest, self.n_out());
         let (cache, rest) = slicing::split_mut(rest, net.cache_len());
         net.forward_cached(y, ctx, out, cache);
         self.pass_vjp_step(y, out, g_z, g_ldj, g_y, g_out, rest);
-        net.backward(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
+        net.backward(y, ctx, cache, g_out, Grads::new(g_y, g_ctx, g_params), rest);
     }
 
     /// Scratch of `pass_vjp_block` for `n` samples: the outputs and their cotangents, the
@@ -70,18 +68,16 @@ impl<'a, W: Weight, T: Transformer> Autoregressive<'a, W, T> {
     /// The VJP of `F` for a block of samples (the network's cached forward and backward once
     /// for the block), adding the samples' parameter gradients in order into `g_params` when
     /// given; bit for bit the single-sample VJPs called sample after sample.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn pass_vjp_block<S: Real, const N: usize>(
         &self,
         y: [&[S]; N],
         ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        mut g_y: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
+        let (g_z, g_ldj) = cot.into_parts();
+        let (mut g_y, g_ctx, g_params) = grads.into_parts();
         let net = &self.net;
         let w = self.n_out();
         let Some((out, rest)) = scratch.split_at_mut_checked(N * w) else {
@@ -100,26 +96,30 @@ impl<'a, W: Weight, T: Transformer> Autoregressive<'a, W, T> {
             self.pass_vjp_step(ys, o, gz, g_ldj, gy, go, rest);
         }
         let g_out = block::views::<S, N>(g_out, w);
-        net.backward_block(y, ctx, cache, g_out, g_y, g_ctx, g_params, rest);
+        net.backward_block(y, ctx, cache, g_out, Grads::new(g_y, g_ctx, g_params), rest);
     }
 
     /// `iaf_vjp` sample after sample (the block VJP of the D-pass inverse), parameter gradients
     /// added in sample order.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn iaf_vjp_each<S: Real, const N: usize>(
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        g_u: [&[S]; N],
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
+        let (g_u, g_ldj) = cot.into_parts();
+        let (g_x, g_ctx, mut g_params) = grads.into_parts();
         let per_sample = x.into_iter().zip(ctx).zip(g_u).zip(g_x).zip(g_ctx);
         for ((((xs, cs), gu), gx), gc) in per_sample {
-            self.iaf_vjp(xs, cs, gu, g_ldj, gx, gc, g_params.as_deref_mut(), scratch);
+            self.iaf_vjp(
+                xs,
+                cs,
+                Cotangent::new(gu, g_ldj),
+                Grads::new(gx, gc, g_params.as_deref_mut()),
+                scratch,
+            );
         }
     }
 
@@ -129,18 +129,16 @@ impl<'a, W: Weight, T: Transformer> Autoregressive<'a, W, T> {
     /// `g_θ = ∂ℓ/∂θ · g_ℓ − vᵀ ∂F/∂θ` (likewise for the context).
     ///
     /// `scratch`: `u, w, v, tmp, diag` (D each), a context buffer, then what the passes need.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn iaf_vjp<S: Real>(
         &self,
         x: &[S],
         ctx: &[S],
-        g_u: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        mut g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_u, g_ldj) = cot.into_parts();
+        let (g_x, g_ctx, mut g_params) = grads.into_parts();
         let maf = self.maf();
         let d = self.dim;
         let (u, rest) = slicing::split_mut(scratch, d);
@@ -152,7 +150,13 @@ impl<'a, W: Weight, T: Transformer> Autoregressive<'a, W, T> {
         maf.forward(x, ctx, u, rest);
         // ∂ℓ/∂u and ∂ℓ/∂θ: ℓ = −ldj(F at u), so pass cotangents (0, −g_ℓ).
         tmp.fill(S::ZERO);
-        maf.pass_vjp(u, ctx, tmp, -g_ldj, w, g_ctx, g_params.as_deref_mut(), rest);
+        maf.pass_vjp(
+            u,
+            ctx,
+            Cotangent::new(tmp, -g_ldj),
+            Grads::new(w, g_ctx, g_params.as_deref_mut()),
+            rest,
+        );
         for (wi, &gi) in w.iter_mut().zip(g_u) {
             *wi += gi;
         }
@@ -161,7 +165,13 @@ impl<'a, W: Weight, T: Transformer> Autoregressive<'a, W, T> {
         v.fill(S::ZERO);
         for _ in 0..d {
             c_tmp.fill(S::ZERO);
-            maf.pass_vjp(u, ctx, v, S::ZERO, tmp, c_tmp, None, rest);
+            maf.pass_vjp(
+                u,
+                ctx,
+                Cotangent::new(v, S::ZERO),
+                Grads::new(tmp, c_tmp, None),
+                rest,
+            );
             for (((vi, &ti), &si), &wi) in v.iter_mut().zip(tmp.iter()).zip(diag.iter()).zip(w.iter()) {
                 let off = ti - *vi * si;
                 *vi = (wi - off) / si;
@@ -171,6 +181,12 @@ impl<'a, W: Weight, T: Transformer> Autoregressive<'a, W, T> {
         for vi in v.iter_mut() {
             *vi = -*vi;
         }
-        maf.pass_vjp(u, ctx, v, S::ZERO, tmp, g_ctx, g_params, rest);
+        maf.pass_vjp(
+            u,
+            ctx,
+            Cotangent::new(v, S::ZERO),
+            Grads::new(tmp, g_ctx, g_params),
+            rest,
+        );
     }
 }

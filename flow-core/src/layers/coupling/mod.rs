@@ -36,6 +36,7 @@ use crate::layers::blockwise::{self, BlockStep};
 use crate::layers::spline::SplineOpts;
 use crate::layers::transformer::Transformer;
 use crate::layers::Bijection;
+use crate::layers::{BlockGrads, Cotangent, Grads};
 use crate::nn::Mlp;
 use crate::{slicing, Real, Weight};
 
@@ -43,7 +44,7 @@ use crate::{slicing, Real, Weight};
 mod tests;
 mod vjp;
 
-use vjp::{coupling_vjp_block, coupling_vjp_block_scratch};
+use vjp::coupling_vjp_block_scratch;
 
 /// One entry of a coupling mask: `bool` (`true` = identity), or `u16` as stored in model files
 /// (non-zero = identity).
@@ -252,14 +253,11 @@ impl<'a, S: Real, W: Weight, T: Transformer, M: MaskBit> Bijection<S> for Coupli
         &self,
         x: &[S],
         ctx: &[S],
-        g_z: &[S],
-        g_ldj: S,
-        g_x: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        self.vjp(x, ctx, g_z, g_ldj, g_x, g_ctx, g_params, scratch, true);
+        self.vjp(x, ctx, cot, grads, scratch, true);
     }
 
     fn forward_vjp_scratch_len(&self) -> usize {
@@ -273,14 +271,11 @@ impl<'a, S: Real, W: Weight, T: Transformer, M: MaskBit> Bijection<S> for Coupli
         &self,
         z: &[S],
         ctx: &[S],
-        g_x: &[S],
-        g_ldj: S,
-        g_z: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        self.vjp(z, ctx, g_x, g_ldj, g_z, g_ctx, g_params, scratch, false);
+        self.vjp(z, ctx, cot, grads, scratch, false);
     }
 
     fn block_forward_vjp_scratch_len(&self, n: usize) -> usize {
@@ -293,18 +288,11 @@ impl<'a, S: Real, W: Weight, T: Transformer, M: MaskBit> Bijection<S> for Coupli
         &self,
         z: [&[S]; N],
         ctx: [&[S]; N],
-        g_x: [&[S]; N],
-        g_ldj: S,
-        g_z: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
-        let step = |z: &[S], g_x: &[S], out: &[S], g_out: &mut [S], g_z: &mut [S], extra: &mut [S]| {
-            self.vjp_step(z, g_x, g_ldj, out, g_out, g_z, extra, false);
-        };
-        let (net, mask, extra) = (&self.net, self.mask, self.transformer.vjp_len());
-        coupling_vjp_block(net, mask, extra, z, ctx, g_x, g_z, g_ctx, g_params, scratch, step);
+        self.vjp_block(z, ctx, cot, grads, scratch, false);
     }
 
     fn block_vjp_scratch_len(&self, n: usize) -> usize {
@@ -317,17 +305,10 @@ impl<'a, S: Real, W: Weight, T: Transformer, M: MaskBit> Bijection<S> for Coupli
         &self,
         x: [&[S]; N],
         ctx: [&[S]; N],
-        g_z: [&[S]; N],
-        g_ldj: S,
-        g_x: [&mut [S]; N],
-        g_ctx: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
-        let step = |x: &[S], g_z: &[S], out: &[S], g_out: &mut [S], g_x: &mut [S], extra: &mut [S]| {
-            self.vjp_step(x, g_z, g_ldj, out, g_out, g_x, extra, true);
-        };
-        let (net, mask, extra) = (&self.net, self.mask, self.transformer.vjp_len());
-        coupling_vjp_block(net, mask, extra, x, ctx, g_z, g_x, g_ctx, g_params, scratch, step);
+        self.vjp_block(x, ctx, cot, grads, scratch, true);
     }
 }

@@ -5,6 +5,7 @@
 use super::{gather, Coupling, MaskBit};
 use crate::block;
 use crate::layers::transformer::Transformer;
+use crate::layers::{BlockGrads, Cotangent, Grads};
 use crate::nn::Mlp;
 use crate::{slicing, Real, Weight};
 
@@ -14,8 +15,8 @@ impl<'a, W: Weight, T: Transformer, M: MaskBit> Coupling<'a, W, T, M> {
     /// and `g_z` is `g_x`, and the other way round); writes the input's cotangent of the
     /// transformed features and the cotangent `g_out` of the output (the identity features' are
     /// the caller's).
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn vjp_step<S: Real>(
         &self,
         x: &[S],
@@ -39,25 +40,29 @@ impl<'a, W: Weight, T: Transformer, M: MaskBit> Coupling<'a, W, T, M> {
     /// Either direction's VJP (see [`Self::vjp_step`]): the conditioner's cached forward on the
     /// identity features of `src`, the step, the backward into the identity features (added to
     /// `g_dst`'s), the context and the parameters.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(super) fn vjp<S: Real>(
         &self,
         src: &[S],
         ctx: &[S],
-        g_dst: &[S],
-        g_ldj: S,
-        g_src: &mut [S],
-        g_ctx: &mut [S],
-        g_params: Option<&mut [S]>,
+        cot: Cotangent<&[S], S>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
         density: bool,
     ) {
+        let (g_dst, g_ldj) = cot.into_parts();
+        let (g_src, g_ctx, g_params) = grads.into_parts();
         let v = coupling_forward_cached(&self.net, self.mask, src, ctx, self.n_out(), scratch);
         self.vjp_step(src, g_dst, g_ldj, v.out, v.g_out, g_src, v.rest, density);
         v.g_xid.fill(S::ZERO);
-        self.net
-            .backward(v.xid, ctx, v.cache, v.g_out, v.g_xid, g_ctx, g_params, v.rest);
+        self.net.backward(
+            v.xid,
+            ctx,
+            v.cache,
+            v.g_out,
+            Grads::new(v.g_xid, g_ctx, g_params),
+            v.rest,
+        );
         let identity = g_src
             .iter_mut()
             .zip(g_dst)
@@ -65,6 +70,78 @@ impl<'a, W: Weight, T: Transformer, M: MaskBit> Coupling<'a, W, T, M> {
             .filter(|(_, m)| m.is_identity());
         for (((gs, &gd), _), &gi) in identity.zip(v.g_xid.iter()) {
             *gs = gd + gi;
+        }
+    }
+
+    /// [`Self::vjp`] for a block of `N` samples (parameter gradients added in sample order into
+    /// `grads.params` when given): the conditioner's cached forward and backward run once for the
+    /// block, [`Self::vjp_step`] per sample; the identity features get `g_z` plus the network's
+    /// gradient, as in the single-sample VJP.
+    #[inline]
+    pub(super) fn vjp_block<S: Real, const N: usize>(
+        &self,
+        x: [&[S]; N],
+        ctx: [&[S]; N],
+        cot: Cotangent<[&[S]; N], S>,
+        grads: BlockGrads<'_, S, N>,
+        scratch: &mut [S],
+        density: bool,
+    ) {
+        let (net, mask) = (&self.net, self.mask);
+        let extra = self.transformer.vjp_len();
+        let (g_z, g_ldj) = cot.into_parts();
+        let (mut g_x, g_ctx, g_params) = grads.into_parts();
+        let n_id = mask.iter().filter(|m| m.is_identity()).count();
+        let n_out = net.n_out();
+        let Some((xid, rest)) = scratch.split_at_mut_checked(N * n_id) else {
+            return;
+        };
+        let Some((g_xid, rest)) = rest.split_at_mut_checked(N * n_id) else {
+            return;
+        };
+        let Some((out, rest)) = rest.split_at_mut_checked(N * n_out) else {
+            return;
+        };
+        let Some((g_out, rest)) = rest.split_at_mut_checked(N * n_out) else {
+            return;
+        };
+        let Some((cache, rest)) = rest.split_at_mut_checked(net.block_cache_len(N)) else {
+            return;
+        };
+        let Some((extra, rest)) = rest.split_at_mut_checked(extra) else {
+            return;
+        };
+        for (xs, a) in x.iter().zip(block::views_mut::<S, N>(xid, n_id)) {
+            gather(mask, xs, a);
+        }
+        let a = block::views::<S, N>(xid, n_id);
+        net.forward_cached_block(a, ctx, block::views_mut::<S, N>(out, n_out), cache, rest);
+        let per_sample = x.iter().zip(g_z).zip(block::views::<S, N>(out, n_out));
+        let per_sample = per_sample
+            .zip(block::views_mut::<S, N>(g_out, n_out))
+            .zip(g_x.iter_mut());
+        for ((((xs, gz), o), go), gx) in per_sample {
+            self.vjp_step(xs, gz, g_ldj, o, go, gx, extra, density);
+        }
+        g_xid.fill(S::ZERO);
+        let g_a = block::views_mut::<S, N>(g_xid, n_id);
+        net.backward_block(
+            a,
+            ctx,
+            cache,
+            block::views::<S, N>(g_out, n_out),
+            Grads::new(g_a, g_ctx, g_params),
+            rest,
+        );
+        for ((gx, gz), ga) in g_x.iter_mut().zip(g_z).zip(block::views::<S, N>(g_xid, n_id)) {
+            let identity = gx
+                .iter_mut()
+                .zip(gz.iter())
+                .zip(mask)
+                .filter(|(_, m)| m.is_identity());
+            for (((gi, &gzi), _), &gai) in identity.zip(ga) {
+                *gi = gzi + gai;
+            }
         }
     }
 }
@@ -113,7 +190,7 @@ pub(super) fn coupling_forward_cached<'s, S: Real, W: Weight, M: MaskBit>(
     }
 }
 
-/// Scratch of [`coupling_vjp_block`] for `n` samples (`extra` elements for the step).
+/// Scratch of [`Coupling::vjp_block`] for `n` samples (`extra` elements for the step).
 pub(super) fn coupling_vjp_block_scratch<W: Weight, M: MaskBit>(
     net: &Mlp<'_, W>,
     mask: &[M],
@@ -125,81 +202,4 @@ pub(super) fn coupling_vjp_block_scratch<W: Weight, M: MaskBit>(
         .block_forward_cached_scratch_len(n)
         .max(net.block_backward_scratch_len(n));
     2 * n * (n_id + net.n_out()) + net.block_cache_len(n) + extra + passes
-}
-
-/// The VJP of a coupling layer for a block of `N` samples (parameter gradients added in sample
-/// order into `g_params` when given): the conditioner's cached forward and backward run once for
-/// the block; `step(x, g_z, out, g_out,
-/// g_x, extra)` is the layer's elementwise part for one sample (it writes the transformed
-/// features of `g_x` and `g_out`); the identity features get `g_z` plus the network's gradient,
-/// as in the single-sample VJPs.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub(super) fn coupling_vjp_block<S: Real, W: Weight, M: MaskBit, const N: usize>(
-    net: &Mlp<'_, W>,
-    mask: &[M],
-    extra: usize,
-    x: [&[S]; N],
-    ctx: [&[S]; N],
-    g_z: [&[S]; N],
-    mut g_x: [&mut [S]; N],
-    g_ctx: [&mut [S]; N],
-    g_params: Option<&mut [S]>,
-    scratch: &mut [S],
-    step: impl Fn(&[S], &[S], &[S], &mut [S], &mut [S], &mut [S]),
-) {
-    let n_id = mask.iter().filter(|m| m.is_identity()).count();
-    let n_out = net.n_out();
-    let Some((xid, rest)) = scratch.split_at_mut_checked(N * n_id) else {
-        return;
-    };
-    let Some((g_xid, rest)) = rest.split_at_mut_checked(N * n_id) else {
-        return;
-    };
-    let Some((out, rest)) = rest.split_at_mut_checked(N * n_out) else {
-        return;
-    };
-    let Some((g_out, rest)) = rest.split_at_mut_checked(N * n_out) else {
-        return;
-    };
-    let Some((cache, rest)) = rest.split_at_mut_checked(net.block_cache_len(N)) else {
-        return;
-    };
-    let Some((extra, rest)) = rest.split_at_mut_checked(extra) else {
-        return;
-    };
-    for (xs, a) in x.iter().zip(block::views_mut::<S, N>(xid, n_id)) {
-        gather(mask, xs, a);
-    }
-    let a = block::views::<S, N>(xid, n_id);
-    net.forward_cached_block(a, ctx, block::views_mut::<S, N>(out, n_out), cache, rest);
-    let per_sample = x.iter().zip(g_z).zip(block::views::<S, N>(out, n_out));
-    let per_sample = per_sample
-        .zip(block::views_mut::<S, N>(g_out, n_out))
-        .zip(g_x.iter_mut());
-    for ((((xs, gz), o), go), gx) in per_sample {
-        step(xs, gz, o, go, gx, extra);
-    }
-    g_xid.fill(S::ZERO);
-    let g_a = block::views_mut::<S, N>(g_xid, n_id);
-    net.backward_block(
-        a,
-        ctx,
-        cache,
-        block::views::<S, N>(g_out, n_out),
-        g_a,
-        g_ctx,
-        g_params,
-        rest,
-    );
-    for ((gx, gz), ga) in g_x.iter_mut().zip(g_z).zip(block::views::<S, N>(g_xid, n_id)) {
-        let identity = gx
-            .iter_mut()
-            .zip(gz.iter())
-            .zip(mask)
-            .filter(|(_, m)| m.is_identity());
-        for (((gi, &gzi), _), &gai) in identity.zip(ga) {
-            *gi = gzi + gai;
-        }
-    }
 }

@@ -3,6 +3,7 @@
 //! products and gradient accumulation it shares with the residual network's.
 
 use super::{Activation, Layer, Mlp};
+use crate::cotangent::Grads;
 use crate::{slicing, Real, Weight};
 
 /// Adds `g ⊗ [input_x, input_c]` to the weight gradient and `g` to the bias gradient of `layer`
@@ -83,7 +84,6 @@ impl<'a, W: Weight> Mlp<'a, W> {
     /// (same layout as `params`). `scratch` needs [`Mlp::backward_scratch_len`].
     ///
     /// A dispatcher, always inlined, as [`Mlp::forward`].
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub fn backward<S: Real>(
         &self,
@@ -91,20 +91,17 @@ impl<'a, W: Weight> Mlp<'a, W> {
         c: &[S],
         cache: &[S],
         g_out: &[S],
-        g_x: &mut [S],
-        g_c: &mut [S],
-        g_params: Option<&mut [S]>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
         if self.is_plain_relu() {
-            self.backward_relu(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+            self.backward_relu(x, c, cache, g_out, grads, scratch);
         } else {
-            self.backward_dyn(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+            self.backward_dyn(x, c, cache, g_out, grads, scratch);
         }
     }
 
     /// [`Mlp::backward`] of a ReLU network without residual blocks.
-    #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn backward_relu<S: Real>(
         &self,
@@ -112,16 +109,13 @@ impl<'a, W: Weight> Mlp<'a, W> {
         c: &[S],
         cache: &[S],
         g_out: &[S],
-        g_x: &mut [S],
-        g_c: &mut [S],
-        g_params: Option<&mut [S]>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
-        self.backward_plain(Activation::Relu, x, c, cache, g_out, g_x, g_c, g_params, scratch);
+        self.backward_plain(Activation::Relu, x, c, cache, g_out, grads, scratch);
     }
 
     /// [`Mlp::backward`] with the activation and structure read at run time.
-    #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn backward_dyn<S: Real>(
         &self,
@@ -129,22 +123,20 @@ impl<'a, W: Weight> Mlp<'a, W> {
         c: &[S],
         cache: &[S],
         g_out: &[S],
-        g_x: &mut [S],
-        g_c: &mut [S],
-        g_params: Option<&mut [S]>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
         if self.residual {
-            return self.backward_residual(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+            return self.backward_residual(x, c, cache, g_out, grads, scratch);
         }
         let act = self.activation;
-        self.backward_plain(act, x, c, cache, g_out, g_x, g_c, g_params, scratch);
+        self.backward_plain(act, x, c, cache, g_out, grads, scratch);
     }
 
     /// [`Mlp::backward`] of a network without residual blocks, `activation` after each hidden
     /// layer.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn backward_plain<S: Real>(
         &self,
         activation: Activation,
@@ -152,11 +144,10 @@ impl<'a, W: Weight> Mlp<'a, W> {
         c: &[S],
         cache: &[S],
         g_out: &[S],
-        g_x: &mut [S],
-        g_c: &mut [S],
-        mut g_params: Option<&mut [S]>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_x, g_c, mut g_params) = grads.into_parts();
         let h = self.backward_width();
         let (buf_a, rest) = slicing::split_mut(scratch, h);
         let buf_b = slicing::head_mut(rest, h);

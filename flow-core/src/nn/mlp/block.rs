@@ -9,6 +9,7 @@
 //! single-sample bits. Residual networks run sample by sample.
 
 use super::{Activation, Mlp};
+use crate::cotangent::{BlockGrads, Grads};
 use crate::nn::dense::dense_soa;
 use crate::{slicing, Real, Weight};
 
@@ -185,18 +186,16 @@ impl<W: Weight> Mlp<'_, W> {
     /// On x86-64 it runs compiled for AVX-512 or AVX2 when the CPU has them: the same multiplies
     /// and adds in the same order (never contracted into FMAs) in wider registers, so the same
     /// bits.
-    #[allow(clippy::too_many_arguments)]
     pub fn backward_block<S: Real, const N: usize>(
         &self,
         x: [&[S]; N],
         c: [&[S]; N],
         cache: &[S],
         g_out: [&[S]; N],
-        g_x: [&mut [S]; N],
-        g_c: [&mut [S]; N],
-        g_params: Option<&mut [S]>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
+        let (g_x, g_c, g_params) = grads.into_parts();
         #[cfg(target_arch = "x86_64")]
         let Some((g_x, g_c, g_params, scratch)) = crate::arch::x86_64::mlp_backward_block(
             crate::arch::kernel(),
@@ -207,11 +206,10 @@ impl<W: Weight> Mlp<'_, W> {
         ) else {
             return;
         };
-        self.backward_block_impl(x, c, cache, g_out, g_x, g_c, g_params, scratch);
+        self.backward_block_impl(x, c, cache, g_out, Grads::new(g_x, g_c, g_params), scratch);
     }
 
     /// [`Mlp::backward_block`] in the compilation of its caller.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn backward_block_impl<S: Real, const N: usize>(
         &self,
@@ -219,17 +217,16 @@ impl<W: Weight> Mlp<'_, W> {
         c: [&[S]; N],
         cache: &[S],
         g_out: [&[S]; N],
-        mut g_x: [&mut [S]; N],
-        mut g_c: [&mut [S]; N],
-        mut g_params: Option<&mut [S]>,
+        grads: BlockGrads<'_, S, N>,
         scratch: &mut [S],
     ) {
+        let (mut g_x, mut g_c, mut g_params) = grads.into_parts();
         if self.residual {
             let caches = cache.chunks(self.cache_len().max(1));
             let per_sample = x.into_iter().zip(c).zip(g_out).zip(g_x).zip(g_c).zip(caches);
             for (((((xs, cs), go), gx), gc), cs_cache) in per_sample {
                 let gp = g_params.as_deref_mut();
-                self.backward(xs, cs, cs_cache, go, gx, gc, gp, scratch);
+                self.backward(xs, cs, cs_cache, go, Grads::new(gx, gc, gp), scratch);
             }
             return;
         }
@@ -512,7 +509,7 @@ mod tests {
                         let mut it = gcs.iter_mut();
                         core::array::from_fn(|_| &mut it.next().unwrap()[..])
                     };
-                    m.backward_block(x, c, &cache, go, gx, gc, None, &mut scratch);
+                    m.backward_block(x, c, &cache, go, Grads::new(gx, gc, None), &mut scratch);
 
                     let mut changed = 0;
                     for s in 0..N {
@@ -528,9 +525,7 @@ mod tests {
                             &cs[s],
                             &cache1,
                             &gos[s],
-                            &mut gx1,
-                            &mut gc1,
-                            None,
+                            Grads::new(&mut gx1, &mut gc1, None),
                             &mut scratch1,
                         );
                         let what =

@@ -3,6 +3,7 @@
 
 use super::backward::{accumulate, add_transpose_mul, transpose_mul};
 use super::Mlp;
+use crate::cotangent::Grads;
 use crate::nn::dense::dense_one as dense;
 use crate::{slicing, Real, Weight};
 
@@ -77,18 +78,16 @@ impl<'a, W: Weight> Mlp<'a, W> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn backward_residual<S: Real>(
         &self,
         x: &[S],
         c: &[S],
         cache: &[S],
         g_out: &[S],
-        g_x: &mut [S],
-        g_c: &mut [S],
-        mut g_params: Option<&mut [S]>,
+        grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        let (g_x, g_c, mut g_params) = grads.into_parts();
         let mut layers = self.layers();
         let (Some(first), Some(last)) = (layers.next(), layers.next_back()) else {
             return;

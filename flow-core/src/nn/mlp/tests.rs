@@ -1,6 +1,7 @@
 //! Tests of the MLP: cached forward against forward, backward against finite differences.
 
 use super::*;
+use crate::cotangent::Grads;
 use crate::testing::Lcg;
 
 const ACTS: [Activation; 4] = [
@@ -51,7 +52,14 @@ fn check_mlp(residual: bool) {
         let (mut gx, mut gc) = ([0.0; 3], [0.0; 1]);
         let mut gp = std::vec![0.0; params.len()];
         let mut scratch = std::vec![0.0; m.backward_scratch_len()];
-        m.backward(&x, &c, &cache, &v, &mut gx, &mut gc, Some(&mut gp), &mut scratch);
+        m.backward(
+            &x,
+            &c,
+            &cache,
+            &v,
+            Grads::new(&mut gx, &mut gc, Some(&mut gp)),
+            &mut scratch,
+        );
         let loss = |p: &[f64], x: &[f64], c: &[f64]| {
             let m = Mlp {
                 sizes,

@@ -7,6 +7,7 @@ use std::vec::Vec;
 
 use super::*;
 use crate::base::DiagNormal;
+use crate::cotangent::Cotangent;
 use crate::layers::affine::Affine;
 use crate::layers::affine::{AffineLayout, AffineScale};
 use crate::layers::autoregressive::{AffineAutoregressive, Direction};
@@ -218,7 +219,7 @@ fn sampling_gradient_error(
     let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
     let mut s = vec![0.0; f.sample_vjp_scratch_len()];
     let (mut g, mut gc) = (vec![0.0; parts.weights.len()], vec![0.0; c.len()]);
-    f.sample_and_log_prob_vjp(eps, c, g_x, g_lq, &mut gc, &mut g, &mut s);
+    f.sample_and_log_prob_vjp(eps, c, Cotangent::new(g_x, g_lq), &mut gc, &mut g, &mut s);
     let h = 1e-6;
     let central = |v: &[f64], k: usize, f: &dyn Fn(&[f64]) -> f64| {
         let (mut p, mut m) = (v.to_vec(), v.to_vec());
@@ -317,7 +318,7 @@ fn sampling_gradients_of_coupling_flows_match_finite_differences_and_blocks() {
                 &gx[i * d..(i + 1) * d],
             );
             let gc = &mut gc1[i * c..(i + 1) * c];
-            f.sample_and_log_prob_vjp(e, cx, g, S::from_f64(0.7), gc, &mut g1, &mut s);
+            f.sample_and_log_prob_vjp(e, cx, Cotangent::new(g, S::from_f64(0.7)), gc, &mut g1, &mut s);
         }
         let mut s = vec![S::ZERO; f.sample_vjp_head_scratch_len(N)];
         let (mut g2, mut gc2) = (start.clone(), vec![S::ZERO; N * c]);
@@ -326,7 +327,7 @@ fn sampling_gradients_of_coupling_flows_match_finite_differences_and_blocks() {
         }
         let gcv = crate::block::views_mut::<S, N>(&mut gc2, c);
         let (e, cx, g) = (v(&eps, d), v(&cs, c), v(&gx, d));
-        f.sample_and_log_prob_vjp_block(e, cx, g, S::from_f64(0.7), gcv, &mut g2, &mut s);
+        f.sample_and_log_prob_vjp_block(e, cx, Cotangent::new(g, S::from_f64(0.7)), gcv, &mut g2, &mut s);
         let bits = |v: &[S]| v.iter().map(|a| a.to_f64().to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&g1), bits(&g2), "g_params, {what}");
         assert_eq!(bits(&gc1), bits(&gc2), "g_ctx, {what}");
@@ -340,7 +341,14 @@ fn sampling_gradients_of_coupling_flows_match_finite_differences_and_blocks() {
             g.copy_from_slice(&gx);
         };
         let gcv = crate::block::views_mut::<S, N>(&mut gc3, c);
-        f.sample_vjp_head_block(e, cx, S::from_f64(0.7), &mut head, gcv, &mut g3, &mut s);
+        f.sample_vjp_head_block(
+            e,
+            cx,
+            Cotangent::new(&mut head, S::from_f64(0.7)),
+            gcv,
+            &mut g3,
+            &mut s,
+        );
         assert_eq!(bits(&g1), bits(&g3), "g_params (head), {what}");
         assert_eq!(bits(&gc1), bits(&gc3), "g_ctx (head), {what}");
         let mut s = vec![S::ZERO; f.scratch_len()];
