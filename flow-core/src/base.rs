@@ -1,8 +1,13 @@
-//! Base distributions p_base(z): standard normal, diagonal normal, and full-covariance normal
-//! through a Cholesky factor (`Σ = L Lᵀ`).
+//! Base distributions p_base(z): standard normal, diagonal normal, full-covariance normal
+//! through a Cholesky factor (`Σ = L Lᵀ`), and a mixture of diagonal normals
+//! ([`mixture::GaussianMixture`]).
 //!
 //! Sampling starts from standard-normal noise ε and maps it with [`Base::noise_to_base`]
-//! (`z = μ + σ ε`, or `z = μ + L ε`).
+//! (`z = μ + σ ε`, `z = μ + L ε`, or a component picked by ε₀ and its recycled uniform).
+
+pub mod mixture;
+
+pub use mixture::GaussianMixture;
 
 use crate::{slicing, Real, Weight};
 
@@ -315,6 +320,22 @@ mod tests {
         check(
             |p| std::boxed::Box::new(CholeskyNormal { dim: 3, params: p }),
             std::vec![0.1, -0.2, 0.3, 1.2, 0.4, 0.9, -0.3, 0.2, 1.4],
+            &z,
+        );
+        // Two components; the noise (0.4, …) picks the second, the third coordinate's noise
+        // (1.3) is used as is.
+        let mut p = std::vec![0.2, -0.4];
+        p.extend([0.1, -0.2, 0.3, -0.5, 0.6, 0.2]);
+        p.extend([0.2, -0.1, 0.3, -0.2, 0.1, 0.4]);
+        check(
+            |p| {
+                std::boxed::Box::new(GaussianMixture {
+                    dim: 3,
+                    components: 2,
+                    params: p,
+                })
+            },
+            p,
             &z,
         );
     }

@@ -67,6 +67,8 @@ pub trait Real:
     fn sqrt(self) -> Self;
     /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// Complementary error function `erfc(x) = 1 − erf(x)` (libm's, also with `micromath`).
+    fn erfc(self) -> Self;
     /// |x|.
     fn abs(self) -> Self;
     /// True unless NaN or ±∞.
@@ -101,7 +103,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $bits:expr, $compensated:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $half_ln_2pi:expr, $fma:path, $exp_l:path, $ln_l:path, $ln1p_l:path) => {
+    ($t:ty, $bits:expr, $compensated:expr, $exp:path, $ln:path, $ln1p:path, $expm1:path, $sqrt:path, $tanh:path, $erfc:path, $half_ln_2pi:expr, $fma:path, $exp_l:path, $ln_l:path, $ln1p_l:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -146,6 +148,10 @@ macro_rules! impl_real {
             #[inline(always)]
             fn tanh(self) -> Self {
                 $tanh(self)
+            }
+            #[inline(always)]
+            fn erfc(self) -> Self {
+                $erfc(self)
             }
             #[inline(always)]
             fn abs(self) -> Self {
@@ -215,6 +221,7 @@ impl_real!(
     libm::expm1f,
     libm::sqrtf,
     libm::tanhf,
+    libm::erfcf,
     0.918_938_5,
     crate::arch::fmaf,
     crate::lanes::libm_f32::expf,
@@ -245,6 +252,7 @@ impl_real!(
     mm::exp_m1,
     libm::sqrtf,
     libm::tanhf,
+    libm::erfcf,
     0.918_938_5,
     crate::arch::fmaf,
     mm::exp,
@@ -262,6 +270,7 @@ impl_real!(
     libm::expm1,
     libm::sqrt,
     libm::tanh,
+    libm::erfc,
     0.918_938_533_204_672_8,
     crate::arch::fma,
     libm::exp,

@@ -143,7 +143,11 @@ fn owner(desc: &ModelDesc, index: usize) -> String {
         }
     }
     match &desc.base {
-        BaseDesc::DiagNormal { params } | BaseDesc::CholeskyNormal { params } if inside(*params) => {
+        BaseDesc::DiagNormal { params }
+        | BaseDesc::CholeskyNormal { params }
+        | BaseDesc::GaussianMixture { params, .. }
+            if inside(*params) =>
+        {
             "base".into()
         }
         _ => "unused".into(),

@@ -495,6 +495,18 @@ fn gen_base(m: &Model) -> syn::Result<LayerCode> {
                 value: quote!(#p::CholeskyNormal { dim: #d, params: &BASE_PARAMS }),
             }
         }
+        BaseDesc::GaussianMixture {
+            components,
+            params: span,
+        } => {
+            let (arr, n) = params(*span)?;
+            let k = Literal::usize_unsuffixed(*components as usize);
+            LayerCode {
+                items: quote!(static BASE_PARAMS: [#wt; #n] = #arr;),
+                ty: quote!(#p::GaussianMixture<'static, #wt>),
+                value: quote!(#p::GaussianMixture { dim: #d, components: #k, params: &BASE_PARAMS }),
+            }
+        }
         #[allow(unreachable_patterns)]
         other => {
             return Err(syn::Error::new(

@@ -353,6 +353,7 @@ macro_rules! model {
 }
 
 model!(MAF_DIAG, "models/maf_diag.flow");
+model!(MAF_GMM, "models/maf_gmm.flow");
 model!(IAF_CHOLESKY, "models/iaf_cholesky.flow");
 model!(COND_MIXED, "models/cond_mixed.flow");
 model!(GAUSSIAN, "models/gaussian.flow");
@@ -394,6 +395,10 @@ struct Planar64;
 struct Radial;
 #[flow("tests/models/radial.flow", precision = "f64")]
 struct Radial64;
+#[flow("tests/models/maf_gmm.flow")]
+struct MafGmm;
+#[flow("tests/models/maf_gmm.flow", precision = "f64")]
+struct MafGmm64;
 #[flow("tests/models/misc_layers.flow")]
 struct MiscLayers;
 #[flow("tests/models/misc_layers.flow", precision = "f64")]
@@ -436,6 +441,8 @@ fn every_layer_kind_agrees_with_runtime() {
     agree::<f64, _, 2, 0>(api!(Planar64), &Planar64, &PLANAR.0, 27);
     agree::<f32, _, 2, 0>(api!(Radial), &Radial, &RADIAL.0, 28);
     agree::<f64, _, 2, 0>(api!(Radial64), &Radial64, &RADIAL.0, 29);
+    agree::<f32, _, 3, 0>(api!(MafGmm), &MafGmm, &MAF_GMM.0, 38);
+    agree::<f64, _, 3, 0>(api!(MafGmm64), &MafGmm64, &MAF_GMM.0, 39);
     agree::<f32, _, 3, 0>(api!(MiscLayers), &MiscLayers, &MISC_LAYERS.0, 30);
     agree::<f64, _, 3, 0>(api!(MiscLayers64), &MiscLayers64, &MISC_LAYERS.0, 31);
     agree::<f32, _, 4, 0>(api!(NflowsMaf), &NflowsMaf, &NFLOWS_MAF.0, 32);

@@ -9,6 +9,7 @@
 //! - `tiny_cond.flow`: D = 2, C = 1, one IAF layer (hidden 2, tanh, softplus scale, nflows layout),
 //!   Cholesky base (f64 expansion snapshot);
 //! - `maf_diag.flow`: D = 3, 4 MAF layers (16×16 ReLU), diagonal-normal base;
+//! - `maf_gmm.flow`: D = 3, 3 MAF layers (16×16 ReLU), a 4-component Gaussian-mixture base;
 //! - `iaf_cholesky.flow`: D = 3, 3 IAF layers (8×8 ELU, sigmoid scale), Cholesky base;
 //! - `cond_mixed.flow`: D = 2, C = 3, MAF and IAF alternating (12 SiLU, softplus scale and
 //!   nflows layout on odd layers), diagonal-normal base;
@@ -25,6 +26,7 @@
 //! - `misc_layers_f64.flow`, `iaf_cholesky_f64.flow`: the same models with `f64` weights (format
 //!   version 2);
 //! - `golden_*.flow`: models with golden vectors for `tests/golden.rs`: every trainer family fitted,
+//!   `golden_maf_gmm.flow` a MAF fitted with a 3-component mixture base (`--base gmm:3`),
 //!   and every peer fixture imported (`golden_flowjax_*64.flow` with FlowJAX's float64 parameters
 //!   as `f64` weights, `golden_flowjax_maf.flow` the same MAF rounded to `f32`).
 //!
@@ -134,6 +136,17 @@ fn tiny_cond() -> ModelParts {
 fn maf_diag() -> ModelParts {
     let mut p = ar_model(FlowKind::Maf, 3, 0, 4, &[16, 16], Activation::Relu, 0.45, 3);
     diag_base(&mut p, &mut ChaCha8Rng::seed_from_u64(103));
+    p
+}
+
+fn maf_gmm() -> ModelParts {
+    let mut p = ar_model(FlowKind::Maf, 3, 0, 3, &[16, 16], Activation::Relu, 0.45, 7);
+    let mut rng = ChaCha8Rng::seed_from_u64(107);
+    let (k, d) = (4, 3);
+    let mut w: Vec<f64> = (0..k).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    w.extend((0..k * d).map(|_| rng.gen_range(-2.0..2.0)));
+    w.extend((0..k * d).map(|_| rng.gen_range(-0.7..0.5)));
+    p.set_mixture_base(k as u16, &w);
     p
 }
 
@@ -313,6 +326,11 @@ fn golden_models() -> (Vec<u8>, Vec<u8>) {
 
 /// A small model of `flow` fitted for 2 epochs on curved data, with golden vectors.
 fn fitted_with_golden(flow: FlowKind, d: usize) -> Vec<u8> {
+    fitted_with_golden_base(flow, d, arch::BaseKind::Standard)
+}
+
+/// [`fitted_with_golden`] with a trained base distribution.
+fn fitted_with_golden_base(flow: FlowKind, d: usize, base: arch::BaseKind) -> Vec<u8> {
     let mut rng = ChaCha8Rng::seed_from_u64(160 + d as u64);
     let rows: Vec<Vec<f64>> = (0..400)
         .map(|_| {
@@ -345,6 +363,7 @@ fn fitted_with_golden(flow: FlowKind, d: usize) -> Vec<u8> {
         flow,
         transforms: 2,
         hidden: vec![8, 8],
+        base,
         ..ArchConfig::default()
     };
     let out = flow_train::fit(&data, &cfg).expect("fit");
@@ -427,6 +446,7 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("tiny.flow", tiny().to_bytes(meta)),
         ("tiny_cond.flow", tiny_cond().to_bytes(meta)),
         ("maf_diag.flow", maf_diag().to_bytes(meta)),
+        ("maf_gmm.flow", maf_gmm().to_bytes(meta)),
         ("iaf_cholesky.flow", iaf_cholesky().to_bytes(meta)),
         ("cond_mixed.flow", cond_mixed().to_bytes(meta)),
         ("gaussian.flow", gaussian().to_bytes(meta)),
@@ -479,6 +499,11 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
     ] {
         files.push((file, fitted_with_golden(flow, d)));
     }
+    let gmm = arch::BaseKind::Gmm { components: 3 };
+    files.push((
+        "golden_maf_gmm.flow",
+        fitted_with_golden_base(FlowKind::Maf, 2, gmm),
+    ));
     // Imports of every peer fixture with the weight type `flow-train import` chooses (f64 for
     // FlowJAX's float64 parameters, f32 for torch's), and FlowJAX MAF also stored as f32.
     for (file, fixture, weights) in [

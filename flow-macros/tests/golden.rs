@@ -51,10 +51,24 @@ struct GNflowsRq64;
 struct GFlowjaxMaf64;
 #[flow("tests/models/golden_iaf.flow", precision = "f64")]
 struct GIaf64;
+#[flow("tests/models/golden_maf_gmm.flow")]
+struct GMafGmm;
+#[flow("tests/models/golden_maf_gmm.flow", precision = "f64")]
+struct GMafGmm64;
 
 #[test]
 fn golden_vectors_survive_fit_and_import_into_baked_code_for_every_kind() {
-    let all: [(&str, [f64; 4], f64); 16] = [
+    let all: [(&str, [f64; 4], f64); 18] = [
+        (
+            "maf, mixture base",
+            GMafGmm::golden_errors(),
+            GMafGmm::GOLDEN_TOLERANCE,
+        ),
+        (
+            "maf, mixture base f64",
+            GMafGmm64::golden_errors(),
+            GMafGmm64::GOLDEN_TOLERANCE,
+        ),
         ("maf", GMaf::golden_errors(), GMaf::GOLDEN_TOLERANCE),
         ("iaf", GIaf::golden_errors(), GIaf::GOLDEN_TOLERANCE),
         ("realnvp", GRealnvp::golden_errors(), GRealnvp::GOLDEN_TOLERANCE),

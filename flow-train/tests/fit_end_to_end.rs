@@ -32,31 +32,30 @@ fn last_value(stdout: &str, key: &str) -> f64 {
     field[key.len() + 1..].parse().unwrap()
 }
 
-#[test]
-fn fit_moons_then_eval_agrees_with_the_runtime_evaluator() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fit_e2e");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+/// `name` as `train.csv` (6 000 rows, seed 1) and `test.csv` (the test rows, seed 2) in `dir`;
+/// returns the path maker.
+fn data_sets<'a>(dir: &'a std::path::Path, name: &str) -> impl Fn(&str) -> String + 'a {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = move |n: &str| dir.join(n).to_string_lossy().into_owned();
+    run(&["data", name, "--n", "6000", "--seed", "1", "-o", &p("train.csv")]);
+    let test_rows = if name == "moons" { "2000" } else { "4000" };
     run(&[
         "data",
-        "moons",
+        name,
         "--n",
-        "6000",
-        "--seed",
-        "1",
-        "-o",
-        &p("train.csv"),
-    ]);
-    run(&[
-        "data",
-        "moons",
-        "--n",
-        "2000",
+        test_rows,
         "--seed",
         "2",
         "-o",
         &p("test.csv"),
     ]);
+    p
+}
+
+#[test]
+fn fit_moons_then_eval_agrees_with_the_runtime_evaluator() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fit_e2e");
+    let p = data_sets(&dir, "moons");
     let fit = run(&[
         "fit",
         &p("train.csv"),
@@ -135,4 +134,57 @@ fn semicolon_files_fit_and_evaluate_like_comma_files() {
         !out.status.success() && err.contains("';'") && err.contains("--delimiter"),
         "{err}"
     );
+}
+
+/// `--base`: with a small flow (2 MAF layers, 32×32) on the eight Gaussians, a learned
+/// 8-component mixture base fits far better than the standard normal at the same budget
+/// (measured: test NLL 3.07 vs 3.66); `diag` trains and is no worse (3.58). The
+/// model files carry the base, and `verify` re-evaluates their golden vectors.
+#[test]
+fn a_mixture_base_fits_multimodal_data_better_at_the_same_budget() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fit_base");
+    let p = data_sets(&dir, "eight-gaussians");
+    let train = p("train.csv");
+    let mut nll = std::collections::HashMap::new();
+    for base in ["standard", "diag", "gmm:8"] {
+        let model = p(&format!("{}.flow", base.replace(':', "_")));
+        let args = [
+            "--epochs",
+            "30",
+            "--transforms",
+            "2",
+            "--hidden",
+            "32,32",
+            "--seed",
+            "1",
+        ];
+        let mut fit = vec![
+            "fit",
+            train.as_str(),
+            "-o",
+            model.as_str(),
+            "--base",
+            base,
+            "--quiet",
+        ];
+        fit.extend(args);
+        run(&fit);
+        let eval = run(&["eval", &model, &p("test.csv")]);
+        nll.insert(base, -last_value(&eval, "mean_log_prob"));
+        assert!(run(&["verify", &model]).contains("verify=ok"), "{base}");
+        assert!(run(&["inspect", &model]).contains(match base {
+            "standard" => "StandardNormal",
+            "diag" => "components: 1",
+            _ => "components: 8",
+        }));
+    }
+    eprintln!("test NLL by base: {nll:?}");
+    assert!(nll["gmm:8"] < nll["standard"] - 0.2, "{nll:?}");
+    assert!(nll["diag"] < nll["standard"] + 0.05, "{nll:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_flow-train"))
+        .args(["fit", &p("train.csv"), "-o", &p("x.flow"), "--base", "gmm"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("gmm:K"), "{err}");
 }

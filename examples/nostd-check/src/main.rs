@@ -56,6 +56,10 @@ pub struct Radial;
 #[flow_macros::flow("../../flow-macros/tests/models/misc_layers.flow")]
 pub struct Misc;
 
+/// D = 3: MAF layers and a 4-component Gaussian-mixture base.
+#[flow_macros::flow("../../flow-macros/tests/models/maf_gmm.flow")]
+pub struct MafGmm;
+
 /// D = 3: no layers, Cholesky base.
 #[flow_macros::flow("../../flow-macros/tests/models/gaussian.flow")]
 pub struct Gaussian;
@@ -162,6 +166,7 @@ pub extern "C" fn _start() -> ! {
     exercise!(Planar, f32, GRADS);
     exercise!(Radial, f32, GRADS);
     exercise!(Misc, f32, GRADS);
+    exercise!(MafGmm, f32, GRADS);
     exercise!(Gaussian, f32, GRADS);
     put((Moons::WEIGHT_BYTES + Moons::SCRATCH_BYTES) as f64);
     loop {

@@ -85,6 +85,15 @@ impl ModelParts {
         self.desc.base = BaseDesc::CholeskyNormal { params };
     }
 
+    /// Sets a mixture of `components` diagonal normals with weights `[logits (K), μ (K·D),
+    /// ln σ (K·D)]` (see [`crate::base::GaussianMixture`]); call after the last layer. Returns
+    /// the span of its weights.
+    pub fn set_mixture_base(&mut self, components: u16, params: &[f64]) -> Span {
+        let params = self.push_weights(params);
+        self.desc.base = BaseDesc::GaussianMixture { components, params };
+        params
+    }
+
     /// The weights rounded to `f32`, as version-1 files store them.
     pub fn weights_f32(&self) -> Vec<f32> {
         self.weights.iter().map(|&w| w as f32).collect()

@@ -71,6 +71,8 @@ pub const MAX_LAYERS: usize = 48;
 pub const MAX_NET_SIZES: usize = 8;
 /// Largest dimension (data or context) a model may have.
 pub const MAX_DIM: usize = 1024;
+/// Most components a mixture base may have.
+pub const MAX_COMPONENTS: usize = 256;
 
 /// A range of the weight or integer section.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +122,14 @@ pub enum BaseDesc {
     /// N(μ, L Lᵀ): weights `[μ, packed L]`.
     CholeskyNormal {
         /// `D + D(D+1)/2` weights.
+        params: Span,
+    },
+    /// A mixture of `components` diagonal normals: weights `[logits, μ (K·D), ln σ (K·D)]` (see
+    /// [`crate::base::GaussianMixture`]).
+    GaussianMixture {
+        /// K ≥ 1.
+        components: u16,
+        /// `K (1 + 2D)` weights.
         params: Span,
     },
 }

@@ -1,7 +1,7 @@
 //! [`BaseView`]: the base distribution of a runtime model over its weight vector.
 
 use super::layers::{base_span, slice};
-use crate::base::{Base, CholeskyNormal, DiagNormal, StandardNormal};
+use crate::base::{Base, CholeskyNormal, DiagNormal, GaussianMixture, StandardNormal};
 use crate::model::{BaseDesc, ModelDesc};
 use crate::{Real, Weight};
 
@@ -32,6 +32,14 @@ macro_rules! base_dispatch {
             BaseDesc::CholeskyNormal { params } => {
                 let $b = CholeskyNormal {
                     dim: d,
+                    params: slice($self.weights, *params),
+                };
+                $call
+            }
+            BaseDesc::GaussianMixture { components, params } => {
+                let $b = GaussianMixture {
+                    dim: d,
+                    components: *components as usize,
                     params: slice($self.weights, *params),
                 };
                 $call

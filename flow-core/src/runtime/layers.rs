@@ -284,6 +284,8 @@ pub fn layer_span(l: &LayerDesc) -> Span {
 pub(crate) fn base_span(b: &BaseDesc) -> Span {
     match b {
         BaseDesc::StandardNormal => Span::default(),
-        BaseDesc::DiagNormal { params } | BaseDesc::CholeskyNormal { params } => *params,
+        BaseDesc::DiagNormal { params }
+        | BaseDesc::CholeskyNormal { params }
+        | BaseDesc::GaussianMixture { params, .. } => *params,
     }
 }

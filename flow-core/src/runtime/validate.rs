@@ -8,7 +8,7 @@ use crate::layers::affine::AffineScale;
 use crate::layers::elementwise::ElementwiseKind;
 use crate::layers::lu_linear;
 use crate::layers::permutation::is_permutation;
-use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span, MAX_DIM};
+use crate::model::{BaseDesc, LayerDesc, ModelDesc, NetDesc, Span, MAX_COMPONENTS, MAX_DIM};
 use crate::nn::{made, mlp};
 use crate::runtime::layers::{base_span, layer_span, slice};
 use crate::Weight;
@@ -224,6 +224,12 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
         BaseDesc::StandardNormal => 0,
         BaseDesc::DiagNormal { .. } => 2 * d,
         BaseDesc::CholeskyNormal { .. } => d + d * (d + 1) / 2,
+        BaseDesc::GaussianMixture { components, .. } => {
+            if components == 0 || components as usize > MAX_COMPONENTS {
+                return Err(Invalid::BadBase);
+            }
+            crate::base::mixture::n_params(components as usize, d)
+        }
     };
     if base_len > 0 {
         match base.range(weights.len()) {
@@ -233,6 +239,8 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
         let p = slice(weights, base);
         let ok = match desc.base {
             BaseDesc::DiagNormal { .. } => p[d..].iter().all(positive),
+            // Any finite logits, means and ln σ (checked above) define a mixture.
+            BaseDesc::GaussianMixture { .. } => true,
             _ => (0..d).all(|i| positive(&p[d + crate::base::packed(i, i)])),
         };
         if !ok {

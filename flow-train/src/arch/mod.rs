@@ -22,8 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ArchError, UnknownName};
 
+mod base;
 mod nets;
 mod spline;
+
+pub use base::BaseKind;
 
 pub use nets::{coupling_mask, Trainable};
 use nets::{push_coupling_net, push_made};
@@ -136,6 +139,9 @@ pub struct ArchConfig {
     /// `L`; 0 = alternate features, see [`coupling_mask`]).
     #[serde(default)]
     pub checkerboard: usize,
+    /// The base distribution (trained with the layers unless standard).
+    #[serde(default)]
+    pub base: BaseKind,
 }
 
 impl Default for ArchConfig {
@@ -149,6 +155,7 @@ impl Default for ArchConfig {
             activation: Activation::Relu,
             pre: Vec::new(),
             checkerboard: 0,
+            base: BaseKind::Standard,
         }
     }
 }
@@ -286,6 +293,7 @@ pub fn build(
             }
         }
     }
+    base::push_base(&mut t, cfg.base, d, rng);
     Ok(t)
 }
 
@@ -309,6 +317,18 @@ mod tests {
         for p in Precision::ALL {
             assert_eq!(p.name().parse::<Precision>(), Ok(p));
             assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.name()));
+        }
+        for b in [
+            BaseKind::Standard,
+            BaseKind::Diag,
+            BaseKind::Gmm { components: 4 },
+        ] {
+            assert_eq!(b.to_string().parse::<BaseKind>(), Ok(b));
+            assert_eq!(serde_json::to_string(&b).unwrap(), format!("\"{b}\""));
+        }
+        for bad in ["gmm", "gmm:0", "gmm:257", "gmm:x", "normal"] {
+            let e = bad.parse::<BaseKind>().unwrap_err().to_string();
+            assert!(e.contains(&format!("'{bad}'")) && e.contains("gmm:K"), "{e}");
         }
         let e = "nvp".parse::<FlowKind>().unwrap_err().to_string();
         assert!(e.contains("'nvp'") && e.contains("nsf-coupling"), "{e}");

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use flow_core::model::file::WeightType;
 
+use flow_train::arch::BaseKind;
 use flow_train::csv::Delimiter;
 use flow_train::eval::log_probs;
 use flow_train::golden::{self, golden_for};
@@ -108,6 +109,10 @@ pub struct FitOptions {
     /// Spline bins.
     #[arg(long, default_value_t = ArchConfig::default().bins)]
     pub bins: usize,
+    /// Base distribution: standard (N(0, I)), diag (learned means and scales) or gmm:K (a
+    /// mixture of K learned diagonal normals, e.g. gmm:4).
+    #[arg(long, default_value_t = ArchConfig::default().base)]
+    pub base: BaseKind,
     /// Maximum epochs.
     #[arg(long, default_value_t = FitConfig::default().epochs)]
     pub epochs: usize,
@@ -178,6 +183,7 @@ impl FitOptions {
             cfg.arch.hidden = h.clone();
         }
         cfg.arch.bins = self.bins;
+        cfg.arch.base = self.base;
         cfg.epochs = self.epochs;
         cfg.batch_size = self.batch_size;
         cfg.min_batches = self.min_batches;

@@ -20,6 +20,7 @@ use crate::testing::{exercise_model_bytes, Lcg};
 
 mod blocks;
 mod context;
+mod mixture;
 mod validation;
 
 /// A random MAF/IAF with masks applied and a diagonal base.

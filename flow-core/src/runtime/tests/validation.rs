@@ -7,7 +7,7 @@ use std::vec::Vec;
 
 use super::*;
 
-fn reject(bytes: &[u8]) -> Error {
+pub(super) fn reject(bytes: &[u8]) -> Error {
     let store = aligned(bytes);
     match Evaluator::<f32, 4096>::new(as_bytes(&store, bytes.len())) {
         Ok(_) => panic!("accepted invalid bytes"),
