@@ -94,43 +94,54 @@ impl<'a, W: Weight> Mlp<'a, W> {
         grads: Grads<'_, S>,
         scratch: &mut [S],
     ) {
+        // The out-of-line kernels take the buffers one by one: a caller's `None` for the
+        // parameters then reaches them as a constant and their accumulation is compiled out
+        // (2.5 KB instead of 6 KB of Cortex-M4F code for a model's `grad_log_prob`).
+        let (g_x, g_c, g_params) = grads.into_parts();
         if self.is_plain_relu() {
-            self.backward_relu(x, c, cache, g_out, grads, scratch);
+            self.backward_relu(x, c, cache, g_out, g_x, g_c, g_params, scratch);
         } else {
-            self.backward_dyn(x, c, cache, g_out, grads, scratch);
+            self.backward_dyn(x, c, cache, g_out, g_x, g_c, g_params, scratch);
         }
     }
 
     /// [`Mlp::backward`] of a ReLU network without residual blocks.
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn backward_relu<S: Real>(
         &self,
         x: &[S],
         c: &[S],
         cache: &[S],
         g_out: &[S],
-        grads: Grads<'_, S>,
+        g_x: &mut [S],
+        g_c: &mut [S],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        self.backward_plain(Activation::Relu, x, c, cache, g_out, grads, scratch);
+        self.backward_plain(Activation::Relu, x, c, cache, g_out, g_x, g_c, g_params, scratch);
     }
 
     /// [`Mlp::backward`] with the activation and structure read at run time.
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn backward_dyn<S: Real>(
         &self,
         x: &[S],
         c: &[S],
         cache: &[S],
         g_out: &[S],
-        grads: Grads<'_, S>,
+        g_x: &mut [S],
+        g_c: &mut [S],
+        g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
         if self.residual {
+            let grads = Grads::new(g_x, g_c, g_params);
             return self.backward_residual(x, c, cache, g_out, grads, scratch);
         }
         let act = self.activation;
-        self.backward_plain(act, x, c, cache, g_out, grads, scratch);
+        self.backward_plain(act, x, c, cache, g_out, g_x, g_c, g_params, scratch);
     }
 
     /// [`Mlp::backward`] of a network without residual blocks, `activation` after each hidden
@@ -144,10 +155,11 @@ impl<'a, W: Weight> Mlp<'a, W> {
         c: &[S],
         cache: &[S],
         g_out: &[S],
-        grads: Grads<'_, S>,
+        g_x: &mut [S],
+        g_c: &mut [S],
+        mut g_params: Option<&mut [S]>,
         scratch: &mut [S],
     ) {
-        let (g_x, g_c, mut g_params) = grads.into_parts();
         let h = self.backward_width();
         let (buf_a, rest) = slicing::split_mut(scratch, h);
         let buf_b = slicing::head_mut(rest, h);
