@@ -388,10 +388,7 @@ fn evaluate(val: &Scored, test: &Scored) -> Report {
 // ---------------------------------------------------------------------------------------------
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    flows::main_with(run);
 }
 
 fn run() -> Result<(), String> {
@@ -420,17 +417,7 @@ fn run() -> Result<(), String> {
         &train.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
     );
     let cfg = example_fit_config(&args, if args.smoke { 30 } else { 40 });
-    let out = flow_train::fit(&data, &cfg).map_err(|e| e.to_string())?;
-    println!(
-        "fit: {} {}×{:?}, {} epochs in {:.1} s, best validation NLL {:.4} nats ({:?})",
-        cfg.arch.flow.name(),
-        cfg.arch.transforms,
-        cfg.arch.hidden,
-        out.epochs,
-        out.seconds,
-        out.best_val_nll,
-        out.stop
-    );
+    let out = fit_and_report(&data, &cfg, "")?;
     save_fitted("anomaly", &data, &cfg, &out, args.write_model)?;
     check_baked_golden("anomaly", Anomaly::golden_errors(), Anomaly::GOLDEN_TOLERANCE)?;
 

@@ -193,10 +193,7 @@ struct Case {
 // ---------------------------------------------------------------------------------------------
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    flows::main_with(run);
 }
 
 fn run() -> Result<(), String> {
@@ -228,17 +225,7 @@ fn run() -> Result<(), String> {
     }
     println!("data: {n_train} simulated pairs (y ~ U[0,1], x ~ p(x|y) in R^2)");
     let cfg = example_fit_config(&args, if args.smoke { 15 } else { 40 });
-    let out = flow_train::fit(&data, &cfg).map_err(|e| e.to_string())?;
-    println!(
-        "fit: {} {}x{:?} with context y, {} epochs in {:.1} s, best validation NLL {:.4} nats ({:?})",
-        cfg.arch.flow.name(),
-        cfg.arch.transforms,
-        cfg.arch.hidden,
-        out.epochs,
-        out.seconds,
-        out.best_val_nll,
-        out.stop
-    );
+    let out = fit_and_report(&data, &cfg, " with context y")?;
     save_fitted("conditional", &data, &cfg, &out, args.write_model)?;
     check_baked_golden(
         "conditional",

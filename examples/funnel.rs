@@ -28,10 +28,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    flows::main_with(run);
 }
 
 fn run() -> Result<(), String> {

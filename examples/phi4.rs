@@ -123,10 +123,7 @@ fn hmc(t: &Phi4, n: usize, burn: usize, leaps: usize, eps: f64, seed: u64) -> Ch
 }
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    flows::main_with(run);
 }
 
 fn run() -> Result<(), String> {

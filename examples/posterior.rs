@@ -122,10 +122,7 @@ fn phi(z: f64) -> f64 {
 }
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    flows::main_with(run);
 }
 
 fn run() -> Result<(), String> {

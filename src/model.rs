@@ -32,6 +32,24 @@ pub fn example_fit_config(args: &Args, epochs: usize) -> FitConfig {
     }
 }
 
+/// Fits `data` with `cfg` and prints the run's summary line:
+/// `fit: <flow> <transforms>×<hidden><what>, <epochs> epochs in <s> s, best validation NLL <nll>
+/// nats (<why it stopped>)`.
+pub fn fit_and_report(data: &Dataset, cfg: &FitConfig, what: &str) -> Result<flow_train::FitOutcome, String> {
+    let out = flow_train::fit(data, cfg).map_err(|e| e.to_string())?;
+    println!(
+        "fit: {} {}×{:?}{what}, {} epochs in {:.1} s, best validation NLL {:.4} nats ({:?})",
+        cfg.arch.flow.name(),
+        cfg.arch.transforms,
+        cfg.arch.hidden,
+        out.epochs,
+        out.seconds,
+        out.best_val_nll,
+        out.stop
+    );
+    Ok(out)
+}
+
 /// The folder of the shipped models (baked at compile time by `#[flow_macros::flow]`).
 pub const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/models");
 

@@ -7,30 +7,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use flow_core::rng::XorShift64Star;
 use flow_core::runtime::Evaluator;
 
 const POINTS: [[f32; 2]; 4] = [[0.0, 0.5], [1.0, -0.25], [-1.5, 2.0], [7.5, -12.0]];
 const NOISE: [[f32; 2]; 2] = [[0.3, -1.1], [-2.0, 0.7]];
-
-struct XorShift(u64);
-impl rand_core::RngCore for XorShift {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dest)
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
 
 fn hex(v: &[f32]) -> String {
     v.iter()
@@ -59,7 +40,7 @@ fn expected(model: &[u8]) -> Vec<String> {
         ev.sample(e, &[], &mut x).unwrap();
         lines.push(format!("sample {i} {}", hex(&x)));
     }
-    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    let mut rng = XorShift64Star::new(0x1234_5678_9abc_def1);
     for i in 0..2 {
         let mut x = [0.0f32; 2];
         ev.sample_with(&mut rng, &[], &mut x).unwrap();

@@ -77,6 +77,7 @@ pub mod math;
 pub mod model;
 pub mod nn;
 mod real;
+pub mod rng;
 pub mod runtime;
 mod slicing;
 #[cfg(any(test, feature = "testing"))]

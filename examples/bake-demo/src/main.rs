@@ -5,29 +5,6 @@
 #[flow_macros::flow("model.flow")]
 struct Moons;
 
-/// xorshift64*: a deterministic generator for `sample_with`.
-struct Rng(u64);
-impl flow_core::baked::RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), flow_core::baked::RngError> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
 fn main() {
     let path = std::env::args().nth(1).expect("usage: bake-demo TEST.csv");
     let text = std::fs::read_to_string(&path).expect("read the CSV");
@@ -49,7 +26,7 @@ fn main() {
         Moons::WEIGHT_BYTES,
         Moons::SCRATCH_BYTES
     );
-    let mut rng = Rng(42);
+    let mut rng = flow_core::rng::XorShift64Star::new(42);
     for _ in 0..3 {
         let x = Moons::sample_with(&mut rng);
         println!("baked sample: [{:.4}, {:.4}]", x[0], x[1]);

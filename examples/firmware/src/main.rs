@@ -7,6 +7,7 @@
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use flow_core::rng::XorShift64Star;
 use panic_semihosting as _;
 
 /// The model, baked at compile time: weights in flash, sizes as constants.
@@ -16,27 +17,6 @@ pub struct Model;
 /// Fixed inputs (data space) and base noise; the host test uses the same values.
 const POINTS: [[f32; 2]; 4] = [[0.0, 0.5], [1.0, -0.25], [-1.5, 2.0], [7.5, -12.0]];
 const NOISE: [[f32; 2]; 2] = [[0.3, -1.1], [-2.0, 0.7]];
-
-/// xorshift64*: a tiny deterministic generator for `sample_with`.
-struct XorShift(u64);
-impl rand_core::RngCore for XorShift {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dest)
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
 
 /// Called around measured operations; `flow-train/src/footprint/icount.c` counts executed instructions at its
 /// address. Never inlined, and its body is unique so the linker cannot fold it.
@@ -72,7 +52,7 @@ fn main() -> ! {
         let x = Model::sample(e);
         hprintln!("sample {} {:08x} {:08x}", i, x[0].to_bits(), x[1].to_bits());
     }
-    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    let mut rng = XorShift64Star::new(0x1234_5678_9abc_def1);
     for i in 0..2 {
         let x = Model::sample_with(&mut rng);
         hprintln!("sample_with {} {:08x} {:08x}", i, x[0].to_bits(), x[1].to_bits());

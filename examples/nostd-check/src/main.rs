@@ -11,6 +11,7 @@ use core::panic::PanicInfo;
 use core::ptr::{addr_of_mut, write_volatile};
 
 use flow_core::baked::BakedFlow;
+use flow_core::rng::XorShift64Star;
 
 /// `flow-train fit` defaults for D = 2: MAF, 5 transforms, 64×64 ReLU.
 #[flow_macros::flow("../../flow-macros/tests/models/moons_maf.flow")]
@@ -64,28 +65,6 @@ pub struct MafGmm;
 #[flow_macros::flow("../../flow-macros/tests/models/gaussian.flow")]
 pub struct Gaussian;
 
-/// A xorshift generator for `sample_with`.
-struct XorShift(u64);
-
-impl rand_core::RngCore for XorShift {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dest)
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
 /// Results go here (volatile writes) so that nothing is optimized away.
 static mut SINK: f64 = 0.0;
 
@@ -114,7 +93,7 @@ macro_rules! exercise {
         let (x2, ldj2) = $t::forward(&z $(, &$ctx)?);
         put(x2[0] + ldj2);
         put($t::sample(&x $(, &$ctx)?)[0]);
-        let mut rng = XorShift(black_box(0x9E37_79B9_7F4A_7C15));
+        let mut rng = XorShift64Star::new(black_box(0x9E37_79B9_7F4A_7C15));
         put($t::sample_with(&mut rng $(, &$ctx)?)[0]);
         let xs: [[$s; $t::DIM]; 3] = black_box([[0.5; $t::DIM]; 3]);
         let mut out = [0.0; 3];
