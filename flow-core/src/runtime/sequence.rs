@@ -485,24 +485,14 @@ impl<'a, S: Real, W: Weight> Bijection<S> for Sequence<'a, W> {
             let g_c = g_ctx.each_mut().map(|g| &mut **g);
             let g_out = block::views::<S, N>(ga, d);
             // ga holds dL/d(outputs of step k); write dL/d(its inputs) into gb, then copy back.
-            if k == 0 {
-                let g_in = g_z.each_mut().map(|g| &mut **g);
-                l.forward_vjp_block(
-                    input,
-                    ctx,
-                    Cotangent::new(g_out, g_ldj),
-                    Grads::new(g_in, g_c, gp),
-                    rest,
-                );
+            let g_in = if k == 0 {
+                g_z.each_mut().map(|g| &mut **g)
             } else {
-                let g_in = block::views_mut::<S, N>(gb, d);
-                l.forward_vjp_block(
-                    input,
-                    ctx,
-                    Cotangent::new(g_out, g_ldj),
-                    Grads::new(g_in, g_c, gp),
-                    rest,
-                );
+                block::views_mut::<S, N>(gb, d)
+            };
+            let grads = Grads::new(g_in, g_c, gp);
+            l.forward_vjp_block(input, ctx, Cotangent::new(g_out, g_ldj), grads, rest);
+            if k != 0 {
                 slicing::copy(ga, gb);
             }
         }
