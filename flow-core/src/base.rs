@@ -1,13 +1,16 @@
 //! Base distributions p_base(z): standard normal, diagonal normal, full-covariance normal
 //! through a Cholesky factor (`Σ = L Lᵀ`), and a mixture of diagonal normals
-//! ([`mixture::GaussianMixture`]).
+//! ([`mixture::GaussianMixture`]), and independent Student-t coordinates ([`student_t::StudentT`]).
 //!
 //! Sampling starts from standard-normal noise ε and maps it with [`Base::noise_to_base`]
-//! (`z = μ + σ ε`, `z = μ + L ε`, or a component picked by ε₀ and its recycled uniform).
+//! (`z = μ + σ ε`, `z = μ + L ε`, a component picked by ε₀ and its recycled uniform, or
+//! `z = μ + σ F⁻¹_ν(Φ(ε))`).
 
 pub mod mixture;
+pub mod student_t;
 
 pub use mixture::GaussianMixture;
+pub use student_t::StudentT;
 
 use crate::{slicing, Real, Weight};
 
@@ -338,6 +341,14 @@ mod tests {
             p,
             &z,
         );
+    }
+
+    #[test]
+    fn student_t_gradients_match_finite_differences() {
+        let z = [0.3, -1.1, 2.7];
+        // ν = 3, 0.8 and 12; the third coordinate sits in a tail.
+        let p = std::vec![0.1, -0.2, 0.3, 0.2, -0.3, 0.1, 3f64.ln(), 0.8f64.ln(), 12f64.ln()];
+        check(|p| std::boxed::Box::new(StudentT { params: p }), p, &z);
     }
 
     #[test]

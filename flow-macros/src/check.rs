@@ -142,15 +142,10 @@ fn owner(desc: &ModelDesc, index: usize) -> String {
             return format!("layer {i}");
         }
     }
-    match &desc.base {
-        BaseDesc::DiagNormal { params }
-        | BaseDesc::CholeskyNormal { params }
-        | BaseDesc::GaussianMixture { params, .. }
-            if inside(*params) =>
-        {
-            "base".into()
-        }
-        _ => "unused".into(),
+    if inside(desc.base.params()) {
+        "base".into()
+    } else {
+        "unused".into()
     }
 }
 

@@ -507,6 +507,14 @@ fn gen_base(m: &Model) -> syn::Result<LayerCode> {
                 value: quote!(#p::GaussianMixture { dim: #d, components: #k, params: &BASE_PARAMS }),
             }
         }
+        BaseDesc::StudentT { params: span } => {
+            let (arr, n) = params(*span)?;
+            LayerCode {
+                items: quote!(static BASE_PARAMS: [#wt; #n] = #arr;),
+                ty: quote!(#p::StudentT<'static, #wt>),
+                value: quote!(#p::StudentT { params: &BASE_PARAMS }),
+            }
+        }
         #[allow(unreachable_patterns)]
         other => {
             return Err(syn::Error::new(

@@ -354,6 +354,7 @@ macro_rules! model {
 
 model!(MAF_DIAG, "models/maf_diag.flow");
 model!(MAF_GMM, "models/maf_gmm.flow");
+model!(MAF_T, "models/maf_t.flow");
 model!(IAF_CHOLESKY, "models/iaf_cholesky.flow");
 model!(COND_MIXED, "models/cond_mixed.flow");
 model!(GAUSSIAN, "models/gaussian.flow");
@@ -399,6 +400,10 @@ struct Radial64;
 struct MafGmm;
 #[flow("tests/models/maf_gmm.flow", precision = "f64")]
 struct MafGmm64;
+#[flow("tests/models/maf_t.flow")]
+struct MafT;
+#[flow("tests/models/maf_t.flow", precision = "f64")]
+struct MafT64;
 #[flow("tests/models/misc_layers.flow")]
 struct MiscLayers;
 #[flow("tests/models/misc_layers.flow", precision = "f64")]
@@ -443,6 +448,8 @@ fn every_layer_kind_agrees_with_runtime() {
     agree::<f64, _, 2, 0>(api!(Radial64), &Radial64, &RADIAL.0, 29);
     agree::<f32, _, 3, 0>(api!(MafGmm), &MafGmm, &MAF_GMM.0, 38);
     agree::<f64, _, 3, 0>(api!(MafGmm64), &MafGmm64, &MAF_GMM.0, 39);
+    agree::<f32, _, 3, 0>(api!(MafT), &MafT, &MAF_T.0, 48);
+    agree::<f64, _, 3, 0>(api!(MafT64), &MafT64, &MAF_T.0, 49);
     agree::<f32, _, 3, 0>(api!(MiscLayers), &MiscLayers, &MISC_LAYERS.0, 30);
     agree::<f64, _, 3, 0>(api!(MiscLayers64), &MiscLayers64, &MISC_LAYERS.0, 31);
     agree::<f32, _, 4, 0>(api!(NflowsMaf), &NflowsMaf, &NFLOWS_MAF.0, 32);

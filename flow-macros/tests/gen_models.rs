@@ -10,6 +10,7 @@
 //!   Cholesky base (f64 expansion snapshot);
 //! - `maf_diag.flow`: D = 3, 4 MAF layers (16×16 ReLU), diagonal-normal base;
 //! - `maf_gmm.flow`: D = 3, 3 MAF layers (16×16 ReLU), a 4-component Gaussian-mixture base;
+//! - `maf_t.flow`: D = 3, 3 MAF layers (16×16 ReLU), a Student-t base (ν from 0.6 to 40);
 //! - `iaf_cholesky.flow`: D = 3, 3 IAF layers (8×8 ELU, sigmoid scale), Cholesky base;
 //! - `cond_mixed.flow`: D = 2, C = 3, MAF and IAF alternating (12 SiLU, softplus scale and
 //!   nflows layout on odd layers), diagonal-normal base;
@@ -27,6 +28,7 @@
 //!   version 2);
 //! - `golden_*.flow`: models with golden vectors for `tests/golden.rs`: every trainer family fitted,
 //!   `golden_maf_gmm.flow` a MAF fitted with a 3-component mixture base (`--base gmm:3`),
+//!   `golden_maf_t.flow` one fitted with a Student-t base (`--base student-t`),
 //!   and every peer fixture imported (`golden_flowjax_*64.flow` with FlowJAX's float64 parameters
 //!   as `f64` weights, `golden_flowjax_maf.flow` the same MAF rounded to `f32`).
 //!
@@ -147,6 +149,17 @@ fn maf_gmm() -> ModelParts {
     w.extend((0..k * d).map(|_| rng.gen_range(-2.0..2.0)));
     w.extend((0..k * d).map(|_| rng.gen_range(-0.7..0.5)));
     p.set_mixture_base(k as u16, &w);
+    p
+}
+
+fn maf_t() -> ModelParts {
+    let mut p = ar_model(FlowKind::Maf, 3, 0, 3, &[16, 16], Activation::Relu, 0.45, 8);
+    let mut rng = ChaCha8Rng::seed_from_u64(108);
+    let d = 3;
+    let mut w: Vec<f64> = (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    w.extend((0..d).map(|_| rng.gen_range(-0.7..0.5)));
+    w.extend([0.6f64, 4.0, 40.0].map(f64::ln));
+    p.set_student_t_base(&w);
     p
 }
 
@@ -447,6 +460,7 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
         ("tiny_cond.flow", tiny_cond().to_bytes(meta)),
         ("maf_diag.flow", maf_diag().to_bytes(meta)),
         ("maf_gmm.flow", maf_gmm().to_bytes(meta)),
+        ("maf_t.flow", maf_t().to_bytes(meta)),
         ("iaf_cholesky.flow", iaf_cholesky().to_bytes(meta)),
         ("cond_mixed.flow", cond_mixed().to_bytes(meta)),
         ("gaussian.flow", gaussian().to_bytes(meta)),
@@ -503,6 +517,10 @@ fn all() -> Vec<(&'static str, Vec<u8>)> {
     files.push((
         "golden_maf_gmm.flow",
         fitted_with_golden_base(FlowKind::Maf, 2, gmm),
+    ));
+    files.push((
+        "golden_maf_t.flow",
+        fitted_with_golden_base(FlowKind::Maf, 2, arch::BaseKind::StudentT),
     ));
     // Imports of every peer fixture with the weight type `flow-train import` chooses (f64 for
     // FlowJAX's float64 parameters, f32 for torch's), and FlowJAX MAF also stored as f32.

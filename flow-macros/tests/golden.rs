@@ -55,10 +55,24 @@ struct GIaf64;
 struct GMafGmm;
 #[flow("tests/models/golden_maf_gmm.flow", precision = "f64")]
 struct GMafGmm64;
+#[flow("tests/models/golden_maf_t.flow")]
+struct GMafT;
+#[flow("tests/models/golden_maf_t.flow", precision = "f64")]
+struct GMafT64;
 
 #[test]
 fn golden_vectors_survive_fit_and_import_into_baked_code_for_every_kind() {
-    let all: [(&str, [f64; 4], f64); 18] = [
+    let all: [(&str, [f64; 4], f64); 20] = [
+        (
+            "maf, Student-t base",
+            GMafT::golden_errors(),
+            GMafT::GOLDEN_TOLERANCE,
+        ),
+        (
+            "maf, Student-t base f64",
+            GMafT64::golden_errors(),
+            GMafT64::GOLDEN_TOLERANCE,
+        ),
         (
             "maf, mixture base",
             GMafGmm::golden_errors(),

@@ -61,6 +61,10 @@ pub struct Misc;
 #[flow_macros::flow("../../flow-macros/tests/models/maf_gmm.flow")]
 pub struct MafGmm;
 
+/// D = 3: MAF layers and a Student-t base.
+#[flow_macros::flow("../../flow-macros/tests/models/maf_t.flow")]
+pub struct MafT;
+
 /// D = 3: no layers, Cholesky base.
 #[flow_macros::flow("../../flow-macros/tests/models/gaussian.flow")]
 pub struct Gaussian;
@@ -146,6 +150,7 @@ pub extern "C" fn _start() -> ! {
     exercise!(Radial, f32, GRADS);
     exercise!(Misc, f32, GRADS);
     exercise!(MafGmm, f32, GRADS);
+    exercise!(MafT, f32, GRADS);
     exercise!(Gaussian, f32, GRADS);
     put((Moons::WEIGHT_BYTES + Moons::SCRATCH_BYTES) as f64);
     loop {

@@ -94,6 +94,14 @@ impl ModelParts {
         params
     }
 
+    /// Sets independent Student-t coordinates with weights `[μ (D), ln σ (D), ln ν (D)]` (see
+    /// [`crate::base::StudentT`]); call after the last layer. Returns the span of its weights.
+    pub fn set_student_t_base(&mut self, params: &[f64]) -> Span {
+        let params = self.push_weights(params);
+        self.desc.base = BaseDesc::StudentT { params };
+        params
+    }
+
     /// The weights rounded to `f32`, as version-1 files store them.
     pub fn weights_f32(&self) -> Vec<f32> {
         self.weights.iter().map(|&w| w as f32).collect()

@@ -132,6 +132,25 @@ pub enum BaseDesc {
         /// `K (1 + 2D)` weights.
         params: Span,
     },
+    /// Independent Student-t coordinates: weights `[μ, ln σ, ln ν]` (see
+    /// [`crate::base::StudentT`]).
+    StudentT {
+        /// `3D` weights.
+        params: Span,
+    },
+}
+
+impl BaseDesc {
+    /// The span of the base's weights (empty for the standard normal).
+    pub fn params(&self) -> Span {
+        match self {
+            BaseDesc::StandardNormal => Span::default(),
+            BaseDesc::DiagNormal { params }
+            | BaseDesc::CholeskyNormal { params }
+            | BaseDesc::GaussianMixture { params, .. }
+            | BaseDesc::StudentT { params } => *params,
+        }
+    }
 }
 
 /// One layer of a model; spans point into the weight (`params`) or integer sections.

@@ -1,7 +1,7 @@
 //! [`BaseView`]: the base distribution of a runtime model over its weight vector.
 
 use super::layers::{base_span, slice};
-use crate::base::{Base, CholeskyNormal, DiagNormal, GaussianMixture, StandardNormal};
+use crate::base::{Base, CholeskyNormal, DiagNormal, GaussianMixture, StandardNormal, StudentT};
 use crate::model::{BaseDesc, ModelDesc};
 use crate::{Real, Weight};
 
@@ -40,6 +40,12 @@ macro_rules! base_dispatch {
                 let $b = GaussianMixture {
                     dim: d,
                     components: *components as usize,
+                    params: slice($self.weights, *params),
+                };
+                $call
+            }
+            BaseDesc::StudentT { params } => {
+                let $b = StudentT {
                     params: slice($self.weights, *params),
                 };
                 $call

@@ -282,10 +282,5 @@ pub fn layer_span(l: &LayerDesc) -> Span {
 
 /// The weight span of the base (empty for the standard normal).
 pub(crate) fn base_span(b: &BaseDesc) -> Span {
-    match b {
-        BaseDesc::StandardNormal => Span::default(),
-        BaseDesc::DiagNormal { params }
-        | BaseDesc::CholeskyNormal { params }
-        | BaseDesc::GaussianMixture { params, .. } => *params,
-    }
+    b.params()
 }

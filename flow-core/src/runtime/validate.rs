@@ -230,6 +230,7 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
             }
             crate::base::mixture::n_params(components as usize, d)
         }
+        BaseDesc::StudentT { .. } => crate::base::student_t::n_params(d),
     };
     if base_len > 0 {
         match base.range(weights.len()) {
@@ -241,6 +242,8 @@ pub fn validate<W: Weight>(desc: &ModelDesc, weights: &[W], ints: &[u16]) -> Res
             BaseDesc::DiagNormal { .. } => p[d..].iter().all(positive),
             // Any finite logits, means and ln σ (checked above) define a mixture.
             BaseDesc::GaussianMixture { .. } => true,
+            // Any finite μ and ln σ; ln ν within ±80, so ν and 1/ν are finite in `f32`.
+            BaseDesc::StudentT { .. } => p[2 * d..].iter().all(|l| l.get::<f64>().abs() <= 80.0),
             _ => (0..d).all(|i| positive(&p[d + crate::base::packed(i, i)])),
         };
         if !ok {

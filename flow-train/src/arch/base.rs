@@ -1,7 +1,8 @@
 //! The base distributions `flow-train fit --base …` trains: the standard normal (no parameters,
-//! the default), a diagonal normal with learned means and scales, or a mixture of `K` of them.
+//! the default), a diagonal normal with learned means and scales, a mixture of `K` of them, or
+//! independent Student-t coordinates with learned locations, scales and degrees of freedom.
 
-use flow_core::base::mixture;
+use flow_core::base::{mixture, student_t};
 use flow_core::model::MAX_COMPONENTS;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -25,15 +26,22 @@ pub enum BaseKind {
         /// K, in `1..=MAX_COMPONENTS`.
         components: usize,
     },
+    /// Independent Student-t coordinates with learned μ, ln σ and ln ν (`student-t`;
+    /// [`flow_core::base::StudentT`]), for data with heavy tails.
+    StudentT,
 }
 
+/// The degrees of freedom a `student-t` base starts from (then learned per coordinate).
+pub const STUDENT_T_INITIAL_DF: f64 = 10.0;
+
 impl std::fmt::Display for BaseKind {
-    /// The CLI name: `standard`, `diag` or `gmm:K`.
+    /// The CLI name: `standard`, `diag`, `gmm:K` or `student-t`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BaseKind::Standard => f.write_str("standard"),
             BaseKind::Diag => f.write_str("diag"),
             BaseKind::Gmm { components } => write!(f, "gmm:{components}"),
+            BaseKind::StudentT => f.write_str("student-t"),
         }
     }
 }
@@ -41,16 +49,17 @@ impl std::fmt::Display for BaseKind {
 impl std::str::FromStr for BaseKind {
     type Err = UnknownName;
 
-    /// `standard`, `diag` or `gmm:K` (K in 1..=256).
+    /// `standard`, `diag`, `gmm:K` (K in 1..=256) or `student-t`.
     fn from_str(s: &str) -> Result<Self, UnknownName> {
         let unknown = || UnknownName {
             kind: "base",
             name: s.into(),
-            choices: format!("standard, diag or gmm:K with K in 1..={MAX_COMPONENTS}"),
+            choices: format!("standard, diag, gmm:K with K in 1..={MAX_COMPONENTS}, or student-t"),
         };
         match s {
             "standard" => Ok(BaseKind::Standard),
             "diag" => Ok(BaseKind::Diag),
+            "student-t" => Ok(BaseKind::StudentT),
             _ => {
                 let k: usize = s
                     .strip_prefix("gmm:")
@@ -82,12 +91,21 @@ impl TryFrom<String> for BaseKind {
 
 /// Appends the base's weights (after every layer's) and sets it. A diagonal normal starts as the
 /// standard normal (its single logit stays 0); a mixture starts with equal weights, unit scales
-/// and means drawn uniformly in ±1 (the data are standardized).
+/// and means drawn uniformly in ±1 (the data are standardized); Student-t coordinates start at
+/// μ = 0, σ = 1 and ν = [`STUDENT_T_INITIAL_DF`].
 pub(super) fn push_base(t: &mut Trainable, kind: BaseKind, d: usize, rng: &mut ChaCha8Rng) {
     let k = match kind {
         BaseKind::Standard => return,
         BaseKind::Diag => 1,
         BaseKind::Gmm { components } => components,
+        BaseKind::StudentT => {
+            let mut p = vec![0.0; 2 * d];
+            p.extend(std::iter::repeat_n(STUDENT_T_INITIAL_DF.ln(), d));
+            debug_assert_eq!(p.len(), student_t::n_params(d));
+            t.trainable.extend(std::iter::repeat_n(true, p.len()));
+            t.parts.set_student_t_base(&p);
+            return;
+        }
     };
     let mut p = vec![0.0; k];
     p.extend((0..k * d).map(|_| if k == 1 { 0.0 } else { rng.gen_range(-1.0..1.0) }));

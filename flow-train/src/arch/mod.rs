@@ -322,6 +322,7 @@ mod tests {
             BaseKind::Standard,
             BaseKind::Diag,
             BaseKind::Gmm { components: 4 },
+            BaseKind::StudentT,
         ] {
             assert_eq!(b.to_string().parse::<BaseKind>(), Ok(b));
             assert_eq!(serde_json::to_string(&b).unwrap(), format!("\"{b}\""));

@@ -21,6 +21,7 @@ use crate::testing::{exercise_model_bytes, Lcg};
 mod blocks;
 mod context;
 mod mixture;
+mod student_t;
 mod validation;
 
 /// A random MAF/IAF with masks applied and a diagonal base.
