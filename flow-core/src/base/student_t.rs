@@ -171,7 +171,7 @@ fn t_tail_quantile<S: Real>(q: S, nu: S) -> S {
         for _ in 0..60 {
             let step = (t_upper_tail(t, nu) - q) / density(t);
             t += step;
-            if !(step.abs() > tol * t) {
+            if step.abs() <= tol * t || step.is_nan() {
                 break;
             }
         }
@@ -191,7 +191,7 @@ fn t_tail_quantile<S: Real>(q: S, nu: S) -> S {
             break;
         }
         u = (u + step).min(u_max);
-        if !(step.abs() > tol) {
+        if step.abs() <= tol {
             break;
         }
     }
