@@ -2,7 +2,6 @@
 //! whole-model and sampling gradients match finite differences, the validator rejects bad
 //! mixtures, and the exerciser finds no panic.
 
-use std::vec;
 use std::vec::Vec;
 
 use super::*;
@@ -47,30 +46,9 @@ fn runtime_equals_the_typed_flow_bit_for_bit() {
 fn gradients_match_finite_differences() {
     let parts = maf_with_mixture(3, 2, 3, &mut Lcg(32));
     let (x, c) = ([0.3, -0.8, 1.1], [0.2, -0.5]);
-    let lp = |w: &[f64]| {
-        let f = flow_of::<f64, f64>(&parts.desc, w, &parts.ints);
-        f.log_prob(&x, &c, &mut vec![0.0; f.scratch_len()])
-    };
-    let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
-    let mut g = vec![0.0; parts.weights.len()];
-    f.grad(
-        &x,
-        &c,
-        &mut [0.0; 3],
-        Some(&mut g),
-        &mut vec![0.0; f.scratch_len()],
-    );
-    let h = 1e-6;
-    let n_base = mixture::n_params(3, 3);
-    let mut worst: f64 = 0.0;
-    for k in (0..parts.weights.len()).filter(|&k| parts.weights[k] != 0.0) {
-        let (mut wp, mut wm) = (parts.weights.clone(), parts.weights.clone());
-        wp[k] += h;
-        wm[k] -= h;
-        let fd = (lp(&wp) - lp(&wm)) / (2.0 * h);
-        worst = worst.max((fd - g[k]).abs() / (1.0 + fd.abs()));
-    }
+    let (worst, g) = log_prob_gradient_error(&parts, &x, &c);
     assert!(worst < 1e-6, "log p: {worst}");
+    let n_base = mixture::n_params(3, 3);
     assert!(g[g.len() - n_base..].iter().all(|v| *v != 0.0), "{g:?}");
     // The sampling map, at noise that picks an inner component (ε₀ = 0.3) and one from the far
     // tail (ε₀ = −2.5).

@@ -202,6 +202,29 @@ fn sample_and_log_prob_gradient_matches_finite_differences() {
     assert!(g[g.len() - 6..].iter().all(|v| *v != 0.0), "{g:?}");
 }
 
+/// The worst relative error of the whole-model parameter gradient of `log p(x | c)` against
+/// central differences over every nonzero weight, and the gradient.
+fn log_prob_gradient_error(parts: &ModelParts, x: &[f64], c: &[f64]) -> (f64, Vec<f64>) {
+    let lp = |w: &[f64]| {
+        let f = flow_of::<f64, f64>(&parts.desc, w, &parts.ints);
+        f.log_prob(x, c, &mut vec![0.0; f.scratch_len()])
+    };
+    let f = flow_of::<f64, f64>(&parts.desc, &parts.weights, &parts.ints);
+    let mut g = vec![0.0; parts.weights.len()];
+    let mut g_x = vec![0.0; x.len()];
+    f.grad(x, c, &mut g_x, Some(&mut g), &mut vec![0.0; f.scratch_len()]);
+    let h = 1e-6;
+    let mut worst: f64 = 0.0;
+    for k in (0..parts.weights.len()).filter(|&k| parts.weights[k] != 0.0) {
+        let (mut wp, mut wm) = (parts.weights.clone(), parts.weights.clone());
+        wp[k] += h;
+        wm[k] -= h;
+        let fd = (lp(&wp) - lp(&wm)) / (2.0 * h);
+        worst = worst.max((fd - g[k]).abs() / (1.0 + fd.abs()));
+    }
+    (worst, g)
+}
+
 /// The worst relative error of `Flow::sample_and_log_prob_vjp` against central differences of
 /// `L = g_xᵀ x + g_lq · log q` over every (unmasked) weight and context element, and the gradient.
 fn sampling_gradient_error(
